@@ -1,0 +1,81 @@
+//! The library's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in tch-lr.
+///
+/// Where PyTorch raises, tch-lr returns the matching variant, at the same point
+/// (constructor or step) and, for [`Error::Value`], with PyTorch's own message.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An invalid argument or state: PyTorch's `ValueError`, with its message.
+    #[error("{0}")]
+    Value(String),
+    /// A division or modulo by zero that PyTorch would raise as `ZeroDivisionError`
+    /// (for example `CosineAnnealingLR` with `T_max = 0`).
+    #[error("division by zero: {0}")]
+    ZeroDivision(&'static str),
+    /// A float power that overflows, which Python raises as `OverflowError`.
+    #[error("numerical result out of range: {0}")]
+    Overflow(&'static str),
+    /// An operation PyTorch leaves unimplemented (`NotImplementedError`), such as
+    /// `SequentialLR` reaching a milestone whose scheduler is a composite.
+    #[error("{0}")]
+    NotImplemented(String),
+    /// A list with one value per parameter group had the wrong length.
+    #[error("{what} must have one value per parameter group: expected {expected}, got {got}")]
+    GroupCount {
+        /// What the list holds (`"lr"`, `"min_lr"`, ...).
+        what: String,
+        /// The optimizer's number of parameter groups.
+        expected: usize,
+        /// The number of values given.
+        got: usize,
+    },
+    /// A metric given to `ReduceLROnPlateau` was NaN.
+    #[error("metric is NaN: ReduceLROnPlateau needs a number to compare with the best value so far")]
+    NanMetric,
+    /// The operation does not apply to this scheduler (for example a metric given to
+    /// a scheduler that does not take one).
+    #[error("{0}")]
+    Unsupported(String),
+    /// A saved scheduler state that cannot be loaded: corrupt, of another scheduler,
+    /// or for another number of parameter groups.
+    #[error("invalid scheduler state: {0}")]
+    State(String),
+    /// A config that cannot be used: invalid YAML, an unknown scheduler or key,
+    /// a wrong type or an invalid value. The message names the file, the line
+    /// and column where YAML gives them, the key and the valid choices.
+    #[error("{}{message}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    Config {
+        /// The file, when the config came from one.
+        path: Option<PathBuf>,
+        /// The line (from 1), where known.
+        line: Option<usize>,
+        /// The column (from 1), where known.
+        column: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// An error reported by libtorch through tch.
+    #[error(transparent)]
+    Tch(#[from] tch::TchError),
+}
+
+/// `Result` with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn value(msg: impl Into<String>) -> Self {
+        Error::Value(msg.into())
+    }
+}

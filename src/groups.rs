@@ -1,0 +1,263 @@
+//! Per-parameter-group hyper-parameters: the part of PyTorch's
+//! `optimizer.param_groups` that learning-rate schedulers read and write.
+//!
+//! tch's optimizer cannot report its learning rates, momenta or number of groups,
+//! so tch-lr keeps them here. Schedules are pure state machines over
+//! [`ParamGroups`]; [`Optim`](crate::Optim) writes the result into libtorch.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Which optimizer the groups belong to. It decides whether "momentum" means
+/// `momentum` (SGD, RMSprop) or `beta1` (Adam, AdamW), as in PyTorch's
+/// `CyclicLR` and `OneCycleLR`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// `torch.optim.SGD` / `tch::nn::Sgd`.
+    Sgd,
+    /// `torch.optim.Adam` / `tch::nn::Adam`.
+    Adam,
+    /// `torch.optim.AdamW` / `tch::nn::AdamW`.
+    AdamW,
+    /// `torch.optim.RMSprop` / `tch::nn::RmsProp`.
+    RmsProp,
+}
+
+impl OptimizerKind {
+    /// All kinds, in the order of their names in [`OptimizerKind::NAMES`].
+    pub const ALL: [OptimizerKind; 4] = [Self::Sgd, Self::Adam, Self::AdamW, Self::RmsProp];
+    /// The names used in configs (`sgd`, `adam`, `adamw`, `rmsprop`).
+    pub const NAMES: [&'static str; 4] = ["sgd", "adam", "adamw", "rmsprop"];
+
+    /// True for Adam and AdamW, whose "momentum" is `betas[0]`.
+    pub fn uses_beta1(self) -> bool {
+        matches!(self, Self::Adam | Self::AdamW)
+    }
+
+    /// The config name (`sgd`, `adam`, `adamw`, `rmsprop`).
+    pub fn name(self) -> &'static str {
+        Self::NAMES[Self::ALL.iter().position(|k| *k == self).unwrap_or(0)]
+    }
+}
+
+/// One parameter group, as PyTorch's schedulers see it.
+///
+/// The optional keys are set by the schedulers that use them, exactly where
+/// PyTorch sets them: `initial_lr` by every scheduler's constructor
+/// (`setdefault`), `max_lr`, `min_lr`, `max_momentum` and `base_momentum` by
+/// `CyclicLR` and `OneCycleLR`. Several schedulers on one optimizer share them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamGroup {
+    /// `group["lr"]`.
+    pub lr: f64,
+    /// `group["momentum"]` for SGD and RMSprop, `group["betas"][0]` for Adam and AdamW.
+    pub momentum: f64,
+    /// `group["initial_lr"]`.
+    #[serde(default)]
+    pub initial_lr: Option<f64>,
+    /// `group["max_lr"]` (OneCycleLR).
+    #[serde(default)]
+    pub max_lr: Option<f64>,
+    /// `group["min_lr"]` (OneCycleLR).
+    #[serde(default)]
+    pub min_lr: Option<f64>,
+    /// `group["max_momentum"]` (CyclicLR, OneCycleLR).
+    #[serde(default)]
+    pub max_momentum: Option<f64>,
+    /// `group["base_momentum"]` (CyclicLR, OneCycleLR).
+    #[serde(default)]
+    pub base_momentum: Option<f64>,
+}
+
+impl ParamGroup {
+    /// A group with a learning rate and a momentum and no scheduler keys yet.
+    pub fn new(lr: f64, momentum: f64) -> Self {
+        ParamGroup {
+            lr,
+            momentum,
+            initial_lr: None,
+            max_lr: None,
+            min_lr: None,
+            max_momentum: None,
+            base_momentum: None,
+        }
+    }
+}
+
+/// A key of a [`ParamGroup`] that a schedule reads by name (OneCycleLR's phases).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupKey {
+    /// `initial_lr`.
+    InitialLr,
+    /// `max_lr`.
+    MaxLr,
+    /// `min_lr`.
+    MinLr,
+    /// `max_momentum`.
+    MaxMomentum,
+    /// `base_momentum`.
+    BaseMomentum,
+}
+
+impl GroupKey {
+    fn name(self) -> &'static str {
+        match self {
+            GroupKey::InitialLr => "initial_lr",
+            GroupKey::MaxLr => "max_lr",
+            GroupKey::MinLr => "min_lr",
+            GroupKey::MaxMomentum => "max_momentum",
+            GroupKey::BaseMomentum => "base_momentum",
+        }
+    }
+}
+
+/// The parameter groups of one optimizer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamGroups {
+    kind: OptimizerKind,
+    groups: Vec<ParamGroup>,
+}
+
+impl ParamGroups {
+    /// Groups with the given learning rates (one per group) and one momentum
+    /// (or beta1) for all of them.
+    ///
+    /// # Errors
+    /// [`Error::Value`] when `lrs` is empty.
+    pub fn new(kind: OptimizerKind, lrs: &[f64], momentum: f64) -> Result<Self> {
+        if lrs.is_empty() {
+            return Err(Error::value("an optimizer needs at least one parameter group"));
+        }
+        Ok(ParamGroups {
+            kind,
+            groups: lrs.iter().map(|&lr| ParamGroup::new(lr, momentum)).collect(),
+        })
+    }
+
+    /// The optimizer kind.
+    pub fn kind(&self) -> OptimizerKind {
+        self.kind
+    }
+
+    /// The number of groups.
+    pub fn len(&self) -> usize {
+        self.groups.len()
+    }
+
+    /// Always false: there is at least one group.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// The groups.
+    pub fn groups(&self) -> &[ParamGroup] {
+        &self.groups
+    }
+
+    /// The groups, mutable.
+    pub fn groups_mut(&mut self) -> &mut [ParamGroup] {
+        &mut self.groups
+    }
+
+    /// Iterates over the groups.
+    pub fn iter(&self) -> std::slice::Iter<'_, ParamGroup> {
+        self.groups.iter()
+    }
+
+    /// Iterates over the groups, mutable.
+    pub fn iter_mut(&mut self) -> std::slice::IterMut<'_, ParamGroup> {
+        self.groups.iter_mut()
+    }
+
+    /// Every group's `lr`.
+    pub fn lrs(&self) -> Vec<f64> {
+        self.groups.iter().map(|g| g.lr).collect()
+    }
+
+    /// Every group's momentum (or beta1).
+    pub fn momenta(&self) -> Vec<f64> {
+        self.groups.iter().map(|g| g.momentum).collect()
+    }
+
+    /// Copies every group's `lr` into `out` (PyTorch's `_param_groups_val_list(opt, "lr")`).
+    pub fn copy_lrs_into(&self, out: &mut Vec<f64>) {
+        out.clear();
+        out.extend(self.groups.iter().map(|g| g.lr));
+    }
+
+    /// Sets `initial_lr` to `lr` in every group that has none (PyTorch's
+    /// `group.setdefault("initial_lr", group["lr"])`) and returns the base LRs.
+    pub fn setdefault_initial_lr(&mut self) -> Vec<f64> {
+        self.groups
+            .iter_mut()
+            .map(|g| *g.initial_lr.get_or_insert(g.lr))
+            .collect()
+    }
+
+    /// Reads an optional key of group `i`, failing like Python's `KeyError`.
+    pub fn key(&self, i: usize, key: GroupKey) -> Result<f64> {
+        let g = &self.groups[i];
+        let v = match key {
+            GroupKey::InitialLr => g.initial_lr,
+            GroupKey::MaxLr => g.max_lr,
+            GroupKey::MinLr => g.min_lr,
+            GroupKey::MaxMomentum => g.max_momentum,
+            GroupKey::BaseMomentum => g.base_momentum,
+        };
+        v.ok_or_else(|| Error::value(format!("param group {i} has no '{}'", key.name())))
+    }
+
+    /// Expands a per-group argument as PyTorch's `_format_param` does: one value
+    /// for all groups, or a list whose length must equal the number of groups
+    /// (PyTorch's message otherwise).
+    pub fn format_param(&self, name: &str, values: &PerGroup) -> Result<Vec<f64>> {
+        match values {
+            PerGroup::All(v) => Ok(vec![*v; self.len()]),
+            PerGroup::Each(vs) if vs.len() == self.len() => Ok(vs.clone()),
+            PerGroup::Each(vs) => Err(Error::value(format!(
+                "{name} must have the same length as optimizer.param_groups. \
+                 {name} has {} values, param_groups has {}.",
+                vs.len(),
+                self.len()
+            ))),
+        }
+    }
+}
+
+/// A hyper-parameter given once for all groups or once per group, as PyTorch
+/// accepts `float | list[float]` for `max_lr`, `base_momentum`, `min_lr`, ...
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, expecting = "a number, or a list of numbers with one per parameter group")]
+pub enum PerGroup {
+    /// One value for every group.
+    All(f64),
+    /// One value per group.
+    Each(Vec<f64>),
+}
+
+impl From<f64> for PerGroup {
+    fn from(v: f64) -> Self {
+        PerGroup::All(v)
+    }
+}
+
+impl From<Vec<f64>> for PerGroup {
+    fn from(v: Vec<f64>) -> Self {
+        PerGroup::Each(v)
+    }
+}
+
+impl From<&[f64]> for PerGroup {
+    fn from(v: &[f64]) -> Self {
+        PerGroup::Each(v.to_vec())
+    }
+}
+
+impl<const N: usize> From<[f64; N]> for PerGroup {
+    fn from(v: [f64; N]) -> Self {
+        PerGroup::Each(v.to_vec())
+    }
+}

@@ -1,0 +1,53 @@
+//! # tch-lr
+//!
+//! PyTorch's learning-rate schedulers for [tch](https://docs.rs/tch), step for
+//! step identical to `torch.optim.lr_scheduler` (PyTorch 2.13).
+//!
+//! ```no_run
+//! use tch::{nn, nn::Module, Device, Kind, Tensor};
+//! use tch_lr::{Optim, ScheduleExt as _, StepLR};
+//!
+//! let vs = nn::VarStore::new(Device::cuda_if_available());
+//! let net = nn::linear(vs.root(), 16, 1, Default::default());
+//! // The optimizer, with what tch-lr must know of it (kind, LR, momentum).
+//! let opt = Optim::new(nn::Sgd { momentum: 0.9, ..Default::default() }, &vs, 0.05)?;
+//! // StepLR(optimizer, step_size=30, gamma=0.1)
+//! let mut sched = StepLR::new(30).gamma(0.1).build(opt)?;
+//! for epoch in 0..90 {
+//!     let x = Tensor::randn([64, 16], (Kind::Float, vs.device()));
+//!     let loss = net.forward(&x).square().mean(Kind::Float);
+//!     sched.optimizer_mut().backward_step(&loss);
+//!     sched.step()?; // after the optimizer step, as in PyTorch
+//!     println!("epoch {epoch}: lr {:?}", sched.last_lr());
+//! }
+//! # Ok::<(), tch_lr::Error>(())
+//! ```
+//!
+//! ## How it is built
+//! - [`Optim`] wraps a `tch::nn::Optimizer` and keeps what tch cannot report:
+//!   the number of parameter groups, each group's LR and momentum.
+//! - Each scheduler ([`StepLR`], [`OneCycleLR`], ...) is a pure state machine
+//!   (a [`Schedule`]) over the groups, a line-by-line port of PyTorch's
+//!   recursive `get_lr()`, closed forms and constructors.
+//! - [`ScheduleExt::build`] binds a schedule to an [`Optim`] as a
+//!   [`Scheduler`], which writes changed values through `set_lr`,
+//!   `set_lr_group` and `set_momentum_group` after each step.
+//! - [`Scheduler::save`] / [`Scheduler::load`] checkpoint the state atomically;
+//!   a resumed run continues bit for bit.
+//! - [`config`] builds any scheduler from a YAML file that names PyTorch's
+//!   classes and keyword arguments.
+
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod error;
+pub mod groups;
+pub mod optim;
+pub mod scheduler;
+pub mod schedulers;
+
+pub use error::{Error, Result};
+pub use groups::{GroupKey, OptimizerKind, ParamGroup, ParamGroups, PerGroup};
+pub use optim::{group_count, Optim, OptimizerSpec};
+pub use scheduler::{write_atomic, ScheduleExt, Scheduler, SchedulerState};
+pub use schedulers::*;

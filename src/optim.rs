@@ -1,0 +1,272 @@
+//! [`Optim`]: a `tch::nn::Optimizer` together with the per-group state that tch
+//! cannot report, and the code that writes schedule results into libtorch.
+
+use tch::nn::{self, OptimizerConfig, VarStore};
+
+use crate::error::{Error, Result};
+use crate::groups::{OptimizerKind, ParamGroups, PerGroup};
+
+/// An optimizer configuration tch-lr knows how to schedule: tch's four
+/// optimizers. It tells the kind and the initial momentum (or beta1).
+pub trait OptimizerSpec: OptimizerConfig {
+    /// Which optimizer this builds.
+    fn kind(&self) -> OptimizerKind;
+    /// Its momentum (SGD, RMSprop) or beta1 (Adam, AdamW).
+    fn momentum(&self) -> f64;
+}
+
+impl OptimizerSpec for nn::Sgd {
+    fn kind(&self) -> OptimizerKind {
+        OptimizerKind::Sgd
+    }
+    fn momentum(&self) -> f64 {
+        self.momentum
+    }
+}
+
+impl OptimizerSpec for nn::Adam {
+    fn kind(&self) -> OptimizerKind {
+        OptimizerKind::Adam
+    }
+    fn momentum(&self) -> f64 {
+        self.beta1
+    }
+}
+
+impl OptimizerSpec for nn::AdamW {
+    fn kind(&self) -> OptimizerKind {
+        OptimizerKind::AdamW
+    }
+    fn momentum(&self) -> f64 {
+        self.beta1
+    }
+}
+
+impl OptimizerSpec for nn::RmsProp {
+    fn kind(&self) -> OptimizerKind {
+        OptimizerKind::RmsProp
+    }
+    fn momentum(&self) -> f64 {
+        self.momentum
+    }
+}
+
+/// The number of parameter groups a `VarStore`'s trainable variables span
+/// (one more than the highest group index; libtorch creates the groups between).
+pub fn group_count(vs: &VarStore) -> usize {
+    let vars = vs.variables_.lock().unwrap_or_else(|e| e.into_inner());
+    vars.trainable_variables.iter().map(|v| v.group + 1).max().unwrap_or(0)
+}
+
+/// A `tch::nn::Optimizer` with what tch-lr knows of its parameter groups.
+///
+/// tch's optimizer has setters but no getters, and panics on a group index that
+/// does not exist. `Optim` learns the number of groups from the `VarStore`,
+/// keeps each group's learning rate and momentum, and writes a value into
+/// libtorch only when it changed (one `set_lr` when all groups share it).
+///
+/// ```no_run
+/// use tch::{nn, Device};
+/// use tch_lr::Optim;
+///
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let _layer = nn::linear(vs.root(), 4, 2, Default::default());
+/// let opt = Optim::new(nn::Sgd { momentum: 0.9, ..Default::default() }, &vs, 0.1)?;
+/// assert_eq!(opt.groups().len(), 1);
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Optim {
+    opt: nn::Optimizer,
+    groups: ParamGroups,
+    written_lr: Vec<f64>,
+    written_momentum: Vec<f64>,
+}
+
+impl Optim {
+    /// Builds the optimizer over `vs` with a learning rate for all groups
+    /// (`0.1`) or one per group (`vec![0.1, 0.01]`).
+    ///
+    /// # Errors
+    /// [`Error::Value`] when the `VarStore` has no trainable variable,
+    /// [`Error::GroupCount`] when a list of LRs does not match its groups,
+    /// [`Error::Tch`] when libtorch rejects the configuration.
+    pub fn new<C: OptimizerSpec>(config: C, vs: &VarStore, lr: impl Into<PerGroup>) -> Result<Self> {
+        let kind = config.kind();
+        let momentum = config.momentum();
+        let lrs = lrs_for(vs, lr.into())?;
+        let opt = config.build(vs, lrs[0])?;
+        let mut optim = Optim {
+            opt,
+            groups: ParamGroups::new(kind, &lrs, momentum)?,
+            written_lr: vec![lrs[0]; lrs.len()],
+            written_momentum: vec![momentum; lrs.len()],
+        };
+        optim.sync()?;
+        Ok(optim)
+    }
+
+    /// Wraps an optimizer the caller built over `vs`. tch cannot tell its
+    /// settings, so the caller states them: the kind, the LR (one, or one per
+    /// group) and the momentum or beta1. They are written into the optimizer
+    /// now, so that both sides agree from the start.
+    ///
+    /// # Errors
+    /// As [`Optim::new`].
+    pub fn from_tch(
+        mut opt: nn::Optimizer,
+        vs: &VarStore,
+        kind: OptimizerKind,
+        lr: impl Into<PerGroup>,
+        momentum: f64,
+    ) -> Result<Self> {
+        let lrs = lrs_for(vs, lr.into())?;
+        opt.set_momentum(momentum);
+        for (i, &lr) in lrs.iter().enumerate() {
+            opt.set_lr_group(i, lr);
+        }
+        Ok(Optim {
+            opt,
+            groups: ParamGroups::new(kind, &lrs, momentum)?,
+            written_lr: lrs.clone(),
+            written_momentum: vec![momentum; lrs.len()],
+        })
+    }
+
+    /// The parameter groups as tch-lr last wrote them.
+    pub fn groups(&self) -> &ParamGroups {
+        &self.groups
+    }
+
+    /// The parameter groups, for a schedule to change; [`Optim::sync`] writes them.
+    pub fn groups_mut(&mut self) -> &mut ParamGroups {
+        &mut self.groups
+    }
+
+    /// The tch optimizer, to run the training step (`backward_step`, `zero_grad`,
+    /// `step`). Changing its LR or momentum directly bypasses the scheduler.
+    pub fn optimizer(&self) -> &nn::Optimizer {
+        &self.opt
+    }
+
+    /// The tch optimizer, mutable. See [`Optim::optimizer`].
+    pub fn optimizer_mut(&mut self) -> &mut nn::Optimizer {
+        &mut self.opt
+    }
+
+    /// Gives the tch optimizer back.
+    pub fn into_inner(self) -> nn::Optimizer {
+        self.opt
+    }
+
+    /// Writes every changed group value into libtorch: one `set_lr` when every
+    /// group has the same new LR, else `set_lr_group` for the groups that
+    /// changed; the same for momentum (beta1 for Adam and AdamW).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] when Adam, AdamW or RMSprop groups need different
+    /// momenta: tch 0.26's `set_momentum_group` fails for them, so only a value
+    /// shared by all groups can be written.
+    pub fn sync(&mut self) -> Result<()> {
+        let groups = self.groups.groups();
+        if let Some(plan) = plan_write(groups.iter().map(|g| g.lr), &self.written_lr) {
+            match plan {
+                Write::All(lr) => self.opt.set_lr(lr),
+                Write::Each => {
+                    for (i, g) in groups.iter().enumerate() {
+                        if g.lr.to_bits() != self.written_lr[i].to_bits() {
+                            self.opt.set_lr_group(i, g.lr);
+                        }
+                    }
+                }
+            }
+            for (w, g) in self.written_lr.iter_mut().zip(groups) {
+                *w = g.lr;
+            }
+        }
+        if let Some(plan) = plan_write(groups.iter().map(|g| g.momentum), &self.written_momentum) {
+            match plan {
+                Write::All(m) => self.opt.set_momentum(m),
+                Write::Each if self.groups.kind() == OptimizerKind::Sgd => {
+                    for (i, g) in groups.iter().enumerate() {
+                        if g.momentum.to_bits() != self.written_momentum[i].to_bits() {
+                            self.opt.set_momentum_group(i, g.momentum);
+                        }
+                    }
+                }
+                Write::Each => {
+                    return Err(Error::Unsupported(format!(
+                        "{} parameter groups need different momenta {:?}, but tch can set {} \
+                         for all groups only (its set_momentum_group supports SGD alone); give \
+                         every group the same base_momentum and max_momentum",
+                        self.groups.kind().name(),
+                        self.groups.momenta(),
+                        if self.groups.kind().uses_beta1() { "beta1" } else { "momentum" },
+                    )))
+                }
+            }
+            for (w, g) in self.written_momentum.iter_mut().zip(groups) {
+                *w = g.momentum;
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the groups (after loading a saved state) and writes them all.
+    pub(crate) fn replace_groups(&mut self, groups: ParamGroups) -> Result<()> {
+        if groups.len() != self.groups.len() || groups.kind() != self.groups.kind() {
+            return Err(Error::State(format!(
+                "the state is for {} {} group(s), this optimizer is {} with {} group(s)",
+                groups.len(),
+                groups.kind().name(),
+                self.groups.kind().name(),
+                self.groups.len()
+            )));
+        }
+        self.groups = groups;
+        self.written_lr.iter_mut().for_each(|w| *w = f64::NAN);
+        self.written_momentum.iter_mut().for_each(|w| *w = f64::NAN);
+        self.sync()
+    }
+}
+
+enum Write {
+    All(f64),
+    Each,
+}
+
+/// Decides how to write new values over the ones libtorch has: `None` when
+/// nothing changed, `All(v)` when every group gets `v` and more than one group
+/// would otherwise be written, `Each` otherwise. Compares bit patterns.
+fn plan_write(mut new: impl Iterator<Item = f64>, written: &[f64]) -> Option<Write> {
+    let first = new.next()?;
+    let mut changed = first.to_bits() != written[0].to_bits();
+    let mut uniform = true;
+    let mut n_changed = usize::from(changed);
+    for (v, w) in new.zip(&written[1..]) {
+        if v.to_bits() != w.to_bits() {
+            changed = true;
+            n_changed += 1;
+        }
+        uniform &= v.to_bits() == first.to_bits();
+    }
+    match (changed, uniform && n_changed > 1) {
+        (false, _) => None,
+        (true, true) => Some(Write::All(first)),
+        (true, false) => Some(Write::Each),
+    }
+}
+
+fn lrs_for(vs: &VarStore, lr: PerGroup) -> Result<Vec<f64>> {
+    let n = group_count(vs);
+    if n == 0 {
+        return Err(Error::value(
+            "the VarStore has no trainable variables: create the model's variables before the optimizer",
+        ));
+    }
+    match lr {
+        PerGroup::All(v) => Ok(vec![v; n]),
+        PerGroup::Each(v) if v.len() == n => Ok(v),
+        PerGroup::Each(v) => Err(Error::GroupCount { what: "lr".into(), expected: n, got: v.len() }),
+    }
+}

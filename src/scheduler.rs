@@ -1,0 +1,287 @@
+//! [`Scheduler`]: a schedule bound to the optimizer it drives.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tch::nn;
+
+use crate::error::{Error, Result};
+use crate::groups::ParamGroups;
+use crate::optim::Optim;
+use crate::schedulers::{Chainable, CosineAnnealingWarmRestarts, ReduceLROnPlateau, Schedule};
+
+/// A scheduler that owns its optimizer: PyTorch's `scheduler` object.
+///
+/// Build one from a schedule with [`ScheduleExt::build`]; train through
+/// [`optimizer_mut`](Self::optimizer_mut); call [`step`](Self::step) once per
+/// epoch or per batch, as the schedule expects. Every step computes the new
+/// per-group values and writes the ones that changed into libtorch.
+///
+/// ```no_run
+/// use tch::{nn, nn::Module, Device, Kind, Tensor};
+/// use tch_lr::{CosineAnnealingLR, Optim, ScheduleExt as _};
+///
+/// let vs = nn::VarStore::new(Device::Cpu);
+/// let net = nn::linear(vs.root(), 8, 1, Default::default());
+/// let opt = Optim::new(nn::Sgd { momentum: 0.9, ..Default::default() }, &vs, 0.1)?;
+/// let mut sched = CosineAnnealingLR::new(100).build(opt)?;
+/// for _epoch in 0..100 {
+///     let x = Tensor::randn([32, 8], (Kind::Float, Device::Cpu));
+///     let loss = net.forward(&x).pow_tensor_scalar(2).mean(Kind::Float);
+///     sched.optimizer_mut().backward_step(&loss);
+///     sched.step()?;
+/// }
+/// println!("lr = {:?}", sched.last_lr());
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Scheduler<S> {
+    optim: Optim,
+    schedule: S,
+}
+
+/// Building a [`Scheduler`] from a schedule, as tch builds an optimizer from
+/// its config (`nn::Sgd::default().build(&vs, lr)`).
+pub trait ScheduleExt: Schedule + Sized {
+    /// Runs the schedule's constructor on the optimizer's groups (validation
+    /// and the initial step) and writes the result into libtorch.
+    ///
+    /// # Errors
+    /// The schedule's constructor errors, PyTorch's where PyTorch has them.
+    fn build(self, optim: Optim) -> Result<Scheduler<Self>> {
+        Scheduler::new(optim, self)
+    }
+}
+
+impl<S: Schedule> ScheduleExt for S {}
+
+/// A scheduler's saved state: the parameter groups and the schedule's own
+/// state (PyTorch's `state_dict()`), written as YAML.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SchedulerState {
+    /// The format version, 1.
+    pub format: u32,
+    /// The scheduler's PyTorch class name.
+    pub scheduler: String,
+    /// The parameter groups (LR, momentum, `initial_lr`, ...).
+    pub groups: ParamGroups,
+    /// The schedule's state.
+    pub schedule: serde_yaml::Value,
+}
+
+impl<S: Schedule> Scheduler<S> {
+    /// Binds `schedule` to `optim`: see [`ScheduleExt::build`].
+    ///
+    /// # Errors
+    /// As [`ScheduleExt::build`].
+    pub fn new(mut optim: Optim, mut schedule: S) -> Result<Self> {
+        schedule.init(optim.groups_mut())?;
+        optim.sync()?;
+        Ok(Scheduler { optim, schedule })
+    }
+
+    /// The tch optimizer, for the training step.
+    pub fn optimizer(&self) -> &nn::Optimizer {
+        self.optim.optimizer()
+    }
+
+    /// The tch optimizer, mutable: `backward_step`, `zero_grad`, `step`.
+    /// Setting its LR or momentum directly bypasses the scheduler.
+    pub fn optimizer_mut(&mut self) -> &mut nn::Optimizer {
+        self.optim.optimizer_mut()
+    }
+
+    /// The optimizer with its parameter groups.
+    pub fn optim(&self) -> &Optim {
+        &self.optim
+    }
+
+    /// The parameter groups as last written.
+    pub fn groups(&self) -> &ParamGroups {
+        self.optim.groups()
+    }
+
+    /// The schedule.
+    pub fn schedule(&self) -> &S {
+        &self.schedule
+    }
+
+    /// PyTorch's `get_last_lr()`: each group's LR after the last step.
+    pub fn last_lr(&self) -> &[f64] {
+        self.schedule.last_lr()
+    }
+
+    /// Each group's momentum (beta1 for Adam and AdamW) when the schedule
+    /// cycles it, else `None`.
+    pub fn last_momentum(&self) -> Option<Vec<f64>> {
+        self.schedule.cycles_momentum().then(|| self.optim.groups().momenta())
+    }
+
+    /// PyTorch's `last_epoch`: steps taken since construction.
+    pub fn last_epoch(&self) -> i64 {
+        self.schedule.last_epoch()
+    }
+
+    /// PyTorch's `step(metric)` for a schedule that takes one
+    /// (`ReduceLROnPlateau`, also behind a `Box<dyn Schedule>`).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a schedule that takes no metric,
+    /// [`Error::NanMetric`] for NaN.
+    pub fn step_metric(&mut self, metric: f64) -> Result<()> {
+        self.schedule.step_metric(self.optim.groups_mut(), metric)?;
+        self.optim.sync()
+    }
+
+    /// Takes the next step: `step()`, or `step(metric)` when the schedule
+    /// takes a metric. For code that handles any schedule (configs).
+    ///
+    /// # Errors
+    /// The step's errors, and [`Error::Unsupported`] when a metric is missing
+    /// or given to a schedule that takes none.
+    pub fn step_with(&mut self, metric: Option<f64>) -> Result<()> {
+        match (self.schedule.takes_metric(), metric) {
+            (true, Some(m)) => self.step_metric(m),
+            (true, None) => Err(Error::Unsupported(format!("{} needs a metric at each step", self.schedule.name()))),
+            (false, None) => {
+                self.schedule.step(self.optim.groups_mut())?;
+                self.optim.sync()
+            }
+            (false, Some(_)) => Err(Error::Unsupported(format!("{} takes no metric", self.schedule.name()))),
+        }
+    }
+
+    /// PyTorch's `state_dict()`, with the parameter groups.
+    ///
+    /// # Errors
+    /// [`Error::State`] when serialization fails.
+    pub fn state(&self) -> Result<SchedulerState> {
+        Ok(SchedulerState {
+            format: 1,
+            scheduler: self.schedule.name().to_string(),
+            groups: self.optim.groups().clone(),
+            schedule: self.schedule.state()?,
+        })
+    }
+
+    /// PyTorch's `load_state_dict()`, with the parameter groups: the scheduler
+    /// continues exactly where the saved one stopped. Build it as the saved one
+    /// was built; functions (`lr_lambda`, `scale_fn`) are not saved.
+    ///
+    /// # Errors
+    /// [`Error::State`] when the state is of another format, scheduler, optimizer
+    /// kind or number of groups, or does not parse. On error the scheduler may
+    /// be partly loaded: build it afresh.
+    pub fn load_state(&mut self, state: SchedulerState) -> Result<()> {
+        if state.format != 1 {
+            return Err(Error::State(format!("unknown format {}, expected 1", state.format)));
+        }
+        if state.scheduler != self.schedule.name() {
+            return Err(Error::State(format!(
+                "the state is of a {}, this scheduler is a {}",
+                state.scheduler,
+                self.schedule.name()
+            )));
+        }
+        if state.groups.len() != self.optim.groups().len() {
+            return Err(Error::State(format!(
+                "the state has {} parameter group(s), this optimizer has {}",
+                state.groups.len(),
+                self.optim.groups().len()
+            )));
+        }
+        self.schedule.load_state(state.schedule)?;
+        if self.schedule.last_lr().len() != state.groups.len() {
+            return Err(Error::State("the schedule's state does not match the number of groups".into()));
+        }
+        self.optim.replace_groups(state.groups)
+    }
+
+    /// Saves the state to `path` as YAML, atomically: a temporary file in the
+    /// same folder, flushed to disk, then renamed over `path`.
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be written.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let text = serde_yaml::to_string(&self.state()?).map_err(|e| Error::State(e.to_string()))?;
+        write_atomic(path.as_ref(), text.as_bytes())
+    }
+
+    /// Loads a state saved by [`save`](Self::save).
+    ///
+    /// # Errors
+    /// [`Error::Io`] when the file cannot be read, [`Error::State`] when it is
+    /// not a state of this scheduler.
+    pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let text = fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
+        let state: SchedulerState = serde_yaml::from_str(&text)
+            .map_err(|e| Error::State(format!("{}: {e}", path.display())))?;
+        self.load_state(state)
+    }
+
+    /// Splits into the optimizer and the schedule.
+    pub fn into_parts(self) -> (Optim, S) {
+        (self.optim, self.schedule)
+    }
+}
+
+impl<S: Chainable> Scheduler<S> {
+    /// PyTorch's `step()`: advances the schedule by one and writes the new
+    /// values into the optimizer.
+    ///
+    /// # Errors
+    /// What PyTorch raises at this step: OneCycleLR past `total_steps`, a
+    /// division by zero for degenerate arguments, ...
+    pub fn step(&mut self) -> Result<()> {
+        self.schedule.step(self.optim.groups_mut())?;
+        self.optim.sync()
+    }
+}
+
+impl Scheduler<ReduceLROnPlateau> {
+    /// PyTorch's `step(metrics)`: records the metric and cuts the LR on a plateau.
+    ///
+    /// # Errors
+    /// [`Error::NanMetric`] for NaN.
+    pub fn step(&mut self, metric: f64) -> Result<()> {
+        self.step_metric(metric)
+    }
+}
+
+impl Scheduler<CosineAnnealingWarmRestarts> {
+    /// PyTorch's `step(epoch)` with a fractional epoch, e.g. `epoch + i / iters`
+    /// for batch `i` of `iters`.
+    ///
+    /// # Errors
+    /// [`Error::Value`] for a negative epoch.
+    pub fn step_to(&mut self, epoch: f64) -> Result<()> {
+        let (optim, schedule) = (&mut self.optim, &mut self.schedule);
+        schedule.step_epoch(optim.groups_mut(), Some(epoch))?;
+        optim.sync()
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so that
+/// `path` holds either the old or the new content, never a part.
+///
+/// # Errors
+/// [`Error::Io`] when a write, flush or rename fails.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io { path: path.into(), source };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| io(std::io::Error::other("not a file path")))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(io)
+}

@@ -1,0 +1,308 @@
+//! Schedulers made of schedulers: `SequentialLR` and `ChainedScheduler`.
+
+use serde::{Deserialize, Serialize};
+
+use super::schedule::{from_state, to_state, Chainable, Schedule};
+use crate::error::{Error, Result};
+use crate::groups::{GroupKey, ParamGroups};
+
+/// Python's `bisect.bisect_right`, step for step (it gives the same answer as
+/// Python on unsorted lists too).
+fn bisect_right(a: &[i64], x: i64) -> usize {
+    let (mut lo, mut hi) = (0, a.len());
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if x < a[mid] {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    lo
+}
+
+/// The child at `idx` (a loaded state could name one that does not exist).
+fn child(schedulers: &mut [Box<dyn Schedule>], idx: usize) -> Result<&mut Box<dyn Schedule>> {
+    let n = schedulers.len();
+    schedulers
+        .get_mut(idx)
+        .ok_or_else(|| Error::State(format!("milestones select scheduler {idx} of {n}")))
+}
+
+/// Checks the children as PyTorch's composite constructors do.
+fn check_children(name: &str, schedulers: &[Box<dyn Schedule>], empty: &str) -> Result<()> {
+    if schedulers.is_empty() {
+        return Err(Error::value(format!("{name} expects at least one scheduler{empty}, but got no scheduler.")));
+    }
+    if let Some(idx) = schedulers.iter().position(|s| s.takes_metric()) {
+        return Err(Error::value(format!(
+            "{name} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs to be \
+             specified when calling `step`, but got one at index {idx} in the given schedulers sequence."
+        )));
+    }
+    Ok(())
+}
+
+/// The saved state of a composite: its own fields and its children's states.
+#[derive(Serialize, Deserialize)]
+struct CompositeState<T> {
+    #[serde(flatten)]
+    own: T,
+    schedulers: Vec<serde_yaml::Value>,
+}
+
+fn save_children<T: Serialize>(own: T, children: &[Box<dyn Schedule>]) -> Result<serde_yaml::Value> {
+    let schedulers = children.iter().map(|s| s.state()).collect::<Result<_>>()?;
+    to_state(&CompositeState { own, schedulers })
+}
+
+fn load_children<T: serde::de::DeserializeOwned>(
+    name: &str,
+    state: serde_yaml::Value,
+    children: &mut [Box<dyn Schedule>],
+) -> Result<T> {
+    let state: CompositeState<T> = from_state(name, state)?;
+    if state.schedulers.len() != children.len() {
+        return Err(Error::State(format!(
+            "{name} state has {} schedulers, this one has {}",
+            state.schedulers.len(),
+            children.len()
+        )));
+    }
+    for (child, s) in children.iter_mut().zip(state.schedulers) {
+        child.load_state(s)?;
+    }
+    Ok(state.own)
+}
+
+/// `SequentialLR`'s own fields.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct SequentialState {
+    milestones: Vec<i64>,
+    last_epoch: i64,
+    step_count: i64,
+    last_lr: Vec<f64>,
+}
+
+/// PyTorch's `SequentialLR`: runs `schedulers[0]` until `milestones[0]`, then
+/// `schedulers[1]`, and so on. At each milestone the next scheduler restarts
+/// from epoch 0 through PyTorch's `_update_lr(0)` (its closed form where it has
+/// one).
+///
+/// The children are built on the optimizer in order, then the composite, as a
+/// PyTorch user writes it:
+///
+/// ```no_run
+/// # use tch::{nn, Device};
+/// use tch_lr::{ConstantLR, ExponentialLR, Optim, Schedule as _, ScheduleExt as _, SequentialLR};
+/// # let vs = nn::VarStore::new(Device::Cpu);
+/// # let _w = vs.root().zeros("w", &[1]);
+/// let opt = Optim::new(nn::Sgd::default(), &vs, 1.0)?;
+/// let mut sched = SequentialLR::new(
+///     vec![ConstantLR::new().factor(0.1).total_iters(2).boxed(), ExponentialLR::new(0.9).boxed()],
+///     vec![2],
+/// )
+/// .build(opt)?;
+/// sched.step()?;
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Value`] with PyTorch's messages for an empty list, a
+/// `ReduceLROnPlateau` child, or a number of milestones other than one less
+/// than the number of schedulers; [`Error::NotImplemented`] when a milestone
+/// hands over to a composite (PyTorch raises `NotImplementedError` there too).
+#[derive(Debug)]
+pub struct SequentialLR {
+    schedulers: Vec<Box<dyn Schedule>>,
+    s: SequentialState,
+}
+
+impl SequentialLR {
+    /// `SequentialLR(optimizer, schedulers, milestones)`.
+    pub fn new(schedulers: Vec<Box<dyn Schedule>>, milestones: Vec<i64>) -> Self {
+        SequentialLR { schedulers, s: SequentialState { milestones, ..Default::default() } }
+    }
+
+    /// The children.
+    pub fn schedulers(&self) -> &[Box<dyn Schedule>] {
+        &self.schedulers
+    }
+}
+
+impl Schedule for SequentialLR {
+    fn name(&self) -> &'static str {
+        "SequentialLR"
+    }
+
+    fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        for s in &mut self.schedulers {
+            s.init(groups)?;
+        }
+        check_children("SequentialLR", &self.schedulers, "")?;
+        let (n, m) = (self.schedulers.len(), self.s.milestones.len());
+        if m != n - 1 {
+            return Err(Error::value(format!(
+                "Sequential Schedulers expects number of schedulers provided to be one more than the number \
+                 of milestone points, but got number of schedulers {n} and the number of milestones to be \
+                 equal to {m}"
+            )));
+        }
+        self.s.last_epoch = 0;
+        for i in 0..groups.len() {
+            groups.groups_mut()[i].lr = groups.key(i, GroupKey::InitialLr)?;
+        }
+        self.undo();
+        let idx = bisect_right(&self.s.milestones, 0);
+        let first = child(&mut self.schedulers, idx)?;
+        first.initial_step(groups)?;
+        self.s.last_lr = first.last_lr().to_vec();
+        Ok(())
+    }
+
+    fn initial_step(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        self.s.step_count = 0;
+        self.step(groups)
+    }
+
+    fn step(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        self.s.last_epoch += 1;
+        let e = self.s.last_epoch;
+        let idx = bisect_right(&self.s.milestones, e);
+        let scheduler = child(&mut self.schedulers, idx)?;
+        if idx > 0 && self.s.milestones[idx - 1] == e {
+            scheduler.update_lr(groups, 0)?;
+        } else {
+            scheduler.step(groups)?;
+        }
+        self.s.last_lr.clear();
+        self.s.last_lr.extend_from_slice(scheduler.last_lr());
+        Ok(())
+    }
+
+    fn update_lr(&mut self, _groups: &mut ParamGroups, epoch: i64) -> Result<()> {
+        self.s.last_epoch = epoch;
+        Err(Error::NotImplemented("SequentialLR has no get_lr() to jump to an epoch with".into()))
+    }
+
+    fn undo(&mut self) {
+        for s in &mut self.schedulers {
+            s.undo();
+        }
+    }
+
+    fn last_lr(&self) -> &[f64] {
+        &self.s.last_lr
+    }
+
+    fn last_epoch(&self) -> i64 {
+        self.s.last_epoch
+    }
+
+    fn cycles_momentum(&self) -> bool {
+        self.schedulers.iter().any(|s| s.cycles_momentum())
+    }
+
+    fn state(&self) -> Result<serde_yaml::Value> {
+        save_children(&self.s, &self.schedulers)
+    }
+
+    fn load_state(&mut self, state: serde_yaml::Value) -> Result<()> {
+        self.s = load_children("SequentialLR", state, &mut self.schedulers)?;
+        Ok(())
+    }
+}
+
+impl Chainable for SequentialLR {}
+
+/// `ChainedScheduler`'s own fields.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+struct ChainedState {
+    step_count: i64,
+    last_lr: Vec<f64>,
+}
+
+/// PyTorch's `ChainedScheduler`: every step, steps each child in order, each
+/// one working on the LR the previous left.
+///
+/// # Errors
+/// [`Error::Value`] with PyTorch's messages for an empty list or a
+/// `ReduceLROnPlateau` child.
+#[derive(Debug)]
+pub struct ChainedScheduler {
+    schedulers: Vec<Box<dyn Schedule>>,
+    s: ChainedState,
+}
+
+impl ChainedScheduler {
+    /// `ChainedScheduler(schedulers)`.
+    pub fn new(schedulers: Vec<Box<dyn Schedule>>) -> Self {
+        ChainedScheduler { schedulers, s: ChainedState::default() }
+    }
+
+    /// The children.
+    pub fn schedulers(&self) -> &[Box<dyn Schedule>] {
+        &self.schedulers
+    }
+}
+
+impl Schedule for ChainedScheduler {
+    fn name(&self) -> &'static str {
+        "ChainedScheduler"
+    }
+
+    fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        for s in &mut self.schedulers {
+            s.init(groups)?;
+        }
+        check_children("ChainedScheduler", &self.schedulers, " to be chained")?;
+        groups.copy_lrs_into(&mut self.s.last_lr);
+        Ok(())
+    }
+
+    fn initial_step(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        self.s.step_count = 0;
+        self.step(groups)
+    }
+
+    fn step(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        for s in &mut self.schedulers {
+            s.step(groups)?;
+        }
+        groups.copy_lrs_into(&mut self.s.last_lr);
+        Ok(())
+    }
+
+    fn update_lr(&mut self, _groups: &mut ParamGroups, _epoch: i64) -> Result<()> {
+        Err(Error::NotImplemented("ChainedScheduler has no get_lr() to jump to an epoch with".into()))
+    }
+
+    fn undo(&mut self) {
+        for s in &mut self.schedulers {
+            s.undo();
+        }
+    }
+
+    fn last_lr(&self) -> &[f64] {
+        &self.s.last_lr
+    }
+
+    fn last_epoch(&self) -> i64 {
+        self.schedulers.last().map_or(-1, |s| s.last_epoch())
+    }
+
+    fn cycles_momentum(&self) -> bool {
+        self.schedulers.iter().any(|s| s.cycles_momentum())
+    }
+
+    fn state(&self) -> Result<serde_yaml::Value> {
+        save_children(&self.s, &self.schedulers)
+    }
+
+    fn load_state(&mut self, state: serde_yaml::Value) -> Result<()> {
+        self.s = load_children("ChainedScheduler", state, &mut self.schedulers)?;
+        Ok(())
+    }
+}
+
+impl Chainable for ChainedScheduler {}

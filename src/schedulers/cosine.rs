@@ -1,0 +1,254 @@
+//! Cosine annealing: `CosineAnnealingLR` and `CosineAnnealingWarmRestarts`
+//! (SGDR, Loshchilov & Hutter, <https://arxiv.org/abs/1608.03983>).
+
+use std::f64::consts::PI;
+
+use serde::{Deserialize, Serialize};
+
+use super::base::{apply_lrs, Base, LrPolicy};
+use super::pymath::{div, py_mod};
+use super::schedule::{from_state, to_state, Chainable, Schedule};
+use crate::error::{Error, Result};
+use crate::groups::ParamGroups;
+
+/// PyTorch's `CosineAnnealingLR`: the LR follows half a cosine from the base
+/// LR down to `eta_min` over `T_max` steps, and, as in PyTorch's recursive
+/// form, back up over the next `T_max` (a period of `2 T_max`).
+///
+/// # Errors
+/// `T_max = 0` fails with [`Error::ZeroDivision`] at the first step, as in PyTorch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CosineAnnealingLR {
+    t_max: i64,
+    eta_min: f64,
+    base: Base,
+}
+
+impl CosineAnnealingLR {
+    /// `CosineAnnealingLR(optimizer, T_max)`, with `eta_min = 0`.
+    pub fn new(t_max: i64) -> Self {
+        CosineAnnealingLR { t_max, eta_min: 0.0, base: Base::default() }
+    }
+
+    /// The minimum LR (default 0).
+    pub fn eta_min(mut self, eta_min: f64) -> Self {
+        self.eta_min = eta_min;
+        self
+    }
+}
+
+impl LrPolicy for CosineAnnealingLR {
+    const NAME: &'static str = "CosineAnnealingLR";
+
+    fn base(&self) -> &Base {
+        &self.base
+    }
+
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
+    }
+
+    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let b = &self.base;
+        let (e, t, eta) = (b.last_epoch, self.t_max, self.eta_min);
+        let pairs = out.iter_mut().zip(groups.iter().zip(&b.base_lrs));
+        if b.is_initial {
+            for (o, (g, _)) in pairs {
+                *o = g.lr;
+            }
+        } else if b.step_count == 1 && e > 0 {
+            let c = 1.0 + div(e as f64 * PI, t as f64)?.cos();
+            for (o, (_, base_lr)) in pairs {
+                *o = eta + (base_lr - eta) * c / 2.0;
+            }
+        } else if py_mod(e - 1 - t, 2 * t)? == 0 {
+            let c = 1.0 - div(PI, t as f64)?.cos();
+            for (o, (g, base_lr)) in pairs {
+                *o = g.lr + (base_lr - eta) * c / 2.0;
+            }
+        } else {
+            let num = 1.0 + div(PI * e as f64, t as f64)?.cos();
+            let den = 1.0 + div(PI * (e - 1) as f64, t as f64)?.cos();
+            let ratio = div(num, den)?;
+            for (o, (g, _)) in pairs {
+                *o = ratio * (g.lr - eta) + eta;
+            }
+        }
+        Ok(())
+    }
+
+    fn closed_form(&self, out: &mut [f64]) -> Result<bool> {
+        let eta = self.eta_min;
+        let c = 1.0 + div(PI * self.base.last_epoch as f64, self.t_max as f64)?.cos();
+        for (o, base_lr) in out.iter_mut().zip(&self.base.base_lrs) {
+            *o = eta + (base_lr - eta) * c / 2.0;
+        }
+        Ok(true)
+    }
+}
+
+/// PyTorch's `CosineAnnealingWarmRestarts` (SGDR): cosine annealing from the
+/// base LR to `eta_min` over `T_0` steps, then a restart, each period `T_mult`
+/// times longer than the last.
+///
+/// Besides `step()`, [`Scheduler::step_to`](crate::Scheduler::step_to) takes a
+/// fractional epoch, as PyTorch's `step(epoch + i / iters)`.
+///
+/// # Errors
+/// [`Error::Value`] when `T_0 < 1` or `T_mult < 1`, or when `step_to` gets a
+/// negative epoch (PyTorch's messages).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CosineAnnealingWarmRestarts {
+    t_0: i64,
+    t_i: i64,
+    t_mult: i64,
+    eta_min: f64,
+    t_cur: f64,
+    base: Base,
+}
+
+impl CosineAnnealingWarmRestarts {
+    /// `CosineAnnealingWarmRestarts(optimizer, T_0)`, with `T_mult = 1`, `eta_min = 0`.
+    pub fn new(t_0: i64) -> Self {
+        CosineAnnealingWarmRestarts { t_0, t_i: t_0, t_mult: 1, eta_min: 0.0, t_cur: -1.0, base: Base::default() }
+    }
+
+    /// The factor by which each period grows (default 1).
+    pub fn t_mult(mut self, t_mult: i64) -> Self {
+        self.t_mult = t_mult;
+        self
+    }
+
+    /// The minimum LR (default 0).
+    pub fn eta_min(mut self, eta_min: f64) -> Self {
+        self.eta_min = eta_min;
+        self
+    }
+
+    /// `T_cur`: the (possibly fractional) number of epochs since the last restart.
+    pub fn t_cur(&self) -> f64 {
+        self.t_cur
+    }
+
+    /// `T_i`: the length of the current period.
+    pub fn t_i(&self) -> i64 {
+        self.t_i
+    }
+
+    /// PyTorch's `step(epoch)`; `None` is the plain `step()`.
+    ///
+    /// # Errors
+    /// [`Error::Value`] for a negative epoch, [`Error::Overflow`] for an epoch
+    /// so large that the period length overflows.
+    pub fn step_epoch(&mut self, groups: &mut ParamGroups, epoch: Option<f64>) -> Result<()> {
+        let epoch = match epoch {
+            None if self.base.last_epoch < 0 => Some(0.0),
+            other => other,
+        };
+        let epoch = match epoch {
+            None => {
+                self.t_cur += 1.0;
+                if self.t_cur >= self.t_i as f64 {
+                    self.t_cur %= self.t_i as f64;
+                    self.t_i = self.t_i.checked_mul(self.t_mult).ok_or(Error::Overflow("T_i * T_mult"))?;
+                }
+                (self.base.last_epoch + 1) as f64
+            }
+            Some(epoch) => {
+                if epoch < 0.0 || epoch.is_nan() {
+                    return Err(Error::value(format!("Expected non-negative epoch, but got {epoch}")));
+                }
+                if epoch >= self.t_0 as f64 {
+                    if self.t_mult == 1 {
+                        self.t_cur = epoch % self.t_0 as f64;
+                    } else {
+                        let m = self.t_mult as f64;
+                        let n = ((epoch / self.t_0 as f64 * (m - 1.0) + 1.0).ln() / m.ln()) as u32;
+                        let pow = self.t_mult.checked_pow(n).ok_or(Error::Overflow("T_mult ** n"))?;
+                        let done = self.t_0.checked_mul(pow - 1).ok_or(Error::Overflow("T_0 * T_mult ** n"))?;
+                        self.t_cur = epoch - done as f64 / (self.t_mult - 1) as f64;
+                        self.t_i = self.t_0.checked_mul(pow).ok_or(Error::Overflow("T_0 * T_mult ** n"))?;
+                    }
+                } else {
+                    self.t_i = self.t_0;
+                    self.t_cur = epoch;
+                }
+                epoch
+            }
+        };
+        self.base.last_epoch = epoch.floor() as i64;
+        self.write_lrs(groups)
+    }
+
+    /// `get_lr()` and the write of `_update_lr`.
+    fn write_lrs(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        let c = 1.0 + div(PI * self.t_cur, self.t_i as f64)?.cos();
+        let mut buf = self.base.take_buf(groups.len());
+        for (o, base_lr) in buf.iter_mut().zip(&self.base.base_lrs) {
+            *o = self.eta_min + (base_lr - self.eta_min) * c / 2.0;
+        }
+        apply_lrs(&mut self.base, groups, &buf);
+        self.base.put_buf(buf);
+        Ok(())
+    }
+}
+
+impl Schedule for CosineAnnealingWarmRestarts {
+    fn name(&self) -> &'static str {
+        "CosineAnnealingWarmRestarts"
+    }
+
+    fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        if self.t_0 <= 0 {
+            return Err(Error::value(format!("Expected positive integer T_0, but got {}", self.t_0)));
+        }
+        if self.t_mult < 1 {
+            return Err(Error::value(format!("Expected integer T_mult >= 1, but got {}", self.t_mult)));
+        }
+        self.t_i = self.t_0;
+        self.t_cur = -1.0;
+        self.base.base_lrs = groups.setdefault_initial_lr();
+        self.base.last_epoch = -1;
+        self.initial_step(groups)
+    }
+
+    fn initial_step(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        self.base.step_count = 0;
+        self.base.is_initial = true;
+        let result = self.step(groups);
+        self.base.is_initial = false;
+        result
+    }
+
+    fn step(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        self.step_epoch(groups, None)
+    }
+
+    fn update_lr(&mut self, groups: &mut ParamGroups, epoch: i64) -> Result<()> {
+        self.base.last_epoch = epoch;
+        self.write_lrs(groups)
+    }
+
+    fn undo(&mut self) {
+        self.base.last_epoch -= 1;
+    }
+
+    fn last_lr(&self) -> &[f64] {
+        &self.base.last_lr
+    }
+
+    fn last_epoch(&self) -> i64 {
+        self.base.last_epoch
+    }
+
+    fn state(&self) -> Result<serde_yaml::Value> {
+        to_state(self)
+    }
+
+    fn load_state(&mut self, state: serde_yaml::Value) -> Result<()> {
+        *self = from_state("CosineAnnealingWarmRestarts", state)?;
+        Ok(())
+    }
+}
+
+impl Chainable for CosineAnnealingWarmRestarts {}

@@ -1,0 +1,177 @@
+//! Schedules given by a function of the epoch: `LambdaLR`, `MultiplicativeLR`.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::base::{Base, LrPolicy};
+use crate::error::{Error, Result};
+use crate::groups::ParamGroups;
+
+/// A function of the epoch, PyTorch's `lr_lambda`.
+#[derive(Clone)]
+pub struct LrLambda(Arc<dyn Fn(i64) -> f64 + Send + Sync>);
+
+impl LrLambda {
+    /// Wraps a closure.
+    pub fn new(f: impl Fn(i64) -> f64 + Send + Sync + 'static) -> Self {
+        LrLambda(Arc::new(f))
+    }
+
+    /// Calls the function.
+    pub fn call(&self, epoch: i64) -> f64 {
+        (self.0)(epoch)
+    }
+}
+
+impl fmt::Debug for LrLambda {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LrLambda(..)")
+    }
+}
+
+impl<F: Fn(i64) -> f64 + Send + Sync + 'static> From<F> for LrLambda {
+    fn from(f: F) -> Self {
+        LrLambda::new(f)
+    }
+}
+
+/// One function for every group, or one per group (PyTorch's `lr_lambda`
+/// argument, a callable or a list of callables).
+#[derive(Clone, Debug, Default)]
+enum Lambdas {
+    #[default]
+    Unset,
+    All(LrLambda),
+    Each(Vec<LrLambda>),
+}
+
+impl Lambdas {
+    /// Expands to one function per group, with PyTorch's message on a length mismatch.
+    fn expand(&self, n: usize) -> Result<Vec<LrLambda>> {
+        match self {
+            Lambdas::Unset => Err(Error::value("lr_lambda is missing")),
+            Lambdas::All(f) => Ok(vec![f.clone(); n]),
+            Lambdas::Each(fs) if fs.len() == n => Ok(fs.clone()),
+            Lambdas::Each(fs) => Err(Error::value(format!("Expected {n} lr_lambdas, but got {}", fs.len()))),
+        }
+    }
+}
+
+/// PyTorch's `LambdaLR`: `lr = base_lr * lr_lambda(epoch)`.
+///
+/// ```
+/// use tch_lr::LambdaLR;
+/// let warmup = LambdaLR::new(|epoch| (epoch as f64 + 1.0).min(5.0) / 5.0);
+/// # let _ = warmup;
+/// ```
+///
+/// # Errors
+/// [`Error::Value`] when a list of functions does not have one per group.
+/// Saved states do not include the functions: the scheduler a state is loaded
+/// into keeps its own, as in PyTorch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LambdaLR {
+    #[serde(skip)]
+    lr_lambda: Lambdas,
+    #[serde(skip)]
+    lambdas: Vec<LrLambda>,
+    base: Base,
+}
+
+impl LambdaLR {
+    /// `LambdaLR(optimizer, lr_lambda)` with one function for every group.
+    pub fn new(lr_lambda: impl Into<LrLambda>) -> Self {
+        LambdaLR { lr_lambda: Lambdas::All(lr_lambda.into()), lambdas: Vec::new(), base: Base::default() }
+    }
+
+    /// `LambdaLR(optimizer, [f0, f1, ...])` with one function per group.
+    pub fn per_group(lr_lambdas: Vec<LrLambda>) -> Self {
+        LambdaLR { lr_lambda: Lambdas::Each(lr_lambdas), lambdas: Vec::new(), base: Base::default() }
+    }
+}
+
+impl LrPolicy for LambdaLR {
+    const NAME: &'static str = "LambdaLR";
+
+    fn base(&self) -> &Base {
+        &self.base
+    }
+
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
+    }
+
+    fn setup(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        self.lambdas = self.lr_lambda.expand(groups.len())?;
+        Ok(())
+    }
+
+    fn get_lr(&self, _groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let e = self.base.last_epoch;
+        for (o, (f, base_lr)) in out.iter_mut().zip(self.lambdas.iter().zip(&self.base.base_lrs)) {
+            *o = base_lr * f.call(e);
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, loaded: Self) {
+        self.base = loaded.base;
+    }
+}
+
+/// PyTorch's `MultiplicativeLR`: `lr = lr * lr_lambda(epoch)` at each step.
+///
+/// # Errors
+/// [`Error::Value`] when a list of functions does not have one per group.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MultiplicativeLR {
+    #[serde(skip)]
+    lr_lambda: Lambdas,
+    #[serde(skip)]
+    lambdas: Vec<LrLambda>,
+    base: Base,
+}
+
+impl MultiplicativeLR {
+    /// `MultiplicativeLR(optimizer, lr_lambda)` with one function for every group.
+    pub fn new(lr_lambda: impl Into<LrLambda>) -> Self {
+        MultiplicativeLR { lr_lambda: Lambdas::All(lr_lambda.into()), lambdas: Vec::new(), base: Base::default() }
+    }
+
+    /// `MultiplicativeLR(optimizer, [f0, f1, ...])` with one function per group.
+    pub fn per_group(lr_lambdas: Vec<LrLambda>) -> Self {
+        MultiplicativeLR { lr_lambda: Lambdas::Each(lr_lambdas), lambdas: Vec::new(), base: Base::default() }
+    }
+}
+
+impl LrPolicy for MultiplicativeLR {
+    const NAME: &'static str = "MultiplicativeLR";
+
+    fn base(&self) -> &Base {
+        &self.base
+    }
+
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
+    }
+
+    fn setup(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        self.lambdas = self.lr_lambda.expand(groups.len())?;
+        Ok(())
+    }
+
+    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let e = self.base.last_epoch;
+        let initial = self.base.is_initial;
+        for (o, (f, g)) in out.iter_mut().zip(self.lambdas.iter().zip(groups.iter())) {
+            *o = if initial { g.lr } else { g.lr * f.call(e) };
+        }
+        Ok(())
+    }
+
+    fn restore(&mut self, loaded: Self) {
+        self.base = loaded.base;
+    }
+}

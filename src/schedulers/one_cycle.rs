@@ -1,0 +1,293 @@
+//! `OneCycleLR`: the 1cycle policy (Smith & Topin, <https://arxiv.org/abs/1708.07120>).
+
+use std::f64::consts::PI;
+
+use serde::{Deserialize, Serialize};
+
+use super::base::{Base, LrPolicy};
+use super::pymath::div;
+use crate::error::{Error, Result};
+use crate::groups::{GroupKey, ParamGroups, PerGroup};
+
+/// How [`OneCycleLR`] moves between two values within a phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnnealStrategy {
+    /// Half a cosine.
+    Cos,
+    /// A straight line.
+    Linear,
+}
+
+impl AnnealStrategy {
+    fn anneal(self, start: f64, end: f64, pct: f64) -> f64 {
+        match self {
+            AnnealStrategy::Cos => {
+                let cos_out = (PI * pct).cos() + 1.0;
+                end + (start - end) / 2.0 * cos_out
+            }
+            AnnealStrategy::Linear => (end - start) * pct + start,
+        }
+    }
+}
+
+/// One phase of the cycle: where it ends and which group keys it moves between.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+struct Phase {
+    end_step: f64,
+    start_lr: GroupKey,
+    end_lr: GroupKey,
+    start_momentum: GroupKey,
+    end_momentum: GroupKey,
+}
+
+/// PyTorch's `OneCycleLR`: the LR rises from `max_lr / div_factor` to `max_lr`
+/// over `pct_start` of the run, then anneals to `initial_lr / final_div_factor`
+/// (with `three_phase`, back to the initial LR first); momentum (beta1 for
+/// Adam and AdamW) moves the other way between `max_momentum` and
+/// `base_momentum`. Step it once per batch, `total_steps` times at most.
+///
+/// # Errors
+/// [`Error::Value`] with PyTorch's messages for a non-positive `total_steps`,
+/// `epochs` or `steps_per_epoch`, none of them given, `pct_start` outside
+/// `[0, 1]`, a per-group list of the wrong length; and at the step after
+/// `total_steps`, PyTorch's "Tried to step ... times" error.
+/// [`Error::ZeroDivision`] where a phase has no length (as in PyTorch).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OneCycleLR {
+    max_lr: PerGroup,
+    total_steps: Option<i64>,
+    epochs: Option<i64>,
+    steps_per_epoch: Option<i64>,
+    pct_start: f64,
+    anneal_strategy: AnnealStrategy,
+    cycle_momentum: bool,
+    base_momentum: PerGroup,
+    max_momentum: PerGroup,
+    div_factor: f64,
+    final_div_factor: f64,
+    three_phase: bool,
+    // Set by the constructor.
+    total: i64,
+    phases: Vec<Phase>,
+    base: Base,
+}
+
+impl OneCycleLR {
+    /// `OneCycleLR(optimizer, max_lr)`; give the length with
+    /// [`total_steps`](Self::total_steps) or [`epochs`](Self::epochs) and
+    /// [`steps_per_epoch`](Self::steps_per_epoch). PyTorch's defaults:
+    /// `pct_start = 0.3`, cosine annealing, momentum between 0.85 and 0.95,
+    /// `div_factor = 25`, `final_div_factor = 1e4`, two phases.
+    pub fn new(max_lr: impl Into<PerGroup>) -> Self {
+        OneCycleLR {
+            max_lr: max_lr.into(),
+            total_steps: None,
+            epochs: None,
+            steps_per_epoch: None,
+            pct_start: 0.3,
+            anneal_strategy: AnnealStrategy::Cos,
+            cycle_momentum: true,
+            base_momentum: PerGroup::All(0.85),
+            max_momentum: PerGroup::All(0.95),
+            div_factor: 25.0,
+            final_div_factor: 1e4,
+            three_phase: false,
+            total: 0,
+            phases: Vec::new(),
+            base: Base::default(),
+        }
+    }
+
+    /// The number of steps in the cycle.
+    pub fn total_steps(mut self, v: i64) -> Self {
+        self.total_steps = Some(v);
+        self
+    }
+
+    /// The number of epochs (with `steps_per_epoch`, when `total_steps` is not given).
+    pub fn epochs(mut self, v: i64) -> Self {
+        self.epochs = Some(v);
+        self
+    }
+
+    /// The number of steps per epoch (with `epochs`).
+    pub fn steps_per_epoch(mut self, v: i64) -> Self {
+        self.steps_per_epoch = Some(v);
+        self
+    }
+
+    /// The fraction of the cycle spent increasing the LR (default 0.3).
+    pub fn pct_start(mut self, v: f64) -> Self {
+        self.pct_start = v;
+        self
+    }
+
+    /// Cosine or linear annealing (default cosine).
+    pub fn anneal_strategy(mut self, v: AnnealStrategy) -> Self {
+        self.anneal_strategy = v;
+        self
+    }
+
+    /// Whether momentum (or beta1) cycles inversely to the LR (default true).
+    pub fn cycle_momentum(mut self, on: bool) -> Self {
+        self.cycle_momentum = on;
+        self
+    }
+
+    /// The lower momentum bound (default 0.85).
+    pub fn base_momentum(mut self, v: impl Into<PerGroup>) -> Self {
+        self.base_momentum = v.into();
+        self
+    }
+
+    /// The upper momentum bound (default 0.95).
+    pub fn max_momentum(mut self, v: impl Into<PerGroup>) -> Self {
+        self.max_momentum = v.into();
+        self
+    }
+
+    /// `initial_lr = max_lr / div_factor` (default 25).
+    pub fn div_factor(mut self, v: f64) -> Self {
+        self.div_factor = v;
+        self
+    }
+
+    /// `min_lr = initial_lr / final_div_factor` (default 1e4).
+    pub fn final_div_factor(mut self, v: f64) -> Self {
+        self.final_div_factor = v;
+        self
+    }
+
+    /// Three phases (up, down to the initial LR, annihilation) instead of two (default false).
+    pub fn three_phase(mut self, on: bool) -> Self {
+        self.three_phase = on;
+        self
+    }
+
+    /// The cycle's length: `total_steps`, or `epochs * steps_per_epoch`, once built.
+    pub fn len(&self) -> i64 {
+        self.total
+    }
+
+    /// True before the scheduler is built.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    fn phases(&self) -> Vec<Phase> {
+        use GroupKey::*;
+        let total = self.total as f64;
+        let phase = |end_step, start_lr, end_lr, start_momentum, end_momentum| Phase {
+            end_step,
+            start_lr,
+            end_lr,
+            start_momentum,
+            end_momentum,
+        };
+        if self.three_phase {
+            vec![
+                phase(self.pct_start * total - 1.0, InitialLr, MaxLr, MaxMomentum, BaseMomentum),
+                phase(2.0 * self.pct_start * total - 2.0, MaxLr, InitialLr, BaseMomentum, MaxMomentum),
+                phase(total - 1.0, InitialLr, MinLr, MaxMomentum, MaxMomentum),
+            ]
+        } else {
+            vec![
+                phase(self.pct_start * total - 1.0, InitialLr, MaxLr, MaxMomentum, BaseMomentum),
+                phase(total - 1.0, MaxLr, MinLr, BaseMomentum, MaxMomentum),
+            ]
+        }
+    }
+}
+
+impl LrPolicy for OneCycleLR {
+    const NAME: &'static str = "OneCycleLR";
+
+    fn base(&self) -> &Base {
+        &self.base
+    }
+
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
+    }
+
+    fn setup(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        self.total = match (self.total_steps, self.epochs, self.steps_per_epoch) {
+            (Some(t), _, _) if t <= 0 => {
+                return Err(Error::value(format!("Expected positive integer total_steps, but got {t}")))
+            }
+            (Some(t), _, _) => t,
+            (None, Some(e), Some(s)) => {
+                if e <= 0 {
+                    return Err(Error::value(format!("Expected positive integer epochs, but got {e}")));
+                }
+                if s <= 0 {
+                    return Err(Error::value(format!("Expected positive integer steps_per_epoch, but got {s}")));
+                }
+                e.checked_mul(s).ok_or(Error::Overflow("epochs * steps_per_epoch"))?
+            }
+            _ => {
+                return Err(Error::value("You must define either total_steps OR (epochs AND steps_per_epoch)"))
+            }
+        };
+        self.phases = self.phases();
+        if !(0.0..=1.0).contains(&self.pct_start) {
+            return Err(Error::value(format!(
+                "Expected float between 0 and 1 pct_start, but got {}",
+                super::py_float(self.pct_start)
+            )));
+        }
+        let max_lrs = groups.format_param("max_lr", &self.max_lr)?;
+        for (g, &max_lr) in groups.iter_mut().zip(&max_lrs) {
+            let initial_lr = div(max_lr, self.div_factor)?;
+            g.initial_lr = Some(initial_lr);
+            g.max_lr = Some(max_lr);
+            g.min_lr = Some(div(initial_lr, self.final_div_factor)?);
+        }
+        if self.cycle_momentum {
+            let max_m = groups.format_param("max_momentum", &self.max_momentum)?;
+            let base_m = groups.format_param("base_momentum", &self.base_momentum)?;
+            for ((g, &max_m), &base_m) in groups.iter_mut().zip(&max_m).zip(&base_m) {
+                g.momentum = max_m;
+                g.max_momentum = Some(max_m);
+                g.base_momentum = Some(base_m);
+            }
+        }
+        Ok(())
+    }
+
+    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let step_num = self.base.last_epoch;
+        if step_num > self.total {
+            return Err(Error::value(format!(
+                "Tried to step {step_num} times. The specified number of total steps is {}",
+                self.total
+            )));
+        }
+        let step = step_num as f64;
+        let last = self.phases.len().checked_sub(1).ok_or_else(|| Error::State("OneCycleLR has no phases".into()))?;
+        for (i, o) in out.iter_mut().enumerate().take(groups.len()) {
+            let mut start_step = 0.0;
+            for (j, phase) in self.phases.iter().enumerate() {
+                if step <= phase.end_step || j == last {
+                    let pct = div(step - start_step, phase.end_step - start_step)?;
+                    let anneal = |from, to| -> Result<f64> {
+                        Ok(self.anneal_strategy.anneal(groups.key(i, from)?, groups.key(i, to)?, pct))
+                    };
+                    *o = anneal(phase.start_lr, phase.end_lr)?;
+                    if self.cycle_momentum {
+                        let m = anneal(phase.start_momentum, phase.end_momentum)?;
+                        groups.groups_mut()[i].momentum = m;
+                    }
+                    break;
+                }
+                start_step = phase.end_step;
+            }
+        }
+        Ok(())
+    }
+
+    fn cycles_momentum(&self) -> bool {
+        self.cycle_momentum
+    }
+}

@@ -1,0 +1,262 @@
+//! `ReduceLROnPlateau`: cut the LR when a metric stops improving.
+
+use serde::{Deserialize, Serialize};
+
+use super::schedule::{from_state, to_state, Schedule};
+use crate::error::{Error, Result};
+use crate::groups::{ParamGroups, PerGroup};
+
+/// Whether the monitored metric should go down (`min`, a loss) or up (`max`, an accuracy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlateauMode {
+    /// Lower is better.
+    Min,
+    /// Higher is better.
+    Max,
+}
+
+/// How `threshold` is applied: relative (`best * (1 ∓ threshold)`) or absolute (`best ∓ threshold`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ThresholdMode {
+    /// Relative to the best value.
+    Rel,
+    /// Absolute.
+    Abs,
+}
+
+/// PyTorch's `ReduceLROnPlateau`: multiplies each group's LR by `factor` when
+/// the metric has not improved for more than `patience` steps, then waits
+/// `cooldown` steps; never below the group's `min_lr`, and not at all when the
+/// change would be `eps` or less.
+///
+/// Its step takes the metric:
+/// [`Scheduler::<ReduceLROnPlateau>::step`](crate::Scheduler::step).
+///
+/// # Errors
+/// [`Error::Value`] when `factor >= 1` or a `min_lr` list has the wrong length
+/// (PyTorch's messages); [`Error::NanMetric`] for a NaN metric (PyTorch would
+/// count it as a bad epoch silently).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ReduceLROnPlateau {
+    mode: PlateauMode,
+    factor: f64,
+    patience: i64,
+    threshold: f64,
+    threshold_mode: ThresholdMode,
+    cooldown: i64,
+    min_lr: PerGroup,
+    eps: f64,
+    min_lrs: Vec<f64>,
+    best: f64,
+    num_bad_epochs: i64,
+    cooldown_counter: i64,
+    last_epoch: i64,
+    last_lr: Vec<f64>,
+}
+
+impl Default for ReduceLROnPlateau {
+    fn default() -> Self {
+        ReduceLROnPlateau {
+            mode: PlateauMode::Min,
+            factor: 0.1,
+            patience: 10,
+            threshold: 1e-4,
+            threshold_mode: ThresholdMode::Rel,
+            cooldown: 0,
+            min_lr: PerGroup::All(0.0),
+            eps: 1e-8,
+            min_lrs: Vec::new(),
+            best: f64::INFINITY,
+            num_bad_epochs: 0,
+            cooldown_counter: 0,
+            last_epoch: 0,
+            last_lr: Vec::new(),
+        }
+    }
+}
+
+impl ReduceLROnPlateau {
+    /// `ReduceLROnPlateau(optimizer)` with PyTorch's defaults: mode `min`,
+    /// factor 0.1, patience 10, threshold 1e-4 (`rel`), cooldown 0, min_lr 0, eps 1e-8.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// `min` or `max` (default `min`).
+    pub fn mode(mut self, mode: PlateauMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The LR multiplier on a plateau (default 0.1; must be < 1).
+    pub fn factor(mut self, factor: f64) -> Self {
+        self.factor = factor;
+        self
+    }
+
+    /// The number of steps without improvement tolerated (default 10).
+    pub fn patience(mut self, patience: i64) -> Self {
+        self.patience = patience;
+        self
+    }
+
+    /// The least change that counts as an improvement (default 1e-4).
+    pub fn threshold(mut self, threshold: f64) -> Self {
+        self.threshold = threshold;
+        self
+    }
+
+    /// `rel` or `abs` (default `rel`).
+    pub fn threshold_mode(mut self, mode: ThresholdMode) -> Self {
+        self.threshold_mode = mode;
+        self
+    }
+
+    /// Steps to wait after a reduction before counting again (default 0).
+    pub fn cooldown(mut self, cooldown: i64) -> Self {
+        self.cooldown = cooldown;
+        self
+    }
+
+    /// The lower bound of the LR: one for all groups or one per group (default 0).
+    pub fn min_lr(mut self, min_lr: impl Into<PerGroup>) -> Self {
+        self.min_lr = min_lr.into();
+        self
+    }
+
+    /// The smallest change of LR applied (default 1e-8).
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+
+    /// The best metric so far.
+    pub fn best(&self) -> f64 {
+        self.best
+    }
+
+    /// The number of consecutive steps without improvement.
+    pub fn num_bad_epochs(&self) -> i64 {
+        self.num_bad_epochs
+    }
+
+    /// Whether the scheduler is in its cooldown.
+    pub fn in_cooldown(&self) -> bool {
+        self.cooldown_counter > 0
+    }
+
+    fn is_better(&self, a: f64, best: f64) -> bool {
+        match (self.mode, self.threshold_mode) {
+            (PlateauMode::Min, ThresholdMode::Rel) => a < best * (1.0 - self.threshold),
+            (PlateauMode::Min, ThresholdMode::Abs) => a < best - self.threshold,
+            (PlateauMode::Max, ThresholdMode::Rel) => a > best * (self.threshold + 1.0),
+            (PlateauMode::Max, ThresholdMode::Abs) => a > best + self.threshold,
+        }
+    }
+
+    fn mode_worse(&self) -> f64 {
+        match self.mode {
+            PlateauMode::Min => f64::INFINITY,
+            PlateauMode::Max => f64::NEG_INFINITY,
+        }
+    }
+
+    fn reduce_lr(&self, groups: &mut ParamGroups) {
+        for (g, &min_lr) in groups.iter_mut().zip(&self.min_lrs) {
+            let old = g.lr;
+            let scaled = old * self.factor;
+            let new = if min_lr > scaled { min_lr } else { scaled };
+            if old - new > self.eps {
+                g.lr = new;
+            }
+        }
+    }
+}
+
+impl Schedule for ReduceLROnPlateau {
+    fn name(&self) -> &'static str {
+        "ReduceLROnPlateau"
+    }
+
+    fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        if self.factor >= 1.0 {
+            return Err(Error::value("Factor should be < 1.0."));
+        }
+        self.min_lrs = match &self.min_lr {
+            PerGroup::All(v) => vec![*v; groups.len()],
+            PerGroup::Each(v) if v.len() == groups.len() => v.clone(),
+            PerGroup::Each(v) => {
+                return Err(Error::value(format!("expected {} min_lrs, got {}", groups.len(), v.len())))
+            }
+        };
+        self.last_epoch = 0;
+        self.last_lr = groups.lrs();
+        self.best = self.mode_worse();
+        self.cooldown_counter = 0;
+        self.num_bad_epochs = 0;
+        Ok(())
+    }
+
+    fn initial_step(&mut self, _groups: &mut ParamGroups) -> Result<()> {
+        Err(Error::Unsupported("ReduceLROnPlateau has no initial step: its step needs a metric".into()))
+    }
+
+    fn step(&mut self, _groups: &mut ParamGroups) -> Result<()> {
+        Err(Error::Unsupported("ReduceLROnPlateau.step needs a metric".into()))
+    }
+
+    fn update_lr(&mut self, _groups: &mut ParamGroups, _epoch: i64) -> Result<()> {
+        Err(Error::Unsupported("ReduceLROnPlateau cannot jump to an epoch".into()))
+    }
+
+    fn undo(&mut self) {
+        self.last_epoch -= 1;
+    }
+
+    fn last_lr(&self) -> &[f64] {
+        &self.last_lr
+    }
+
+    fn last_epoch(&self) -> i64 {
+        self.last_epoch
+    }
+
+    fn takes_metric(&self) -> bool {
+        true
+    }
+
+    fn step_metric(&mut self, groups: &mut ParamGroups, current: f64) -> Result<()> {
+        if current.is_nan() {
+            return Err(Error::NanMetric);
+        }
+        self.last_epoch += 1;
+        if self.is_better(current, self.best) {
+            self.best = current;
+            self.num_bad_epochs = 0;
+        } else {
+            self.num_bad_epochs += 1;
+        }
+        if self.in_cooldown() {
+            self.cooldown_counter -= 1;
+            self.num_bad_epochs = 0;
+        }
+        if self.num_bad_epochs > self.patience {
+            self.reduce_lr(groups);
+            self.cooldown_counter = self.cooldown;
+            self.num_bad_epochs = 0;
+        }
+        groups.copy_lrs_into(&mut self.last_lr);
+        Ok(())
+    }
+
+    fn state(&self) -> Result<serde_yaml::Value> {
+        to_state(self)
+    }
+
+    fn load_state(&mut self, state: serde_yaml::Value) -> Result<()> {
+        *self = from_state("ReduceLROnPlateau", state)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,84 @@
+//! `PolynomialLR`: polynomial decay to zero.
+
+use serde::{Deserialize, Serialize};
+
+use super::base::{Base, LrPolicy};
+use super::pymath::{div, idiv, pow};
+use crate::error::Result;
+use crate::groups::ParamGroups;
+
+/// PyTorch's `PolynomialLR`: decays the LR to zero over `total_iters` steps,
+/// `lr = base_lr * (1 - min(epoch, total_iters) / total_iters) ^ power`.
+///
+/// # Errors
+/// None at construction (PyTorch checks nothing).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PolynomialLR {
+    total_iters: i64,
+    power: f64,
+    base: Base,
+}
+
+impl Default for PolynomialLR {
+    fn default() -> Self {
+        PolynomialLR { total_iters: 5, power: 1.0, base: Base::default() }
+    }
+}
+
+impl PolynomialLR {
+    /// `PolynomialLR(optimizer)`: `total_iters = 5`, `power = 1`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of steps to reach zero (default 5).
+    pub fn total_iters(mut self, v: i64) -> Self {
+        self.total_iters = v;
+        self
+    }
+
+    /// The power of the polynomial (default 1).
+    pub fn power(mut self, v: f64) -> Self {
+        self.power = v;
+        self
+    }
+}
+
+impl LrPolicy for PolynomialLR {
+    const NAME: &'static str = "PolynomialLR";
+
+    fn base(&self) -> &Base {
+        &self.base
+    }
+
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
+    }
+
+    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let e = self.base.last_epoch;
+        let t = self.total_iters;
+        let factor = if self.base.is_initial || e > t {
+            None
+        } else {
+            let ratio = div(1.0 - idiv(e, t)?, 1.0 - idiv(e - 1, t)?)?;
+            Some(pow(ratio, self.power)?)
+        };
+        for (o, g) in out.iter_mut().zip(groups.iter()) {
+            *o = match factor {
+                None => g.lr,
+                Some(f) => g.lr * f,
+            };
+        }
+        Ok(())
+    }
+
+    fn closed_form(&self, out: &mut [f64]) -> Result<bool> {
+        let t = self.total_iters;
+        let factor = pow(1.0 - idiv(t.min(self.base.last_epoch), t)?, self.power)?;
+        for (o, b) in out.iter_mut().zip(&self.base.base_lrs) {
+            *o = b * factor;
+        }
+        Ok(true)
+    }
+}

@@ -1,0 +1,155 @@
+//! The [`Schedule`] trait: a scheduler as a pure state machine over
+//! [`ParamGroups`], with the methods PyTorch's `LRScheduler` protocol uses
+//! internally (`_initial_step`, `step`, `_update_lr(epoch)`, the undo of
+//! `SequentialLR`), so that composites drive their children exactly as
+//! PyTorch does.
+
+use std::fmt::Debug;
+
+use crate::error::{Error, Result};
+use crate::groups::ParamGroups;
+
+/// A learning-rate schedule: PyTorch's scheduler logic without the optimizer.
+///
+/// Implementations change the groups' `lr` (and `momentum` where PyTorch cycles
+/// it); [`Scheduler`](crate::Scheduler) then writes the groups into libtorch.
+/// Users build schedules with the scheduler types' constructors and never call
+/// these methods themselves, but may implement the trait for a schedule of
+/// their own.
+pub trait Schedule: Send + Debug {
+    /// The PyTorch class name, e.g. `"StepLR"`.
+    fn name(&self) -> &'static str;
+
+    /// PyTorch's constructor: validates against the groups, sets the group keys
+    /// it owns (`initial_lr`, ...) and performs the initial step.
+    ///
+    /// # Errors
+    /// PyTorch's constructor errors ([`Error::Value`] with its message, ...).
+    fn init(&mut self, groups: &mut ParamGroups) -> Result<()>;
+
+    /// PyTorch's `_initial_step()`: resets the step count and steps once in
+    /// "initial" mode.
+    ///
+    /// # Errors
+    /// As [`Schedule::step`].
+    fn initial_step(&mut self, groups: &mut ParamGroups) -> Result<()>;
+
+    /// PyTorch's `step()` with no argument: the recursive (chainable) form.
+    ///
+    /// # Errors
+    /// What PyTorch raises at this step (OneCycleLR past its end, a division
+    /// by zero, ...).
+    fn step(&mut self, groups: &mut ParamGroups) -> Result<()>;
+
+    /// PyTorch's `_update_lr(epoch)`: jumps to `epoch` with the closed form
+    /// where the scheduler has one, else `get_lr()`. `SequentialLR` calls it
+    /// with 0 at each milestone.
+    ///
+    /// # Errors
+    /// [`Error::NotImplemented`] for composites (PyTorch's `NotImplementedError`).
+    fn update_lr(&mut self, groups: &mut ParamGroups, epoch: i64) -> Result<()>;
+
+    /// `SequentialLR.recursive_undo`: `last_epoch -= 1`, recursively for composites.
+    fn undo(&mut self);
+
+    /// `get_last_lr()`: the LR of each group after the last step.
+    fn last_lr(&self) -> &[f64];
+
+    /// `last_epoch`: the number of steps taken (`-1` before the initial step).
+    fn last_epoch(&self) -> i64;
+
+    /// Whether the schedule writes momentum (or beta1) too.
+    fn cycles_momentum(&self) -> bool {
+        false
+    }
+
+    /// Whether `step` needs a metric (`ReduceLROnPlateau`).
+    fn takes_metric(&self) -> bool {
+        false
+    }
+
+    /// `step(metric)` of `ReduceLROnPlateau`.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for schedules that take no metric.
+    fn step_metric(&mut self, groups: &mut ParamGroups, metric: f64) -> Result<()> {
+        let _ = (groups, metric);
+        Err(Error::Unsupported(format!("{} takes no metric: call step()", self.name())))
+    }
+
+    /// `state_dict()`: everything but closures, as a YAML value (YAML keeps
+    /// `inf` and every `f64` exactly).
+    ///
+    /// # Errors
+    /// [`Error::State`] when serialization fails.
+    fn state(&self) -> Result<serde_yaml::Value>;
+
+    /// `load_state_dict()`: takes a value from [`Schedule::state`] of the same
+    /// scheduler; closures (`lr_lambda`, `scale_fn`) stay those of `self`.
+    ///
+    /// # Errors
+    /// [`Error::State`] when the value is not a state of this scheduler.
+    fn load_state(&mut self, state: serde_yaml::Value) -> Result<()>;
+
+    /// Boxes the schedule, to put it into a `SequentialLR` or `ChainedScheduler`.
+    fn boxed(self) -> Box<dyn Schedule>
+    where
+        Self: Sized + 'static,
+    {
+        Box::new(self)
+    }
+}
+
+/// Schedules stepped with a plain `step()`: every scheduler but
+/// `ReduceLROnPlateau`, whose `step` takes a metric.
+pub trait Chainable: Schedule {}
+
+impl Schedule for Box<dyn Schedule> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        (**self).init(groups)
+    }
+    fn initial_step(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        (**self).initial_step(groups)
+    }
+    fn step(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        (**self).step(groups)
+    }
+    fn update_lr(&mut self, groups: &mut ParamGroups, epoch: i64) -> Result<()> {
+        (**self).update_lr(groups, epoch)
+    }
+    fn undo(&mut self) {
+        (**self).undo()
+    }
+    fn last_lr(&self) -> &[f64] {
+        (**self).last_lr()
+    }
+    fn last_epoch(&self) -> i64 {
+        (**self).last_epoch()
+    }
+    fn cycles_momentum(&self) -> bool {
+        (**self).cycles_momentum()
+    }
+    fn takes_metric(&self) -> bool {
+        (**self).takes_metric()
+    }
+    fn step_metric(&mut self, groups: &mut ParamGroups, metric: f64) -> Result<()> {
+        (**self).step_metric(groups, metric)
+    }
+    fn state(&self) -> Result<serde_yaml::Value> {
+        (**self).state()
+    }
+    fn load_state(&mut self, state: serde_yaml::Value) -> Result<()> {
+        (**self).load_state(state)
+    }
+}
+
+pub(crate) fn to_state<T: serde::Serialize>(v: &T) -> Result<serde_yaml::Value> {
+    serde_yaml::to_value(v).map_err(|e| Error::State(e.to_string()))
+}
+
+pub(crate) fn from_state<T: serde::de::DeserializeOwned>(name: &str, v: serde_yaml::Value) -> Result<T> {
+    serde_yaml::from_value(v).map_err(|e| Error::State(format!("not a {name} state: {e}")))
+}

@@ -1,0 +1,192 @@
+//! Warm-up multipliers that end at a step: `ConstantLR`, `LinearLR`.
+
+use serde::{Deserialize, Serialize};
+
+use super::base::{Base, LrPolicy};
+use super::pymath::div;
+use crate::error::{Error, Result};
+use crate::groups::ParamGroups;
+
+/// PyTorch's `ConstantLR`: multiplies the LR by `factor` until step
+/// `total_iters`, then restores it.
+///
+/// # Errors
+/// [`Error::Value`] when `factor` is outside `[0, 1]` (PyTorch's message). A
+/// `factor` of 0 fails with [`Error::ZeroDivision`] at step `total_iters`, as
+/// in PyTorch.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConstantLR {
+    factor: f64,
+    total_iters: i64,
+    base: Base,
+}
+
+impl Default for ConstantLR {
+    fn default() -> Self {
+        ConstantLR { factor: 1.0 / 3.0, total_iters: 5, base: Base::default() }
+    }
+}
+
+impl ConstantLR {
+    /// `ConstantLR(optimizer)`: `factor = 1/3`, `total_iters = 5`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The multiplier applied until `total_iters` (default 1/3).
+    pub fn factor(mut self, factor: f64) -> Self {
+        self.factor = factor;
+        self
+    }
+
+    /// The step at which the LR is restored (default 5).
+    pub fn total_iters(mut self, total_iters: i64) -> Self {
+        self.total_iters = total_iters;
+        self
+    }
+}
+
+impl LrPolicy for ConstantLR {
+    const NAME: &'static str = "ConstantLR";
+
+    fn base(&self) -> &Base {
+        &self.base
+    }
+
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
+    }
+
+    fn setup(&mut self, _groups: &mut ParamGroups) -> Result<()> {
+        if self.factor > 1.0 || self.factor < 0.0 {
+            return Err(Error::value("Constant multiplicative factor expected to be between 0 and 1."));
+        }
+        Ok(())
+    }
+
+    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let e = self.base.last_epoch;
+        let factor = if e == 0 {
+            Some(self.factor)
+        } else if e != self.total_iters {
+            None
+        } else {
+            Some(div(1.0, self.factor)?)
+        };
+        for (o, g) in out.iter_mut().zip(groups.iter()) {
+            *o = match factor {
+                None => g.lr,
+                Some(f) => g.lr * f,
+            };
+        }
+        Ok(())
+    }
+
+    fn closed_form(&self, out: &mut [f64]) -> Result<bool> {
+        let reached = if self.base.last_epoch >= self.total_iters { 1.0 } else { 0.0 };
+        let factor = self.factor + reached * (1.0 - self.factor);
+        for (o, b) in out.iter_mut().zip(&self.base.base_lrs) {
+            *o = b * factor;
+        }
+        Ok(true)
+    }
+}
+
+/// PyTorch's `LinearLR`: multiplies the LR by a factor that moves linearly from
+/// `start_factor` to `end_factor` over `total_iters` steps.
+///
+/// # Errors
+/// [`Error::Value`] when `start_factor` is outside `(0, 1]` or `end_factor`
+/// outside `[0, 1]` (PyTorch's messages).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LinearLR {
+    start_factor: f64,
+    end_factor: f64,
+    total_iters: i64,
+    base: Base,
+}
+
+impl Default for LinearLR {
+    fn default() -> Self {
+        LinearLR { start_factor: 1.0 / 3.0, end_factor: 1.0, total_iters: 5, base: Base::default() }
+    }
+}
+
+impl LinearLR {
+    /// `LinearLR(optimizer)`: `start_factor = 1/3`, `end_factor = 1`, `total_iters = 5`.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The factor at step 0 (default 1/3).
+    pub fn start_factor(mut self, v: f64) -> Self {
+        self.start_factor = v;
+        self
+    }
+
+    /// The factor from step `total_iters` on (default 1).
+    pub fn end_factor(mut self, v: f64) -> Self {
+        self.end_factor = v;
+        self
+    }
+
+    /// The number of steps of the ramp (default 5).
+    pub fn total_iters(mut self, v: i64) -> Self {
+        self.total_iters = v;
+        self
+    }
+}
+
+impl LrPolicy for LinearLR {
+    const NAME: &'static str = "LinearLR";
+
+    fn base(&self) -> &Base {
+        &self.base
+    }
+
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
+    }
+
+    fn setup(&mut self, _groups: &mut ParamGroups) -> Result<()> {
+        if self.start_factor > 1.0 || self.start_factor <= 0.0 {
+            return Err(Error::value(
+                "Starting multiplicative factor expected to be greater than 0 and less or equal to 1.",
+            ));
+        }
+        if self.end_factor > 1.0 || self.end_factor < 0.0 {
+            return Err(Error::value("Ending multiplicative factor expected to be between 0 and 1."));
+        }
+        Ok(())
+    }
+
+    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let e = self.base.last_epoch;
+        let (sf, ef) = (self.start_factor, self.end_factor);
+        let factor = if e == 0 {
+            Some(sf)
+        } else if self.base.is_initial || e > self.total_iters {
+            None
+        } else {
+            let denom = self.total_iters as f64 * sf + (e - 1) as f64 * (ef - sf);
+            Some(1.0 + div(ef - sf, denom)?)
+        };
+        for (o, g) in out.iter_mut().zip(groups.iter()) {
+            *o = match factor {
+                None => g.lr,
+                Some(f) => g.lr * f,
+            };
+        }
+        Ok(())
+    }
+
+    fn closed_form(&self, out: &mut [f64]) -> Result<bool> {
+        let (sf, ef) = (self.start_factor, self.end_factor);
+        let done = self.total_iters.min(self.base.last_epoch) as f64;
+        let factor = sf + div((ef - sf) * done, self.total_iters as f64)?;
+        for (o, b) in out.iter_mut().zip(&self.base.base_lrs) {
+            *o = b * factor;
+        }
+        Ok(true)
+    }
+}
