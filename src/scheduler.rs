@@ -10,7 +10,7 @@ use tch::nn;
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
 use crate::optim::Optim;
-use crate::schedulers::{Chainable, CosineAnnealingWarmRestarts, ReduceLROnPlateau, Schedule};
+use crate::schedulers::{Chainable, ReduceLROnPlateau, Schedule};
 
 /// A scheduler that owns its optimizer: PyTorch's `scheduler` object.
 ///
@@ -153,6 +153,17 @@ impl<S: Schedule> Scheduler<S> {
         }
     }
 
+    /// PyTorch's `step(epoch)` with a fractional epoch, e.g. `epoch + i / iters`
+    /// for batch `i` of `iters`: `CosineAnnealingWarmRestarts` only.
+    ///
+    /// # Errors
+    /// [`Error::Value`] for a negative epoch, [`Error::Unsupported`] for other
+    /// schedules.
+    pub fn step_to(&mut self, epoch: f64) -> Result<()> {
+        self.schedule.step_epoch(self.optim.groups_mut(), epoch)?;
+        self.optim.sync()
+    }
+
     /// PyTorch's `state_dict()`, with the parameter groups.
     ///
     /// # Errors
@@ -251,18 +262,6 @@ impl Scheduler<ReduceLROnPlateau> {
     }
 }
 
-impl Scheduler<CosineAnnealingWarmRestarts> {
-    /// PyTorch's `step(epoch)` with a fractional epoch, e.g. `epoch + i / iters`
-    /// for batch `i` of `iters`.
-    ///
-    /// # Errors
-    /// [`Error::Value`] for a negative epoch.
-    pub fn step_to(&mut self, epoch: f64) -> Result<()> {
-        let (optim, schedule) = (&mut self.optim, &mut self.schedule);
-        schedule.step_epoch(optim.groups_mut(), Some(epoch))?;
-        optim.sync()
-    }
-}
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so that
 /// `path` holds either the old or the new content, never a part.

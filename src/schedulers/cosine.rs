@@ -136,11 +136,7 @@ impl CosineAnnealingWarmRestarts {
     }
 
     /// PyTorch's `step(epoch)`; `None` is the plain `step()`.
-    ///
-    /// # Errors
-    /// [`Error::Value`] for a negative epoch, [`Error::Overflow`] for an epoch
-    /// so large that the period length overflows.
-    pub fn step_epoch(&mut self, groups: &mut ParamGroups, epoch: Option<f64>) -> Result<()> {
+    fn advance(&mut self, groups: &mut ParamGroups, epoch: Option<f64>) -> Result<()> {
         let epoch = match epoch {
             None if self.base.last_epoch < 0 => Some(0.0),
             other => other,
@@ -221,7 +217,16 @@ impl Schedule for CosineAnnealingWarmRestarts {
     }
 
     fn step(&mut self, groups: &mut ParamGroups) -> Result<()> {
-        self.step_epoch(groups, None)
+        self.advance(groups, None)
+    }
+
+    /// PyTorch's `step(epoch)`.
+    ///
+    /// # Errors
+    /// [`Error::Value`] for a negative epoch, [`Error::Overflow`] for an epoch
+    /// so large that the period length overflows.
+    fn step_epoch(&mut self, groups: &mut ParamGroups, epoch: f64) -> Result<()> {
+        self.advance(groups, Some(epoch))
     }
 
     fn update_lr(&mut self, groups: &mut ParamGroups, epoch: i64) -> Result<()> {

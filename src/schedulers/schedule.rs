@@ -77,6 +77,19 @@ pub trait Schedule: Send + Debug {
         Err(Error::Unsupported(format!("{} takes no metric: call step()", self.name())))
     }
 
+    /// PyTorch's deprecated `step(epoch)`, which only
+    /// `CosineAnnealingWarmRestarts` still supports (fractional epochs).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for every other schedule.
+    fn step_epoch(&mut self, groups: &mut ParamGroups, epoch: f64) -> Result<()> {
+        let _ = (groups, epoch);
+        Err(Error::Unsupported(format!(
+            "{} has no step(epoch); only CosineAnnealingWarmRestarts takes a (fractional) epoch",
+            self.name()
+        )))
+    }
+
     /// `state_dict()`: everything but closures, as a YAML value (YAML keeps
     /// `inf` and every `f64` exactly).
     ///
@@ -137,6 +150,9 @@ impl Schedule for Box<dyn Schedule> {
     }
     fn step_metric(&mut self, groups: &mut ParamGroups, metric: f64) -> Result<()> {
         (**self).step_metric(groups, metric)
+    }
+    fn step_epoch(&mut self, groups: &mut ParamGroups, epoch: f64) -> Result<()> {
+        (**self).step_epoch(groups, epoch)
     }
     fn state(&self) -> Result<serde_yaml::Value> {
         (**self).state()

@@ -1,0 +1,133 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use tch::{nn, Device};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// One case of a fixture written by `scripts/gen_fixtures.py` from PyTorch.
+#[derive(Debug, Deserialize)]
+pub struct Case {
+    pub name: String,
+    pub config: serde_json::Value,
+    pub steps: usize,
+    #[serde(default)]
+    pub metrics: Option<Vec<f64>>,
+    #[serde(default)]
+    pub epochs: Option<Vec<f64>>,
+    pub expected: Expected,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Expected {
+    pub lr: Vec<Vec<Num>>,
+    pub last_lr: Vec<Vec<Num>>,
+    pub momentum: Vec<Vec<Num>>,
+    pub error: Option<PyError>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PyError {
+    pub row: usize,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+}
+
+/// A float, or "inf" / "-inf" / "nan" for values JSON cannot hold.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Num {
+    F(f64),
+    S(NonFinite),
+}
+
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub enum NonFinite {
+    #[serde(rename = "inf")]
+    Inf,
+    #[serde(rename = "-inf")]
+    NegInf,
+    #[serde(rename = "nan")]
+    Nan,
+}
+
+impl Num {
+    pub fn get(self) -> f64 {
+        match self {
+            Num::F(v) => v,
+            Num::S(NonFinite::Inf) => f64::INFINITY,
+            Num::S(NonFinite::NegInf) => f64::NEG_INFINITY,
+            Num::S(NonFinite::Nan) => f64::NAN,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct FixtureFile {
+    torch_version: String,
+    cases: Vec<Case>,
+}
+
+/// The cases of one fixture file.
+pub fn load_cases(path: &Path) -> Vec<Case> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let file: FixtureFile = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(file.torch_version, "2.13.0", "{}", path.display());
+    file.cases
+}
+
+/// Every fixture file under `tests/fixtures/parity`.
+pub fn parity_files() -> Vec<PathBuf> {
+    let dir = root().join("tests/fixtures/parity");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// `a` and `b` agree to 1e-9 relative (exactly, for zeros and infinities).
+pub fn close(a: f64, b: f64) -> bool {
+    if a == b || (a.is_nan() && b.is_nan()) {
+        return true;
+    }
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
+}
+
+/// Asserts two rows of per-group values agree to 1e-9 relative.
+pub fn assert_row(what: &str, case: &str, row: usize, got: &[f64], want: &[Num]) {
+    assert_eq!(got.len(), want.len(), "{case}: row {row}: {what} has {} groups, PyTorch {}", got.len(), want.len());
+    for (g, (a, b)) in got.iter().zip(want).enumerate() {
+        let b = b.get();
+        assert!(close(*a, b), "{case}: row {row}: {what}[{g}] = {a:e}, PyTorch gives {b:e}");
+    }
+}
+
+/// A `VarStore` with one tiny trainable tensor in each of `groups` groups.
+pub fn tiny_vs(groups: usize) -> nn::VarStore {
+    let vs = nn::VarStore::new(Device::Cpu);
+    for g in 0..groups {
+        let _ = vs.root().set_group(g).zeros(&format!("w{g}"), &[1]);
+    }
+    vs
+}
+
+/// Maps a library error to the Python exception class PyTorch raises there.
+pub fn py_type(e: &tch_lr::Error) -> &'static str {
+    match e {
+        tch_lr::Error::Value(_) => "ValueError",
+        tch_lr::Error::ZeroDivision(_) => "ZeroDivisionError",
+        tch_lr::Error::NotImplemented(_) => "NotImplementedError",
+        tch_lr::Error::Overflow(_) => "OverflowError",
+        _ => "other",
+    }
+}
