@@ -131,10 +131,7 @@ impl ParamGroups {
         if lrs.is_empty() {
             return Err(Error::value("an optimizer needs at least one parameter group"));
         }
-        Ok(ParamGroups {
-            kind,
-            groups: lrs.iter().map(|&lr| ParamGroup::new(lr, momentum)).collect(),
-        })
+        Ok(ParamGroups { kind, groups: lrs.iter().map(|&lr| ParamGroup::new(lr, momentum)).collect() })
     }
 
     /// The optimizer kind.
@@ -191,10 +188,7 @@ impl ParamGroups {
     /// Sets `initial_lr` to `lr` in every group that has none (PyTorch's
     /// `group.setdefault("initial_lr", group["lr"])`) and returns the base LRs.
     pub fn setdefault_initial_lr(&mut self) -> Vec<f64> {
-        self.groups
-            .iter_mut()
-            .map(|g| *g.initial_lr.get_or_insert(g.lr))
-            .collect()
+        self.groups.iter_mut().map(|g| *g.initial_lr.get_or_insert(g.lr)).collect()
     }
 
     /// Reads an optional key of group `i`, failing like Python's `KeyError`.

@@ -228,8 +228,8 @@ impl<S: Schedule> Scheduler<S> {
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let text = fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
-        let state: SchedulerState = serde_yaml::from_str(&text)
-            .map_err(|e| Error::State(format!("{}: {e}", path.display())))?;
+        let state: SchedulerState =
+            serde_yaml::from_str(&text).map_err(|e| Error::State(format!("{}: {e}", path.display())))?;
         self.load_state(state)
     }
 
@@ -261,7 +261,6 @@ impl Scheduler<ReduceLROnPlateau> {
         self.step_metric(metric)
     }
 }
-
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so that
 /// `path` holds either the old or the new content, never a part.

@@ -80,12 +80,9 @@ fn check_case(case: &Case) {
                 assert_eq!(e.to_string(), py.message, "{}", case.name);
             }
         }
-        (got, want) => panic!(
-            "{}: error {:?}, PyTorch {:?}",
-            case.name,
-            got.as_ref().map(|(r, e)| format!("row {r}: {e}")),
-            want
-        ),
+        (got, want) => {
+            panic!("{}: error {:?}, PyTorch {:?}", case.name, got.as_ref().map(|(r, e)| format!("row {r}: {e}")), want)
+        }
     }
 }
 

@@ -96,10 +96,9 @@ impl OptimizerConfig {
             (_, Some(0)) => Err(config_error("optimizer.groups must be at least 1")),
             (PerGroup::All(v), n) => Ok(vec![*v; n.unwrap_or(1)]),
             (PerGroup::Each(v), _) if v.is_empty() => Err(config_error("optimizer.lr is an empty list")),
-            (PerGroup::Each(v), Some(n)) if n != v.len() => Err(config_error(format!(
-                "optimizer.groups is {n} but optimizer.lr lists {} values",
-                v.len()
-            ))),
+            (PerGroup::Each(v), Some(n)) if n != v.len() => {
+                Err(config_error(format!("optimizer.groups is {n} but optimizer.lr lists {} values", v.len())))
+            }
             (PerGroup::Each(v), _) => Ok(v.clone()),
         }
     }
@@ -364,11 +363,9 @@ impl SchedulerConfig {
             C::StepLR { step_size, gamma } => StepLR::new(step_size).gamma(gamma).boxed(),
             C::MultiStepLR { milestones, gamma } => MultiStepLR::new(milestones).gamma(gamma).boxed(),
             C::ConstantLR { factor, total_iters } => ConstantLR::new().factor(factor).total_iters(total_iters).boxed(),
-            C::LinearLR { start_factor, end_factor, total_iters } => LinearLR::new()
-                .start_factor(start_factor)
-                .end_factor(end_factor)
-                .total_iters(total_iters)
-                .boxed(),
+            C::LinearLR { start_factor, end_factor, total_iters } => {
+                LinearLR::new().start_factor(start_factor).end_factor(end_factor).total_iters(total_iters).boxed()
+            }
             C::ExponentialLR { gamma } => ExponentialLR::new(gamma).boxed(),
             C::PolynomialLR { total_iters, power } => PolynomialLR::new().total_iters(total_iters).power(power).boxed(),
             C::CosineAnnealingLR { T_max, eta_min } => CosineAnnealingLR::new(T_max).eta_min(eta_min).boxed(),
@@ -574,9 +571,7 @@ impl Config {
     }
 
     fn optimizer_section(&self) -> Result<&OptimizerConfig> {
-        self.optimizer
-            .as_ref()
-            .ok_or_else(|| config_error("the config has no `optimizer:` section (name, lr, ...)"))
+        self.optimizer.as_ref().ok_or_else(|| config_error("the config has no `optimizer:` section (name, lr, ...)"))
     }
 
     /// Builds the optimizer the `optimizer:` section describes over `vs`.

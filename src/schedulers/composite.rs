@@ -24,9 +24,7 @@ fn bisect_right(a: &[i64], x: i64) -> usize {
 /// The child at `idx` (a loaded state could name one that does not exist).
 fn child(schedulers: &mut [Box<dyn Schedule>], idx: usize) -> Result<&mut Box<dyn Schedule>> {
     let n = schedulers.len();
-    schedulers
-        .get_mut(idx)
-        .ok_or_else(|| Error::State(format!("milestones select scheduler {idx} of {n}")))
+    schedulers.get_mut(idx).ok_or_else(|| Error::State(format!("milestones select scheduler {idx} of {n}")))
 }
 
 /// Checks the children as PyTorch's composite constructors do.

@@ -227,11 +227,8 @@ impl LrPolicy for CyclicLR {
         let e = self.base.last_epoch as f64;
         let cycle = (1.0 + div(e, self.total_size)?).floor();
         let x = 1.0 + e / self.total_size - cycle;
-        let scale_factor = if x <= self.step_ratio {
-            div(x, self.step_ratio)?
-        } else {
-            div(x - 1.0, self.step_ratio - 1.0)?
-        };
+        let scale_factor =
+            if x <= self.step_ratio { div(x, self.step_ratio)? } else { div(x - 1.0, self.step_ratio - 1.0)? };
         let at = match self.scale_mode {
             ScaleMode::Cycle => cycle,
             ScaleMode::Iterations => e,

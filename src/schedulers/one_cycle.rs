@@ -226,9 +226,7 @@ impl LrPolicy for OneCycleLR {
                 }
                 e.checked_mul(s).ok_or(Error::Overflow("epochs * steps_per_epoch"))?
             }
-            _ => {
-                return Err(Error::value("You must define either total_steps OR (epochs AND steps_per_epoch)"))
-            }
+            _ => return Err(Error::value("You must define either total_steps OR (epochs AND steps_per_epoch)")),
         };
         self.phases = self.phases();
         if !(0.0..=1.0).contains(&self.pct_start) {

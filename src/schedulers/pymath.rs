@@ -40,9 +40,7 @@ pub(crate) fn pow(a: f64, b: f64) -> Result<f64> {
         return Ok(r);
     }
     if r.is_nan() {
-        Err(Error::value(
-            "a negative number raised to a fractional power (Python gives a complex number)",
-        ))
+        Err(Error::value("a negative number raised to a fractional power (Python gives a complex number)"))
     } else if a == 0.0 && b < 0.0 {
         Err(Error::ZeroDivision("0.0 cannot be raised to a negative power"))
     } else {
