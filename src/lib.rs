@@ -3,7 +3,7 @@
 //! PyTorch's learning-rate schedulers for [tch](https://docs.rs/tch), step for
 //! step identical to `torch.optim.lr_scheduler` (PyTorch 2.13).
 //!
-//! ```no_run
+//! ```
 //! use tch::{nn, nn::Module, Device, Kind, Tensor};
 //! use tch_lr::{Optim, ScheduleExt as _, StepLR};
 //!

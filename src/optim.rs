@@ -65,7 +65,7 @@ pub fn group_count(vs: &VarStore) -> usize {
 /// keeps each group's learning rate and momentum, and writes a value into
 /// libtorch only when it changed (one `set_lr` when all groups share it).
 ///
-/// ```no_run
+/// ```
 /// use tch::{nn, Device};
 /// use tch_lr::Optim;
 ///

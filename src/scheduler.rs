@@ -19,7 +19,7 @@ use crate::schedulers::{Chainable, ReduceLROnPlateau, Schedule};
 /// epoch or per batch, as the schedule expects. Every step computes the new
 /// per-group values and writes the ones that changed into libtorch.
 ///
-/// ```no_run
+/// ```
 /// use tch::{nn, nn::Module, Device, Kind, Tensor};
 /// use tch_lr::{CosineAnnealingLR, Optim, ScheduleExt as _};
 ///

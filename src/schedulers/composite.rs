@@ -90,7 +90,7 @@ struct SequentialState {
 /// The children are built on the optimizer in order, then the composite, as a
 /// PyTorch user writes it:
 ///
-/// ```no_run
+/// ```
 /// # use tch::{nn, Device};
 /// use tch_lr::{ConstantLR, ExponentialLR, Optim, Schedule as _, ScheduleExt as _, SequentialLR};
 /// # let vs = nn::VarStore::new(Device::Cpu);

@@ -11,7 +11,7 @@ use crate::groups::ParamGroups;
 ///
 /// `lr = base_lr * gamma ^ (epoch // step_size)`.
 ///
-/// ```no_run
+/// ```
 /// # use tch::{nn, Device};
 /// use tch_lr::{Optim, Schedule as _, ScheduleExt as _, StepLR};
 /// # let vs = nn::VarStore::new(Device::Cpu);

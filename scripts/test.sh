@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The test command: installs what it needs (.venv with torch 2.13.0), checks that
+# the committed PyTorch fixtures are exactly what the installed PyTorch produces,
+# then runs formatting, lint and every test (unit, integration, doc).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+./scripts/setup.sh
+# shellcheck source=scripts/env.sh
+. scripts/env.sh
+
+echo "== fixtures: regenerate from PyTorch and compare with the committed ones"
+python scripts/gen_fixtures.py --check
+if [ -f scripts/gen_config_fixtures.py ]; then
+    python scripts/gen_config_fixtures.py --check
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy"
+cargo clippy --all-targets -- -D warnings
+echo "== cargo test"
+cargo test "$@"
