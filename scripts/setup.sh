@@ -13,11 +13,11 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if .venv/bin/python - "$TORCH_VERSION" <<'PY' 2>/dev/null
 import sys, importlib.metadata as m
-ok = m.version("torch").split("+")[0] == sys.argv[1] and m.version("pyyaml")
+ok = m.version("torch").split("+")[0] == sys.argv[1] and m.version("pyyaml") and m.version("numpy")
 sys.exit(0 if ok else 1)
 PY
 then
     exit 0
 fi
 echo "setup: installing torch==$TORCH_VERSION into .venv (about 4.7 GB, a few minutes)" >&2
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" pyyaml
+.venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" pyyaml numpy

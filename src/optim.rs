@@ -169,7 +169,7 @@ impl Optim {
     /// shared by all groups can be written.
     pub fn sync(&mut self) -> Result<()> {
         let groups = self.groups.groups();
-        if let Some(plan) = plan_write(groups.iter().map(|g| g.lr), &self.written_lr) {
+        if let Some(plan) = plan_write(groups.iter().map(|g| g.lr), &self.written_lr, false) {
             match plan {
                 Write::All(lr) => self.opt.set_lr(lr),
                 Write::Each => {
@@ -184,7 +184,11 @@ impl Optim {
                 *w = g.lr;
             }
         }
-        if let Some(plan) = plan_write(groups.iter().map(|g| g.momentum), &self.written_momentum) {
+        if let Some(plan) = plan_write(
+            groups.iter().map(|g| g.momentum),
+            &self.written_momentum,
+            self.groups.kind() != OptimizerKind::Sgd,
+        ) {
             match plan {
                 Write::All(m) => self.opt.set_momentum(m),
                 Write::Each if self.groups.kind() == OptimizerKind::Sgd => {
@@ -238,7 +242,10 @@ enum Write {
 /// Decides how to write new values over the ones libtorch has: `None` when
 /// nothing changed, `All(v)` when every group gets `v` and more than one group
 /// would otherwise be written, `Each` otherwise. Compares bit patterns.
-fn plan_write(mut new: impl Iterator<Item = f64>, written: &[f64]) -> Option<Write> {
+/// What to write: nothing, one shared value, or the changed groups one by one.
+/// `shared_only`: the setter exists for all groups at once only (momentum of
+/// non-SGD optimizers), so a uniform change is always written as one value.
+fn plan_write(mut new: impl Iterator<Item = f64>, written: &[f64], shared_only: bool) -> Option<Write> {
     let first = new.next()?;
     let mut changed = first.to_bits() != written[0].to_bits();
     let mut uniform = true;
@@ -250,7 +257,7 @@ fn plan_write(mut new: impl Iterator<Item = f64>, written: &[f64]) -> Option<Wri
         }
         uniform &= v.to_bits() == first.to_bits();
     }
-    match (changed, uniform && n_changed > 1) {
+    match (changed, uniform && (n_changed > 1 || shared_only)) {
         (false, _) => None,
         (true, true) => Some(Write::All(first)),
         (true, false) => Some(Write::Each),

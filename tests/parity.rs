@@ -42,7 +42,7 @@ fn run_case(case: &Case) -> Run {
         let result = if let Some(epochs) = &case.epochs {
             sched.step_to(epochs[k])
         } else {
-            sched.step_with(case.metrics.as_ref().map(|m| m[k]))
+            sched.step_with(case.metrics.as_ref().map(|m| m[k].get()))
         };
         if let Err(e) = result {
             run.error = Some((k + 1, e));

@@ -152,7 +152,10 @@ impl CosineAnnealingWarmRestarts {
             }
             Some(epoch) => {
                 if epoch < 0.0 || epoch.is_nan() {
-                    return Err(Error::value(format!("Expected non-negative epoch, but got {epoch}")));
+                    return Err(Error::value(format!(
+                        "Expected non-negative epoch, but got {}",
+                        super::py_float(epoch)
+                    )));
                 }
                 if epoch >= self.t_0 as f64 {
                     if self.t_mult == 1 {

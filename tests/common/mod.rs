@@ -18,7 +18,7 @@ pub struct Case {
     pub config: serde_json::Value,
     pub steps: usize,
     #[serde(default)]
-    pub metrics: Option<Vec<f64>>,
+    pub metrics: Option<Vec<Num>>,
     #[serde(default)]
     pub epochs: Option<Vec<f64>>,
     pub expected: Expected,
