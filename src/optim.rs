@@ -242,7 +242,6 @@ enum Write {
 /// Decides how to write new values over the ones libtorch has: `None` when
 /// nothing changed, `All(v)` when every group gets `v` and more than one group
 /// would otherwise be written, `Each` otherwise. Compares bit patterns.
-/// What to write: nothing, one shared value, or the changed groups one by one.
 /// `shared_only`: the setter exists for all groups at once only (momentum of
 /// non-SGD optimizers), so a uniform change is always written as one value.
 fn plan_write(mut new: impl Iterator<Item = f64>, written: &[f64], shared_only: bool) -> Option<Write> {

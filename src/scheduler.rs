@@ -227,7 +227,9 @@ impl<S: Schedule> Scheduler<S> {
     /// not a state of this scheduler.
     pub fn load(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let text = fs::read_to_string(path).map_err(|source| Error::Io { path: path.into(), source })?;
+        let bytes = fs::read(path).map_err(|source| Error::Io { path: path.into(), source })?;
+        let text = String::from_utf8(bytes)
+            .map_err(|e| Error::State(format!("{}: not a state file (not UTF-8: {e})", path.display())))?;
         let state: SchedulerState =
             serde_yaml::from_str(&text).map_err(|e| Error::State(format!("{}: {e}", path.display())))?;
         self.load_state(state)
@@ -249,6 +251,17 @@ impl<S: Chainable> Scheduler<S> {
     pub fn step(&mut self) -> Result<()> {
         self.schedule.step(self.optim.groups_mut())?;
         self.optim.sync()
+    }
+}
+
+impl Scheduler<Box<dyn Schedule>> {
+    /// PyTorch's `step()` for a schedule chosen at run time (from a config).
+    ///
+    /// # Errors
+    /// The step's errors, and [`Error::Unsupported`] for a schedule that needs
+    /// a metric (`ReduceLROnPlateau`: call [`step_metric`](Self::step_metric)).
+    pub fn step(&mut self) -> Result<()> {
+        self.step_with(None)
     }
 }
 

@@ -61,7 +61,7 @@ impl LrPolicy for CosineAnnealingLR {
             for (o, (_, base_lr)) in pairs {
                 *o = eta + (base_lr - eta) * c / 2.0;
             }
-        } else if py_mod(e - 1 - t, 2 * t)? == 0 {
+        } else if py_mod(i128::from(e) - 1 - i128::from(t), 2 * i128::from(t))? == 0 {
             let c = 1.0 - div(PI, t as f64)?.cos();
             for (o, (g, base_lr)) in pairs {
                 *o = g.lr + (base_lr - eta) * c / 2.0;

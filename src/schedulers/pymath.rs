@@ -3,8 +3,9 @@
 
 use crate::error::{Error, Result};
 
-/// Python's `a % b` on ints (the result has the sign of `b`).
-pub(crate) fn py_mod(a: i64, b: i64) -> Result<i64> {
+/// Python's `a % b` on ints (the result has the sign of `b`). `i128`, so
+/// that sums of `i64` arguments (`e - 1 - T_max`, `2 * T_max`) never overflow.
+pub(crate) fn py_mod(a: i128, b: i128) -> Result<i128> {
     if b == 0 {
         return Err(Error::ZeroDivision("integer modulo by zero"));
     }
@@ -13,7 +14,7 @@ pub(crate) fn py_mod(a: i64, b: i64) -> Result<i64> {
 }
 
 /// Python's `a // b` on ints (rounds toward negative infinity).
-pub(crate) fn py_floordiv(a: i64, b: i64) -> Result<i64> {
+pub(crate) fn py_floordiv(a: i128, b: i128) -> Result<i128> {
     if b == 0 {
         return Err(Error::ZeroDivision("integer division or modulo by zero"));
     }

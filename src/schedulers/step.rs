@@ -61,7 +61,7 @@ impl LrPolicy for StepLR {
 
     fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
         let e = self.base.last_epoch;
-        let keep = e == 0 || py_mod(e, self.step_size)? != 0;
+        let keep = e == 0 || py_mod(e.into(), self.step_size.into())? != 0;
         for (o, g) in out.iter_mut().zip(groups.iter()) {
             *o = if keep { g.lr } else { g.lr * self.gamma };
         }
@@ -69,7 +69,7 @@ impl LrPolicy for StepLR {
     }
 
     fn closed_form(&self, out: &mut [f64]) -> Result<bool> {
-        let k = py_floordiv(self.base.last_epoch, self.step_size)?;
+        let k = py_floordiv(self.base.last_epoch.into(), self.step_size.into())?;
         let factor = pow(self.gamma, k as f64)?;
         for (o, b) in out.iter_mut().zip(&self.base.base_lrs) {
             *o = b * factor;
