@@ -47,7 +47,15 @@ pub enum Error {
     /// A config that cannot be used: invalid YAML, an unknown scheduler or key,
     /// a wrong type or an invalid value. The message names the file, the line
     /// and column where YAML gives them, the key and the valid choices.
-    #[error("{}{message}", path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default())]
+    #[error(
+        "{}{message}{}",
+        path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default(),
+        match (line, column) {
+            (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+            (Some(l), None) => format!(" (line {l})"),
+            _ => String::new(),
+        }
+    )]
     Config {
         /// The file, when the config came from one.
         path: Option<PathBuf>,
@@ -66,6 +74,9 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Drawing a plot failed (an unknown file extension, a backend error).
+    #[error("plot: {0}")]
+    Plot(String),
     /// An error reported by libtorch through tch.
     #[error(transparent)]
     Tch(#[from] tch::TchError),

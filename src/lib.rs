@@ -43,8 +43,10 @@ pub mod config;
 pub mod error;
 pub mod groups;
 pub mod optim;
+pub mod plot;
 pub mod scheduler;
 pub mod schedulers;
+pub mod trace;
 
 pub use error::{Error, Result};
 pub use groups::{GroupKey, OptimizerKind, ParamGroup, ParamGroups, PerGroup};

@@ -1,1 +1,261 @@
-fn main() {}
+//! `tch-lr`: see what a scheduler config will do before a long run.
+//!
+//! ```text
+//! tch-lr trace CONFIG --steps N [--metrics FILE] [--format csv|json] [--checkpoint-at K]
+//! tch-lr plot  CONFIG --steps N -o FILE.png|FILE.svg [--metrics FILE]
+//! tch-lr check CONFIG
+//! ```
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use tch_lr::config::Config;
+use tch_lr::plot::{Chart, Series};
+use tch_lr::trace::{optimizer_or_default, trace, trace_with, TraceOptions};
+
+/// PyTorch's learning-rate schedulers for tch: trace, plot and check a YAML config.
+#[derive(Parser)]
+#[command(name = "tch-lr", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print the LR and momentum of every group after construction (row 0) and after each step.
+    ///
+    /// Builds the optimizer the config describes (a real tch optimizer with one tiny parameter
+    /// per group; one SGD group with LR 0.1 when the config has no `optimizer:` section) and
+    /// steps the scheduler. A step PyTorch would refuse (OneCycleLR past total_steps, ...)
+    /// prints PyTorch's message on stderr and exits with status 1, after the rows before it.
+    Trace {
+        /// The YAML config.
+        config: PathBuf,
+        /// The number of rows to print: row 0, then one row per step.
+        #[arg(long, value_name = "N")]
+        steps: usize,
+        /// ReduceLROnPlateau's metric, one number per line: the k-th value goes to the k-th step.
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
+        /// Output format: `csv` (header `step,lr_0,..,momentum_0,..`) or `json`
+        /// (`{"lr": [[..]], "momentum": [[..]]}`).
+        #[arg(long, value_enum, default_value_t = Format::Csv)]
+        format: Format,
+        /// After row K, save the state, rebuild scheduler and optimizer from the config, load the
+        /// state and go on: the output is the same as without it (a check of resuming).
+        #[arg(long, value_name = "K")]
+        checkpoint_at: Option<usize>,
+    },
+    /// Draw the LR of each group against the step (momentum on a second axis when cycled).
+    Plot {
+        /// The YAML config.
+        config: PathBuf,
+        /// The number of points: row 0, then one per step.
+        #[arg(long, value_name = "N")]
+        steps: usize,
+        /// The image to write: `.png` or `.svg`.
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        /// ReduceLROnPlateau's metric, one number per line.
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
+        /// The chart's title (default: the scheduler's name).
+        #[arg(long)]
+        title: Option<String>,
+    },
+    /// Validate a config (YAML, names, keys, PyTorch's argument checks) and print a one-line summary.
+    Check {
+        /// The YAML config.
+        config: PathBuf,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Csv,
+    Json,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", message(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes, each cause once (a library error's message may
+/// already include its source's).
+fn message(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+}
+
+fn run(command: Command) -> Result<()> {
+    match command {
+        Command::Trace { config, steps, metrics, format, checkpoint_at } => {
+            let cfg = Config::from_path(&config)?;
+            let opts = TraceOptions { rows: steps, metrics: read_metrics(metrics.as_deref())?, checkpoint_at };
+            note_default_optimizer(&cfg);
+            match format {
+                Format::Csv => trace_csv(&cfg, &opts),
+                Format::Json => trace_json(&cfg, &opts),
+            }
+            .with_context(|| config.display().to_string())
+        }
+        Command::Plot { config, steps, output, metrics, title } => {
+            let cfg = Config::from_path(&config)?;
+            note_default_optimizer(&cfg);
+            let opts = TraceOptions { rows: steps, metrics: read_metrics(metrics.as_deref())?, checkpoint_at: None };
+            let t = trace(&cfg, &opts).with_context(|| config.display().to_string())?;
+            let kind = optimizer_or_default(&cfg).name;
+            let chart = Chart {
+                title: title.unwrap_or_else(|| cfg.scheduler.name().to_string()),
+                x_label: if cfg.interval == tch_lr::config::Interval::Step { "step (batch)" } else { "step (epoch)" }
+                    .into(),
+                left_label: "learning rate".into(),
+                left: Series::per_group("lr", &t.lr),
+                right_label: if kind.uses_beta1() { "beta1" } else { "momentum" }.into(),
+                right: if t.cycles_momentum {
+                    Series::per_group(if kind.uses_beta1() { "beta1" } else { "momentum" }, &t.momentum)
+                } else {
+                    vec![]
+                },
+            };
+            chart.draw(&output)?;
+            eprintln!("wrote {}", output.display());
+            Ok(())
+        }
+        Command::Check { config } => {
+            let cfg = Config::from_path(&config)?;
+            let groups = cfg.validate().with_context(|| config.display().to_string())?;
+            let n = groups.len();
+            println!(
+                "{}: valid: {} on {} with {n} parameter group{}, stepped once per {}",
+                config.display(),
+                describe(&cfg),
+                groups.kind().name(),
+                if n == 1 { "" } else { "s" },
+                if cfg.interval == tch_lr::config::Interval::Step { "batch" } else { "epoch" },
+            );
+            Ok(())
+        }
+    }
+}
+
+/// `SequentialLR(LinearLR, CosineAnnealingLR)`.
+fn describe(cfg: &Config) -> String {
+    fn name(s: &tch_lr::config::SchedulerConfig) -> String {
+        use tch_lr::config::SchedulerConfig as C;
+        match s {
+            C::SequentialLR { schedulers, .. } | C::ChainedScheduler { schedulers } => {
+                format!("{}({})", s.name(), schedulers.iter().map(name).collect::<Vec<_>>().join(", "))
+            }
+            _ => s.name().to_string(),
+        }
+    }
+    name(&cfg.scheduler)
+}
+
+fn note_default_optimizer(cfg: &Config) {
+    if cfg.optimizer.is_none() {
+        eprintln!("note: the config has no optimizer: section; using one SGD group with lr 0.1");
+    }
+}
+
+fn read_metrics(path: Option<&Path>) -> Result<Option<Vec<f64>>> {
+    let Some(path) = path else { return Ok(None) };
+    let text = std::fs::read_to_string(path).with_context(|| format!("--metrics {}", path.display()))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        match line.parse::<f64>() {
+            Ok(v) => out.push(v),
+            Err(_) => bail!("--metrics {}: line {}: {line:?} is not a number", path.display(), i + 1),
+        }
+    }
+    Ok(Some(out))
+}
+
+fn trace_csv(cfg: &Config, opts: &TraceOptions) -> Result<()> {
+    let groups = optimizer_or_default(cfg).lrs()?.len();
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let header: Vec<String> = std::iter::once("step".to_string())
+        .chain((0..groups).map(|g| format!("lr_{g}")))
+        .chain((0..groups).map(|g| format!("momentum_{g}")))
+        .collect();
+    writeln!(out, "{}", header.join(","))?;
+    let mut write_err = None;
+    let result = trace_with(cfg, opts, |row, lr, m| {
+        if write_err.is_some() {
+            return;
+        }
+        let mut line = row.to_string();
+        for v in lr.iter().chain(m) {
+            line.push(',');
+            line.push_str(&v.to_string());
+        }
+        if let Err(e) = writeln!(out, "{line}") {
+            write_err = Some(e);
+        }
+    });
+    let flushed = out.flush();
+    if let Some(e) = write_err {
+        return Err(e.into());
+    }
+    flushed?;
+    Ok(result?)
+}
+
+fn json_rows(rows: &[Vec<f64>]) -> serde_json::Value {
+    let num = |v: f64| {
+        if v.is_finite() {
+            serde_json::json!(v)
+        } else {
+            serde_json::json!(if v.is_nan() {
+                "nan"
+            } else if v > 0.0 {
+                "inf"
+            } else {
+                "-inf"
+            })
+        }
+    };
+    rows.iter().map(|r| r.iter().map(|v| num(*v)).collect::<Vec<_>>()).collect()
+}
+
+fn trace_json(cfg: &Config, opts: &TraceOptions) -> Result<()> {
+    let t = trace(cfg, opts)?;
+    let value = serde_json::json!({"lr": json_rows(&t.lr), "momentum": json_rows(&t.momentum)});
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    serde_json::to_writer(&mut out, &value)?;
+    writeln!(out)?;
+    out.flush()?;
+    Ok(())
+}

@@ -491,18 +491,65 @@ fn config_error(message: impl Into<String>) -> Error {
     Error::Config { path: None, line: None, column: None, message: message.into() }
 }
 
-fn yaml_error(path: Option<&Path>, e: &serde_yaml::Error) -> Error {
-    let loc = e.location();
+fn yaml_error(path: Option<&Path>, text: Option<&str>, e: &serde_yaml::Error) -> Error {
     let mut message = e.to_string();
+    // serde_yaml appends " at line L column C"; the location is kept apart.
+    if let Some(i) = message.find(" at line ") {
+        message.truncate(i);
+    }
     if message.starts_with("EOF while parsing") {
         message = "the file is empty: a config needs at least a `scheduler:` section".into();
     }
-    Error::Config {
-        path: path.map(Path::to_path_buf),
-        line: loc.as_ref().map(|l| l.line()),
-        column: loc.as_ref().map(|l| l.column()),
-        message,
+    if text.is_some_and(|t| t.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))) {
+        message = "the file is empty: a config needs at least a `scheduler:` section".into();
     }
+    let (mut line, mut column) = e.location().map(|l| (l.line(), l.column())).unzip();
+    // Inside a scheduler mapping serde reports the mapping's start (it is
+    // buffered to read `name` first): find the offending key in the text.
+    if let Some(text) = text {
+        if let Some(key) = message.strip_prefix("unknown field `").and_then(|m| m.split('`').next()) {
+            if let Some((l, c)) = find_key(text, key) {
+                (line, column) = (Some(l), Some(c));
+            }
+        } else if let Some((key, l, c)) = find_value(text, &message) {
+            message = format!("{key}: {message}");
+            (line, column) = (Some(l), Some(c));
+        }
+    }
+    Error::Config { path: path.map(Path::to_path_buf), line, column, message }
+}
+
+/// For "invalid type: string \"abc\", expected i64": the key whose value is
+/// `abc` in `text`, with its line and column.
+fn find_value(text: &str, message: &str) -> Option<(String, usize, usize)> {
+    if !message.starts_with("invalid type") && !message.starts_with("invalid value") {
+        return None;
+    }
+    let token = message
+        .split_once('"')
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .or_else(|| message.split_once('`').and_then(|(_, rest)| rest.split_once('`')))
+        .map(|(v, _)| v)?;
+    text.lines().enumerate().find_map(|(i, line)| {
+        line.split([',', '{']).find_map(|part| {
+            let (key, value) = part.split_once(':')?;
+            let value = value.trim().trim_end_matches('}').trim().trim_matches(['"', '\'']);
+            let key = key.trim().trim_start_matches('-').trim();
+            (value == token && !key.is_empty()).then(|| (key.to_string(), i + 1, line.find(key).unwrap_or(0) + 1))
+        })
+    })
+}
+
+/// The line and column (from 1) of `key:` used as a mapping key in `text`.
+fn find_key(text: &str, key: &str) -> Option<(usize, usize)> {
+    text.lines().enumerate().find_map(|(i, line)| {
+        line.match_indices(key).find_map(|(c, _)| {
+            let before = line[..c].chars().next_back();
+            let after = line[c + key.len()..].trim_start();
+            (before.is_none_or(|b| matches!(b, ' ' | '{' | ',' | '-' | '\t')) && after.starts_with(':'))
+                .then_some((i + 1, c + 1))
+        })
+    })
 }
 
 impl Config {
@@ -536,13 +583,13 @@ impl Config {
     /// # Errors
     /// [`Error::Config`] when it is not a valid config.
     pub fn from_value(value: serde_yaml::Value) -> Result<Config> {
-        let config: Config = serde_yaml::from_value(value).map_err(|e| yaml_error(None, &e))?;
+        let config: Config = serde_yaml::from_value(value).map_err(|e| yaml_error(None, None, &e))?;
         config.check_static(None)?;
         Ok(config)
     }
 
     fn parse(path: Option<&Path>, text: &str) -> Result<Config> {
-        let config: Config = serde_yaml::from_str(text).map_err(|e| yaml_error(path, &e))?;
+        let config: Config = serde_yaml::from_str(text).map_err(|e| yaml_error(path, Some(text), &e))?;
         config.check_static(path)?;
         Ok(config)
     }

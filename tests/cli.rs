@@ -1,0 +1,319 @@
+//! `tch-lr trace | plot | check`, run as a user runs them, against PyTorch.
+//!
+//! `tests/fixtures/cli/expected.json` (written by `scripts/gen_config_fixtures.py`
+//! with PyTorch 2.13) holds, for every file in `configs/` and 116 generated
+//! configs, the rows PyTorch produces; the binary must print the same, with and
+//! without `--checkpoint-at`, and fail where PyTorch raises, with its message.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::*;
+use serde::Deserialize;
+
+fn tch_lr(args: &[&str]) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_tch-lr")).args(args).current_dir(root()).output().expect("run tch-lr");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "tch-lr {args:?} panicked: {stderr}");
+    out
+}
+
+#[derive(Deserialize)]
+struct CliCase {
+    config: String,
+    steps: usize,
+    metrics: Option<String>,
+    lr: Vec<Vec<Num>>,
+    momentum: Vec<Vec<Num>>,
+    error: Option<CliError>,
+}
+
+#[derive(Deserialize)]
+struct CliError {
+    row: usize,
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct CliFixture {
+    torch_version: String,
+    cases: Vec<CliCase>,
+}
+
+#[derive(Deserialize)]
+struct JsonTrace {
+    lr: Vec<Vec<Num>>,
+    momentum: Vec<Vec<Num>>,
+}
+
+fn cases() -> Vec<CliCase> {
+    let text = std::fs::read_to_string(root().join("tests/fixtures/cli/expected.json")).unwrap();
+    let f: CliFixture = serde_json::from_str(&text).unwrap();
+    assert_eq!(f.torch_version, "2.13.0");
+    f.cases
+}
+
+fn args<'a>(case: &'a CliCase, steps: &'a str, format: &'a str) -> Vec<&'a str> {
+    let mut a = vec!["trace", case.config.as_str(), "--steps", steps, "--format", format];
+    if let Some(m) = &case.metrics {
+        a.extend(["--metrics", m.as_str()]);
+    }
+    a
+}
+
+fn parse_csv(text: &str) -> Vec<Vec<f64>> {
+    text.lines().skip(1).map(|l| l.split(',').skip(1).map(|v| v.parse().unwrap()).collect()).collect()
+}
+
+/// Checks one case; returns a description of the first difference.
+fn check(case: &CliCase, with_checkpoint: bool) -> Result<(), String> {
+    let steps = case.steps.to_string();
+    let name = &case.config;
+    let format = if case.error.is_some() { "csv" } else { "json" };
+    let out = tch_lr(&args(case, &steps, format));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let (lr, momentum): (Vec<Vec<f64>>, Vec<Vec<f64>>) = match &case.error {
+        None => {
+            if !out.status.success() {
+                return Err(format!("{name}: failed: {stderr}"));
+            }
+            let t: JsonTrace = serde_json::from_str(&stdout).map_err(|e| format!("{name}: JSON: {e}"))?;
+            let f = |rows: Vec<Vec<Num>>| rows.into_iter().map(|r| r.into_iter().map(Num::get).collect()).collect();
+            (f(t.lr), f(t.momentum))
+        }
+        Some(err) => {
+            if out.status.success() || !stderr.contains(&err.message) {
+                return Err(format!("{name}: PyTorch raises {:?} at row {}; tch-lr: {stderr}", err.message, err.row));
+            }
+            let rows = parse_csv(&stdout);
+            let g = rows.first().map_or(0, |r| r.len() / 2);
+            rows.iter().map(|r| (r[..g].to_vec(), r[g..].to_vec())).unzip()
+        }
+    };
+    if lr.len() != case.lr.len() {
+        return Err(format!("{name}: {} rows, PyTorch {}", lr.len(), case.lr.len()));
+    }
+    for (row, (got, want)) in lr.iter().zip(&case.lr).chain(momentum.iter().zip(&case.momentum)).enumerate() {
+        for (a, b) in got.iter().zip(want) {
+            if !close(*a, b.get()) || got.len() != want.len() {
+                return Err(format!("{name}: row {}: {got:?} vs PyTorch {want:?}", row % case.lr.len()));
+            }
+        }
+    }
+    if with_checkpoint && case.steps > 2 {
+        let k = (case.steps / 2).to_string();
+        let mut a = args(case, &steps, format);
+        a.extend(["--checkpoint-at", &k]);
+        let resumed = tch_lr(&a);
+        if resumed.stdout != out.stdout || resumed.status.code() != out.status.code() {
+            return Err(format!("{name}: --checkpoint-at {k} changes the output"));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn every_config_traces_like_pytorch_with_and_without_checkpoint() {
+    let cases = cases();
+    assert!(cases.len() >= 100, "{} cases", cases.len());
+    assert!(cases.iter().filter(|c| c.config.starts_with("configs/")).count() >= 15);
+    let failures: Vec<String> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|w| {
+                let cases = &cases;
+                s.spawn(move || {
+                    cases
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| i % 2 == w)
+                        .filter_map(|(i, c)| check(c, c.config.starts_with("configs/") || i % 3 == 0).err())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    assert!(failures.is_empty(), "{} of {} configs differ:\n{}", failures.len(), cases.len(), failures.join("\n"));
+}
+
+#[test]
+fn every_file_in_configs_is_checked_by_the_fixture() {
+    let traced: Vec<String> = cases().into_iter().map(|c| c.config).collect();
+    for entry in std::fs::read_dir(root().join("configs")).unwrap() {
+        let name = format!("configs/{}", entry.unwrap().file_name().to_string_lossy());
+        assert!(traced.contains(&name), "{name} has no PyTorch fixture: run scripts/gen_config_fixtures.py");
+    }
+}
+
+#[test]
+fn csv_has_a_header_and_one_line_per_row() {
+    let out = tch_lr(&["trace", "configs/two_groups_warmup.yaml", "--steps", "5"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "step,lr_0,lr_1,momentum_0,momentum_1");
+    assert_eq!(lines.len(), 6);
+    assert!(lines[1].starts_with("0,"));
+}
+
+#[test]
+fn check_prints_one_line_and_exits_zero_only_when_valid() {
+    let out = tch_lr(&["check", "configs/warmup_cosine.yaml"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains("SequentialLR(LinearLR, CosineAnnealingLR)"), "{text}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "scheduler: {name: ConstantLR, factor: 2.0}\n").unwrap();
+    let out = tch_lr(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("Constant multiplicative factor expected to be between 0 and 1."), "{err}");
+    assert!(err.contains("bad.yaml"), "{err}");
+}
+
+fn write(dir: &Path, name: &str, text: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn every_error_is_one_clear_line_and_a_nonzero_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let plateau = "configs/reduce_lr_on_plateau.yaml";
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (vec!["check".into(), "does/not/exist.yaml".into()], "No such file"),
+        (vec!["check".into(), write(d, "junk.yaml", &[0xff, 0xfe, 0, 1, 2])], "not UTF-8"),
+        (vec!["check".into(), write(d, "empty.yaml", b"")], "empty"),
+        (vec!["check".into(), write(d, "tabs.yaml", b"scheduler:\n\t- x: [")], "line"),
+        (vec!["check".into(), write(d, "name.yaml", b"scheduler: {name: CosineLR}")], "CosineAnnealingLR"),
+        (
+            vec!["check".into(), write(d, "key.yaml", b"scheduler:\n  name: StepLR\n  step_size: 2\n  gama: 0.5\n")],
+            "gamma",
+        ),
+        (vec!["check".into(), write(d, "type.yaml", b"scheduler:\n  name: StepLR\n  step_size: two\n")], "step_size"),
+        (vec!["trace".into(), plateau.into(), "--steps".into(), "5".into()], "--metrics"),
+        (
+            vec![
+                "trace".into(),
+                plateau.into(),
+                "--steps".into(),
+                "5".into(),
+                "--metrics".into(),
+                write(d, "m.txt", b"1.0\nabc\n"),
+            ],
+            "line 2",
+        ),
+        (
+            vec![
+                "trace".into(),
+                plateau.into(),
+                "--steps".into(),
+                "5".into(),
+                "--metrics".into(),
+                write(d, "short.txt", b"1.0\n"),
+            ],
+            "metric",
+        ),
+        (
+            vec![
+                "trace".into(),
+                plateau.into(),
+                "--steps".into(),
+                "3".into(),
+                "--metrics".into(),
+                write(d, "nan.txt", b"nan\n1\n"),
+            ],
+            "NaN",
+        ),
+        (
+            vec![
+                "trace".into(),
+                "configs/step_lr.yaml".into(),
+                "--steps".into(),
+                "3".into(),
+                "--metrics".into(),
+                write(d, "x.txt", b"1\n"),
+            ],
+            "takes no metric",
+        ),
+        (
+            vec!["trace".into(), "configs/one_cycle_lr.yaml".into(), "--steps".into(), "102".into()],
+            "Tried to step 101 times",
+        ),
+        (
+            vec![
+                "plot".into(),
+                "configs/step_lr.yaml".into(),
+                "--steps".into(),
+                "5".into(),
+                "-o".into(),
+                d.join("x.jpg").to_str().unwrap().into(),
+            ],
+            ".png or .svg",
+        ),
+        (
+            vec![
+                "plot".into(),
+                "configs/step_lr.yaml".into(),
+                "--steps".into(),
+                "5".into(),
+                "-o".into(),
+                "/nonexistent/dir/x.png".into(),
+            ],
+            "No such file",
+        ),
+    ];
+    for (args, want) in cases {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = tch_lr(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err:?} should mention {want:?}");
+        assert!(err.lines().filter(|l| l.starts_with("error:")).count() == 1, "{args:?}: {err}");
+    }
+}
+
+#[test]
+fn plot_writes_png_and_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    for (config, name) in [("configs/one_cycle_lr.yaml", "a.png"), ("configs/two_groups_warmup.yaml", "b.svg")] {
+        let path = dir.path().join(name);
+        let out = tch_lr(&["plot", config, "--steps", "40", "-o", path.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let bytes = std::fs::read(&path).unwrap();
+        if name.ends_with(".png") {
+            assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+            assert!(bytes.len() > 10_000);
+        } else {
+            let text = String::from_utf8(bytes).unwrap();
+            assert!(text.contains("<svg") && text.contains("SequentialLR") && text.contains("lr 1"));
+        }
+    }
+}
+
+#[test]
+fn help_explains_every_subcommand() {
+    for (sub, words) in [
+        ("trace", &["--steps", "--metrics", "--format", "--checkpoint-at"][..]),
+        ("plot", &["--steps", "--output", "--metrics"][..]),
+        ("check", &["CONFIG"][..]),
+    ] {
+        let out = tch_lr(&[sub, "--help"]);
+        assert!(out.status.success());
+        let text = String::from_utf8(out.stdout).unwrap();
+        for w in words {
+            assert!(text.contains(w), "tch-lr {sub} --help lacks {w}");
+        }
+    }
+    let out = tch_lr(&["trace"]);
+    assert_eq!(out.status.code(), Some(2), "clap's usage error");
+}
