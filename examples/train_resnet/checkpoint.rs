@@ -1,0 +1,79 @@
+//! Checkpoints: the model (`VarStore::save`), the scheduler state and the
+//! run's position, written into a fresh folder that is renamed into place,
+//! then named in `latest` (written atomically). A crash at any point leaves the
+//! previous checkpoint intact.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use tch::nn::VarStore;
+use tch_lr::{write_atomic, Schedule, Scheduler};
+
+/// Where the run stands and what it is, saved with each checkpoint.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Progress {
+    /// The next batch's global step.
+    pub step: u64,
+    /// The epoch of the next batch.
+    pub epoch: usize,
+    /// The next batch within that epoch (may equal batches per epoch: the epoch's end is next).
+    pub batch: usize,
+    /// The run's settings, so that `--resume` continues the same run.
+    pub run: RunSettings,
+}
+
+/// What defines a run (besides the device).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSettings {
+    pub config_text: String,
+    pub model: String,
+    pub epochs: usize,
+    pub batch_size: i64,
+    pub train_size: i64,
+    pub test_size: i64,
+    pub seed: i64,
+    pub data: Option<PathBuf>,
+    pub log: PathBuf,
+}
+
+/// Saves a checkpoint into `dir` and drops older ones but the previous.
+pub fn save(dir: &Path, vs: &VarStore, sched: &Scheduler<Box<dyn Schedule>>, progress: &Progress) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let name = format!("step-{:09}", progress.step);
+    let tmp = dir.join(format!(".{name}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    vs.save(tmp.join("model.ot")).with_context(|| format!("saving the model into {}", tmp.display()))?;
+    sched.save(tmp.join("scheduler.yaml"))?;
+    write_atomic(&tmp.join("progress.yaml"), serde_yaml::to_string(progress)?.as_bytes())?;
+    let dst = dir.join(&name);
+    let _ = std::fs::remove_dir_all(&dst);
+    std::fs::rename(&tmp, &dst).with_context(|| format!("renaming {} to {}", tmp.display(), dst.display()))?;
+    let previous = std::fs::read_to_string(dir.join("latest")).ok();
+    write_atomic(&dir.join("latest"), name.as_bytes())?;
+    // Keep the new checkpoint and the one before it.
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let n = entry.file_name().to_string_lossy().to_string();
+        if n.starts_with("step-") && n != name && Some(n.as_str()) != previous.as_deref().map(str::trim) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
+    Ok(())
+}
+
+/// The latest checkpoint of `dir`: its folder and progress.
+pub fn latest(dir: &Path) -> Result<(PathBuf, Progress)> {
+    let latest = dir.join("latest");
+    let name = std::fs::read_to_string(&latest)
+        .with_context(|| format!("--resume {}: no checkpoint there (no `latest` file)", dir.display()))?;
+    let path = dir.join(name.trim());
+    let text = std::fs::read_to_string(path.join("progress.yaml"))
+        .with_context(|| format!("--resume: reading {}", path.join("progress.yaml").display()))?;
+    let progress: Progress = serde_yaml::from_str(&text).with_context(|| format!("{}: corrupt", path.display()))?;
+    if !path.join("model.ot").is_file() || !path.join("scheduler.yaml").is_file() {
+        bail!("{}: incomplete checkpoint", path.display());
+    }
+    Ok((path, progress))
+}

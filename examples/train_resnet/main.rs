@@ -1,0 +1,361 @@
+//! Trains a CIFAR-style ResNet with the optimizer and LR scheduler of a YAML
+//! config, logging the LR of every batch.
+//!
+//! ```sh
+//! cargo run --release --example train_resnet -- --config configs/one_cycle_per_batch.yaml
+//! cargo run --release --example train_resnet -- --config configs/warmup_cosine.yaml --data ~/cifar-10-batches-bin --epochs 100
+//! ```
+//!
+//! With no `--data`, it trains on embedded synthetic data (no download). The
+//! log (`--log`, default `runs/<config>/log.csv`) has one flushed row per batch:
+//! `step,epoch,batch,lr_0,..,[momentum_0,..,]loss,samples_per_sec`; beside it
+//! `epochs.csv` (validation loss and accuracy per epoch) and a PNG plot.
+
+mod checkpoint;
+mod data;
+mod log;
+mod model;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use tch::nn::{ModuleT, VarStore};
+use tch::{Device, Kind};
+use tch_lr::config::{Config, Interval, SchedulerConfig};
+use tch_lr::plot::{Chart, Series};
+
+use checkpoint::{Progress, RunSettings};
+use model::Model;
+
+/// Train a ResNet with a tch-lr schedule from a YAML config; log the LR of every batch.
+#[derive(Parser, Debug)]
+#[command(name = "train_resnet")]
+struct Args {
+    /// The optimizer and scheduler (see configs/).
+    #[arg(long, default_value = "configs/one_cycle_per_batch.yaml")]
+    config: PathBuf,
+    /// The network.
+    #[arg(long, value_enum, default_value_t = Model::Resnet20)]
+    model: Model,
+    /// `auto` (CUDA when available, else CPU), `cpu`, `cuda` or `cuda:N`.
+    #[arg(long, default_value = "auto")]
+    device: String,
+    /// Mixed precision (autocast) on CUDA.
+    #[arg(long)]
+    amp: bool,
+    /// CIFAR-10's binary files (data_batch_1.bin .. test_batch.bin). Default: embedded synthetic data.
+    #[arg(long, value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Epochs.
+    #[arg(long, default_value_t = 6)]
+    epochs: usize,
+    /// Batch size (the last partial batch of an epoch is dropped).
+    #[arg(long, default_value_t = 64)]
+    batch_size: i64,
+    /// Training samples of the synthetic data (with --data: the first N of CIFAR-10's; 0: all).
+    #[arg(long, default_value_t = 4096)]
+    train_size: i64,
+    /// Test samples of the synthetic data (with --data: the first N; 0: all).
+    #[arg(long, default_value_t = 1024)]
+    test_size: i64,
+    /// Seed for the weights, the synthetic data and the batch order.
+    #[arg(long, default_value_t = 0)]
+    seed: i64,
+    /// The per-batch CSV log (default: runs/<config name>/log.csv).
+    #[arg(long, value_name = "FILE")]
+    log: Option<PathBuf>,
+    /// Save checkpoints (model, scheduler, position) into this folder...
+    #[arg(long, value_name = "DIR")]
+    checkpoint_dir: Option<PathBuf>,
+    /// ...every N batches (and at the end).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    checkpoint_every: u64,
+    /// Continue the run saved in this checkpoint folder (its settings, log and schedule).
+    #[arg(long, value_name = "DIR")]
+    resume: Option<PathBuf>,
+    /// Stop after this many batches in total (as if the run were killed there).
+    #[arg(long, value_name = "N")]
+    stop_after: Option<u64>,
+}
+
+fn main() {
+    if let Err(e) = run(Args::parse()) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn pick_device(spec: &str) -> Result<Device> {
+    let device = match spec {
+        "auto" => Device::cuda_if_available(),
+        "cpu" => Device::Cpu,
+        "cuda" => Device::Cuda(0),
+        s => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => Device::Cuda(n),
+            _ => bail!("--device {s}: expected auto, cpu, cuda or cuda:N"),
+        },
+    };
+    if let Device::Cuda(n) = device {
+        if !tch::Cuda::is_available() {
+            bail!("--device {spec}: CUDA is not available here (tch::Cuda::is_available() is false); use --device cpu or auto");
+        }
+        if n >= tch::Cuda::device_count() as usize {
+            bail!("--device {spec}: there are {} CUDA devices", tch::Cuda::device_count());
+        }
+        tch::Cuda::cudnn_set_benchmark(true);
+    }
+    Ok(device)
+}
+
+/// The number of `step()` calls OneCycleLR allows, anywhere in the config.
+fn one_cycle_lengths(s: &SchedulerConfig, out: &mut Vec<i64>) {
+    match s {
+        SchedulerConfig::OneCycleLR { total_steps, epochs, steps_per_epoch, .. } => {
+            if let Some(t) = total_steps.or(epochs.zip(*steps_per_epoch).map(|(e, n)| e.saturating_mul(n))) {
+                out.push(t);
+            }
+        }
+        SchedulerConfig::SequentialLR { schedulers, .. } | SchedulerConfig::ChainedScheduler { schedulers } => {
+            schedulers.iter().for_each(|c| one_cycle_lengths(c, out))
+        }
+        _ => {}
+    }
+}
+
+fn settings(args: &Args) -> Result<RunSettings> {
+    let config_text =
+        std::fs::read_to_string(&args.config).with_context(|| format!("--config {}", args.config.display()))?;
+    let stem = args.config.file_stem().map_or("run".into(), |s| s.to_string_lossy().to_string());
+    Ok(RunSettings {
+        config_text,
+        model: format!("{:?}", args.model).to_lowercase(),
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        train_size: args.train_size,
+        test_size: args.test_size,
+        seed: args.seed,
+        data: args.data.clone(),
+        log: args.log.clone().unwrap_or_else(|| PathBuf::from("runs").join(stem).join("log.csv")),
+    })
+}
+
+fn run(args: Args) -> Result<()> {
+    // A resumed run takes its settings from the checkpoint.
+    let (run, resume) = match &args.resume {
+        Some(dir) => {
+            let (path, progress) = checkpoint::latest(dir)?;
+            (progress.run.clone(), Some((path, progress)))
+        }
+        None => (settings(&args)?, None),
+    };
+    let config = Config::from_yaml(&run.config_text).with_context(|| format!("--config {}", args.config.display()))?;
+    let model = if run.model == "resnet18" { Model::Resnet18 } else { Model::Resnet20 };
+    let device = pick_device(&args.device)?;
+    if args.amp && device == Device::Cpu {
+        bail!("--amp needs CUDA (autocast is for the GPU here)");
+    }
+    println!("device: {}", if let Device::Cuda(n) = device { format!("CUDA {n}") } else { "CPU".into() });
+
+    let data = match &run.data {
+        Some(dir) => data::cifar10(dir)?,
+        None => data::synthetic(run.train_size, run.test_size, run.seed),
+    };
+    let take = |s: &data::Split, n: i64| {
+        let n = if n <= 0 { s.len() } else { n.min(s.len()) };
+        data::Split { images: s.images.narrow(0, 0, n), labels: s.labels.narrow(0, 0, n) }
+    };
+    let train = take(&data.train, run.train_size).to(device);
+    let test = take(&data.test, run.test_size).to(device);
+    let batches = (train.len() / run.batch_size) as usize;
+    if batches == 0 {
+        bail!("--batch-size {} is larger than the {} training samples", run.batch_size, train.len());
+    }
+    println!(
+        "data: {} ({} train, {} test), {batches} batches of {} per epoch",
+        data.source,
+        train.len(),
+        test.len(),
+        run.batch_size
+    );
+
+    // The schedule's length against the run's.
+    let sched_steps = match config.interval {
+        Interval::Step => run.epochs * batches,
+        Interval::Epoch => run.epochs,
+    } as i64;
+    let mut lengths = vec![];
+    one_cycle_lengths(&config.scheduler, &mut lengths);
+    for total in lengths {
+        if total < sched_steps {
+            bail!(
+                "OneCycleLR's total_steps is {total} but this run steps the scheduler {sched_steps} times ({} epochs{}): \
+                 set total_steps to {sched_steps} (or epochs: {}, steps_per_epoch: {batches})",
+                run.epochs,
+                if config.interval == Interval::Step { format!(" × {batches} batches") } else { String::new() },
+                run.epochs
+            );
+        }
+        if total > sched_steps {
+            eprintln!("note: OneCycleLR's total_steps is {total}; this run takes only {sched_steps} steps of it");
+        }
+    }
+    if config.scheduler.takes_metric() && config.interval == Interval::Step {
+        bail!("ReduceLROnPlateau steps once per epoch on the validation loss: set `interval: epoch`");
+    }
+
+    // Model, optimizer and scheduler.
+    tch::manual_seed(run.seed);
+    let mut vs = VarStore::new(device);
+    let groups = config.optimizer.as_ref().map(|o| o.lrs()).transpose()?.map_or(1, |l| l.len());
+    if groups > 2 {
+        bail!("the ResNet has at most 2 parameter groups (0: backbone, 1: head); the config has {groups}");
+    }
+    let net = model::build(model, &vs.root(), 10, groups - 1)?;
+    let optim = config.build_optim(&vs)?;
+    let mut sched = config.build(optim)?;
+    let cycles = sched.schedule().cycles_momentum();
+    let (mut step, mut epoch0, mut batch0) = (0u64, 0usize, 0usize);
+    if let Some((path, progress)) = &resume {
+        vs.load(path.join("model.ot")).with_context(|| format!("loading {}", path.join("model.ot").display()))?;
+        sched.load(path.join("scheduler.yaml"))?;
+        (step, epoch0, batch0) = (progress.step, progress.epoch, progress.batch);
+        println!("resuming {} at step {step} (epoch {epoch0}, batch {batch0})", path.display());
+    }
+
+    // Logs.
+    let mut header = vec!["step".to_string(), "epoch".into(), "batch".into()];
+    header.extend((0..groups).map(|g| format!("lr_{g}")));
+    if cycles {
+        header.extend((0..groups).map(|g| format!("momentum_{g}")));
+    }
+    header.extend(["loss".into(), "samples_per_sec".into()]);
+    let mut log = log::Csv::open(&run.log, &header.join(","), resume.as_ref().map(|_| step))?;
+    let epochs_path = run.log.with_file_name("epochs.csv");
+    let mut epoch_log =
+        log::Csv::open(&epochs_path, "epoch,train_loss,val_loss,val_accuracy", resume.as_ref().map(|_| epoch0 as u64))?;
+
+    let total = (run.epochs * batches) as u64;
+    let bar = ProgressBar::new(total).with_position(step);
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} batches, {elapsed} < {eta} | {msg}")
+            .expect("a valid template"),
+    );
+    let started = Instant::now();
+    let mut samples = 0i64;
+    let (mut last_loss, mut last_acc) = (f64::NAN, f64::NAN);
+    'epochs: for epoch in epoch0..run.epochs {
+        let order = data::epoch_order(train.len(), run.seed, epoch).to_device(device);
+        let mut epoch_loss = (0.0, 0usize);
+        for batch in if epoch == epoch0 { batch0 } else { 0 }..batches {
+            if args.stop_after.is_some_and(|n| step >= n) {
+                bar.abandon_with_message(format!("stopped after {step} batches (--stop-after)"));
+                break 'epochs;
+            }
+            let t0 = Instant::now();
+            let idx = order.narrow(0, batch as i64 * run.batch_size, run.batch_size);
+            let (x, y) = (train.images.index_select(0, &idx), train.labels.index_select(0, &idx));
+            let lrs = sched.groups().lrs();
+            let momenta = sched.groups().momenta();
+            let loss = tch::autocast(args.amp, || net.forward_t(&x, true).cross_entropy_for_logits(&y));
+            sched.optimizer_mut().backward_step(&loss);
+            let loss = loss.double_value(&[]);
+            let rate = run.batch_size as f64 / t0.elapsed().as_secs_f64();
+            let mut row = vec![step.to_string(), epoch.to_string(), batch.to_string()];
+            row.extend(lrs.iter().map(|v| v.to_string()));
+            if cycles {
+                row.extend(momenta.iter().map(|v| v.to_string()));
+            }
+            row.extend([format!("{loss:.6}"), format!("{rate:.1}")]);
+            log.row(&row)?;
+            if config.interval == Interval::Step {
+                sched.step().context("scheduler step")?;
+            }
+            step += 1;
+            samples += run.batch_size;
+            epoch_loss = (epoch_loss.0 + loss, epoch_loss.1 + 1);
+            bar.set_position(step);
+            bar.set_message(format!("epoch {epoch} loss {loss:.4} lr {:.3e} {rate:.0} samples/s", lrs[0]));
+            if let Some(dir) = &args.checkpoint_dir {
+                if step % args.checkpoint_every == 0 {
+                    let progress = Progress { step, epoch, batch: batch + 1, run: run.clone() };
+                    checkpoint::save(dir, &vs, &sched, &progress)?;
+                }
+            }
+        }
+        let (val_loss, val_acc) = evaluate(&net, &test, run.batch_size.max(256));
+        (last_loss, last_acc) = (val_loss, val_acc);
+        let train_loss = epoch_loss.0 / epoch_loss.1.max(1) as f64;
+        epoch_log.row(&[epoch.to_string(), train_loss.to_string(), val_loss.to_string(), val_acc.to_string()])?;
+        bar.suspend(|| {
+            println!(
+                "epoch {epoch}: train loss {train_loss:.4}, val loss {val_loss:.4}, val accuracy {:.1}%",
+                100.0 * val_acc
+            )
+        });
+        if config.interval == Interval::Epoch {
+            if config.scheduler.takes_metric() {
+                sched.step_metric(val_loss).context("scheduler step")?;
+            } else {
+                sched.step().context("scheduler step")?;
+            }
+        }
+        if let Some(dir) = &args.checkpoint_dir {
+            checkpoint::save(dir, &vs, &sched, &Progress { step, epoch: epoch + 1, batch: 0, run: run.clone() })?;
+        }
+    }
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "done: {step} batches in {secs:.1} s ({:.0} samples/s); val loss {last_loss:.4}, val accuracy {:.1}%",
+        samples as f64 / secs.max(1e-9),
+        100.0 * last_acc
+    );
+    let plot = run.log.with_extension("png");
+    plot_log(&run.log, &plot, config.scheduler.name())?;
+    println!("log: {}\nper epoch: {}\nplot: {}", run.log.display(), epochs_path.display(), plot.display());
+    Ok(())
+}
+
+/// Mean loss and accuracy on `split`, in evaluation mode, without gradients.
+fn evaluate(net: &impl ModuleT, split: &data::Split, batch: i64) -> (f64, f64) {
+    tch::no_grad(|| {
+        let (mut loss, mut correct) = (0.0, 0.0);
+        let n = split.len();
+        let mut start = 0;
+        while start < n {
+            let len = batch.min(n - start);
+            let x = split.images.narrow(0, start, len);
+            let y = split.labels.narrow(0, start, len);
+            let logits = net.forward_t(&x, false);
+            loss += logits.cross_entropy_for_logits(&y).double_value(&[]) * len as f64;
+            correct += logits.argmax(-1, false).eq_tensor(&y).to_kind(Kind::Float).sum(Kind::Float).double_value(&[]);
+            start += len;
+        }
+        (loss / n as f64, correct / n as f64)
+    })
+}
+
+/// Draws the LR of each group and the loss against the step from the log.
+fn plot_log(log: &Path, out: &Path, title: &str) -> Result<()> {
+    let text = std::fs::read_to_string(log)?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let rows: Vec<Vec<f64>> = lines.map(|l| l.split(',').map(|v| v.parse().unwrap_or(f64::NAN)).collect()).collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let series =
+        |name: &str, i: usize| Series { name: name.into(), points: rows.iter().map(|r| (r[0], r[i])).collect() };
+    let left = header.iter().enumerate().filter(|(_, h)| h.starts_with("lr_")).map(|(i, h)| series(h, i)).collect();
+    let right = col("loss").map(|i| vec![series("loss", i)]).unwrap_or_default();
+    let chart = Chart {
+        title: format!("{title}: learning rate and loss per batch"),
+        x_label: "step (batch)".into(),
+        left_label: "learning rate".into(),
+        left,
+        right_label: "training loss".into(),
+        right,
+    };
+    Ok(chart.draw(out)?)
+}

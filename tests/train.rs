@@ -1,0 +1,286 @@
+//! The training example (`examples/train_resnet`), run small: per-batch and
+//! per-epoch stepping, its LR log against `tch-lr trace`, ReduceLROnPlateau fed
+//! by the validation loss, CIFAR-10 binary files, errors before training, and
+//! stop-then-resume.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn example() -> PathBuf {
+    // target/<profile>/deps/train-<hash> → target/<profile>/examples/train_resnet
+    let exe = std::env::current_exe().unwrap();
+    let path = exe.parent().unwrap().parent().unwrap().join("examples").join("train_resnet");
+    assert!(
+        path.exists(),
+        "{} is missing: `cargo test` builds it (or `cargo build --example train_resnet`)",
+        path.display()
+    );
+    path
+}
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn train(args: &[&str]) -> Output {
+    let out = Command::new(example()).args(args).current_dir(root()).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn ok(out: &Output) -> String {
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}\n{}", text, String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+/// A config file in `dir`.
+fn config(dir: &Path, name: &str, yaml: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, yaml).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+/// `epochs` epochs of 4 batches of 16 (64 samples), ResNet-20, on `device`.
+fn sized<'a>(cfg: &'a str, log: &'a str, epochs: &'a str, device: &'a str) -> Vec<&'a str> {
+    let mut a = vec!["--config", cfg, "--log", log, "--device", device, "--train-size", "64", "--test-size", "32"];
+    a.extend(["--batch-size", "16", "--epochs", epochs]);
+    a
+}
+
+/// 2 epochs of 4 batches of 16 on the CPU.
+fn small<'a>(cfg: &'a str, log: &'a str) -> Vec<&'a str> {
+    sized(cfg, log, "2", "cpu")
+}
+
+/// The CSV's rows as string fields, by column name.
+struct Csv {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Csv {
+    fn read(path: &Path) -> Csv {
+        let text = std::fs::read_to_string(path).unwrap();
+        let mut lines = text.lines().map(|l| l.split(',').map(String::from).collect::<Vec<_>>());
+        Csv { header: lines.next().unwrap(), rows: lines.collect() }
+    }
+
+    fn col(&self, name: &str) -> Vec<String> {
+        let i = self.header.iter().position(|h| h == name).unwrap_or_else(|| panic!("no column {name}"));
+        self.rows.iter().map(|r| r[i].clone()).collect()
+    }
+
+    /// The columns that must not depend on timing or the loss.
+    fn schedule_columns(&self) -> Vec<Vec<String>> {
+        let keep: Vec<usize> = (0..self.header.len())
+            .filter(|&i| !matches!(self.header[i].as_str(), "loss" | "samples_per_sec"))
+            .collect();
+        self.rows.iter().map(|r| keep.iter().map(|&i| r[i].clone()).collect()).collect()
+    }
+}
+
+/// `tch-lr trace CONFIG --steps N [--metrics FILE]` as CSV.
+fn trace(cfg: &str, steps: usize, metrics: Option<&str>) -> Csv {
+    let n = steps.to_string();
+    let mut args = vec!["trace", cfg, "--steps", &n];
+    if let Some(m) = metrics {
+        args.extend(["--metrics", m]);
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_tch-lr")).args(&args).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("t.csv");
+    std::fs::write(&p, out.stdout).unwrap();
+    Csv::read(&p)
+}
+
+const ONE_CYCLE: &str = "optimizer: {name: sgd, lr: [0.05, 0.1], momentum: 0.9}
+scheduler: {name: OneCycleLR, max_lr: [0.05, 0.1], total_steps: 8, base_momentum: [0.85, 0.8]}
+interval: step
+";
+
+#[test]
+fn per_batch_log_has_one_row_per_batch_and_the_lr_of_tch_lr_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "c.yaml", ONE_CYCLE);
+    let log = dir.path().join("run/log.csv");
+    let stdout = ok(&train(&small(&cfg, log.to_str().unwrap())));
+    assert!(stdout.contains("device: CPU") && stdout.contains("plot:"), "{stdout}");
+    let csv = Csv::read(&log);
+    assert_eq!(
+        csv.header,
+        ["step", "epoch", "batch", "lr_0", "lr_1", "momentum_0", "momentum_1", "loss", "samples_per_sec"]
+    );
+    assert_eq!(csv.rows.len(), 8);
+    assert_eq!(csv.col("step"), (0..8).map(|i| i.to_string()).collect::<Vec<_>>());
+    assert_eq!(csv.col("epoch"), ["0", "0", "0", "0", "1", "1", "1", "1"]);
+    let t = trace(&cfg, 8, None);
+    for col in ["lr_0", "lr_1", "momentum_0", "momentum_1"] {
+        assert_eq!(csv.col(col), t.col(col), "{col}: the log and `tch-lr trace` differ");
+    }
+    assert!(csv.col("loss").iter().all(|v| v.parse::<f64>().unwrap().is_finite()));
+    assert!(log.with_extension("png").exists() && dir.path().join("run/epochs.csv").exists());
+}
+
+#[test]
+fn per_epoch_stepping_keeps_the_lr_for_a_whole_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "c.yaml",
+        "optimizer: {name: adam, lr: 0.01}\nscheduler: {name: StepLR, step_size: 1, gamma: 0.5}\ninterval: epoch\n",
+    );
+    let log = dir.path().join("log.csv");
+    ok(&train(&sized(&cfg, log.to_str().unwrap(), "3", "cpu")));
+    let csv = Csv::read(&log);
+    let t = trace(&cfg, 3, None);
+    let lr = t.col("lr_0");
+    for (row, epoch) in csv.col("epoch").iter().enumerate() {
+        let e: usize = epoch.parse().unwrap();
+        assert_eq!(csv.col("lr_0")[row], lr[e], "row {row}");
+    }
+    assert_eq!(csv.rows.len(), 12);
+}
+
+#[test]
+fn plateau_is_fed_the_validation_loss_once_per_epoch() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "c.yaml",
+        "optimizer: {name: sgd, lr: 0.1, momentum: 0.9}\nscheduler: {name: ReduceLROnPlateau, patience: 0, factor: 0.5, threshold: 0.5}\n",
+    );
+    let log = dir.path().join("log.csv");
+    ok(&train(&sized(&cfg, log.to_str().unwrap(), "4", "cpu")));
+    let epochs = Csv::read(&dir.path().join("epochs.csv"));
+    let metrics = dir.path().join("metrics.txt");
+    std::fs::write(&metrics, epochs.col("val_loss").join("\n")).unwrap();
+    let t = trace(&cfg, 4, Some(metrics.to_str().unwrap()));
+    let csv = Csv::read(&log);
+    for (row, epoch) in csv.col("epoch").iter().enumerate() {
+        assert_eq!(csv.col("lr_0")[row], t.col("lr_0")[epoch.parse::<usize>().unwrap()], "row {row}");
+    }
+    assert!(t.col("lr_0").iter().collect::<std::collections::BTreeSet<_>>().len() > 1, "the LR must be cut");
+}
+
+/// CIFAR-10's binary format: a label byte, then 3072 pixel bytes, per record.
+fn write_cifar(dir: &Path, records: usize) {
+    let names = [
+        "data_batch_1.bin",
+        "data_batch_2.bin",
+        "data_batch_3.bin",
+        "data_batch_4.bin",
+        "data_batch_5.bin",
+        "test_batch.bin",
+    ];
+    for (f, name) in names.iter().enumerate() {
+        let mut bytes = Vec::with_capacity(records * 3073);
+        for r in 0..records {
+            bytes.push(((r + f) % 10) as u8);
+            bytes.extend((0..3072).map(|i| ((i * 7 + r * 13 + f) % 256) as u8));
+        }
+        std::fs::write(dir.join(name), bytes).unwrap();
+    }
+}
+
+#[test]
+fn cifar10_binary_files_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("cifar");
+    std::fs::create_dir(&data).unwrap();
+    write_cifar(&data, 8);
+    let cfg = config(
+        dir.path(),
+        "c.yaml",
+        "optimizer: {name: sgd, lr: 0.01}\nscheduler: {name: ExponentialLR, gamma: 0.9}\n",
+    );
+    let log = dir.path().join("log.csv");
+    let args = ["--config", &cfg, "--log", log.to_str().unwrap(), "--data", data.to_str().unwrap()];
+    let stdout = ok(&train(
+        &[&args[..], &["--train-size", "0", "--test-size", "0", "--batch-size", "8", "--epochs", "1"]].concat(),
+    ));
+    assert!(stdout.contains("CIFAR-10 from") && stdout.contains("(40 train, 8 test)"), "{stdout}");
+    assert_eq!(Csv::read(&log).rows.len(), 5);
+}
+
+#[test]
+fn missing_or_broken_data_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg =
+        config(dir.path(), "c.yaml", "scheduler: {name: ExponentialLR, gamma: 0.9}\noptimizer: {name: sgd, lr: 0.1}\n");
+    let out = train(&["--config", &cfg, "--data", "/nonexistent/cifar"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such directory"));
+    let data = dir.path().join("cifar");
+    std::fs::create_dir(&data).unwrap();
+    write_cifar(&data, 2);
+    std::fs::remove_file(data.join("data_batch_3.bin")).unwrap();
+    let out = train(&["--config", &cfg, "--data", data.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing data_batch_3.bin"));
+    std::fs::write(data.join("data_batch_3.bin"), [1u8; 100]).unwrap();
+    let out = train(&["--config", &cfg, "--data", data.to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a whole number of CIFAR-10 records"));
+}
+
+#[test]
+fn one_cycle_shorter_than_the_run_is_refused_before_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "c.yaml",
+        "optimizer: {name: sgd, lr: 0.1, momentum: 0.9}\nscheduler: {name: OneCycleLR, max_lr: 0.1, total_steps: 5}\ninterval: step\n",
+    );
+    let log = dir.path().join("log.csv");
+    let out = train(&small(&cfg, log.to_str().unwrap()));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("total_steps is 5") && err.contains("8 times"), "{err}");
+    assert!(!log.exists(), "nothing is trained or logged");
+}
+
+#[test]
+fn a_stopped_run_resumes_with_the_same_lr_sequence_and_log() {
+    for (yaml, stop) in [
+        (ONE_CYCLE, "5"),
+        ("optimizer: {name: sgd, lr: [0.05, 0.1]}\nscheduler: {name: CosineAnnealingLR, T_max: 2}\ninterval: epoch\n", "6"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = config(dir.path(), "c.yaml", yaml);
+        let full = dir.path().join("full/log.csv");
+        ok(&train(&small(&cfg, full.to_str().unwrap())));
+
+        let part = dir.path().join("part/log.csv");
+        let ckpt = dir.path().join("ckpt");
+        let mut args = small(&cfg, part.to_str().unwrap());
+        args.extend(["--checkpoint-dir", ckpt.to_str().unwrap(), "--checkpoint-every", "3", "--stop-after", stop]);
+        ok(&train(&args));
+        assert_eq!(Csv::read(&part).rows.len(), stop.parse::<usize>().unwrap(), "stopped part-way");
+        // The checkpoint is at step 3: the rows after it are dropped and redone.
+        let stdout = ok(&train(&["--resume", ckpt.to_str().unwrap(), "--device", "cpu"]));
+        assert!(stdout.contains("resuming"), "{stdout}");
+        let (a, b) = (Csv::read(&full), Csv::read(&part));
+        assert_eq!(a.header, b.header);
+        assert_eq!(a.schedule_columns(), b.schedule_columns(), "{yaml}");
+    }
+}
+
+#[test]
+fn devices() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg =
+        config(dir.path(), "c.yaml", "optimizer: {name: sgd, lr: 0.1}\nscheduler: {name: ExponentialLR, gamma: 0.9}\n");
+    let log = dir.path().join("log.csv");
+    let stdout = ok(&train(&sized(&cfg, log.to_str().unwrap(), "1", "auto")));
+    let cuda = tch::Cuda::is_available();
+    assert!(stdout.contains(if cuda { "device: CUDA 0" } else { "device: CPU" }), "{stdout}");
+    if !cuda {
+        let out = train(&["--config", &cfg, "--device", "cuda"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("CUDA is not available"));
+        let out = train(&["--config", &cfg, "--amp"]);
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--amp needs CUDA"));
+    }
+    let out = train(&["--config", &cfg, "--device", "tpu"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expected auto, cpu, cuda or cuda:N"));
+}
