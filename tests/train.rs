@@ -6,16 +6,25 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The example's binary, built once per test run (`cargo test --test train`
+/// alone does not build examples, and a stale binary would test old code).
 fn example() -> PathBuf {
-    // target/<profile>/deps/train-<hash> → target/<profile>/examples/train_resnet
-    let exe = std::env::current_exe().unwrap();
-    let path = exe.parent().unwrap().parent().unwrap().join("examples").join("train_resnet");
-    assert!(
-        path.exists(),
-        "{} is missing: `cargo test` builds it (or `cargo build --example train_resnet`)",
-        path.display()
-    );
-    path
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            // target/<profile>/deps/train-<hash> → target/<profile>/examples/train_resnet
+            let exe = std::env::current_exe().unwrap();
+            let profile_dir = exe.parent().unwrap().parent().unwrap();
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo.args(["build", "--quiet", "--example", "train_resnet"]).current_dir(root());
+            if profile_dir.file_name().is_some_and(|p| p == "release") {
+                cargo.arg("--release");
+            }
+            let status = cargo.status().expect("run cargo");
+            assert!(status.success(), "cargo build --example train_resnet failed");
+            profile_dir.join("examples").join("train_resnet")
+        })
+        .clone()
 }
 
 fn root() -> &'static Path {
@@ -120,7 +129,7 @@ fn per_batch_log_has_one_row_per_batch_and_the_lr_of_tch_lr_trace() {
         assert_eq!(csv.col(col), t.col(col), "{col}: the log and `tch-lr trace` differ");
     }
     assert!(csv.col("loss").iter().all(|v| v.parse::<f64>().unwrap().is_finite()));
-    assert!(log.with_extension("png").exists() && dir.path().join("run/epochs.csv").exists());
+    assert!(log.with_extension("png").exists() && dir.path().join("run/log.epochs.csv").exists());
 }
 
 #[test]
@@ -153,7 +162,7 @@ fn plateau_is_fed_the_validation_loss_once_per_epoch() {
     );
     let log = dir.path().join("log.csv");
     ok(&train(&sized(&cfg, log.to_str().unwrap(), "4", "cpu")));
-    let epochs = Csv::read(&dir.path().join("epochs.csv"));
+    let epochs = Csv::read(&dir.path().join("log.epochs.csv"));
     let metrics = dir.path().join("metrics.txt");
     std::fs::write(&metrics, epochs.col("val_loss").join("\n")).unwrap();
     let t = trace(&cfg, 4, Some(metrics.to_str().unwrap()));

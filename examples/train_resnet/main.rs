@@ -9,7 +9,7 @@
 //! With no `--data`, it trains on embedded synthetic data (no download). The
 //! log (`--log`, default `runs/<config>/log.csv`) has one flushed row per batch:
 //! `step,epoch,batch,lr_0,..,[momentum_0,..,]loss,samples_per_sec`; beside it
-//! `epochs.csv` (validation loss and accuracy per epoch) and a PNG plot.
+//! `log.epochs.csv` (validation loss and accuracy per epoch) and `log.png` (LR and loss).
 
 mod checkpoint;
 mod data;
@@ -233,7 +233,7 @@ fn run(args: Args) -> Result<()> {
     }
     header.extend(["loss".into(), "samples_per_sec".into()]);
     let mut log = log::Csv::open(&run.log, &header.join(","), resume.as_ref().map(|_| step))?;
-    let epochs_path = run.log.with_file_name("epochs.csv");
+    let epochs_path = run.log.with_extension("epochs.csv");
     let mut epoch_log =
         log::Csv::open(&epochs_path, "epoch,train_loss,val_loss,val_accuracy", resume.as_ref().map(|_| epoch0 as u64))?;
 

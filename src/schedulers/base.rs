@@ -8,8 +8,23 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::schedule::{from_state, to_state, Chainable, Schedule};
+
+/// Implements [`LrPolicy::base`] and [`LrPolicy::base_mut`] for a policy
+/// that keeps its [`Base`] in a field named `base`.
+macro_rules! base_field {
+    () => {
+        fn base(&self) -> &Base {
+            &self.base
+        }
+
+        fn base_mut(&mut self) -> &mut Base {
+            &mut self.base
+        }
+    };
+}
 use crate::error::Result;
 use crate::groups::ParamGroups;
+pub(crate) use base_field;
 
 /// The attributes of PyTorch's `LRScheduler` that every scheduler has.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use std::f64::consts::PI;
 
 use serde::{Deserialize, Serialize};
 
-use super::base::{apply_lrs, Base, LrPolicy};
+use super::base::{apply_lrs, base_field, Base, LrPolicy};
 use super::pymath::{div, py_mod};
 use super::schedule::{from_state, to_state, Chainable, Schedule};
 use crate::error::{Error, Result};
@@ -40,13 +40,7 @@ impl CosineAnnealingLR {
 impl LrPolicy for CosineAnnealingLR {
     const NAME: &'static str = "CosineAnnealingLR";
 
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+    base_field!();
 
     fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
         let b = &self.base;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::base::{Base, LrPolicy};
+use super::base::{base_field, Base, LrPolicy};
 use super::pymath::{div, pow};
 use crate::error::Result;
 use crate::groups::{ParamGroups, PerGroup};
@@ -181,13 +181,7 @@ impl CyclicLR {
 impl LrPolicy for CyclicLR {
     const NAME: &'static str = "CyclicLR";
 
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+    base_field!();
 
     fn setup(&mut self, groups: &mut ParamGroups) -> Result<()> {
         let base_lrs = groups.format_param("base_lr", &self.base_lr)?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::base::{Base, LrPolicy};
+use super::base::{base_field, Base, LrPolicy};
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
 
@@ -95,13 +95,7 @@ impl LambdaLR {
 impl LrPolicy for LambdaLR {
     const NAME: &'static str = "LambdaLR";
 
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+    base_field!();
 
     fn setup(&mut self, groups: &mut ParamGroups) -> Result<()> {
         self.lambdas = self.lr_lambda.expand(groups.len())?;
@@ -149,13 +143,7 @@ impl MultiplicativeLR {
 impl LrPolicy for MultiplicativeLR {
     const NAME: &'static str = "MultiplicativeLR";
 
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+    base_field!();
 
     fn setup(&mut self, groups: &mut ParamGroups) -> Result<()> {
         self.lambdas = self.lr_lambda.expand(groups.len())?;

@@ -4,7 +4,7 @@ use std::f64::consts::PI;
 
 use serde::{Deserialize, Serialize};
 
-use super::base::{Base, LrPolicy};
+use super::base::{base_field, Base, LrPolicy};
 use super::pymath::div;
 use crate::error::{Error, Result};
 use crate::groups::{GroupKey, ParamGroups, PerGroup};
@@ -203,13 +203,7 @@ impl OneCycleLR {
 impl LrPolicy for OneCycleLR {
     const NAME: &'static str = "OneCycleLR";
 
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+    base_field!();
 
     fn setup(&mut self, groups: &mut ParamGroups) -> Result<()> {
         self.total = match (self.total_steps, self.epochs, self.steps_per_epoch) {

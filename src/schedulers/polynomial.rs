@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::base::{Base, LrPolicy};
+use super::base::{base_field, Base, LrPolicy};
 use super::pymath::{div, idiv, pow};
 use crate::error::Result;
 use crate::groups::ParamGroups;
@@ -47,13 +47,7 @@ impl PolynomialLR {
 impl LrPolicy for PolynomialLR {
     const NAME: &'static str = "PolynomialLR";
 
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+    base_field!();
 
     fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
         let e = self.base.last_epoch;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::base::{Base, LrPolicy};
+use super::base::{base_field, Base, LrPolicy};
 use super::pymath::{pow, py_floordiv, py_mod};
 use crate::error::Result;
 use crate::groups::ParamGroups;
@@ -51,13 +51,7 @@ impl StepLR {
 impl LrPolicy for StepLR {
     const NAME: &'static str = "StepLR";
 
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+    base_field!();
 
     fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
         let e = self.base.last_epoch;
@@ -118,13 +112,7 @@ impl MultiStepLR {
 impl LrPolicy for MultiStepLR {
     const NAME: &'static str = "MultiStepLR";
 
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+    base_field!();
 
     fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
         let n = self.count(self.base.last_epoch);
@@ -170,13 +158,7 @@ impl ExponentialLR {
 impl LrPolicy for ExponentialLR {
     const NAME: &'static str = "ExponentialLR";
 
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+    base_field!();
 
     fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
         let initial = self.base.is_initial;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::base::{Base, LrPolicy};
+use super::base::{base_field, Base, LrPolicy};
 use super::pymath::div;
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
@@ -49,13 +49,7 @@ impl ConstantLR {
 impl LrPolicy for ConstantLR {
     const NAME: &'static str = "ConstantLR";
 
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+    base_field!();
 
     fn setup(&mut self, _groups: &mut ParamGroups) -> Result<()> {
         if self.factor > 1.0 || self.factor < 0.0 {
@@ -140,13 +134,7 @@ impl LinearLR {
 impl LrPolicy for LinearLR {
     const NAME: &'static str = "LinearLR";
 
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+    base_field!();
 
     fn setup(&mut self, _groups: &mut ParamGroups) -> Result<()> {
         if self.start_factor > 1.0 || self.start_factor <= 0.0 {
