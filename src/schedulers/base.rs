@@ -22,7 +22,7 @@ macro_rules! base_field {
         }
     };
 }
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
 pub(crate) use base_field;
 
@@ -193,7 +193,14 @@ impl<P: LrPolicy> Schedule for P {
 
     fn load_state(&mut self, state: serde_yaml::Value) -> Result<()> {
         let loaded: P = from_state(P::NAME, state)?;
+        if loaded.base().last_epoch < -1 || loaded.base().step_count < 0 {
+            return Err(Error::State(format!("{}: negative last_epoch or step count", P::NAME)));
+        }
         self.restore(loaded);
+        // Size the scratch space now: a SequentialLR child may take its first
+        // step long after the load, and a step must not allocate.
+        let n = self.base().last_lr.len();
+        self.base_mut().buf.resize(n, 0.0);
         Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! Cosine annealing: `CosineAnnealingLR` and `CosineAnnealingWarmRestarts`
 //! (SGDR, Loshchilov & Hutter, <https://arxiv.org/abs/1608.03983>).
 
+use std::cell::Cell;
 use std::f64::consts::PI;
 
 use serde::{Deserialize, Serialize};
@@ -22,12 +23,20 @@ pub struct CosineAnnealingLR {
     t_max: i64,
     eta_min: f64,
     base: Base,
+    /// `(e, cos(pi * e / T_max))` of the last recursive step: the next step's
+    /// denominator is the same expression at `e`, so it is not taken twice.
+    #[serde(skip, default = "no_cos")]
+    last_cos: Cell<(i64, f64)>,
+}
+
+fn no_cos() -> Cell<(i64, f64)> {
+    Cell::new((i64::MIN, 0.0))
 }
 
 impl CosineAnnealingLR {
     /// `CosineAnnealingLR(optimizer, T_max)`, with `eta_min = 0`.
     pub fn new(t_max: i64) -> Self {
-        CosineAnnealingLR { t_max, eta_min: 0.0, base: Base::default() }
+        CosineAnnealingLR { t_max, eta_min: 0.0, base: Base::default(), last_cos: no_cos() }
     }
 
     /// The minimum LR (default 0).
@@ -61,8 +70,13 @@ impl LrPolicy for CosineAnnealingLR {
                 *o = g.lr + (base_lr - eta) * c / 2.0;
             }
         } else {
-            let num = 1.0 + div(PI * e as f64, t as f64)?.cos();
-            let den = 1.0 + div(PI * (e - 1) as f64, t as f64)?.cos();
+            let num_cos = div(PI * e as f64, t as f64)?.cos();
+            let den_cos = match self.last_cos.get() {
+                (last, c) if last == e - 1 => c,
+                _ => div(PI * (e - 1) as f64, t as f64)?.cos(),
+            };
+            self.last_cos.set((e, num_cos));
+            let (num, den) = (1.0 + num_cos, 1.0 + den_cos);
             let ratio = div(num, den)?;
             for (o, (g, _)) in pairs {
                 *o = ratio * (g.lr - eta) + eta;

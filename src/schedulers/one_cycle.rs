@@ -20,12 +20,20 @@ pub enum AnnealStrategy {
 }
 
 impl AnnealStrategy {
-    fn anneal(self, start: f64, end: f64, pct: f64) -> f64 {
+    /// What [`anneal_with`](Self::anneal_with) needs of `pct` beyond `pct`
+    /// itself: PyTorch's `cos_out = cos(pi * pct) + 1` for the cosine.
+    fn weight(self, pct: f64) -> f64 {
         match self {
-            AnnealStrategy::Cos => {
-                let cos_out = (PI * pct).cos() + 1.0;
-                end + (start - end) / 2.0 * cos_out
-            }
+            AnnealStrategy::Cos => (PI * pct).cos() + 1.0,
+            AnnealStrategy::Linear => pct,
+        }
+    }
+
+    /// PyTorch's `_annealing_cos` / `_annealing_linear` from `start` to `end`
+    /// at `pct`, with `w = self.weight(pct)`.
+    fn anneal_with(self, start: f64, end: f64, pct: f64, w: f64) -> f64 {
+        match self {
+            AnnealStrategy::Cos => end + (start - end) / 2.0 * w,
             AnnealStrategy::Linear => (end - start) * pct + start,
         }
     }
@@ -258,22 +266,27 @@ impl LrPolicy for OneCycleLR {
         }
         let step = step_num as f64;
         let last = self.phases.len().checked_sub(1).ok_or_else(|| Error::State("OneCycleLR has no phases".into()))?;
+        // The phase and how far into it: the same for every group, so the
+        // cosine is taken once per step, not twice per group (same bits).
+        let mut start_step = 0.0;
+        let mut current = None;
+        for (j, phase) in self.phases.iter().enumerate() {
+            if step <= phase.end_step || j == last {
+                current = Some((phase, div(step - start_step, phase.end_step - start_step)?));
+                break;
+            }
+            start_step = phase.end_step;
+        }
+        let Some((phase, pct)) = current else { return Ok(()) };
+        let w = self.anneal_strategy.weight(pct);
         for (i, o) in out.iter_mut().enumerate().take(groups.len()) {
-            let mut start_step = 0.0;
-            for (j, phase) in self.phases.iter().enumerate() {
-                if step <= phase.end_step || j == last {
-                    let pct = div(step - start_step, phase.end_step - start_step)?;
-                    let anneal = |from, to| -> Result<f64> {
-                        Ok(self.anneal_strategy.anneal(groups.key(i, from)?, groups.key(i, to)?, pct))
-                    };
-                    *o = anneal(phase.start_lr, phase.end_lr)?;
-                    if self.cycle_momentum {
-                        let m = anneal(phase.start_momentum, phase.end_momentum)?;
-                        groups.groups_mut()[i].momentum = m;
-                    }
-                    break;
-                }
-                start_step = phase.end_step;
+            let anneal = |from, to| -> Result<f64> {
+                Ok(self.anneal_strategy.anneal_with(groups.key(i, from)?, groups.key(i, to)?, pct, w))
+            };
+            *o = anneal(phase.start_lr, phase.end_lr)?;
+            if self.cycle_momentum {
+                let m = anneal(phase.start_momentum, phase.end_momentum)?;
+                groups.groups_mut()[i].momentum = m;
             }
         }
         Ok(())

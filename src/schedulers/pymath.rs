@@ -9,6 +9,11 @@ pub(crate) fn py_mod(a: i128, b: i128) -> Result<i128> {
     if b == 0 {
         return Err(Error::ZeroDivision("integer modulo by zero"));
     }
+    // The common case in 64 bits: i128 division is a slow library call.
+    if let (Ok(a), Ok(b)) = (i64::try_from(a), i64::try_from(b)) {
+        let r = a.wrapping_rem(b);
+        return Ok(i128::from(if r != 0 && ((r < 0) != (b < 0)) { r + b } else { r }));
+    }
     let r = a.wrapping_rem(b);
     Ok(if r != 0 && ((r < 0) != (b < 0)) { r + b } else { r })
 }

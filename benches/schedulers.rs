@@ -1,0 +1,524 @@
+//! Scheduler overhead: one `step()` of each of the 15 schedulers, including the
+//! writes into a real tch optimizer, against the floor (the bare libtorch
+//! setters) and, in `scripts/bench_pytorch.py`, against PyTorch's `step()`.
+//!
+//! Groups (criterion ids, read by `scripts/bench_table.py`):
+//! - `step/<Scheduler>/<groups>`: `Scheduler::step()` over an SGD optimizer
+//!   (momentum 0.9) on a VarStore with 1, 16 or 256 groups of one `[1]`
+//!   parameter each, group `i` of `n` starting at LR `0.1 * (1 + i / n)` (every
+//!   group has its own value, so no write can be shared).
+//! - `floor/<setters>/<groups>`: the same optimizer, the bare tch setters alone:
+//!   `set_lr_group` for every group, `set_lr_group` + `set_momentum_group` for
+//!   every group, one `set_lr`, and `set_lr_group` for every group + one
+//!   `set_momentum`.
+//! - `index/<Scheduler>/<step>`: one group, each scheduler at step 10 and at
+//!   step 10,000,000. The late state is reached by stepping the pure schedule
+//!   (no optimizer, no libtorch) 10,000,000 times over a `ParamGroups`, saving
+//!   its state and loading it into the scheduler over the real optimizer with
+//!   `load_state`. Both are reloaded every 10,000 steps outside the timing, so
+//!   the measured steps stay within 10,000 of their start.
+//! - `train_step/resnet20/<variant>`: one SGD training step of a ResNet-20
+//!   (`examples/train_resnet/model.rs`; batch 32 of 3x32x32, CPU, one
+//!   libtorch thread) without
+//!   (`without`) and with (`with_OneCycleLR`) a `OneCycleLR` step after it, and
+//!   the scheduler step alone, timed right after each of 30 training steps
+//!   (`OneCycleLR_in_situ`, caches as training leaves them; printed, and
+//!   written as JSON to `$BENCH_IN_SITU_OUT` when set).
+//!
+//! Run with `cargo bench --bench schedulers`; `scripts/bench.sh` runs it with
+//! PyTorch's side and writes `docs/benchmarks.md`.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// The training example's models (ResNet-20), shared with `examples/train_resnet`.
+#[allow(dead_code)]
+#[path = "../examples/train_resnet/model.rs"]
+mod model;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
+use tch::nn::{self, ModuleT, OptimizerConfig, VarStore};
+use tch::{Device, Kind, Tensor};
+use tch_lr::{
+    Chainable, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR,
+    LambdaLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, Optim, OptimizerKind, ParamGroups, PolynomialLR,
+    ReduceLROnPlateau, Schedule, ScheduleExt as _, Scheduler, SchedulerState, SequentialLR, StepLR,
+};
+
+/// The group counts measured.
+const GROUPS: [usize; 3] = [1, 16, 256];
+
+/// The steps of the index benchmark.
+const INDEX_STEPS: [i64; 2] = [10, 10_000_000];
+
+/// How many steps the index benchmark runs before reloading its start state.
+const INDEX_PERIOD: u64 = 10_000;
+
+/// The training steps after which the scheduler step is timed in situ.
+const IN_SITU_STEPS: usize = 30;
+
+/// `OneCycleLR`'s length in the step benchmark, and how many steps it runs
+/// before reloading its initial state (it fails past its end).
+const ONE_CYCLE_TOTAL: i64 = 100_000;
+const ONE_CYCLE_PERIOD: u64 = 90_000;
+
+/// The initial LR of group `i` of `n`: `0.1 * (1 + i / n)`.
+fn lrs(n: usize) -> Vec<f64> {
+    (0..n).map(|i| 0.1 * (1.0 + i as f64 / n as f64)).collect()
+}
+
+/// A VarStore with `n` groups of one `[1]` parameter each.
+fn tiny_vs(n: usize) -> VarStore {
+    let vs = VarStore::new(Device::Cpu);
+    for g in 0..n {
+        let _ = vs.root().set_group(g).zeros(&format!("w{g}"), &[1]);
+    }
+    vs
+}
+
+/// SGD with momentum 0.9, as in `scripts/bench_pytorch.py`.
+fn sgd() -> nn::Sgd {
+    nn::Sgd { momentum: 0.9, ..Default::default() }
+}
+
+/// Something that takes `iters` steps and says how long they took.
+trait Steps {
+    /// Takes `iters` steps; returns the time they took, without any set-up.
+    fn run(&mut self, iters: u64) -> Duration;
+}
+
+/// A scheduler over a real optimizer, optionally reloaded to a saved state
+/// every `period` steps (outside the timing).
+struct Sched<S> {
+    /// The scheduler.
+    s: Scheduler<S>,
+    /// The variables the optimizer updates, kept alive.
+    _vs: VarStore,
+    /// The period and the state to reload.
+    reset: Option<(u64, SchedulerState)>,
+    /// Steps since the last reload.
+    since: u64,
+}
+
+impl<S: Chainable> Steps for Sched<S> {
+    fn run(&mut self, iters: u64) -> Duration {
+        let mut total = Duration::ZERO;
+        let mut left = iters;
+        while left > 0 {
+            let chunk = match &self.reset {
+                Some((period, state)) => {
+                    if self.since >= *period {
+                        self.s.load_state(state.clone()).expect("reload");
+                        self.since = 0;
+                    }
+                    (period - self.since).min(left)
+                }
+                None => left,
+            };
+            let t = Instant::now();
+            for _ in 0..chunk {
+                self.s.step().expect("step");
+            }
+            total += t.elapsed();
+            self.since += chunk;
+            left -= chunk;
+        }
+        total
+    }
+}
+
+/// `ReduceLROnPlateau` fed a metric that improves at every step (`-k`), so
+/// that it never cuts the LR (as in `scripts/bench_pytorch.py`).
+struct Plateau {
+    /// The scheduler.
+    s: Scheduler<ReduceLROnPlateau>,
+    /// The variables the optimizer updates, kept alive.
+    _vs: VarStore,
+    /// The step count, whose negation is the next metric.
+    k: f64,
+}
+
+impl Steps for Plateau {
+    fn run(&mut self, iters: u64) -> Duration {
+        let t = Instant::now();
+        for _ in 0..iters {
+            self.k += 1.0;
+            self.s.step(black_box(-self.k)).expect("step");
+        }
+        t.elapsed()
+    }
+}
+
+/// The bare setters: what any scheduler must call at least when every group's
+/// value changes.
+struct Floor {
+    /// A bare tch optimizer.
+    opt: nn::Optimizer,
+    /// Its variables, kept alive.
+    _vs: VarStore,
+    /// Each group's LR, written alternately times 1 and times 0.5.
+    lrs: Vec<f64>,
+    /// Which setters.
+    kind: FloorKind,
+}
+
+/// The setters a floor calls at each step.
+#[derive(Clone, Copy)]
+enum FloorKind {
+    /// `set_lr_group` for every group: a schedule that changes every group's LR.
+    LrGroup,
+    /// `set_lr_group` and `set_momentum_group` for every group: one that also
+    /// cycles momentum (CyclicLR, OneCycleLR).
+    LrGroupMomentumGroup,
+    /// One `set_lr`: one LR shared by all groups.
+    Lr,
+    /// `set_lr_group` for every group and one `set_momentum`: what tch-lr
+    /// writes for per-group LRs and a cycled momentum shared by all groups.
+    LrGroupMomentum,
+}
+
+impl FloorKind {
+    /// Every floor.
+    const ALL: [FloorKind; 4] = [Self::LrGroup, Self::LrGroupMomentumGroup, Self::Lr, Self::LrGroupMomentum];
+
+    /// The criterion id.
+    fn name(self) -> &'static str {
+        match self {
+            Self::LrGroup => "set_lr_group",
+            Self::LrGroupMomentumGroup => "set_lr_group+set_momentum_group",
+            Self::Lr => "set_lr",
+            Self::LrGroupMomentum => "set_lr_group+set_momentum",
+        }
+    }
+}
+
+impl Steps for Floor {
+    fn run(&mut self, iters: u64) -> Duration {
+        let opt = &mut self.opt;
+        let lrs = &self.lrs;
+        let t = Instant::now();
+        for k in 0..iters {
+            // A value that differs from step to step, as the scheduler's do.
+            let f = if k & 1 == 0 { 1.0 } else { 0.5 };
+            match self.kind {
+                FloorKind::LrGroup => {
+                    for (i, lr) in lrs.iter().enumerate() {
+                        opt.set_lr_group(i, black_box(lr * f));
+                    }
+                }
+                FloorKind::LrGroupMomentumGroup => {
+                    for (i, lr) in lrs.iter().enumerate() {
+                        opt.set_lr_group(i, black_box(lr * f));
+                        opt.set_momentum_group(i, black_box(0.9 * f));
+                    }
+                }
+                FloorKind::Lr => opt.set_lr(black_box(0.1 * f)),
+                FloorKind::LrGroupMomentum => {
+                    for (i, lr) in lrs.iter().enumerate() {
+                        opt.set_lr_group(i, black_box(lr * f));
+                    }
+                    opt.set_momentum(black_box(0.9 * f));
+                }
+            }
+        }
+        t.elapsed()
+    }
+}
+
+/// A floor over a bare optimizer with `n` groups.
+fn floor(n: usize, kind: FloorKind) -> Box<dyn Steps> {
+    let vs = tiny_vs(n);
+    let opt = sgd().build(&vs, 0.1).expect("optimizer");
+    Box::new(Floor { opt, _vs: vs, lrs: lrs(n), kind })
+}
+
+/// Builds `make(lrs)` over a fresh optimizer with `n` groups.
+fn sched<S: Chainable + 'static>(n: usize, make: impl Fn(&[f64]) -> S, period: Option<u64>) -> Box<dyn Steps> {
+    let vs = tiny_vs(n);
+    let lrs = lrs(n);
+    let optim = Optim::new(sgd(), &vs, lrs.clone()).expect("optim");
+    let s = make(&lrs).build(optim).expect("scheduler");
+    let reset = period.map(|p| (p, s.state().expect("state")));
+    Box::new(Sched { s, _vs: vs, reset, since: 0 })
+}
+
+/// A scheduler at step `at`, reached by stepping the pure schedule and loading
+/// its state; reloaded every [`INDEX_PERIOD`] steps.
+fn sched_at<S: Chainable + 'static>(n: usize, make: impl Fn(&[f64]) -> S, at: i64) -> Box<dyn Steps> {
+    let lrs = lrs(n);
+    let mut groups = ParamGroups::new(OptimizerKind::Sgd, &lrs, 0.9).expect("groups");
+    let mut pure = make(&lrs);
+    pure.init(&mut groups).expect("init");
+    for _ in 0..at {
+        pure.step(&mut groups).expect("pure step");
+    }
+    assert_eq!(pure.last_epoch(), at);
+    let state =
+        SchedulerState { format: 1, scheduler: pure.name().into(), groups, schedule: pure.state().expect("state") };
+    let vs = tiny_vs(n);
+    let optim = Optim::new(sgd(), &vs, lrs.clone()).expect("optim");
+    let mut s = make(&lrs).build(optim).expect("scheduler");
+    s.load_state(state.clone()).expect("load");
+    assert_eq!(s.last_epoch(), at);
+    Box::new(Sched { s, _vs: vs, reset: Some((INDEX_PERIOD, state)), since: 0 })
+}
+
+/// Each LR times `k`.
+fn times(lrs: &[f64], k: f64) -> Vec<f64> {
+    lrs.iter().map(|l| l * k).collect()
+}
+
+/// MultiStepLR's milestones: every 10,000 steps up to 10,000,000.
+fn multistep_milestones() -> Vec<i64> {
+    (1..=1000).map(|k| 10_000 * k).collect()
+}
+
+/// `StepLR(step_size=1_000_000, gamma=0.1)`: the LR stays, no write.
+fn step_lr(_: &[f64]) -> StepLR {
+    StepLR::new(1_000_000).gamma(0.1)
+}
+/// `MultiStepLR(milestones, gamma=0.999)`: the LR changes every 10,000 steps.
+fn multistep(_: &[f64]) -> MultiStepLR {
+    MultiStepLR::new(multistep_milestones()).gamma(0.999)
+}
+/// `ConstantLR(factor=0.5, total_iters=5)`: constant after step 5.
+fn constant(_: &[f64]) -> ConstantLR {
+    ConstantLR::new().factor(0.5).total_iters(5)
+}
+/// `LinearLR(start_factor=0.1, end_factor=1.0, total_iters=1e9)`: changes every step.
+fn linear(_: &[f64]) -> LinearLR {
+    LinearLR::new().start_factor(0.1).end_factor(1.0).total_iters(1_000_000_000)
+}
+/// `ExponentialLR(gamma=0.999999)`: changes every step.
+fn exponential(_: &[f64]) -> ExponentialLR {
+    ExponentialLR::new(0.999999)
+}
+/// `PolynomialLR(total_iters=1e9, power=2.0)`: changes every step.
+fn polynomial(_: &[f64]) -> PolynomialLR {
+    PolynomialLR::new().total_iters(1_000_000_000).power(2.0)
+}
+/// `CosineAnnealingLR(T_max=10_000, eta_min=1e-6)`: changes every step.
+fn cosine(_: &[f64]) -> CosineAnnealingLR {
+    CosineAnnealingLR::new(10_000).eta_min(1e-6)
+}
+/// `LambdaLR(lambda e: 1 / (1 + 1e-4 * e))`: changes every step.
+fn lambda(_: &[f64]) -> LambdaLR {
+    LambdaLR::new(|e| 1.0 / (1.0 + 1e-4 * e as f64))
+}
+/// `MultiplicativeLR(lambda e: 0.999999)`: changes every step.
+fn multiplicative(_: &[f64]) -> MultiplicativeLR {
+    MultiplicativeLR::new(|_| 0.999999)
+}
+/// `SequentialLR([LinearLR(0.01, total_iters=5), CosineAnnealingLR(10_000)], [5])`.
+fn sequential(_: &[f64]) -> SequentialLR {
+    SequentialLR::new(
+        vec![LinearLR::new().start_factor(0.01).total_iters(5).boxed(), CosineAnnealingLR::new(10_000).boxed()],
+        vec![5],
+    )
+}
+/// `ChainedScheduler([ConstantLR(0.5, total_iters=5), ExponentialLR(0.999999)])`.
+fn chained(_: &[f64]) -> ChainedScheduler {
+    ChainedScheduler::new(vec![
+        ConstantLR::new().factor(0.5).total_iters(5).boxed(),
+        ExponentialLR::new(0.999999).boxed(),
+    ])
+}
+/// `CyclicLR(base_lr=lrs, max_lr=10 * lrs, step_size_up=2000)`: LR and momentum change every step.
+fn cyclic(lrs: &[f64]) -> CyclicLR {
+    CyclicLR::new(lrs.to_vec(), times(lrs, 10.0)).step_size_up(2000)
+}
+/// `OneCycleLR(max_lr=10 * lrs, total_steps=100_000)`: LR and momentum change every step.
+fn one_cycle(lrs: &[f64]) -> OneCycleLR {
+    OneCycleLR::new(times(lrs, 10.0)).total_steps(ONE_CYCLE_TOTAL)
+}
+/// `OneCycleLR(max_lr=10 * lrs, total_steps=20_000_000)`, for the index benchmark.
+fn one_cycle_long(lrs: &[f64]) -> OneCycleLR {
+    OneCycleLR::new(times(lrs, 10.0)).total_steps(20_000_000)
+}
+/// `CosineAnnealingWarmRestarts(T_0=1000, T_mult=2, eta_min=1e-6)`: changes every step.
+fn warm_restarts(_: &[f64]) -> CosineAnnealingWarmRestarts {
+    CosineAnnealingWarmRestarts::new(1000).t_mult(2).eta_min(1e-6)
+}
+
+/// `ReduceLROnPlateau()` with PyTorch's defaults over `n` groups.
+fn plateau(n: usize) -> Box<dyn Steps> {
+    let vs = tiny_vs(n);
+    let optim = Optim::new(sgd(), &vs, lrs(n)).expect("optim");
+    let s = ReduceLROnPlateau::new().build(optim).expect("scheduler");
+    Box::new(Plateau { s, _vs: vs, k: 0.0 })
+}
+
+/// `ReduceLROnPlateau` over one group at step `at`, reached by stepping the
+/// pure schedule and loading its state (it needs no reload: the metric keeps
+/// improving and the LR stays).
+fn plateau_at(at: i64) -> Box<dyn Steps> {
+    let lrs = lrs(1);
+    let mut groups = ParamGroups::new(OptimizerKind::Sgd, &lrs, 0.9).expect("groups");
+    let mut pure = ReduceLROnPlateau::new();
+    pure.init(&mut groups).expect("init");
+    for k in 1..=at {
+        pure.step_metric(&mut groups, -(k as f64)).expect("pure step");
+    }
+    assert_eq!(pure.last_epoch(), at);
+    let state =
+        SchedulerState { format: 1, scheduler: pure.name().into(), groups, schedule: pure.state().expect("state") };
+    let vs = tiny_vs(1);
+    let optim = Optim::new(sgd(), &vs, lrs).expect("optim");
+    let mut s = ReduceLROnPlateau::new().build(optim).expect("scheduler");
+    s.load_state(state).expect("load");
+    assert_eq!(s.last_epoch(), at);
+    Box::new(Plateau { s, _vs: vs, k: at as f64 })
+}
+
+/// A benchmark's name and how to build it for a group count.
+type StepCase = (&'static str, fn(usize) -> Box<dyn Steps>);
+
+/// A benchmark's name and how to build it at a step.
+type IndexCase = (&'static str, fn(i64) -> Box<dyn Steps>);
+
+/// The 15 schedulers of the step benchmark, in PyTorch's documentation order.
+fn step_cases() -> Vec<StepCase> {
+    vec![
+        ("StepLR", |n| sched(n, step_lr, None)),
+        ("MultiStepLR", |n| sched(n, multistep, None)),
+        ("ConstantLR", |n| sched(n, constant, None)),
+        ("LinearLR", |n| sched(n, linear, None)),
+        ("ExponentialLR", |n| sched(n, exponential, None)),
+        ("PolynomialLR", |n| sched(n, polynomial, None)),
+        ("CosineAnnealingLR", |n| sched(n, cosine, None)),
+        ("LambdaLR", |n| sched(n, lambda, None)),
+        ("MultiplicativeLR", |n| sched(n, multiplicative, None)),
+        ("SequentialLR", |n| sched(n, sequential, None)),
+        ("ChainedScheduler", |n| sched(n, chained, None)),
+        ("ReduceLROnPlateau", plateau),
+        ("CyclicLR", |n| sched(n, cyclic, None)),
+        ("OneCycleLR", |n| sched(n, one_cycle, Some(ONE_CYCLE_PERIOD))),
+        ("CosineAnnealingWarmRestarts", |n| sched(n, warm_restarts, None)),
+    ]
+}
+
+/// The 15 schedulers of the index benchmark (1 group).
+fn index_cases() -> Vec<IndexCase> {
+    vec![
+        ("StepLR", |at| sched_at(1, step_lr, at)),
+        ("MultiStepLR", |at| sched_at(1, multistep, at)),
+        ("ConstantLR", |at| sched_at(1, constant, at)),
+        ("LinearLR", |at| sched_at(1, linear, at)),
+        ("ExponentialLR", |at| sched_at(1, exponential, at)),
+        ("PolynomialLR", |at| sched_at(1, polynomial, at)),
+        ("CosineAnnealingLR", |at| sched_at(1, cosine, at)),
+        ("LambdaLR", |at| sched_at(1, lambda, at)),
+        ("MultiplicativeLR", |at| sched_at(1, multiplicative, at)),
+        ("SequentialLR", |at| sched_at(1, sequential, at)),
+        ("ChainedScheduler", |at| sched_at(1, chained, at)),
+        ("ReduceLROnPlateau", plateau_at),
+        ("CyclicLR", |at| sched_at(1, cyclic, at)),
+        ("OneCycleLR", |at| sched_at(1, one_cycle_long, at)),
+        ("CosineAnnealingWarmRestarts", |at| sched_at(1, warm_restarts, at)),
+    ]
+}
+
+/// `step/<Scheduler>/<groups>`.
+fn bench_steps(c: &mut Criterion) {
+    let mut g = c.benchmark_group("step");
+    for (name, make) in step_cases() {
+        for n in GROUPS {
+            let mut b = make(n);
+            g.bench_function(BenchmarkId::new(name, n), |bench| bench.iter_custom(|iters| b.run(iters)));
+        }
+    }
+    g.finish();
+}
+
+/// `floor/<setters>/<groups>`.
+fn bench_floor(c: &mut Criterion) {
+    let mut g = c.benchmark_group("floor");
+    for kind in FloorKind::ALL {
+        for n in GROUPS {
+            let mut b = floor(n, kind);
+            g.bench_function(BenchmarkId::new(kind.name(), n), |bench| bench.iter_custom(|iters| b.run(iters)));
+        }
+    }
+    g.finish();
+}
+
+/// `index/<Scheduler>/<step>`.
+fn bench_index(c: &mut Criterion) {
+    let mut g = c.benchmark_group("index");
+    for (name, make) in index_cases() {
+        for at in INDEX_STEPS {
+            let mut b = make(at);
+            g.bench_function(BenchmarkId::new(name, at), |bench| bench.iter_custom(|iters| b.run(iters)));
+        }
+    }
+    g.finish();
+}
+
+/// `train_step/resnet20/<variant>`.
+fn bench_train_step(c: &mut Criterion) {
+    // One intra-op thread: on a small shared machine libtorch's spinning
+    // worker threads make two-thread timings erratic.
+    tch::set_num_threads(1);
+    let quick = std::env::var_os("BENCH_QUICK").is_some_and(|v| v != "0");
+    let mut g = c.benchmark_group("train_step");
+    g.sample_size(10).sampling_mode(SamplingMode::Flat).measurement_time(Duration::from_secs(if quick {
+        1
+    } else {
+        4
+    }));
+    let vs = VarStore::new(Device::Cpu);
+    let net = model::resnet20(&vs.root(), 10);
+    let optim = Optim::new(nn::Sgd { momentum: 0.9, wd: 5e-4, ..Default::default() }, &vs, 0.1).expect("optim");
+    let mut sched = OneCycleLR::new(0.1).total_steps(1_000_000_000).build(optim).expect("scheduler");
+    let x = Tensor::randn([32, 3, 32, 32], (Kind::Float, Device::Cpu));
+    let y = Tensor::randint(10, [32], (Kind::Int64, Device::Cpu));
+    let train = |sched: &mut Scheduler<OneCycleLR>| {
+        let loss = net.forward_t(&x, true).cross_entropy_for_logits(&y);
+        sched.optimizer_mut().backward_step(&loss);
+    };
+    for _ in 0..3 {
+        train(&mut sched);
+        sched.step().expect("step");
+    }
+    g.bench_function(BenchmarkId::new("resnet20", "without"), |b| b.iter(|| train(&mut sched)));
+    g.bench_function(BenchmarkId::new("resnet20", "with_OneCycleLR"), |b| {
+        b.iter(|| {
+            train(&mut sched);
+            sched.step().expect("step");
+        })
+    });
+    g.finish();
+    // The scheduler step alone, right after a training step. Not a criterion
+    // benchmark: criterion would size its runs by the timed part alone.
+    let mut in_situ: Vec<f64> = (0..IN_SITU_STEPS)
+        .map(|_| {
+            train(&mut sched);
+            let t = Instant::now();
+            sched.step().expect("step");
+            t.elapsed().as_nanos() as f64
+        })
+        .collect();
+    in_situ.sort_by(f64::total_cmp);
+    let median = in_situ[in_situ.len() / 2];
+    println!("train_step/resnet20/OneCycleLR_in_situ: median {median:.0} ns over {IN_SITU_STEPS} training steps");
+    if let Some(path) = std::env::var_os("BENCH_IN_SITU_OUT") {
+        let json = format!("{{\"median_ns\": {median}, \"steps\": {IN_SITU_STEPS}, \"ns\": {in_situ:?}}}\n");
+        std::fs::write(&path, json).expect("write BENCH_IN_SITU_OUT");
+    }
+}
+
+/// Short runs: the whole benchmark takes a few minutes.
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_millis(1500))
+        .sample_size(50)
+        .without_plots()
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = bench_steps, bench_floor, bench_index, bench_train_step
+}
+criterion_main!(benches);
