@@ -53,3 +53,8 @@ pub use groups::{GroupKey, OptimizerKind, ParamGroup, ParamGroups, PerGroup};
 pub use optim::{group_count, Optim, OptimizerSpec};
 pub use scheduler::{write_atomic, ScheduleExt, Scheduler, SchedulerState};
 pub use schedulers::*;
+
+/// The README's Rust examples, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
