@@ -223,6 +223,28 @@ struct ChainedState {
 /// PyTorch's `ChainedScheduler`: every step, steps each child in order, each
 /// one working on the LR the previous left.
 ///
+/// ```
+/// # use tch::{nn, Device};
+/// use tch_lr::{Optim, ScheduleExt as _, ChainedScheduler, ConstantLR, ExponentialLR, Schedule as _};
+/// # let vs = nn::VarStore::new(Device::Cpu);
+/// # let _w = vs.root().zeros("w", &[1]);
+/// let opt = Optim::new(nn::Sgd::default(), &vs, 1.0)?;
+/// // ChainedScheduler([ConstantLR(factor=0.1, total_iters=2), ExponentialLR(gamma=0.9)])
+/// let chain = ChainedScheduler::new(vec![
+///     ConstantLR::new().factor(0.1).total_iters(2).boxed(),
+///     ExponentialLR::new(0.9).boxed(),
+/// ]);
+/// let mut sched = chain.build(opt)?;
+/// let mut lrs = vec![sched.last_lr()[0]];
+/// for _ in 0..2 {
+///     sched.step()?;
+///     lrs.push(sched.last_lr()[0]);
+/// }
+/// // PyTorch 2.13: 0.1, 0.09, 0.81
+/// assert!(lrs.iter().zip([0.1, 0.09, 0.81]).all(|(a, b)| (a - b).abs() < 1e-12));
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
+///
 /// # Errors
 /// [`Error::Value`] with PyTorch's messages for an empty list or a
 /// `ReduceLROnPlateau` child.

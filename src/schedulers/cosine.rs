@@ -16,6 +16,20 @@ use crate::groups::ParamGroups;
 /// LR down to `eta_min` over `T_max` steps, and, as in PyTorch's recursive
 /// form, back up over the next `T_max` (a period of `2 T_max`).
 ///
+/// ```
+/// # use tch::{nn, Device};
+/// use tch_lr::{Optim, ScheduleExt as _, CosineAnnealingLR};
+/// # let vs = nn::VarStore::new(Device::Cpu);
+/// # let _w = vs.root().zeros("w", &[1]);
+/// let opt = Optim::new(nn::Sgd::default(), &vs, 0.01)?;
+/// let mut sched = CosineAnnealingLR::new(3).build(opt)?; // CosineAnnealingLR(optimizer, T_max=3)
+/// for _ in 0..3 {
+///     sched.step()?;
+/// }
+/// assert!(sched.last_lr()[0].abs() < 1e-15); // eta_min after T_max steps
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
+///
 /// # Errors
 /// `T_max = 0` fails with [`Error::ZeroDivision`] at the first step, as in PyTorch.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -101,6 +115,26 @@ impl LrPolicy for CosineAnnealingLR {
 ///
 /// Besides `step()`, [`Scheduler::step_to`](crate::Scheduler::step_to) takes a
 /// fractional epoch, as PyTorch's `step(epoch + i / iters)`.
+///
+/// ```
+/// # use tch::{nn, Device};
+/// use tch_lr::{Optim, ScheduleExt as _, CosineAnnealingWarmRestarts};
+/// # let vs = nn::VarStore::new(Device::Cpu);
+/// # let _w = vs.root().zeros("w", &[1]);
+/// let opt = Optim::new(nn::Sgd::default(), &vs, 0.05)?;
+/// // CosineAnnealingWarmRestarts(optimizer, T_0=3, T_mult=2), stepped per batch
+/// let mut sched = CosineAnnealingWarmRestarts::new(3).t_mult(2).build(opt)?;
+/// let iters = 5;
+/// for epoch in 0..3 {
+///     for i in 0..iters {
+///         // train one batch ...
+///         sched.step_to(epoch as f64 + i as f64 / iters as f64)?; // step(epoch + i / iters)
+///     }
+/// }
+/// sched.step_to(3.0)?; // the first restart
+/// assert_eq!(sched.last_lr(), [0.05]);
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`Error::Value`] when `T_0 < 1` or `T_mult < 1`, or when `step_to` gets a

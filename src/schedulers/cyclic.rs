@@ -57,6 +57,22 @@ impl fmt::Debug for ScaleFn {
 ///
 /// The constructor overrides each group's LR with `base_lr`, as PyTorch does.
 ///
+/// ```
+/// # use tch::{nn, Device};
+/// use tch_lr::{Optim, ScheduleExt as _, CyclicLR};
+/// # let vs = nn::VarStore::new(Device::Cpu);
+/// # let _w = vs.root().zeros("w", &[1]);
+/// let opt = Optim::new(nn::Sgd { momentum: 0.9, ..Default::default() }, &vs, 0.1)?;
+/// // CyclicLR(optimizer, base_lr=0.01, max_lr=0.1, step_size_up=5), stepped per batch
+/// let mut sched = CyclicLR::new(0.01, 0.1).step_size_up(5).build(opt)?;
+/// for _batch in 0..5 {
+///     sched.step()?;
+/// }
+/// assert!((sched.last_lr()[0] - 0.1).abs() < 1e-15);
+/// assert!((sched.last_momentum().unwrap()[0] - 0.8).abs() < 1e-15); // momentum cycles the other way
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
+///
 /// # Errors
 /// [`Error::Value`](crate::Error::Value) when a per-group list has the wrong
 /// length (PyTorch's message); [`Error::ZeroDivision`](crate::Error::ZeroDivision)

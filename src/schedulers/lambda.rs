@@ -117,6 +117,19 @@ impl LrPolicy for LambdaLR {
 
 /// PyTorch's `MultiplicativeLR`: `lr = lr * lr_lambda(epoch)` at each step.
 ///
+/// ```
+/// # use tch::{nn, Device};
+/// use tch_lr::{Optim, ScheduleExt as _, MultiplicativeLR};
+/// # let vs = nn::VarStore::new(Device::Cpu);
+/// # let _w = vs.root().zeros("w", &[1]);
+/// let opt = Optim::new(nn::Sgd::default(), &vs, 0.05)?;
+/// let mut sched = MultiplicativeLR::new(|_epoch| 0.95).build(opt)?; // lr_lambda=lambda epoch: 0.95
+/// sched.step()?;
+/// sched.step()?;
+/// assert_eq!(sched.last_lr(), [0.05 * 0.95 * 0.95]);
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
+///
 /// # Errors
 /// [`Error::Value`] when a list of functions does not have one per group.
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -55,6 +55,22 @@ struct Phase {
 /// Adam and AdamW) moves the other way between `max_momentum` and
 /// `base_momentum`. Step it once per batch, `total_steps` times at most.
 ///
+/// ```
+/// # use tch::{nn, Device};
+/// use tch_lr::{Optim, ScheduleExt as _, OneCycleLR};
+/// # let vs = nn::VarStore::new(Device::Cpu);
+/// # let _w = vs.root().zeros("w", &[1]);
+/// let opt = Optim::new(nn::Sgd { momentum: 0.9, ..Default::default() }, &vs, 0.1)?;
+/// // OneCycleLR(optimizer, max_lr=0.01, steps_per_epoch=10, epochs=10)
+/// let mut sched = OneCycleLR::new(0.01).steps_per_epoch(10).epochs(10).build(opt)?;
+/// assert!((sched.last_lr()[0] - 0.01 / 25.0).abs() < 1e-15);
+/// for _batch in 0..29 {
+///     sched.step()?;
+/// }
+/// assert!((sched.last_lr()[0] - 0.01).abs() < 1e-15); // the peak, at 30% of the 100 steps
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
+///
 /// # Errors
 /// [`Error::Value`] with PyTorch's messages for a non-positive `total_steps`,
 /// `epochs` or `steps_per_epoch`, none of them given, `pct_start` outside

@@ -34,6 +34,22 @@ pub enum ThresholdMode {
 /// Its step takes the metric:
 /// [`Scheduler::<ReduceLROnPlateau>::step`](crate::Scheduler::step).
 ///
+/// ```
+/// # use tch::{nn, Device};
+/// use tch_lr::{Optim, ScheduleExt as _, ReduceLROnPlateau};
+/// # let vs = nn::VarStore::new(Device::Cpu);
+/// # let _w = vs.root().zeros("w", &[1]);
+/// let opt = Optim::new(nn::Sgd { momentum: 0.9, ..Default::default() }, &vs, 0.05)?;
+/// // ReduceLROnPlateau(optimizer, mode='min', patience=2, cooldown=2)
+/// let mut sched = ReduceLROnPlateau::new().patience(2).cooldown(2).build(opt)?;
+/// for _epoch in 0..4 {
+///     let val_loss = 1.0; // no improvement
+///     sched.step(val_loss)?;
+/// }
+/// assert!((sched.last_lr()[0] - 0.005).abs() < 1e-15);
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
+///
 /// # Errors
 /// [`Error::Value`] when `factor >= 1` or a `min_lr` list has the wrong length
 /// (PyTorch's messages); [`Error::NanMetric`] for a NaN metric (PyTorch would

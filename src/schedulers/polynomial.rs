@@ -10,6 +10,19 @@ use crate::groups::ParamGroups;
 /// PyTorch's `PolynomialLR`: decays the LR to zero over `total_iters` steps,
 /// `lr = base_lr * (1 - min(epoch, total_iters) / total_iters) ^ power`.
 ///
+/// ```
+/// # use tch::{nn, Device};
+/// use tch_lr::{Optim, ScheduleExt as _, PolynomialLR};
+/// # let vs = nn::VarStore::new(Device::Cpu);
+/// # let _w = vs.root().zeros("w", &[1]);
+/// let opt = Optim::new(nn::Sgd::default(), &vs, 0.05)?;
+/// // PolynomialLR(optimizer, total_iters=4, power=1.0)
+/// let mut sched = PolynomialLR::new().total_iters(4).power(1.0).build(opt)?;
+/// sched.step()?;
+/// assert!((sched.last_lr()[0] - 0.0375).abs() < 1e-15);
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
+///
 /// # Errors
 /// None at construction (PyTorch checks nothing).
 #[derive(Clone, Debug, Serialize, Deserialize)]

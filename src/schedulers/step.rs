@@ -77,6 +77,20 @@ impl LrPolicy for StepLR {
 ///
 /// `lr = base_lr * gamma ^ bisect_right(milestones, epoch)`.
 ///
+/// ```
+/// # use tch::{nn, Device};
+/// use tch_lr::{Optim, ScheduleExt as _, MultiStepLR};
+/// # let vs = nn::VarStore::new(Device::Cpu);
+/// # let _w = vs.root().zeros("w", &[1]);
+/// let opt = Optim::new(nn::Sgd::default(), &vs, 0.05)?;
+/// // MultiStepLR(optimizer, milestones=[2, 5, 8], gamma=0.1)
+/// let mut sched = MultiStepLR::new(vec![2, 5, 8]).gamma(0.1).build(opt)?;
+/// sched.step()?;
+/// sched.step()?;
+/// assert!((sched.last_lr()[0] - 0.005).abs() < 1e-15); // PyTorch: 0.005 at epoch 2
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
+///
 /// # Errors
 /// None at construction (PyTorch checks nothing).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -139,6 +153,19 @@ impl LrPolicy for MultiStepLR {
 /// PyTorch's `ExponentialLR`: multiplies the LR by `gamma` every step.
 ///
 /// `lr = base_lr * gamma ^ epoch`.
+///
+/// ```
+/// # use tch::{nn, Device};
+/// use tch_lr::{Optim, ScheduleExt as _, ExponentialLR};
+/// # let vs = nn::VarStore::new(Device::Cpu);
+/// # let _w = vs.root().zeros("w", &[1]);
+/// let opt = Optim::new(nn::Sgd::default(), &vs, 0.05)?;
+/// let mut sched = ExponentialLR::new(0.1).build(opt)?; // ExponentialLR(optimizer, gamma=0.1)
+/// sched.step()?;
+/// sched.step()?;
+/// assert!((sched.last_lr()[0] - 0.0005).abs() < 1e-15);
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
 ///
 /// # Errors
 /// None at construction (PyTorch checks nothing).

@@ -10,6 +10,22 @@ use crate::groups::ParamGroups;
 /// PyTorch's `ConstantLR`: multiplies the LR by `factor` until step
 /// `total_iters`, then restores it.
 ///
+/// ```
+/// # use tch::{nn, Device};
+/// use tch_lr::{Optim, ScheduleExt as _, ConstantLR};
+/// # let vs = nn::VarStore::new(Device::Cpu);
+/// # let _w = vs.root().zeros("w", &[1]);
+/// let opt = Optim::new(nn::Sgd::default(), &vs, 0.05)?;
+/// // ConstantLR(optimizer, factor=0.5, total_iters=4)
+/// let mut sched = ConstantLR::new().factor(0.5).total_iters(4).build(opt)?;
+/// assert_eq!(sched.last_lr(), [0.025]);
+/// for _ in 0..4 {
+///     sched.step()?;
+/// }
+/// assert_eq!(sched.last_lr(), [0.05]);
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
+///
 /// # Errors
 /// [`Error::Value`] when `factor` is outside `[0, 1]` (PyTorch's message). A
 /// `factor` of 0 fails with [`Error::ZeroDivision`] at step `total_iters`, as
@@ -88,6 +104,19 @@ impl LrPolicy for ConstantLR {
 
 /// PyTorch's `LinearLR`: multiplies the LR by a factor that moves linearly from
 /// `start_factor` to `end_factor` over `total_iters` steps.
+///
+/// ```
+/// # use tch::{nn, Device};
+/// use tch_lr::{Optim, ScheduleExt as _, LinearLR};
+/// # let vs = nn::VarStore::new(Device::Cpu);
+/// # let _w = vs.root().zeros("w", &[1]);
+/// let opt = Optim::new(nn::Sgd::default(), &vs, 0.05)?;
+/// // LinearLR(optimizer, start_factor=0.5, total_iters=4)
+/// let mut sched = LinearLR::new().start_factor(0.5).total_iters(4).build(opt)?;
+/// sched.step()?;
+/// assert!((sched.last_lr()[0] - 0.03125).abs() < 1e-15); // 0.05 * (0.5 + 0.5 / 4)
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`Error::Value`] when `start_factor` is outside `(0, 1]` or `end_factor`
