@@ -26,6 +26,32 @@ use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
 pub(crate) use base_field;
 
+/// The builder methods `cycle_momentum`, `base_momentum` and `max_momentum`
+/// of the schedulers that cycle momentum (CyclicLR, OneCycleLR), with their
+/// defaults in the docs.
+macro_rules! momentum_setters {
+    ($base:literal, $max:literal) => {
+        /// Whether momentum (or beta1) cycles inversely to the LR (default true).
+        pub fn cycle_momentum(mut self, on: bool) -> Self {
+            self.cycle_momentum = on;
+            self
+        }
+
+        #[doc = concat!("The lower momentum bound (default ", $base, ").")]
+        pub fn base_momentum(mut self, v: impl Into<PerGroup>) -> Self {
+            self.base_momentum = v.into();
+            self
+        }
+
+        #[doc = concat!("The upper momentum bound (default ", $max, ").")]
+        pub fn max_momentum(mut self, v: impl Into<PerGroup>) -> Self {
+            self.max_momentum = v.into();
+            self
+        }
+    };
+}
+pub(crate) use momentum_setters;
+
 /// The attributes of PyTorch's `LRScheduler` that every scheduler has.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Base {

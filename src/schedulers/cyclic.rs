@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::base::{base_field, Base, LrPolicy};
+use super::base::{base_field, momentum_setters, Base, LrPolicy};
 use super::pymath::{div, pow};
 use crate::error::Result;
 use crate::groups::{ParamGroups, PerGroup};
@@ -164,23 +164,7 @@ impl CyclicLR {
         self
     }
 
-    /// Whether momentum (or beta1) cycles inversely to the LR (default true).
-    pub fn cycle_momentum(mut self, on: bool) -> Self {
-        self.cycle_momentum = on;
-        self
-    }
-
-    /// The lower momentum bound (default 0.8).
-    pub fn base_momentum(mut self, v: impl Into<PerGroup>) -> Self {
-        self.base_momentum = v.into();
-        self
-    }
-
-    /// The upper momentum bound (default 0.9).
-    pub fn max_momentum(mut self, v: impl Into<PerGroup>) -> Self {
-        self.max_momentum = v.into();
-        self
-    }
+    momentum_setters!("0.8", "0.9");
 
     fn scale(&self, x: f64) -> Result<f64> {
         if let Some(f) = &self.scale_fn {

@@ -59,6 +59,41 @@ impl Lambdas {
     }
 }
 
+/// `new` and `per_group` for a scheduler driven by `lr_lambda`.
+macro_rules! lambda_constructors {
+    ($name:ident) => {
+        impl $name {
+            #[doc = concat!("`", stringify!($name), "(optimizer, lr_lambda)` with one function for every group.")]
+            pub fn new(lr_lambda: impl Into<LrLambda>) -> Self {
+                $name { lr_lambda: Lambdas::All(lr_lambda.into()), lambdas: Vec::new(), base: Base::default() }
+            }
+
+            #[doc = concat!("`", stringify!($name), "(optimizer, [f0, f1, ...])` with one function per group.")]
+            pub fn per_group(lr_lambdas: Vec<LrLambda>) -> Self {
+                $name { lr_lambda: Lambdas::Each(lr_lambdas), lambdas: Vec::new(), base: Base::default() }
+            }
+        }
+    };
+}
+
+/// The [`LrPolicy`] items the two lambda schedulers share: the base state,
+/// one function per group at construction, and a restore that keeps the
+/// functions (closures are not saved).
+macro_rules! lambda_policy {
+    () => {
+        base_field!();
+
+        fn setup(&mut self, groups: &mut ParamGroups) -> Result<()> {
+            self.lambdas = self.lr_lambda.expand(groups.len())?;
+            Ok(())
+        }
+
+        fn restore(&mut self, loaded: Self) {
+            self.base = loaded.base;
+        }
+    };
+}
+
 /// PyTorch's `LambdaLR`: `lr = base_lr * lr_lambda(epoch)`.
 ///
 /// ```
@@ -80,27 +115,12 @@ pub struct LambdaLR {
     base: Base,
 }
 
-impl LambdaLR {
-    /// `LambdaLR(optimizer, lr_lambda)` with one function for every group.
-    pub fn new(lr_lambda: impl Into<LrLambda>) -> Self {
-        LambdaLR { lr_lambda: Lambdas::All(lr_lambda.into()), lambdas: Vec::new(), base: Base::default() }
-    }
-
-    /// `LambdaLR(optimizer, [f0, f1, ...])` with one function per group.
-    pub fn per_group(lr_lambdas: Vec<LrLambda>) -> Self {
-        LambdaLR { lr_lambda: Lambdas::Each(lr_lambdas), lambdas: Vec::new(), base: Base::default() }
-    }
-}
+lambda_constructors!(LambdaLR);
 
 impl LrPolicy for LambdaLR {
     const NAME: &'static str = "LambdaLR";
 
-    base_field!();
-
-    fn setup(&mut self, groups: &mut ParamGroups) -> Result<()> {
-        self.lambdas = self.lr_lambda.expand(groups.len())?;
-        Ok(())
-    }
+    lambda_policy!();
 
     fn get_lr(&self, _groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
         let e = self.base.last_epoch;
@@ -108,10 +128,6 @@ impl LrPolicy for LambdaLR {
             *o = base_lr * f.call(e);
         }
         Ok(())
-    }
-
-    fn restore(&mut self, loaded: Self) {
-        self.base = loaded.base;
     }
 }
 
@@ -141,27 +157,12 @@ pub struct MultiplicativeLR {
     base: Base,
 }
 
-impl MultiplicativeLR {
-    /// `MultiplicativeLR(optimizer, lr_lambda)` with one function for every group.
-    pub fn new(lr_lambda: impl Into<LrLambda>) -> Self {
-        MultiplicativeLR { lr_lambda: Lambdas::All(lr_lambda.into()), lambdas: Vec::new(), base: Base::default() }
-    }
-
-    /// `MultiplicativeLR(optimizer, [f0, f1, ...])` with one function per group.
-    pub fn per_group(lr_lambdas: Vec<LrLambda>) -> Self {
-        MultiplicativeLR { lr_lambda: Lambdas::Each(lr_lambdas), lambdas: Vec::new(), base: Base::default() }
-    }
-}
+lambda_constructors!(MultiplicativeLR);
 
 impl LrPolicy for MultiplicativeLR {
     const NAME: &'static str = "MultiplicativeLR";
 
-    base_field!();
-
-    fn setup(&mut self, groups: &mut ParamGroups) -> Result<()> {
-        self.lambdas = self.lr_lambda.expand(groups.len())?;
-        Ok(())
-    }
+    lambda_policy!();
 
     fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
         let e = self.base.last_epoch;
@@ -170,9 +171,5 @@ impl LrPolicy for MultiplicativeLR {
             *o = if initial { g.lr } else { g.lr * f.call(e) };
         }
         Ok(())
-    }
-
-    fn restore(&mut self, loaded: Self) {
-        self.base = loaded.base;
     }
 }

@@ -4,7 +4,7 @@ use std::f64::consts::PI;
 
 use serde::{Deserialize, Serialize};
 
-use super::base::{base_field, Base, LrPolicy};
+use super::base::{base_field, momentum_setters, Base, LrPolicy};
 use super::pymath::div;
 use crate::error::{Error, Result};
 use crate::groups::{GroupKey, ParamGroups, PerGroup};
@@ -153,23 +153,7 @@ impl OneCycleLR {
         self
     }
 
-    /// Whether momentum (or beta1) cycles inversely to the LR (default true).
-    pub fn cycle_momentum(mut self, on: bool) -> Self {
-        self.cycle_momentum = on;
-        self
-    }
-
-    /// The lower momentum bound (default 0.85).
-    pub fn base_momentum(mut self, v: impl Into<PerGroup>) -> Self {
-        self.base_momentum = v.into();
-        self
-    }
-
-    /// The upper momentum bound (default 0.95).
-    pub fn max_momentum(mut self, v: impl Into<PerGroup>) -> Self {
-        self.max_momentum = v.into();
-        self
-    }
+    momentum_setters!("0.85", "0.95");
 
     /// `initial_lr = max_lr / div_factor` (default 25).
     pub fn div_factor(mut self, v: f64) -> Self {
