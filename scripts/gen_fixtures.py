@@ -263,7 +263,10 @@ def lambda_lr(c):
             c.add(f"per-group lambdas {label(o)}", {"name": "LambdaLR", "lr_lambda": exprs}, 10, optimizer=o)
     c.add("too few lambdas", {"name": "LambdaLR", "lr_lambda": ["1"]}, 3, optimizer={"name": "sgd", "lr": [0.1, 0.2]})
     c.add("too many lambdas", {"name": "LambdaLR", "lr_lambda": ["1", "2", "3"]}, 3, optimizer={"name": "sgd", "lr": [0.1, 0.2]})
-    c.add("division by zero gives inf", {"name": "LambdaLR", "lr_lambda": "1 / (5 - epoch)"}, 4)
+    c.add("division by zero raises", {"name": "LambdaLR", "lr_lambda": "1 / (5 - epoch)"}, 7)
+    c.add("math domain error", {"name": "LambdaLR", "lr_lambda": "ln(epoch - 3)"}, 2)
+    c.add("math range error", {"name": "LambdaLR", "lr_lambda": "exp(epoch * 200)"}, 6)
+    c.add("modulo by zero", {"name": "LambdaLR", "lr_lambda": "1 % (epoch - 2) + 1"}, 4)
 
 
 def multiplicative_lr(c):
@@ -275,6 +278,7 @@ def multiplicative_lr(c):
             exprs = ["0.9", "0.99 ** epoch", "1.01"][:n]
             c.add(f"per-group lambdas {label(o)}", {"name": "MultiplicativeLR", "lr_lambda": exprs}, 10, optimizer=o)
     c.add("too few lambdas", {"name": "MultiplicativeLR", "lr_lambda": ["1"]}, 3, optimizer={"name": "sgd", "lr": [0.1, 0.2]})
+    c.add("division by zero raises", {"name": "MultiplicativeLR", "lr_lambda": "1 / (3 - epoch)"}, 5)
 
 
 def sequential_lr(c):
@@ -394,6 +398,8 @@ def cyclic_lr(c):
     for e, sm in itertools.product(["1 / (2 ^ (x - 1))", "0.9 ** x", "1 / (1 + x / 10)"], ["cycle", "iterations"]):
         c.add(f"scale_fn {e} {sm}", {"name": "CyclicLR", "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 3, "scale_fn": e,
                                      "scale_mode": sm, "cycle_momentum": False}, 30)
+    c.add("scale_fn raises", {"name": "CyclicLR", "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 2, "scale_fn": "1 / (x - 2)",
+                              "cycle_momentum": False}, 8)
     c.add("seed example", {"name": "CyclicLR", "base_lr": 0.01, "max_lr": 0.1, "step_size_up": 5}, 30,
           optimizer={"name": "sgd", "lr": 0.1, "momentum": 0.9})
     c.add("defaults long", {"name": "CyclicLR", "base_lr": 0.001, "max_lr": 0.006}, 4100,

@@ -1,7 +1,7 @@
 //! `tch-lr trace | plot | check`, run as a user runs them, against PyTorch.
 //!
 //! `tests/fixtures/cli/expected.json` (written by `scripts/gen_config_fixtures.py`
-//! with PyTorch 2.13) holds, for every file in `configs/` and 116 generated
+//! with PyTorch 2.13) holds, for every file in `configs/` and 117 generated
 //! configs, the rows PyTorch produces; the binary must print the same, with and
 //! without `--checkpoint-at`, and fail where PyTorch raises, with its message.
 

@@ -8,6 +8,9 @@ use std::sync::Arc;
 
 use evalexpr::{Node, Operator, Value};
 
+use crate::error::{Error, Result};
+use crate::schedulers::pymath::{div, pow};
+
 /// A compiled expression in one variable.
 #[derive(Clone, Debug)]
 pub struct Expr {
@@ -81,7 +84,7 @@ impl Expr {
     }
 
     /// Evaluates at `v`.
-    pub fn eval(&self, v: f64) -> f64 {
+    pub fn eval(&self, v: f64) -> Result<f64> {
         eval(&self.root, v)
     }
 }
@@ -139,20 +142,22 @@ fn compile(node: &Node, var: &str) -> Result<Term, String> {
     }
 }
 
-fn eval(t: &Term, v: f64) -> f64 {
-    match t {
+fn eval(t: &Term, v: f64) -> Result<f64> {
+    Ok(match t {
         Term::Num(n) => *n,
         Term::Var => v,
-        Term::Neg(a) => -eval(a, v),
+        Term::Neg(a) => -eval(a, v)?,
         Term::Bin(op, a, b) => {
-            let (a, b) = (eval(a, v), eval(b, v));
+            let (a, b) = (eval(a, v)?, eval(b, v)?);
             match op {
                 BinOp::Add => a + b,
                 BinOp::Sub => a - b,
                 BinOp::Mul => a * b,
-                BinOp::Div => a / b,
+                BinOp::Div => div(a, b)?,
                 BinOp::Mod => {
-                    // Python's float modulo: fmod, moved to the sign of the divisor.
+                    if b == 0.0 {
+                        return Err(Error::ZeroDivision("float modulo"));
+                    }
                     let r = a % b;
                     if r != 0.0 && ((r < 0.0) != (b < 0.0)) {
                         r + b
@@ -160,14 +165,15 @@ fn eval(t: &Term, v: f64) -> f64 {
                         r
                     }
                 }
-                BinOp::Pow => a.powf(b),
+                BinOp::Pow => pow(a, b)?,
             }
         }
         Term::Call(f, args) => {
-            let x = eval(&args[0], v);
+            let x = eval(&args[0], v)?;
+            let domain = |ok: bool, y: f64| if ok { Ok(y) } else { Err(Error::value("math domain error")) };
             match f {
                 Func::Min => {
-                    let y = eval(&args[1], v);
+                    let y = eval(&args[1], v)?;
                     if y < x {
                         y
                     } else {
@@ -175,23 +181,37 @@ fn eval(t: &Term, v: f64) -> f64 {
                     }
                 }
                 Func::Max => {
-                    let y = eval(&args[1], v);
+                    let y = eval(&args[1], v)?;
                     if y > x {
                         y
                     } else {
                         x
                     }
                 }
-                Func::Exp => x.exp(),
-                Func::Ln => x.ln(),
-                Func::Sqrt => x.sqrt(),
-                Func::Cos => x.cos(),
-                Func::Sin => x.sin(),
-                Func::Floor => x.floor(),
+                Func::Exp => {
+                    let y = x.exp();
+                    if y.is_infinite() && x.is_finite() {
+                        return Err(Error::Overflow("math range error"));
+                    }
+                    y
+                }
+                Func::Ln => domain(x > 0.0 || x.is_nan(), x.ln())?,
+                Func::Sqrt => domain(x >= 0.0 || x.is_nan(), x.sqrt())?,
+                Func::Cos => domain(!x.is_infinite(), x.cos())?,
+                Func::Sin => domain(!x.is_infinite(), x.sin())?,
+                Func::Floor => {
+                    if x.is_nan() {
+                        return Err(Error::value("cannot convert float NaN to integer"));
+                    }
+                    if x.is_infinite() {
+                        return Err(Error::Overflow("cannot convert float infinity to integer"));
+                    }
+                    x.floor()
+                }
                 Func::Abs => x.abs(),
             }
         }
-    }
+    })
 }
 
 #[cfg(test)]
@@ -199,7 +219,18 @@ mod tests {
     use super::Expr;
 
     fn at(src: &str, v: f64) -> f64 {
-        Expr::parse(src, "epoch").unwrap().eval(v)
+        Expr::parse(src, "epoch").unwrap().eval(v).unwrap()
+    }
+
+    #[test]
+    fn errors_are_pythons() {
+        let err = |src: &str, v: f64| Expr::parse(src, "epoch").unwrap().eval(v).unwrap_err().to_string();
+        assert!(err("1 / (epoch - 2)", 2.0).contains("float division by zero"));
+        assert!(err("epoch % 0", 2.0).contains("float modulo"));
+        assert_eq!(err("ln(epoch)", 0.0), "math domain error");
+        assert_eq!(err("sqrt(epoch - 3)", 0.0), "math domain error");
+        assert!(err("exp(epoch * 100)", 8.0).contains("math range error"));
+        assert!(err("0 ^ -epoch", 1.0).contains("0.0 cannot be raised to a negative power"));
     }
 
     #[test]

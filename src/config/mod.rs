@@ -420,7 +420,7 @@ impl SchedulerConfig {
                     .max_momentum(max_momentum);
                 if let Some(src) = scale_fn {
                     let e = Expr::parse(&src, "x").map_err(|m| config_error(format!("scheduler.scale_fn: {m}")))?;
-                    s = s.scale_fn(ScaleFn::new(move |x| e.eval(x)));
+                    s = s.scale_fn(ScaleFn::fallible(move |x| e.eval(x)));
                 }
                 s.boxed()
             }
@@ -477,7 +477,7 @@ enum Lambdas {
 
 fn lambda(src: &str) -> Result<LrLambda> {
     let e = Expr::parse(src, "epoch").map_err(|m| config_error(format!("scheduler.lr_lambda: {m}")))?;
-    Ok(LrLambda::new(move |epoch| e.eval(epoch as f64)))
+    Ok(LrLambda::fallible(move |epoch| e.eval(epoch as f64)))
 }
 
 fn lambdas(e: &Exprs) -> Result<Lambdas> {

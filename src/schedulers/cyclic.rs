@@ -34,11 +34,17 @@ pub enum ScaleMode {
 
 /// A custom amplitude scale, PyTorch's `scale_fn`.
 #[derive(Clone)]
-pub struct ScaleFn(Arc<dyn Fn(f64) -> f64 + Send + Sync>);
+pub struct ScaleFn(Arc<dyn Fn(f64) -> Result<f64> + Send + Sync>);
 
 impl ScaleFn {
     /// Wraps a closure.
     pub fn new(f: impl Fn(f64) -> f64 + Send + Sync + 'static) -> Self {
+        ScaleFn(Arc::new(move |x| Ok(f(x))))
+    }
+
+    /// Wraps a closure that can fail, as a Python function can raise: the
+    /// error stops the step that called it.
+    pub fn fallible(f: impl Fn(f64) -> Result<f64> + Send + Sync + 'static) -> Self {
         ScaleFn(Arc::new(f))
     }
 }
@@ -168,7 +174,7 @@ impl CyclicLR {
 
     fn scale(&self, x: f64) -> Result<f64> {
         if let Some(f) = &self.scale_fn {
-            return Ok((f.0)(x));
+            return (f.0)(x);
         }
         match self.mode {
             CyclicMode::Triangular => Ok(1.0),

@@ -11,16 +11,26 @@ use crate::groups::ParamGroups;
 
 /// A function of the epoch, PyTorch's `lr_lambda`.
 #[derive(Clone)]
-pub struct LrLambda(Arc<dyn Fn(i64) -> f64 + Send + Sync>);
+pub struct LrLambda(Arc<dyn Fn(i64) -> Result<f64> + Send + Sync>);
 
 impl LrLambda {
     /// Wraps a closure.
     pub fn new(f: impl Fn(i64) -> f64 + Send + Sync + 'static) -> Self {
+        LrLambda(Arc::new(move |epoch| Ok(f(epoch))))
+    }
+
+    /// Wraps a closure that can fail, as a Python function can raise: the
+    /// error stops the step that called it (YAML expressions fail where
+    /// Python would, on a division by zero for example).
+    pub fn fallible(f: impl Fn(i64) -> Result<f64> + Send + Sync + 'static) -> Self {
         LrLambda(Arc::new(f))
     }
 
     /// Calls the function.
-    pub fn call(&self, epoch: i64) -> f64 {
+    ///
+    /// # Errors
+    /// What a [`fallible`](Self::fallible) function returns.
+    pub fn call(&self, epoch: i64) -> Result<f64> {
         (self.0)(epoch)
     }
 }
@@ -125,7 +135,7 @@ impl LrPolicy for LambdaLR {
     fn get_lr(&self, _groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
         let e = self.base.last_epoch;
         for (o, (f, base_lr)) in out.iter_mut().zip(self.lambdas.iter().zip(&self.base.base_lrs)) {
-            *o = base_lr * f.call(e);
+            *o = base_lr * f.call(e)?;
         }
         Ok(())
     }
@@ -168,7 +178,7 @@ impl LrPolicy for MultiplicativeLR {
         let e = self.base.last_epoch;
         let initial = self.base.is_initial;
         for (o, (f, g)) in out.iter_mut().zip(self.lambdas.iter().zip(groups.iter())) {
-            *o = if initial { g.lr } else { g.lr * f.call(e) };
+            *o = if initial { g.lr } else { g.lr * f.call(e)? };
         }
         Ok(())
     }

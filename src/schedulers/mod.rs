@@ -9,7 +9,7 @@ mod lambda;
 mod one_cycle;
 mod plateau;
 mod polynomial;
-mod pymath;
+pub(crate) mod pymath;
 mod schedule;
 mod step;
 mod warmup;
