@@ -181,8 +181,14 @@ impl ParamGroups {
 
     /// Copies every group's `lr` into `out` (PyTorch's `_param_groups_val_list(opt, "lr")`).
     pub fn copy_lrs_into(&self, out: &mut Vec<f64>) {
-        out.clear();
-        out.extend(self.groups.iter().map(|g| g.lr));
+        if out.len() == self.groups.len() {
+            for (o, g) in out.iter_mut().zip(&self.groups) {
+                *o = g.lr;
+            }
+        } else {
+            out.clear();
+            out.extend(self.groups.iter().map(|g| g.lr));
+        }
     }
 
     /// Sets `initial_lr` to `lr` in every group that has none (PyTorch's

@@ -169,6 +169,22 @@ impl Optim {
     /// shared by all groups can be written.
     pub fn sync(&mut self) -> Result<()> {
         let groups = self.groups.groups();
+        if let ([g], [w_lr], [w_m]) = (groups, &mut self.written_lr[..], &mut self.written_momentum[..]) {
+            // One group: no plan to make.
+            if g.lr.to_bits() != w_lr.to_bits() {
+                self.opt.set_lr_group(0, g.lr);
+                *w_lr = g.lr;
+            }
+            if g.momentum.to_bits() != w_m.to_bits() {
+                if self.groups.kind() == OptimizerKind::Sgd {
+                    self.opt.set_momentum_group(0, g.momentum);
+                } else {
+                    self.opt.set_momentum(g.momentum);
+                }
+                *w_m = g.momentum;
+            }
+            return Ok(());
+        }
         if let Some(plan) = plan_write(groups.iter().map(|g| g.lr), &self.written_lr, false) {
             match plan {
                 Write::All(lr) => self.opt.set_lr(lr),
