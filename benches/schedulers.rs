@@ -39,6 +39,7 @@ mod model;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 use tch::nn::{self, ModuleT, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
+use tch_lr::trace::tiny_var_store;
 use tch_lr::{
     Chainable, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR,
     LambdaLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, Optim, OptimizerKind, ParamGroups, PolynomialLR,
@@ -65,15 +66,6 @@ const ONE_CYCLE_PERIOD: u64 = 90_000;
 /// The initial LR of group `i` of `n`: `0.1 * (1 + i / n)`.
 fn lrs(n: usize) -> Vec<f64> {
     (0..n).map(|i| 0.1 * (1.0 + i as f64 / n as f64)).collect()
-}
-
-/// A VarStore with `n` groups of one `[1]` parameter each.
-fn tiny_vs(n: usize) -> VarStore {
-    let vs = VarStore::new(Device::Cpu);
-    for g in 0..n {
-        let _ = vs.root().set_group(g).zeros(&format!("w{g}"), &[1]);
-    }
-    vs
 }
 
 /// SGD with momentum 0.9, as in `scripts/bench_pytorch.py`.
@@ -227,14 +219,14 @@ impl Steps for Floor {
 
 /// A floor over a bare optimizer with `n` groups.
 fn floor(n: usize, kind: FloorKind) -> Box<dyn Steps> {
-    let vs = tiny_vs(n);
+    let vs = tiny_var_store(n);
     let opt = sgd().build(&vs, 0.1).expect("optimizer");
     Box::new(Floor { opt, _vs: vs, lrs: lrs(n), kind })
 }
 
 /// Builds `make(lrs)` over a fresh optimizer with `n` groups.
 fn sched<S: Chainable + 'static>(n: usize, make: impl Fn(&[f64]) -> S, period: Option<u64>) -> Box<dyn Steps> {
-    let vs = tiny_vs(n);
+    let vs = tiny_var_store(n);
     let lrs = lrs(n);
     let optim = Optim::new(sgd(), &vs, lrs.clone()).expect("optim");
     let s = make(&lrs).build(optim).expect("scheduler");
@@ -255,7 +247,7 @@ fn sched_at<S: Chainable + 'static>(n: usize, make: impl Fn(&[f64]) -> S, at: i6
     assert_eq!(pure.last_epoch(), at);
     let state =
         SchedulerState { format: 1, scheduler: pure.name().into(), groups, schedule: pure.state().expect("state") };
-    let vs = tiny_vs(n);
+    let vs = tiny_var_store(n);
     let optim = Optim::new(sgd(), &vs, lrs.clone()).expect("optim");
     let mut s = make(&lrs).build(optim).expect("scheduler");
     s.load_state(state.clone()).expect("load");
@@ -342,7 +334,7 @@ fn warm_restarts(_: &[f64]) -> CosineAnnealingWarmRestarts {
 
 /// `ReduceLROnPlateau()` with PyTorch's defaults over `n` groups.
 fn plateau(n: usize) -> Box<dyn Steps> {
-    let vs = tiny_vs(n);
+    let vs = tiny_var_store(n);
     let optim = Optim::new(sgd(), &vs, lrs(n)).expect("optim");
     let s = ReduceLROnPlateau::new().build(optim).expect("scheduler");
     Box::new(Plateau { s, _vs: vs, k: 0.0 })
@@ -362,7 +354,7 @@ fn plateau_at(at: i64) -> Box<dyn Steps> {
     assert_eq!(pure.last_epoch(), at);
     let state =
         SchedulerState { format: 1, scheduler: pure.name().into(), groups, schedule: pure.state().expect("state") };
-    let vs = tiny_vs(1);
+    let vs = tiny_var_store(1);
     let optim = Optim::new(sgd(), &vs, lrs).expect("optim");
     let mut s = ReduceLROnPlateau::new().build(optim).expect("scheduler");
     s.load_state(state).expect("load");

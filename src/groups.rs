@@ -36,6 +36,16 @@ impl OptimizerKind {
         matches!(self, Self::Adam | Self::AdamW)
     }
 
+    /// What the scheduler's momentum is for this optimizer: `"beta1"` for
+    /// Adam and AdamW, `"momentum"` for SGD and RMSprop.
+    pub fn momentum_name(self) -> &'static str {
+        if self.uses_beta1() {
+            "beta1"
+        } else {
+            "momentum"
+        }
+    }
+
     /// The config name (`sgd`, `adam`, `adamw`, `rmsprop`).
     pub fn name(self) -> &'static str {
         Self::NAMES[Self::ALL.iter().position(|k| *k == self).unwrap_or(0)]

@@ -221,7 +221,7 @@ impl Optim {
                          every group the same base_momentum and max_momentum",
                         self.groups.kind().name(),
                         self.groups.momenta(),
-                        if self.groups.kind().uses_beta1() { "beta1" } else { "momentum" },
+                        self.groups.kind().momentum_name(),
                     )))
                 }
             }

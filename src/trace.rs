@@ -47,12 +47,19 @@ pub fn optimizer_or_default(config: &Config) -> OptimizerConfig {
     })
 }
 
-fn build(config: &Config, optimizer: &OptimizerConfig) -> Result<Scheduler<Box<dyn Schedule>>> {
-    let groups = optimizer.lrs()?.len();
+/// A CPU `VarStore` with one zero `[1]` parameter in each of `groups`
+/// parameter groups: the smallest model a real optimizer with that many
+/// groups can be built on (what [`trace`] steps).
+pub fn tiny_var_store(groups: usize) -> nn::VarStore {
     let vs = nn::VarStore::new(Device::Cpu);
     for g in 0..groups {
-        let _ = vs.root().set_group(g).zeros(&format!("p{g}"), &[1]);
+        let _ = vs.root().set_group(g).zeros(&format!("w{g}"), &[1]);
     }
+    vs
+}
+
+fn build(config: &Config, optimizer: &OptimizerConfig) -> Result<Scheduler<Box<dyn Schedule>>> {
+    let vs = tiny_var_store(optimizer.lrs()?.len());
     let optim = optimizer.build(&vs)?;
     let config = Config { optimizer: Some(optimizer.clone()), ..config.clone() };
     config.build(optim)

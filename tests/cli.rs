@@ -178,6 +178,11 @@ fn check_prints_one_line_and_exits_zero_only_when_valid() {
     assert!(err.contains("bad.yaml"), "{err}");
 }
 
+/// Owned command-line arguments.
+fn argv(parts: &[&str]) -> Vec<String> {
+    parts.iter().map(|p| p.to_string()).collect()
+}
+
 fn write(dir: &Path, name: &str, text: &[u8]) -> String {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -189,88 +194,29 @@ fn every_error_is_one_clear_line_and_a_nonzero_exit() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let plateau = "configs/reduce_lr_on_plateau.yaml";
+    let x_jpg = d.join("x.jpg").to_str().unwrap().to_string();
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (vec!["check".into(), "does/not/exist.yaml".into()], "No such file"),
-        (vec!["check".into(), write(d, "junk.yaml", &[0xff, 0xfe, 0, 1, 2])], "not UTF-8"),
-        (vec!["check".into(), write(d, "empty.yaml", b"")], "empty"),
-        (vec!["check".into(), write(d, "tabs.yaml", b"scheduler:\n\t- x: [")], "line"),
-        (vec!["check".into(), write(d, "name.yaml", b"scheduler: {name: CosineLR}")], "CosineAnnealingLR"),
+        (argv(&["check", "does/not/exist.yaml"]), "No such file"),
+        (argv(&["check", &write(d, "junk.yaml", &[0xff, 0xfe, 0, 1, 2])]), "not UTF-8"),
+        (argv(&["check", &write(d, "empty.yaml", b"")]), "empty"),
+        (argv(&["check", &write(d, "tabs.yaml", b"scheduler:\n\t- x: [")]), "line"),
+        (argv(&["check", &write(d, "name.yaml", b"scheduler: {name: CosineLR}")]), "CosineAnnealingLR"),
         (
-            vec!["check".into(), write(d, "key.yaml", b"scheduler:\n  name: StepLR\n  step_size: 2\n  gama: 0.5\n")],
+            argv(&["check", &write(d, "key.yaml", b"scheduler:\n  name: StepLR\n  step_size: 2\n  gama: 0.5\n")]),
             "gamma",
         ),
-        (vec!["check".into(), write(d, "type.yaml", b"scheduler:\n  name: StepLR\n  step_size: two\n")], "step_size"),
-        (vec!["trace".into(), plateau.into(), "--steps".into(), "5".into()], "--metrics"),
+        (argv(&["check", &write(d, "type.yaml", b"scheduler:\n  name: StepLR\n  step_size: two\n")]), "step_size"),
+        (argv(&["trace", plateau, "--steps", "5"]), "--metrics"),
+        (argv(&["trace", plateau, "--steps", "5", "--metrics", &write(d, "m.txt", b"1.0\nabc\n")]), "line 2"),
+        (argv(&["trace", plateau, "--steps", "5", "--metrics", &write(d, "short.txt", b"1.0\n")]), "metric"),
+        (argv(&["trace", plateau, "--steps", "3", "--metrics", &write(d, "nan.txt", b"nan\n1\n")]), "NaN"),
         (
-            vec![
-                "trace".into(),
-                plateau.into(),
-                "--steps".into(),
-                "5".into(),
-                "--metrics".into(),
-                write(d, "m.txt", b"1.0\nabc\n"),
-            ],
-            "line 2",
-        ),
-        (
-            vec![
-                "trace".into(),
-                plateau.into(),
-                "--steps".into(),
-                "5".into(),
-                "--metrics".into(),
-                write(d, "short.txt", b"1.0\n"),
-            ],
-            "metric",
-        ),
-        (
-            vec![
-                "trace".into(),
-                plateau.into(),
-                "--steps".into(),
-                "3".into(),
-                "--metrics".into(),
-                write(d, "nan.txt", b"nan\n1\n"),
-            ],
-            "NaN",
-        ),
-        (
-            vec![
-                "trace".into(),
-                "configs/step_lr.yaml".into(),
-                "--steps".into(),
-                "3".into(),
-                "--metrics".into(),
-                write(d, "x.txt", b"1\n"),
-            ],
+            argv(&["trace", "configs/step_lr.yaml", "--steps", "3", "--metrics", &write(d, "x.txt", b"1\n")]),
             "takes no metric",
         ),
-        (
-            vec!["trace".into(), "configs/one_cycle_lr.yaml".into(), "--steps".into(), "102".into()],
-            "Tried to step 101 times",
-        ),
-        (
-            vec![
-                "plot".into(),
-                "configs/step_lr.yaml".into(),
-                "--steps".into(),
-                "5".into(),
-                "-o".into(),
-                d.join("x.jpg").to_str().unwrap().into(),
-            ],
-            ".png or .svg",
-        ),
-        (
-            vec![
-                "plot".into(),
-                "configs/step_lr.yaml".into(),
-                "--steps".into(),
-                "5".into(),
-                "-o".into(),
-                "/nonexistent/dir/x.png".into(),
-            ],
-            "No such file",
-        ),
+        (argv(&["trace", "configs/one_cycle_lr.yaml", "--steps", "102"]), "Tried to step 101 times"),
+        (argv(&["plot", "configs/step_lr.yaml", "--steps", "5", "-o", &x_jpg]), ".png or .svg"),
+        (argv(&["plot", "configs/step_lr.yaml", "--steps", "5", "-o", "/nonexistent/dir/x.png"]), "No such file"),
     ];
     for (args, want) in cases {
         let a: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -136,12 +136,8 @@ fn run(command: Command) -> Result<()> {
                     .into(),
                 left_label: "learning rate".into(),
                 left: Series::per_group("lr", &t.lr),
-                right_label: if kind.uses_beta1() { "beta1" } else { "momentum" }.into(),
-                right: if t.cycles_momentum {
-                    Series::per_group(if kind.uses_beta1() { "beta1" } else { "momentum" }, &t.momentum)
-                } else {
-                    vec![]
-                },
+                right_label: kind.momentum_name().into(),
+                right: if t.cycles_momentum { Series::per_group(kind.momentum_name(), &t.momentum) } else { vec![] },
             };
             chart.draw(&output)?;
             eprintln!("wrote {}", output.display());

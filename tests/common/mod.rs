@@ -113,13 +113,8 @@ pub fn assert_row(what: &str, case: &str, row: usize, got: &[f64], want: &[Num])
 }
 
 /// A `VarStore` with one tiny trainable tensor in each of `groups` groups.
-pub fn tiny_vs(groups: usize) -> nn::VarStore {
-    let vs = nn::VarStore::new(Device::Cpu);
-    for g in 0..groups {
-        let _ = vs.root().set_group(g).zeros(&format!("w{g}"), &[1]);
-    }
-    vs
-}
+#[allow(unused_imports)] // not every test binary uses it
+pub use tch_lr::trace::tiny_var_store as tiny_vs;
 
 /// Maps a library error to the Python exception class PyTorch raises there.
 pub fn py_type(e: &tch_lr::Error) -> &'static str {
