@@ -39,11 +39,12 @@ mod model;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 use tch::nn::{self, ModuleT, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
-use tch_lr::trace::tiny_var_store;
+use tch_lr::support::tiny_var_store;
 use tch_lr::{
     Chainable, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR,
     LambdaLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, Optim, OptimizerKind, ParamGroups, PolynomialLR,
-    ReduceLROnPlateau, Schedule, ScheduleExt as _, Scheduler, SchedulerState, SequentialLR, StepLR,
+    Protocol as _, ReduceLROnPlateau, Schedule, ScheduleExt as _, Scheduler, SchedulerState, SequentialLR, StepLR,
+    REGISTRY,
 };
 
 /// The group counts measured.
@@ -410,10 +411,20 @@ fn index_cases() -> Vec<IndexCase> {
     ]
 }
 
+/// The bench cases must be the registry's schedules, in its order (the test
+/// `tests/registry.rs` checks this file's lists too).
+fn check_cases<T>(cases: &[(&'static str, T)]) {
+    let names: Vec<&str> = cases.iter().map(|c| c.0).collect();
+    let registered: Vec<&str> = REGISTRY.iter().map(|s| s.name).collect();
+    assert_eq!(names, registered, "benches/schedulers.rs: one case per registered schedule");
+}
+
 /// `step/<Scheduler>/<groups>`.
 fn bench_steps(c: &mut Criterion) {
     let mut g = c.benchmark_group("step");
-    for (name, make) in step_cases() {
+    let cases = step_cases();
+    check_cases(&cases);
+    for (name, make) in cases {
         for n in GROUPS {
             let mut b = make(n);
             g.bench_function(BenchmarkId::new(name, n), |bench| bench.iter_custom(|iters| b.run(iters)));
@@ -437,7 +448,9 @@ fn bench_floor(c: &mut Criterion) {
 /// `index/<Scheduler>/<step>`.
 fn bench_index(c: &mut Criterion) {
     let mut g = c.benchmark_group("index");
-    for (name, make) in index_cases() {
+    let cases = index_cases();
+    check_cases(&cases);
+    for (name, make) in cases {
         for at in INDEX_STEPS {
             let mut b = make(at);
             g.bench_function(BenchmarkId::new(name, at), |bench| bench.iter_custom(|iters| b.run(iters)));

@@ -21,9 +21,13 @@ import statistics
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import torch
 from torch.optim import lr_scheduler as L
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from registry import names  # noqa: E402
 
 GROUPS = [1, 16, 256]
 ONE_CYCLE_TOTAL = 100_000
@@ -43,7 +47,8 @@ def times(v, k):
     return [x * k for x in v]
 
 
-# name -> (opt, lrs) -> scheduler; the same parameters as benches/schedulers.rs.
+# name -> (opt, lrs) -> scheduler; the same parameters as benches/schedulers.rs,
+# one per registered schedule in the registry's order (checked in main()).
 CASES = {
     "StepLR": lambda o, l: L.StepLR(o, 1_000_000, gamma=0.1),
     "MultiStepLR": lambda o, l: L.MultiStepLR(o, [10_000 * k for k in range(1, 1001)], gamma=0.999),
@@ -130,6 +135,9 @@ def main():
     seconds = 0.15 if quick else 0.6
     torch.set_num_threads(1)
     results = {}
+    registered = names()
+    if list(CASES) != registered:
+        sys.exit(f"bench_pytorch.py: CASES {list(CASES)} differ from the registry {registered}")
     gc.disable()
     try:
         for name in CASES:

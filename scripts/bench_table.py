@@ -15,26 +15,14 @@ import os
 import platform
 import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from registry import names  # noqa: E402
 
 GROUPS = [1, 16, 256]
-# PyTorch's documentation order, as in the benchmark.
-SCHEDULERS = [
-    "StepLR",
-    "MultiStepLR",
-    "ConstantLR",
-    "LinearLR",
-    "ExponentialLR",
-    "PolynomialLR",
-    "CosineAnnealingLR",
-    "LambdaLR",
-    "MultiplicativeLR",
-    "SequentialLR",
-    "ChainedScheduler",
-    "ReduceLROnPlateau",
-    "CyclicLR",
-    "OneCycleLR",
-    "CosineAnnealingWarmRestarts",
-]
+# The registry's order, as in the benchmark.
+SCHEDULERS = names()
 # Schedulers whose values stay the same at (almost) every measured step: no
 # write, so tch-lr should beat the floor. StepLR changes every 1,000,000 steps,
 # MultiStepLR every 10,000, ConstantLR not after step 5, ReduceLROnPlateau

@@ -208,8 +208,13 @@ impl ParamGroups {
     }
 
     /// Reads an optional key of group `i`, failing like Python's `KeyError`.
+    ///
+    /// # Errors
+    /// [`Error::Value`] when group `i` does not exist or has no such key.
     pub fn key(&self, i: usize, key: GroupKey) -> Result<f64> {
-        let g = &self.groups[i];
+        let g = self.groups.get(i).ok_or_else(|| {
+            Error::value(format!("there is no param group {i}: the optimizer has {}", self.groups.len()))
+        })?;
         let v = match key {
             GroupKey::InitialLr => g.initial_lr,
             GroupKey::MaxLr => g.max_lr,

@@ -1,7 +1,6 @@
 //! [`Scheduler`]: a schedule bound to the optimizer it drives.
 
 use std::fs;
-use std::io::Write as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -11,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
 use crate::optim::Optim;
 use crate::schedulers::{Chainable, ReduceLROnPlateau, Schedule};
+use crate::support::write_atomic;
 
 /// A scheduler that owns its optimizer: PyTorch's `scheduler` object.
 ///
@@ -82,20 +82,17 @@ impl<S: Schedule> Scheduler<S> {
         Ok(Scheduler { optim, schedule })
     }
 
-    /// The tch optimizer, for the training step.
+    /// tch's own optimizer (`tch::nn::Optimizer`), read-only.
     pub fn optimizer(&self) -> &nn::Optimizer {
         self.optim.optimizer()
     }
 
-    /// The tch optimizer, mutable: `backward_step`, `zero_grad`, `step`.
-    /// Setting its LR or momentum directly bypasses the scheduler.
+    /// tch's own optimizer, for the training step: `backward_step`,
+    /// `zero_grad`, `step`. Setting its LR or momentum directly bypasses the
+    /// scheduler. (The [`Optim`] wrapper with the groups comes back from
+    /// [`into_parts`](Self::into_parts).)
     pub fn optimizer_mut(&mut self) -> &mut nn::Optimizer {
         self.optim.optimizer_mut()
-    }
-
-    /// The optimizer with its parameter groups.
-    pub fn optim(&self) -> &Optim {
-        &self.optim
     }
 
     /// The parameter groups as last written.
@@ -273,26 +270,4 @@ impl Scheduler<ReduceLROnPlateau> {
     pub fn step(&mut self, metric: f64) -> Result<()> {
         self.step_metric(metric)
     }
-}
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so that
-/// `path` holds either the old or the new content, never a part.
-///
-/// # Errors
-/// [`Error::Io`] when a write, flush or rename fails.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io { path: path.into(), source };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| io(std::io::Error::other("not a file path")))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result.map_err(io)
 }

@@ -4,13 +4,12 @@
 
 use std::path::PathBuf;
 
-use tch::{nn, Device};
-
 use crate::config::{Config, OptimizerConfig};
 use crate::error::{Error, Result};
 use crate::groups::{OptimizerKind, PerGroup};
 use crate::scheduler::Scheduler;
 use crate::schedulers::Schedule;
+use crate::support::tiny_var_store;
 
 /// What to trace.
 #[derive(Clone, Debug, Default)]
@@ -45,17 +44,6 @@ pub fn optimizer_or_default(config: &Config) -> OptimizerConfig {
         betas: None,
         weight_decay: None,
     })
-}
-
-/// A CPU `VarStore` with one zero `[1]` parameter in each of `groups`
-/// parameter groups: the smallest model a real optimizer with that many
-/// groups can be built on (what [`trace`] steps).
-pub fn tiny_var_store(groups: usize) -> nn::VarStore {
-    let vs = nn::VarStore::new(Device::Cpu);
-    for g in 0..groups {
-        let _ = vs.root().set_group(g).zeros(&format!("w{g}"), &[1]);
-    }
-    vs
 }
 
 fn build(config: &Config, optimizer: &OptimizerConfig) -> Result<Scheduler<Box<dyn Schedule>>> {

@@ -1,7 +1,7 @@
-//! `step()` allocates nothing for a fixed number of groups: each of the 15
-//! schedulers, as a pure [`Schedule`] over [`ParamGroups`] and as a
-//! [`Scheduler`] over a real tch optimizer, is stepped many times after a
-//! warm-up under a counting global allocator.
+//! `step()` allocates nothing for a fixed number of groups: every registered
+//! schedule (its registry example), as a pure [`Schedule`] over
+//! [`ParamGroups`] and as a [`Scheduler`] over a real tch optimizer, is
+//! stepped many times after a warm-up under a counting global allocator.
 //!
 //! The counter is per thread, so the tests of this binary may run in parallel.
 //! It sees Rust's allocations only; libtorch's C++ setters allocate through
@@ -11,11 +11,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use tch::nn::{self, VarStore};
-use tch::Device;
+use tch_lr::config::Config;
+use tch_lr::support::tiny_var_store as tiny_vs;
 use tch_lr::{
-    Chainable, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR,
-    LambdaLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, Optim, OptimizerKind, ParamGroups, PolynomialLR,
-    ReduceLROnPlateau, Schedule, ScheduleExt as _, SequentialLR, StepLR,
+    Chainable, CosineAnnealingLR, CyclicLR, OneCycleLR, Optim, OptimizerKind, ParamGroups, Protocol as _,
+    ReduceLROnPlateau, Schedule, ScheduleExt as _, SchedulerConfig, StepLR, REGISTRY,
 };
 
 /// The system allocator, counting the allocations and reallocations of each thread.
@@ -75,47 +75,27 @@ fn times(lrs: &[f64], k: f64) -> Vec<f64> {
     lrs.iter().map(|l| l * k).collect()
 }
 
-/// A chainable schedule built for the given initial LRs.
-type Make = fn(&[f64]) -> Box<dyn Schedule>;
+/// Every registered schedule stepped without a metric, with its registry
+/// example (the examples change state within a few steps: milestones,
+/// restarts, cycles, phases).
+fn chainable() -> Vec<(&'static str, SchedulerConfig)> {
+    REGISTRY
+        .iter()
+        .filter(|s| !s.takes_metric)
+        .map(|s| {
+            let config = Config::from_yaml(&format!("scheduler: {}", s.example)).expect("registry example");
+            (s.name, config.scheduler)
+        })
+        .collect()
+}
 
-/// The 14 chainable schedulers, with parameters that make them change state
-/// (milestones, restarts, cycles, phases) during the counted steps.
-fn chainable() -> Vec<(&'static str, Make)> {
-    vec![
-        ("StepLR", |_| StepLR::new(100).gamma(0.9).boxed()),
-        ("MultiStepLR", |_| MultiStepLR::new((1..=50).map(|k| 97 * k).collect::<Vec<i64>>()).gamma(0.99).boxed()),
-        ("ConstantLR", |_| ConstantLR::new().factor(0.5).total_iters(1000).boxed()),
-        ("LinearLR", |_| LinearLR::new().start_factor(0.1).total_iters(3000).boxed()),
-        ("ExponentialLR", |_| ExponentialLR::new(0.9999).boxed()),
-        ("PolynomialLR", |_| PolynomialLR::new().total_iters(3000).power(2.0).boxed()),
-        ("CosineAnnealingLR", |_| CosineAnnealingLR::new(700).eta_min(1e-6).boxed()),
-        ("LambdaLR", |_| LambdaLR::new(|e| 1.0 / (1.0 + 1e-3 * e as f64)).boxed()),
-        ("MultiplicativeLR", |_| MultiplicativeLR::new(|_| 0.9999).boxed()),
-        ("SequentialLR", |_| {
-            SequentialLR::new(
-                vec![
-                    LinearLR::new().start_factor(0.01).total_iters(500).boxed(),
-                    CosineAnnealingLR::new(1000).boxed(),
-                    ExponentialLR::new(0.999).boxed(),
-                ],
-                vec![1000, 3000],
-            )
-            .boxed()
-        }),
-        ("ChainedScheduler", |_| {
-            ChainedScheduler::new(vec![
-                ConstantLR::new().factor(0.5).total_iters(1000).boxed(),
-                ExponentialLR::new(0.9999).boxed(),
-                CosineAnnealingWarmRestarts::new(300).boxed(),
-            ])
-            .boxed()
-        }),
-        ("CyclicLR", |l| CyclicLR::new(l.to_vec(), times(l, 10.0)).step_size_up(200).boxed()),
-        ("OneCycleLR", |l| {
-            OneCycleLR::new(times(l, 10.0)).total_steps((WARM_UP + STEPS + 1000) as i64).three_phase(true).boxed()
-        }),
-        ("CosineAnnealingWarmRestarts", |_| CosineAnnealingWarmRestarts::new(50).t_mult(2).eta_min(1e-6).boxed()),
-    ]
+/// How many steps `config` takes over `n` groups before it ends (OneCycleLR
+/// refuses to step past its length), at most `WARM_UP + STEPS`.
+fn length(config: &SchedulerConfig, n: usize) -> usize {
+    let mut groups = ParamGroups::new(OptimizerKind::Sgd, &lrs(n), 0.9).expect("groups");
+    let mut s = config.schedule().expect("schedule");
+    s.init(&mut groups).expect("init");
+    (0..WARM_UP + STEPS).take_while(|_| s.step(&mut groups).is_ok()).count()
 }
 
 /// `ReduceLROnPlateau`, cutting often: patience 3, cooldown 2.
@@ -129,26 +109,24 @@ fn metric(k: usize) -> f64 {
     1e6 - (k / 40 * 20 + (k % 40).min(20)) as f64
 }
 
-/// A VarStore with `n` groups of one `[1]` parameter each.
-fn tiny_vs(n: usize) -> VarStore {
-    let vs = VarStore::new(Device::Cpu);
-    for g in 0..n {
-        let _ = vs.root().set_group(g).zeros(&format!("w{g}"), &[1]);
-    }
-    vs
-}
-
 fn optim(vs: &VarStore, n: usize) -> Optim {
     Optim::new(nn::Sgd { momentum: 0.9, ..Default::default() }, vs, lrs(n)).expect("optim")
 }
 
 /// Runs `step` WARM_UP times, then STEPS times counting allocations; returns the count.
-fn counted(mut step: impl FnMut(usize)) -> u64 {
-    for k in 0..WARM_UP {
+fn counted(step: impl FnMut(usize)) -> u64 {
+    counted_of(WARM_UP + STEPS, step)
+}
+
+/// Runs `step` `total` times (the first half at most WARM_UP of them as a
+/// warm-up), counting the allocations of the steps after the warm-up.
+fn counted_of(total: usize, mut step: impl FnMut(usize)) -> u64 {
+    let warm = WARM_UP.min(total / 2);
+    for k in 0..warm {
         step(k);
     }
     let before = allocs();
-    for k in WARM_UP..WARM_UP + STEPS {
+    for k in warm..total {
         step(k);
     }
     allocs() - before
@@ -172,12 +150,11 @@ fn the_counter_counts() {
 fn pure_schedules_do_not_allocate_in_step() {
     let mut found = Vec::new();
     for n in GROUPS {
-        for (name, make) in chainable() {
-            let lrs = lrs(n);
-            let mut groups = ParamGroups::new(OptimizerKind::Sgd, &lrs, 0.9).expect("groups");
-            let mut s = make(&lrs);
+        for (name, config) in chainable() {
+            let mut groups = ParamGroups::new(OptimizerKind::Sgd, &lrs(n), 0.9).expect("groups");
+            let mut s = config.schedule().expect("schedule");
             s.init(&mut groups).expect("init");
-            let a = counted(|_| s.step(&mut groups).expect("step"));
+            let a = counted_of(length(&config, n), |_| s.step(&mut groups).expect("step"));
             found.push((format!("{name}/{n}"), a));
         }
         let mut groups = ParamGroups::new(OptimizerKind::Sgd, &lrs(n), 0.9).expect("groups");
@@ -201,11 +178,11 @@ fn schedulers_over_an_optimizer_do_not_allocate_in_step() {
     let mut found = Vec::new();
     for n in GROUPS {
         let vs = tiny_vs(n);
-        for (name, make) in chainable() {
+        for (name, config) in chainable() {
             // Boxed: `Scheduler<Box<dyn Schedule>>::step`, as configs build them.
             found.push((format!("{name}/{n} (boxed)"), {
-                let mut s = make(&lrs(n)).build(optim(&vs, n)).expect("scheduler");
-                counted(|_| s.step().expect("step"))
+                let mut s = config.schedule().expect("schedule").build(optim(&vs, n)).expect("scheduler");
+                counted_of(length(&config, n), |_| s.step().expect("step"))
             }));
         }
         // Concrete types: `Scheduler<S>::step`.
@@ -233,17 +210,19 @@ fn a_loaded_scheduler_does_not_allocate_in_step() {
     // After `load_state` the scratch buffers are empty: the first step sizes
     // them (warm-up), later steps reuse them.
     let mut found = Vec::new();
-    for (name, make) in chainable() {
+    for (name, config) in chainable() {
         let n = 4;
         let vs = tiny_vs(n);
-        let mut s = make(&lrs(n)).build(optim(&vs, n)).expect("scheduler");
-        for _ in 0..500 {
+        let len = length(&config, n);
+        let mut s = config.schedule().expect("schedule").build(optim(&vs, n)).expect("scheduler");
+        let before_load = (len / 3).min(500);
+        for _ in 0..before_load {
             s.step().expect("step");
         }
         let state = s.state().expect("state");
-        let mut t = make(&lrs(n)).build(optim(&vs, n)).expect("scheduler");
+        let mut t = config.schedule().expect("schedule").build(optim(&vs, n)).expect("scheduler");
         t.load_state(state).expect("load");
-        found.push((name.to_string(), counted(|_| t.step().expect("step"))));
+        found.push((name.to_string(), counted_of(len - before_load, |_| t.step().expect("step"))));
     }
     assert_none("Scheduler::step after load_state", found);
 }

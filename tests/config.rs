@@ -36,8 +36,9 @@ const BAD: &[(&str, &[&str])] = &[
     ("", &["empty"]),
     ("   \n# only a comment\n", &["empty"]),
     ("scheduler: [", &["line 2"]),
-    // A deeper indent continues the plain scalar: the name becomes "StepLR step_size".
-    ("scheduler:\n  name: StepLR\n   step_size: 3\n", &["StepLR step_size", "line 2"]),
+    // A deeper indent continues the plain scalar "StepLR", where `: ` is not
+    // allowed: YAML's own syntax error, at the colon.
+    ("scheduler:\n  name: StepLR\n   step_size: 3\n", &["mapping values are not allowed", "line 3"]),
     ("scheduler: {name: StepLr, step_size: 3}", &["StepLr", "StepLR", "CosineAnnealingWarmRestarts", "line 1"]),
     ("scheduler: {step_size: 3}", &["name"]),
     ("scheduler:\n  name: StepLR\n  step_size: 3\n  gama: 0.1\n", &["gama", "gamma", "line 4"]),
@@ -202,4 +203,38 @@ proptest! {
             let _ = c.validate();
         }
     }
+}
+
+/// An error inside a scheduler mapping, nested or not, is placed at the
+/// offending key's own line and column (not at the mapping's start), with
+/// the dotted path of the key.
+#[test]
+fn invalid_values_are_placed_at_their_own_key() {
+    let at = |yaml: &str| match Config::from_yaml(yaml).unwrap_err() {
+        Error::Config { line, column, message, .. } => (line, column, message),
+        e => panic!("{e:?}"),
+    };
+    let nested = "scheduler:\n  name: SequentialLR\n  milestones: [3]\n  schedulers:\n    - {name: LinearLR, total_iters: 3}\n    - name: CyclicLR\n      base_lr: 0.01\n      max_lr: 0.1\n      mode: triangle\n";
+    let (line, column, message) = at(nested);
+    assert_eq!((line, column), (Some(9), Some(7)), "{message}");
+    assert!(message.starts_with("scheduler.schedulers[1].mode: "), "{message}");
+    assert!(message.contains("triangular2"), "{message}");
+
+    let flow = "optimizer: {name: sgd, lr: 0.1}\nscheduler:\n  name: ChainedScheduler\n  schedulers: [{name: StepLR, step_size: 2}, {name: ExponentialLR, gamma: fast}]\n";
+    let (line, column, message) = at(flow);
+    assert_eq!((line, column), (Some(4), Some(68)), "{message}");
+    assert!(message.starts_with("scheduler.schedulers[1].gamma: "), "{message}");
+
+    let (line, column, message) = at("scheduler:\n  name: CyclicLR\n  base_lr: 0.1\n  max_lr: 1\n  mode: triangle\n");
+    assert_eq!((line, column), (Some(5), Some(3)), "{message}");
+
+    // A path that ends at a list item points at the item.
+    let (line, column, message) = at("scheduler:\n  name: LambdaLR\n  lr_lambda: ['1', 'epoch +* 2']\n");
+    assert_eq!((line, column), (Some(3), Some(20)), "{message}");
+    assert!(message.starts_with("scheduler.lr_lambda[1]: "), "{message}");
+
+    let (line, column, message) =
+        at("optimizer:\n  name: adam\n  lr: 0.1\n  momentum: 0.9\nscheduler: {name: StepLR, step_size: 3}\n");
+    assert_eq!((line, column), (Some(4), Some(3)), "{message}");
+    assert!(message.starts_with("optimizer.momentum: "), "{message}");
 }

@@ -20,7 +20,7 @@ fn config(optimizer: &str, scheduler: &str) -> Config {
 
 #[test]
 fn every_scheduler_sets_the_lr_libtorch_applies_per_group() {
-    for (name, scheduler) in SCHEDULERS {
+    for &tch_lr::ScheduleInfo { name, example: scheduler, .. } in tch_lr::REGISTRY {
         let config = config("{name: sgd, lr: [0.1, 0.02]}", scheduler);
         let (vs, ws) = probe_vs(2);
         let mut sched = config.build(config.build_optim(&vs).unwrap()).unwrap();
@@ -69,7 +69,7 @@ fn check_sgd_momentum(name: &str, scheduler: &str, momentum: f64) {
 
 #[test]
 fn sgd_with_momentum_follows_the_scheduler_lr() {
-    for (name, scheduler) in SCHEDULERS {
+    for &tch_lr::ScheduleInfo { name, example: scheduler, .. } in tch_lr::REGISTRY {
         check_sgd_momentum(name, scheduler, 0.9);
     }
 }

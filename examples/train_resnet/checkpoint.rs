@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
-use tch_lr::{write_atomic, Schedule, Scheduler};
+use tch_lr::support::write_atomic;
+use tch_lr::{Schedule, Scheduler};
 
 /// Where the run stands and what it is, saved with each checkpoint.
 #[derive(Clone, Debug, Serialize, Deserialize)]

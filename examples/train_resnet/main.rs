@@ -112,17 +112,12 @@ fn pick_device(spec: &str) -> Result<Device> {
 
 /// The number of `step()` calls OneCycleLR allows, anywhere in the config.
 fn one_cycle_lengths(s: &SchedulerConfig, out: &mut Vec<i64>) {
-    match s {
-        SchedulerConfig::OneCycleLR { total_steps, epochs, steps_per_epoch, .. } => {
-            if let Some(t) = total_steps.or(epochs.zip(*steps_per_epoch).map(|(e, n)| e.saturating_mul(n))) {
-                out.push(t);
-            }
+    if let SchedulerConfig::OneCycleLR(c) = s {
+        if let Some(t) = c.total_steps.or(c.epochs.zip(c.steps_per_epoch).map(|(e, n)| e.saturating_mul(n))) {
+            out.push(t);
         }
-        SchedulerConfig::SequentialLR { schedulers, .. } | SchedulerConfig::ChainedScheduler { schedulers } => {
-            schedulers.iter().for_each(|c| one_cycle_lengths(c, out))
-        }
-        _ => {}
     }
+    s.children().iter().for_each(|c| one_cycle_lengths(c, out));
 }
 
 fn settings(args: &Args) -> Result<RunSettings> {

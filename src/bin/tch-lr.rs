@@ -4,6 +4,7 @@
 //! tch-lr trace CONFIG --steps N [--metrics FILE] [--format csv|json] [--checkpoint-at K]
 //! tch-lr plot  CONFIG --steps N -o FILE.png|FILE.svg [--metrics FILE]
 //! tch-lr check CONFIG
+//! tch-lr list  [--format text|json]
 //! ```
 
 use std::io::{self, Write};
@@ -72,6 +73,19 @@ enum Command {
         /// The YAML config.
         config: PathBuf,
     },
+    /// List every schedule a config can name: one per line, or as JSON with each schedule's
+    /// keyword arguments (type, default), an example config and whether it steps on a metric.
+    List {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ListFormat::Text)]
+        format: ListFormat,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ListFormat {
+    Text,
+    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -114,6 +128,22 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 
 fn run(command: Command) -> Result<()> {
     match command {
+        Command::List { format } => {
+            let mut out = io::stdout().lock();
+            match format {
+                ListFormat::Text => {
+                    for s in tch_lr::REGISTRY {
+                        writeln!(out, "{}", s.name)?;
+                    }
+                }
+                ListFormat::Json => {
+                    let all: Vec<_> = tch_lr::REGISTRY.iter().map(|s| s.describe()).collect();
+                    serde_json::to_writer_pretty(&mut out, &all).map_err(io::Error::from)?;
+                    writeln!(out)?;
+                }
+            }
+            Ok(())
+        }
         Command::Trace { config, steps, metrics, format, checkpoint_at } => {
             let cfg = Config::from_path(&config)?;
             let opts = TraceOptions { rows: steps, metrics: read_metrics(metrics.as_deref())?, checkpoint_at };
@@ -163,12 +193,9 @@ fn run(command: Command) -> Result<()> {
 /// `SequentialLR(LinearLR, CosineAnnealingLR)`.
 fn describe(cfg: &Config) -> String {
     fn name(s: &tch_lr::config::SchedulerConfig) -> String {
-        use tch_lr::config::SchedulerConfig as C;
-        match s {
-            C::SequentialLR { schedulers, .. } | C::ChainedScheduler { schedulers } => {
-                format!("{}({})", s.name(), schedulers.iter().map(name).collect::<Vec<_>>().join(", "))
-            }
-            _ => s.name().to_string(),
+        match s.children() {
+            [] => s.name().to_string(),
+            children => format!("{}({})", s.name(), children.iter().map(name).collect::<Vec<_>>().join(", ")),
         }
     }
     name(&cfg.scheduler)

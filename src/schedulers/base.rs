@@ -7,7 +7,7 @@ use std::fmt::Debug;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::schedule::{from_state, to_state, Chainable, Schedule};
+use super::schedule::{from_state, to_state, Chainable, Protocol, Schedule};
 
 /// Implements [`LrPolicy::base`] and [`LrPolicy::base_mut`] for a policy
 /// that keeps its [`Base`] in a field named `base`.
@@ -27,23 +27,23 @@ use crate::groups::ParamGroups;
 pub(crate) use base_field;
 
 /// The builder methods `cycle_momentum`, `base_momentum` and `max_momentum`
-/// of the schedulers that cycle momentum (CyclicLR, OneCycleLR), with their
-/// defaults in the docs.
+/// of the schedulers that cycle momentum (CyclicLR, OneCycleLR), naming the
+/// config struct that holds their defaults.
 macro_rules! momentum_setters {
-    ($base:literal, $max:literal) => {
-        /// Whether momentum (or beta1) cycles inversely to the LR (default true).
+    ($config:ident) => {
+        #[doc = concat!("Whether momentum (or beta1) cycles inversely to the LR (default `", stringify!($config), "::cycle_momentum`).")]
         pub fn cycle_momentum(mut self, on: bool) -> Self {
             self.cycle_momentum = on;
             self
         }
 
-        #[doc = concat!("The lower momentum bound (default ", $base, ").")]
+        #[doc = concat!("The lower momentum bound (default `", stringify!($config), "::base_momentum`).")]
         pub fn base_momentum(mut self, v: impl Into<PerGroup>) -> Self {
             self.base_momentum = v.into();
             self
         }
 
-        #[doc = concat!("The upper momentum bound (default ", $max, ").")]
+        #[doc = concat!("The upper momentum bound (default `", stringify!($config), "::max_momentum`).")]
         pub fn max_momentum(mut self, v: impl Into<PerGroup>) -> Self {
             self.max_momentum = v.into();
             self
@@ -166,11 +166,7 @@ fn compute<P: LrPolicy>(p: &mut P, groups: &mut ParamGroups, epoch: Option<i64>,
     }
 }
 
-impl<P: LrPolicy> Schedule for P {
-    fn name(&self) -> &'static str {
-        P::NAME
-    }
-
+impl<P: LrPolicy> Protocol for P {
     fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
         self.setup(groups)?;
         let base = self.base_mut();
@@ -199,6 +195,12 @@ impl<P: LrPolicy> Schedule for P {
 
     fn undo(&mut self) {
         self.base_mut().last_epoch -= 1;
+    }
+}
+
+impl<P: LrPolicy> Schedule for P {
+    fn name(&self) -> &'static str {
+        P::NAME
     }
 
     fn last_lr(&self) -> &[f64] {

@@ -2,9 +2,66 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::schedule::{from_state, to_state, Chainable, Schedule};
+use super::registry::{ScheduleConfig, SchedulerConfig};
+use super::schedule::{from_state, to_state, Chainable, Protocol, Schedule};
+use crate::config::kwargs::{kwargs, Diag, Seg};
 use crate::error::{Error, Result};
 use crate::groups::{GroupKey, ParamGroups};
+
+/// Builds each child config, an error placed at its index in `schedulers`.
+fn children(configs: &[SchedulerConfig]) -> Result<Vec<Box<dyn Schedule>>, Diag> {
+    configs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| c.build().map_err(|d| d.within(Seg::Index(i)).within(Seg::Key("schedulers".into()))))
+        .collect()
+}
+
+kwargs! {
+    /// `SequentialLR`'s keyword arguments: `SequentialLR(optimizer, schedulers, milestones)`.
+    pub struct SequentialLRConfig {
+        /// The schedules, one after the other.
+        schedulers: Vec<SchedulerConfig>,
+        /// The steps at which the next schedule takes over.
+        milestones: Vec<i64>,
+    }
+}
+
+impl ScheduleConfig for SequentialLRConfig {
+    const NAME: &'static str = "SequentialLR";
+    const EXAMPLE: &'static str = "{name: SequentialLR, milestones: [3], schedulers: [{name: LinearLR, \
+                                   start_factor: 0.2, total_iters: 3}, {name: CosineAnnealingLR, T_max: 8}]}";
+
+    fn children(&self) -> &[SchedulerConfig] {
+        &self.schedulers
+    }
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        Ok(SequentialLR::new(children(&self.schedulers)?, self.milestones.clone()).boxed())
+    }
+}
+
+kwargs! {
+    /// `ChainedScheduler`'s keyword arguments: `ChainedScheduler(schedulers)`.
+    pub struct ChainedSchedulerConfig {
+        /// The schedules, all stepped at every step, their factors multiplied.
+        schedulers: Vec<SchedulerConfig>,
+    }
+}
+
+impl ScheduleConfig for ChainedSchedulerConfig {
+    const NAME: &'static str = "ChainedScheduler";
+    const EXAMPLE: &'static str = "{name: ChainedScheduler, schedulers: [{name: ConstantLR, factor: 0.5, \
+                                   total_iters: 3}, {name: ExponentialLR, gamma: 0.9}]}";
+
+    fn children(&self) -> &[SchedulerConfig] {
+        &self.schedulers
+    }
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        Ok(ChainedScheduler::new(children(&self.schedulers)?).boxed())
+    }
+}
 
 /// Python's `bisect.bisect_right`, step for step (it gives the same answer as
 /// Python on unsorted lists too).
@@ -128,16 +185,12 @@ impl SequentialLR {
     }
 }
 
-impl Schedule for SequentialLR {
-    fn name(&self) -> &'static str {
-        "SequentialLR"
-    }
-
+impl Protocol for SequentialLR {
     fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
         for s in &mut self.schedulers {
             s.init(groups)?;
         }
-        check_children("SequentialLR", &self.schedulers, "")?;
+        check_children(SequentialLRConfig::NAME, &self.schedulers, "")?;
         let (n, m) = (self.schedulers.len(), self.s.milestones.len());
         if m != n - 1 {
             return Err(Error::value(format!(
@@ -188,6 +241,12 @@ impl Schedule for SequentialLR {
             s.undo();
         }
     }
+}
+
+impl Schedule for SequentialLR {
+    fn name(&self) -> &'static str {
+        SequentialLRConfig::NAME
+    }
 
     fn last_lr(&self) -> &[f64] {
         &self.s.last_lr
@@ -206,7 +265,7 @@ impl Schedule for SequentialLR {
     }
 
     fn load_state(&mut self, state: serde_yaml::Value) -> Result<()> {
-        self.s = load_children("SequentialLR", state, &mut self.schedulers)?;
+        self.s = load_children(SequentialLRConfig::NAME, state, &mut self.schedulers)?;
         Ok(())
     }
 }
@@ -266,16 +325,12 @@ impl ChainedScheduler {
     }
 }
 
-impl Schedule for ChainedScheduler {
-    fn name(&self) -> &'static str {
-        "ChainedScheduler"
-    }
-
+impl Protocol for ChainedScheduler {
     fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
         for s in &mut self.schedulers {
             s.init(groups)?;
         }
-        check_children("ChainedScheduler", &self.schedulers, " to be chained")?;
+        check_children(ChainedSchedulerConfig::NAME, &self.schedulers, " to be chained")?;
         groups.copy_lrs_into(&mut self.s.last_lr);
         Ok(())
     }
@@ -302,6 +357,12 @@ impl Schedule for ChainedScheduler {
             s.undo();
         }
     }
+}
+
+impl Schedule for ChainedScheduler {
+    fn name(&self) -> &'static str {
+        ChainedSchedulerConfig::NAME
+    }
 
     fn last_lr(&self) -> &[f64] {
         &self.s.last_lr
@@ -320,7 +381,7 @@ impl Schedule for ChainedScheduler {
     }
 
     fn load_state(&mut self, state: serde_yaml::Value) -> Result<()> {
-        self.s = load_children("ChainedScheduler", state, &mut self.schedulers)?;
+        self.s = load_children(ChainedSchedulerConfig::NAME, state, &mut self.schedulers)?;
         Ok(())
     }
 }

@@ -8,9 +8,52 @@ use serde::{Deserialize, Serialize};
 
 use super::base::{apply_lrs, base_field, Base, LrPolicy};
 use super::pymath::{div, py_mod};
-use super::schedule::{from_state, to_state, Chainable, Schedule};
+use super::registry::ScheduleConfig;
+use super::schedule::{from_state, to_state, Chainable, Protocol, Schedule};
+use crate::config::kwargs::{kwargs, Diag};
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
+
+kwargs! {
+    /// `CosineAnnealingLR`'s keyword arguments: `CosineAnnealingLR(optimizer, T_max, eta_min=0.0)`.
+    pub struct CosineAnnealingLRConfig {
+        /// Half the period of the cosine, in steps.
+        T_max: i64,
+        /// The minimum LR.
+        eta_min: f64 = 0.0,
+    }
+}
+
+impl ScheduleConfig for CosineAnnealingLRConfig {
+    const NAME: &'static str = "CosineAnnealingLR";
+    const EXAMPLE: &'static str = "{name: CosineAnnealingLR, T_max: 5, eta_min: 0.001}";
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        Ok(CosineAnnealingLR::new(self.T_max).eta_min(self.eta_min).boxed())
+    }
+}
+
+kwargs! {
+    /// `CosineAnnealingWarmRestarts`'s keyword arguments:
+    /// `CosineAnnealingWarmRestarts(optimizer, T_0, T_mult=1, eta_min=0.0)`.
+    pub struct CosineAnnealingWarmRestartsConfig {
+        /// The length of the first period, in steps.
+        T_0: i64,
+        /// The factor by which each period grows.
+        T_mult: i64 = 1,
+        /// The minimum LR.
+        eta_min: f64 = 0.0,
+    }
+}
+
+impl ScheduleConfig for CosineAnnealingWarmRestartsConfig {
+    const NAME: &'static str = "CosineAnnealingWarmRestarts";
+    const EXAMPLE: &'static str = "{name: CosineAnnealingWarmRestarts, T_0: 3, T_mult: 2, eta_min: 0.0005}";
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        Ok(CosineAnnealingWarmRestarts::new(self.T_0).t_mult(self.T_mult).eta_min(self.eta_min).boxed())
+    }
+}
 
 /// PyTorch's `CosineAnnealingLR`: the LR follows half a cosine from the base
 /// LR down to `eta_min` over `T_max` steps, and, as in PyTorch's recursive
@@ -48,12 +91,17 @@ fn no_cos() -> Cell<(i64, f64)> {
 }
 
 impl CosineAnnealingLR {
-    /// `CosineAnnealingLR(optimizer, T_max)`, with `eta_min = 0`.
+    /// `CosineAnnealingLR(optimizer, T_max)`, with the default `eta_min`.
     pub fn new(t_max: i64) -> Self {
-        CosineAnnealingLR { t_max, eta_min: 0.0, base: Base::default(), last_cos: no_cos() }
+        CosineAnnealingLR {
+            t_max,
+            eta_min: CosineAnnealingLRConfig::eta_min,
+            base: Base::default(),
+            last_cos: no_cos(),
+        }
     }
 
-    /// The minimum LR (default 0).
+    /// The minimum LR (default `CosineAnnealingLRConfig::eta_min`).
     pub fn eta_min(mut self, eta_min: f64) -> Self {
         self.eta_min = eta_min;
         self
@@ -61,7 +109,7 @@ impl CosineAnnealingLR {
 }
 
 impl LrPolicy for CosineAnnealingLR {
-    const NAME: &'static str = "CosineAnnealingLR";
+    const NAME: &'static str = CosineAnnealingLRConfig::NAME;
 
     base_field!();
 
@@ -150,18 +198,27 @@ pub struct CosineAnnealingWarmRestarts {
 }
 
 impl CosineAnnealingWarmRestarts {
-    /// `CosineAnnealingWarmRestarts(optimizer, T_0)`, with `T_mult = 1`, `eta_min = 0`.
+    /// `CosineAnnealingWarmRestarts(optimizer, T_0)`, with the defaults of
+    /// [`CosineAnnealingWarmRestartsConfig`].
     pub fn new(t_0: i64) -> Self {
-        CosineAnnealingWarmRestarts { t_0, t_i: t_0, t_mult: 1, eta_min: 0.0, t_cur: -1.0, base: Base::default() }
+        type C = CosineAnnealingWarmRestartsConfig;
+        CosineAnnealingWarmRestarts {
+            t_0,
+            t_i: t_0,
+            t_mult: C::T_mult,
+            eta_min: C::eta_min,
+            t_cur: -1.0,
+            base: Base::default(),
+        }
     }
 
-    /// The factor by which each period grows (default 1).
+    /// The factor by which each period grows (default `CosineAnnealingWarmRestartsConfig::T_mult`).
     pub fn t_mult(mut self, t_mult: i64) -> Self {
         self.t_mult = t_mult;
         self
     }
 
-    /// The minimum LR (default 0).
+    /// The minimum LR (default `CosineAnnealingWarmRestartsConfig::eta_min`).
     pub fn eta_min(mut self, eta_min: f64) -> Self {
         self.eta_min = eta_min;
         self
@@ -234,11 +291,7 @@ impl CosineAnnealingWarmRestarts {
     }
 }
 
-impl Schedule for CosineAnnealingWarmRestarts {
-    fn name(&self) -> &'static str {
-        "CosineAnnealingWarmRestarts"
-    }
-
+impl Protocol for CosineAnnealingWarmRestarts {
     fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
         if self.t_0 <= 0 {
             return Err(Error::value(format!("Expected positive integer T_0, but got {}", self.t_0)));
@@ -282,6 +335,12 @@ impl Schedule for CosineAnnealingWarmRestarts {
     fn undo(&mut self) {
         self.base.last_epoch -= 1;
     }
+}
+
+impl Schedule for CosineAnnealingWarmRestarts {
+    fn name(&self) -> &'static str {
+        CosineAnnealingWarmRestartsConfig::NAME
+    }
 
     fn last_lr(&self) -> &[f64] {
         &self.base.last_lr
@@ -296,7 +355,7 @@ impl Schedule for CosineAnnealingWarmRestarts {
     }
 
     fn load_state(&mut self, state: serde_yaml::Value) -> Result<()> {
-        *self = from_state("CosineAnnealingWarmRestarts", state)?;
+        *self = from_state(CosineAnnealingWarmRestartsConfig::NAME, state)?;
         Ok(())
     }
 }

@@ -7,8 +7,67 @@ use serde::{Deserialize, Serialize};
 
 use super::base::{base_field, momentum_setters, Base, LrPolicy};
 use super::pymath::{div, pow};
+use super::registry::ScheduleConfig;
+use super::schedule::Schedule;
+use crate::config::kwargs::{kwargs, Diag, Seg};
+use crate::config::Expr;
 use crate::error::Result;
 use crate::groups::{ParamGroups, PerGroup};
+
+kwargs! {
+    /// `CyclicLR`'s keyword arguments: `CyclicLR(optimizer, base_lr, max_lr,
+    /// step_size_up=2000, step_size_down=None, mode='triangular', gamma=1.0,
+    /// scale_fn=None, scale_mode='cycle', cycle_momentum=True,
+    /// base_momentum=0.8, max_momentum=0.9)`.
+    pub struct CyclicLRConfig {
+        /// The lower LR bound (one, or one per group).
+        base_lr: PerGroup,
+        /// The upper LR bound (one, or one per group).
+        max_lr: PerGroup,
+        /// Steps in the increasing half of a cycle.
+        step_size_up: i64 = 2000,
+        /// Steps in the decreasing half (`None`: `step_size_up`).
+        step_size_down: Option<i64> = None,
+        /// The amplitude policy; ignored with a custom `scale_fn`.
+        mode: CyclicMode = CyclicMode::Triangular,
+        /// The constant of `exp_range`.
+        gamma: f64 = 1.0,
+        /// A custom amplitude scale: an expression of `x` (the cycle or the iteration).
+        scale_fn: Option<String> = None,
+        /// What the custom `scale_fn` takes.
+        scale_mode: ScaleMode = ScaleMode::Cycle,
+        /// Whether momentum (or beta1) cycles inversely to the LR.
+        cycle_momentum: bool = true,
+        /// The lower momentum bound.
+        base_momentum: PerGroup = PerGroup::All(0.8),
+        /// The upper momentum bound.
+        max_momentum: PerGroup = PerGroup::All(0.9),
+    }
+}
+
+impl ScheduleConfig for CyclicLRConfig {
+    const NAME: &'static str = "CyclicLR";
+    const EXAMPLE: &'static str =
+        "{name: CyclicLR, base_lr: 0.01, max_lr: 0.1, step_size_up: 3, mode: triangular2, cycle_momentum: false}";
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        let c = self.clone();
+        let mut s = CyclicLR::new(c.base_lr, c.max_lr)
+            .step_size_up(c.step_size_up)
+            .step_size_down(c.step_size_down)
+            .mode(c.mode)
+            .gamma(c.gamma)
+            .scale_mode(c.scale_mode)
+            .cycle_momentum(c.cycle_momentum)
+            .base_momentum(c.base_momentum)
+            .max_momentum(c.max_momentum);
+        if let Some(src) = &c.scale_fn {
+            let e = Expr::parse(src, "x").map_err(|m| Diag::new(m).within(Seg::Key("scale_fn".into())))?;
+            s = s.scale_fn(ScaleFn::fallible(move |x| e.eval(x)));
+        }
+        Ok(s.boxed())
+    }
+}
 
 /// The amplitude policy of [`CyclicLR`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,22 +167,23 @@ pub struct CyclicLR {
 }
 
 impl CyclicLR {
-    /// `CyclicLR(optimizer, base_lr, max_lr)` with PyTorch's defaults:
-    /// `step_size_up = 2000`, mode `triangular`, `cycle_momentum = true`,
-    /// momentum between 0.8 and 0.9.
+    /// `CyclicLR(optimizer, base_lr, max_lr)` with PyTorch's defaults (those
+    /// of [`CyclicLRConfig`]: `step_size_up = 2000`, mode `triangular`,
+    /// `cycle_momentum = true`, momentum between 0.8 and 0.9).
     pub fn new(base_lr: impl Into<PerGroup>, max_lr: impl Into<PerGroup>) -> Self {
+        type C = CyclicLRConfig;
         CyclicLR {
             base_lr: base_lr.into(),
             max_lr: max_lr.into(),
-            step_size_up: 2000.0,
+            step_size_up: C::step_size_up as f64,
             step_size_down: None,
-            mode: CyclicMode::Triangular,
-            gamma: 1.0,
+            mode: C::mode,
+            gamma: C::gamma,
             scale_fn: None,
-            scale_mode: ScaleMode::Cycle,
-            cycle_momentum: true,
-            base_momentum: PerGroup::All(0.8),
-            max_momentum: PerGroup::All(0.9),
+            scale_mode: C::scale_mode,
+            cycle_momentum: C::cycle_momentum,
+            base_momentum: C::base_momentum,
+            max_momentum: C::max_momentum,
             cyclic_base_lrs: Vec::new(),
             max_lrs: Vec::new(),
             total_size: 0.0,
@@ -134,7 +194,7 @@ impl CyclicLR {
         }
     }
 
-    /// Steps in the increasing half of a cycle (default 2000).
+    /// Steps in the increasing half of a cycle (default `CyclicLRConfig::step_size_up`).
     pub fn step_size_up(mut self, v: i64) -> Self {
         self.step_size_up = v as f64;
         self
@@ -146,13 +206,13 @@ impl CyclicLR {
         self
     }
 
-    /// The amplitude policy (default triangular); ignored with a custom `scale_fn`.
+    /// The amplitude policy (default `CyclicLRConfig::mode`); ignored with a custom `scale_fn`.
     pub fn mode(mut self, mode: CyclicMode) -> Self {
         self.mode = mode;
         self
     }
 
-    /// The constant of `exp_range` (default 1).
+    /// The constant of `exp_range` (default `CyclicLRConfig::gamma`).
     pub fn gamma(mut self, gamma: f64) -> Self {
         self.gamma = gamma;
         self
@@ -164,13 +224,13 @@ impl CyclicLR {
         self
     }
 
-    /// What the custom `scale_fn` takes (default cycle); the built-in modes set their own.
+    /// What the custom `scale_fn` takes (default `CyclicLRConfig::scale_mode`); the built-in modes set their own.
     pub fn scale_mode(mut self, mode: ScaleMode) -> Self {
         self.scale_mode = mode;
         self
     }
 
-    momentum_setters!("0.8", "0.9");
+    momentum_setters!(CyclicLRConfig);
 
     fn scale(&self, x: f64) -> Result<f64> {
         if let Some(f) = &self.scale_fn {
@@ -185,7 +245,7 @@ impl CyclicLR {
 }
 
 impl LrPolicy for CyclicLR {
-    const NAME: &'static str = "CyclicLR";
+    const NAME: &'static str = CyclicLRConfig::NAME;
 
     base_field!();
 

@@ -6,8 +6,46 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use super::base::{base_field, Base, LrPolicy};
+use super::registry::ScheduleConfig;
+use super::schedule::Schedule;
+use crate::config::kwargs::{kwargs, Diag, Seg};
+use crate::config::{Expr, Exprs};
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
+
+kwargs! {
+    /// `LambdaLR`'s keyword arguments: `LambdaLR(optimizer, lr_lambda)`.
+    pub struct LambdaLRConfig {
+        /// The factor of the base LR, an expression of `epoch` (one, or one per group).
+        lr_lambda: Exprs,
+    }
+}
+
+impl ScheduleConfig for LambdaLRConfig {
+    const NAME: &'static str = "LambdaLR";
+    const EXAMPLE: &'static str = "{name: LambdaLR, lr_lambda: '0.9 ** epoch + 1 / (epoch + 2)'}";
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        Ok(LambdaLR::with(Lambdas::parse(&self.lr_lambda)?).boxed())
+    }
+}
+
+kwargs! {
+    /// `MultiplicativeLR`'s keyword arguments: `MultiplicativeLR(optimizer, lr_lambda)`.
+    pub struct MultiplicativeLRConfig {
+        /// The factor of each step, an expression of `epoch` (one, or one per group).
+        lr_lambda: Exprs,
+    }
+}
+
+impl ScheduleConfig for MultiplicativeLRConfig {
+    const NAME: &'static str = "MultiplicativeLR";
+    const EXAMPLE: &'static str = "{name: MultiplicativeLR, lr_lambda: '0.9 + 0.01 * (epoch % 3)'}";
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        Ok(MultiplicativeLR::with(Lambdas::parse(&self.lr_lambda)?).boxed())
+    }
+}
 
 /// A function of the epoch, PyTorch's `lr_lambda`.
 #[derive(Clone)]
@@ -58,6 +96,24 @@ enum Lambdas {
 }
 
 impl Lambdas {
+    /// The functions of YAML expressions of `epoch`.
+    fn parse(exprs: &Exprs) -> Result<Self, Diag> {
+        let one = |src: &str| {
+            let e = Expr::parse(src, "epoch").map_err(Diag::new)?;
+            Ok(LrLambda::fallible(move |epoch| e.eval(epoch as f64)))
+        };
+        let at = |d: Diag| d.within(Seg::Key("lr_lambda".into()));
+        match exprs {
+            Exprs::One(s) => one(s).map(Lambdas::All).map_err(at),
+            Exprs::Each(v) => v
+                .iter()
+                .enumerate()
+                .map(|(i, s)| one(s).map_err(|d: Diag| at(d.within(Seg::Index(i)))))
+                .collect::<Result<_, _>>()
+                .map(Lambdas::Each),
+        }
+    }
+
     /// Expands to one function per group, with PyTorch's message on a length mismatch.
     fn expand(&self, n: usize) -> Result<Vec<LrLambda>> {
         match self {
@@ -80,7 +136,11 @@ macro_rules! lambda_constructors {
 
             #[doc = concat!("`", stringify!($name), "(optimizer, [f0, f1, ...])` with one function per group.")]
             pub fn per_group(lr_lambdas: Vec<LrLambda>) -> Self {
-                $name { lr_lambda: Lambdas::Each(lr_lambdas), lambdas: Vec::new(), base: Base::default() }
+                Self::with(Lambdas::Each(lr_lambdas))
+            }
+
+            fn with(lr_lambda: Lambdas) -> Self {
+                $name { lr_lambda, lambdas: Vec::new(), base: Base::default() }
             }
         }
     };
@@ -128,7 +188,7 @@ pub struct LambdaLR {
 lambda_constructors!(LambdaLR);
 
 impl LrPolicy for LambdaLR {
-    const NAME: &'static str = "LambdaLR";
+    const NAME: &'static str = LambdaLRConfig::NAME;
 
     lambda_policy!();
 
@@ -170,7 +230,7 @@ pub struct MultiplicativeLR {
 lambda_constructors!(MultiplicativeLR);
 
 impl LrPolicy for MultiplicativeLR {
-    const NAME: &'static str = "MultiplicativeLR";
+    const NAME: &'static str = MultiplicativeLRConfig::NAME;
 
     lambda_policy!();
 

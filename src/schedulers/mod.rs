@@ -10,40 +10,25 @@ mod one_cycle;
 mod plateau;
 mod polynomial;
 pub(crate) mod pymath;
+pub mod registry;
 mod schedule;
 mod step;
 mod warmup;
 
 pub use base::{Base, LrPolicy};
-pub use composite::{ChainedScheduler, SequentialLR};
-pub use cosine::{CosineAnnealingLR, CosineAnnealingWarmRestarts};
-pub use cyclic::{CyclicLR, CyclicMode, ScaleFn, ScaleMode};
-pub use lambda::{LambdaLR, LrLambda, MultiplicativeLR};
-pub use one_cycle::{AnnealStrategy, OneCycleLR};
-pub use plateau::{PlateauMode, ReduceLROnPlateau, ThresholdMode};
-pub use polynomial::PolynomialLR;
-pub use schedule::{Chainable, Schedule};
-pub use step::{ExponentialLR, MultiStepLR, StepLR};
-pub use warmup::{ConstantLR, LinearLR};
-
-/// The PyTorch class names of the 15 schedulers.
-pub const SCHEDULER_NAMES: [&str; 15] = [
-    "StepLR",
-    "MultiStepLR",
-    "ConstantLR",
-    "LinearLR",
-    "ExponentialLR",
-    "PolynomialLR",
-    "CosineAnnealingLR",
-    "LambdaLR",
-    "MultiplicativeLR",
-    "SequentialLR",
-    "ChainedScheduler",
-    "ReduceLROnPlateau",
-    "CyclicLR",
-    "OneCycleLR",
-    "CosineAnnealingWarmRestarts",
-];
+pub use composite::{ChainedScheduler, ChainedSchedulerConfig, SequentialLR, SequentialLRConfig};
+pub use cosine::{
+    CosineAnnealingLR, CosineAnnealingLRConfig, CosineAnnealingWarmRestarts, CosineAnnealingWarmRestartsConfig,
+};
+pub use cyclic::{CyclicLR, CyclicLRConfig, CyclicMode, ScaleFn, ScaleMode};
+pub use lambda::{LambdaLR, LambdaLRConfig, LrLambda, MultiplicativeLR, MultiplicativeLRConfig};
+pub use one_cycle::{AnnealStrategy, OneCycleLR, OneCycleLRConfig};
+pub use plateau::{PlateauMode, ReduceLROnPlateau, ReduceLROnPlateauConfig, ThresholdMode};
+pub use polynomial::{PolynomialLR, PolynomialLRConfig};
+pub use registry::{ScheduleConfig, ScheduleInfo, SchedulerConfig, REGISTRY};
+pub use schedule::{Chainable, Protocol, Schedule};
+pub use step::{ExponentialLR, ExponentialLRConfig, MultiStepLR, MultiStepLRConfig, StepLR, StepLRConfig};
+pub use warmup::{ConstantLR, ConstantLRConfig, LinearLR, LinearLRConfig};
 
 /// A float as Python's `repr` writes it in messages (`2.0`, not `2`).
 pub(crate) fn py_float(v: f64) -> String {

@@ -6,8 +6,67 @@ use serde::{Deserialize, Serialize};
 
 use super::base::{base_field, momentum_setters, Base, LrPolicy};
 use super::pymath::div;
+use super::registry::ScheduleConfig;
+use super::schedule::Schedule;
+use crate::config::kwargs::{kwargs, Diag};
 use crate::error::{Error, Result};
 use crate::groups::{GroupKey, ParamGroups, PerGroup};
+
+kwargs! {
+    /// `OneCycleLR`'s keyword arguments: `OneCycleLR(optimizer, max_lr,
+    /// total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
+    /// anneal_strategy='cos', cycle_momentum=True, base_momentum=0.85,
+    /// max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False)`.
+    pub struct OneCycleLRConfig {
+        /// The peak LR (one, or one per group).
+        max_lr: PerGroup,
+        /// The number of steps in the cycle (or give `epochs` and `steps_per_epoch`).
+        total_steps: Option<i64> = None,
+        /// The number of epochs, with `steps_per_epoch`.
+        epochs: Option<i64> = None,
+        /// The number of steps per epoch, with `epochs`.
+        steps_per_epoch: Option<i64> = None,
+        /// The share of the cycle spent increasing the LR.
+        pct_start: f64 = 0.3,
+        /// `cos` or `linear`.
+        anneal_strategy: AnnealStrategy = AnnealStrategy::Cos,
+        /// Whether momentum (or beta1) cycles inversely to the LR.
+        cycle_momentum: bool = true,
+        /// The lower momentum bound.
+        base_momentum: PerGroup = PerGroup::All(0.85),
+        /// The upper momentum bound.
+        max_momentum: PerGroup = PerGroup::All(0.95),
+        /// The initial LR is `max_lr / div_factor`.
+        div_factor: f64 = 25.0,
+        /// The final LR is the initial LR `/ final_div_factor`.
+        final_div_factor: f64 = 1e4,
+        /// Three phases (up, down, annihilate) instead of two.
+        three_phase: bool = false,
+    }
+}
+
+impl ScheduleConfig for OneCycleLRConfig {
+    const NAME: &'static str = "OneCycleLR";
+    const EXAMPLE: &'static str =
+        "{name: OneCycleLR, max_lr: 0.1, total_steps: 16, three_phase: true, cycle_momentum: false}";
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        let c = self.clone();
+        let mut s = OneCycleLR::new(c.max_lr)
+            .pct_start(c.pct_start)
+            .anneal_strategy(c.anneal_strategy)
+            .cycle_momentum(c.cycle_momentum)
+            .base_momentum(c.base_momentum)
+            .max_momentum(c.max_momentum)
+            .div_factor(c.div_factor)
+            .final_div_factor(c.final_div_factor)
+            .three_phase(c.three_phase);
+        s.total_steps = c.total_steps;
+        s.epochs = c.epochs;
+        s.steps_per_epoch = c.steps_per_epoch;
+        Ok(s.boxed())
+    }
+}
 
 /// How [`OneCycleLR`] moves between two values within a phase.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,23 +159,24 @@ pub struct OneCycleLR {
 impl OneCycleLR {
     /// `OneCycleLR(optimizer, max_lr)`; give the length with
     /// [`total_steps`](Self::total_steps) or [`epochs`](Self::epochs) and
-    /// [`steps_per_epoch`](Self::steps_per_epoch). PyTorch's defaults:
-    /// `pct_start = 0.3`, cosine annealing, momentum between 0.85 and 0.95,
-    /// `div_factor = 25`, `final_div_factor = 1e4`, two phases.
+    /// [`steps_per_epoch`](Self::steps_per_epoch). PyTorch's defaults, those
+    /// of [`OneCycleLRConfig`]: `pct_start = 0.3`, cosine annealing, momentum
+    /// between 0.85 and 0.95, `div_factor = 25`, `final_div_factor = 1e4`, two phases.
     pub fn new(max_lr: impl Into<PerGroup>) -> Self {
+        type C = OneCycleLRConfig;
         OneCycleLR {
             max_lr: max_lr.into(),
-            total_steps: None,
-            epochs: None,
-            steps_per_epoch: None,
-            pct_start: 0.3,
-            anneal_strategy: AnnealStrategy::Cos,
-            cycle_momentum: true,
-            base_momentum: PerGroup::All(0.85),
-            max_momentum: PerGroup::All(0.95),
-            div_factor: 25.0,
-            final_div_factor: 1e4,
-            three_phase: false,
+            total_steps: C::total_steps,
+            epochs: C::epochs,
+            steps_per_epoch: C::steps_per_epoch,
+            pct_start: C::pct_start,
+            anneal_strategy: C::anneal_strategy,
+            cycle_momentum: C::cycle_momentum,
+            base_momentum: C::base_momentum,
+            max_momentum: C::max_momentum,
+            div_factor: C::div_factor,
+            final_div_factor: C::final_div_factor,
+            three_phase: C::three_phase,
             total: 0,
             phases: Vec::new(),
             base: Base::default(),
@@ -141,33 +201,33 @@ impl OneCycleLR {
         self
     }
 
-    /// The fraction of the cycle spent increasing the LR (default 0.3).
+    /// The fraction of the cycle spent increasing the LR (default `OneCycleLRConfig::pct_start`).
     pub fn pct_start(mut self, v: f64) -> Self {
         self.pct_start = v;
         self
     }
 
-    /// Cosine or linear annealing (default cosine).
+    /// Cosine or linear annealing (default `OneCycleLRConfig::anneal_strategy`).
     pub fn anneal_strategy(mut self, v: AnnealStrategy) -> Self {
         self.anneal_strategy = v;
         self
     }
 
-    momentum_setters!("0.85", "0.95");
+    momentum_setters!(OneCycleLRConfig);
 
-    /// `initial_lr = max_lr / div_factor` (default 25).
+    /// `initial_lr = max_lr / div_factor` (default `OneCycleLRConfig::div_factor`).
     pub fn div_factor(mut self, v: f64) -> Self {
         self.div_factor = v;
         self
     }
 
-    /// `min_lr = initial_lr / final_div_factor` (default 1e4).
+    /// `min_lr = initial_lr / final_div_factor` (default `OneCycleLRConfig::final_div_factor`).
     pub fn final_div_factor(mut self, v: f64) -> Self {
         self.final_div_factor = v;
         self
     }
 
-    /// Three phases (up, down to the initial LR, annihilation) instead of two (default false).
+    /// Three phases (up, down to the initial LR, annihilation) instead of two (default `OneCycleLRConfig::three_phase`).
     pub fn three_phase(mut self, on: bool) -> Self {
         self.three_phase = on;
         self
@@ -209,7 +269,7 @@ impl OneCycleLR {
 }
 
 impl LrPolicy for OneCycleLR {
-    const NAME: &'static str = "OneCycleLR";
+    const NAME: &'static str = OneCycleLRConfig::NAME;
 
     base_field!();
 

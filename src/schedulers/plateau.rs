@@ -2,9 +2,55 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::schedule::{from_state, to_state, Schedule};
+use super::registry::ScheduleConfig;
+use super::schedule::{from_state, to_state, Protocol, Schedule};
+use crate::config::kwargs::{kwargs, Diag};
 use crate::error::{Error, Result};
 use crate::groups::{ParamGroups, PerGroup};
+
+kwargs! {
+    /// `ReduceLROnPlateau`'s keyword arguments: `ReduceLROnPlateau(optimizer,
+    /// mode='min', factor=0.1, patience=10, threshold=1e-4, threshold_mode='rel',
+    /// cooldown=0, min_lr=0, eps=1e-8)`.
+    pub struct ReduceLROnPlateauConfig {
+        /// `min` (a loss) or `max` (an accuracy).
+        mode: PlateauMode = PlateauMode::Min,
+        /// The LR multiplier on a plateau (must be < 1).
+        factor: f64 = 0.1,
+        /// The number of steps without improvement tolerated.
+        patience: i64 = 10,
+        /// The least change that counts as an improvement.
+        threshold: f64 = 1e-4,
+        /// `rel` or `abs`.
+        threshold_mode: ThresholdMode = ThresholdMode::Rel,
+        /// The steps to wait after a cut before counting again.
+        cooldown: i64 = 0,
+        /// The lowest LR (one, or one per group).
+        min_lr: PerGroup = PerGroup::All(0.0),
+        /// The smallest cut applied.
+        eps: f64 = 1e-8,
+    }
+}
+
+impl ScheduleConfig for ReduceLROnPlateauConfig {
+    const NAME: &'static str = "ReduceLROnPlateau";
+    const EXAMPLE: &'static str = "{name: ReduceLROnPlateau, patience: 1, factor: 0.5, min_lr: 0.004}";
+    const TAKES_METRIC: bool = true;
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        let c = self.clone();
+        Ok(ReduceLROnPlateau::new()
+            .mode(c.mode)
+            .factor(c.factor)
+            .patience(c.patience)
+            .threshold(c.threshold)
+            .threshold_mode(c.threshold_mode)
+            .cooldown(c.cooldown)
+            .min_lr(c.min_lr)
+            .eps(c.eps)
+            .boxed())
+    }
+}
 
 /// Whether the monitored metric should go down (`min`, a loss) or up (`max`, an accuracy).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -74,15 +120,16 @@ pub struct ReduceLROnPlateau {
 
 impl Default for ReduceLROnPlateau {
     fn default() -> Self {
+        type C = ReduceLROnPlateauConfig;
         ReduceLROnPlateau {
-            mode: PlateauMode::Min,
-            factor: 0.1,
-            patience: 10,
-            threshold: 1e-4,
-            threshold_mode: ThresholdMode::Rel,
-            cooldown: 0,
-            min_lr: PerGroup::All(0.0),
-            eps: 1e-8,
+            mode: C::mode,
+            factor: C::factor,
+            patience: C::patience,
+            threshold: C::threshold,
+            threshold_mode: C::threshold_mode,
+            cooldown: C::cooldown,
+            min_lr: C::min_lr,
+            eps: C::eps,
             min_lrs: Vec::new(),
             best: f64::INFINITY,
             num_bad_epochs: 0,
@@ -94,55 +141,56 @@ impl Default for ReduceLROnPlateau {
 }
 
 impl ReduceLROnPlateau {
-    /// `ReduceLROnPlateau(optimizer)` with PyTorch's defaults: mode `min`,
-    /// factor 0.1, patience 10, threshold 1e-4 (`rel`), cooldown 0, min_lr 0, eps 1e-8.
+    /// `ReduceLROnPlateau(optimizer)` with PyTorch's defaults (those of
+    /// [`ReduceLROnPlateauConfig`]: mode `min`, factor 0.1, patience 10,
+    /// threshold 1e-4 (`rel`), cooldown 0, min_lr 0, eps 1e-8).
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// `min` or `max` (default `min`).
+    /// `min` or `max` (default `ReduceLROnPlateauConfig::mode`).
     pub fn mode(mut self, mode: PlateauMode) -> Self {
         self.mode = mode;
         self
     }
 
-    /// The LR multiplier on a plateau (default 0.1; must be < 1).
+    /// The LR multiplier on a plateau (default `ReduceLROnPlateauConfig::factor`; must be < 1).
     pub fn factor(mut self, factor: f64) -> Self {
         self.factor = factor;
         self
     }
 
-    /// The number of steps without improvement tolerated (default 10).
+    /// The number of steps without improvement tolerated (default `ReduceLROnPlateauConfig::patience`).
     pub fn patience(mut self, patience: i64) -> Self {
         self.patience = patience;
         self
     }
 
-    /// The least change that counts as an improvement (default 1e-4).
+    /// The least change that counts as an improvement (default `ReduceLROnPlateauConfig::threshold`).
     pub fn threshold(mut self, threshold: f64) -> Self {
         self.threshold = threshold;
         self
     }
 
-    /// `rel` or `abs` (default `rel`).
+    /// `rel` or `abs` (default `ReduceLROnPlateauConfig::threshold_mode`).
     pub fn threshold_mode(mut self, mode: ThresholdMode) -> Self {
         self.threshold_mode = mode;
         self
     }
 
-    /// Steps to wait after a reduction before counting again (default 0).
+    /// Steps to wait after a reduction before counting again (default `ReduceLROnPlateauConfig::cooldown`).
     pub fn cooldown(mut self, cooldown: i64) -> Self {
         self.cooldown = cooldown;
         self
     }
 
-    /// The lower bound of the LR: one for all groups or one per group (default 0).
+    /// The lower bound of the LR: one for all groups or one per group (default `ReduceLROnPlateauConfig::min_lr`).
     pub fn min_lr(mut self, min_lr: impl Into<PerGroup>) -> Self {
         self.min_lr = min_lr.into();
         self
     }
 
-    /// The smallest change of LR applied (default 1e-8).
+    /// The smallest change of LR applied (default `ReduceLROnPlateauConfig::eps`).
     pub fn eps(mut self, eps: f64) -> Self {
         self.eps = eps;
         self
@@ -191,11 +239,7 @@ impl ReduceLROnPlateau {
     }
 }
 
-impl Schedule for ReduceLROnPlateau {
-    fn name(&self) -> &'static str {
-        "ReduceLROnPlateau"
-    }
-
+impl Protocol for ReduceLROnPlateau {
     fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
         if self.factor >= 1.0 {
             return Err(Error::value("Factor should be < 1.0."));
@@ -231,18 +275,6 @@ impl Schedule for ReduceLROnPlateau {
         self.last_epoch -= 1;
     }
 
-    fn last_lr(&self) -> &[f64] {
-        &self.last_lr
-    }
-
-    fn last_epoch(&self) -> i64 {
-        self.last_epoch
-    }
-
-    fn takes_metric(&self) -> bool {
-        true
-    }
-
     fn step_metric(&mut self, groups: &mut ParamGroups, current: f64) -> Result<()> {
         if current.is_nan() {
             return Err(Error::NanMetric);
@@ -266,13 +298,31 @@ impl Schedule for ReduceLROnPlateau {
         groups.copy_lrs_into(&mut self.last_lr);
         Ok(())
     }
+}
+
+impl Schedule for ReduceLROnPlateau {
+    fn name(&self) -> &'static str {
+        ReduceLROnPlateauConfig::NAME
+    }
+
+    fn last_lr(&self) -> &[f64] {
+        &self.last_lr
+    }
+
+    fn last_epoch(&self) -> i64 {
+        self.last_epoch
+    }
+
+    fn takes_metric(&self) -> bool {
+        true
+    }
 
     fn state(&self) -> Result<serde_yaml::Value> {
         to_state(self)
     }
 
     fn load_state(&mut self, state: serde_yaml::Value) -> Result<()> {
-        *self = from_state("ReduceLROnPlateau", state)?;
+        *self = from_state(ReduceLROnPlateauConfig::NAME, state)?;
         Ok(())
     }
 }

@@ -4,8 +4,30 @@ use serde::{Deserialize, Serialize};
 
 use super::base::{base_field, Base, LrPolicy};
 use super::pymath::{div, idiv, pow};
+use super::registry::ScheduleConfig;
+use super::schedule::Schedule;
+use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
 use crate::groups::ParamGroups;
+
+kwargs! {
+    /// `PolynomialLR`'s keyword arguments: `PolynomialLR(optimizer, total_iters=5, power=1.0)`.
+    pub struct PolynomialLRConfig {
+        /// The number of steps to reach zero.
+        total_iters: i64 = 5,
+        /// The power of the polynomial.
+        power: f64 = 1.0,
+    }
+}
+
+impl ScheduleConfig for PolynomialLRConfig {
+    const NAME: &'static str = "PolynomialLR";
+    const EXAMPLE: &'static str = "{name: PolynomialLR, total_iters: 8, power: 2.0}";
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        Ok(PolynomialLR::new().total_iters(self.total_iters).power(self.power).boxed())
+    }
+}
 
 /// PyTorch's `PolynomialLR`: decays the LR to zero over `total_iters` steps,
 /// `lr = base_lr * (1 - min(epoch, total_iters) / total_iters) ^ power`.
@@ -34,23 +56,27 @@ pub struct PolynomialLR {
 
 impl Default for PolynomialLR {
     fn default() -> Self {
-        PolynomialLR { total_iters: 5, power: 1.0, base: Base::default() }
+        PolynomialLR {
+            total_iters: PolynomialLRConfig::total_iters,
+            power: PolynomialLRConfig::power,
+            base: Base::default(),
+        }
     }
 }
 
 impl PolynomialLR {
-    /// `PolynomialLR(optimizer)`: `total_iters = 5`, `power = 1`.
+    /// `PolynomialLR(optimizer)`, with the defaults of [`PolynomialLRConfig`].
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The number of steps to reach zero (default 5).
+    /// The number of steps to reach zero (default `PolynomialLRConfig::total_iters`).
     pub fn total_iters(mut self, v: i64) -> Self {
         self.total_iters = v;
         self
     }
 
-    /// The power of the polynomial (default 1).
+    /// The power of the polynomial (default `PolynomialLRConfig::power`).
     pub fn power(mut self, v: f64) -> Self {
         self.power = v;
         self
@@ -58,7 +84,7 @@ impl PolynomialLR {
 }
 
 impl LrPolicy for PolynomialLR {
-    const NAME: &'static str = "PolynomialLR";
+    const NAME: &'static str = PolynomialLRConfig::NAME;
 
     base_field!();
 

@@ -1,8 +1,9 @@
-//! The [`Schedule`] trait: a scheduler as a pure state machine over
-//! [`ParamGroups`], with the methods PyTorch's `LRScheduler` protocol uses
-//! internally (`_initial_step`, `step`, `_update_lr(epoch)`, the undo of
-//! `SequentialLR`), so that composites drive their children exactly as
-//! PyTorch does.
+//! The [`Schedule`] trait, what users see of a schedule (its name, last LR,
+//! saved state), and the hidden [`Protocol`]: the methods PyTorch's
+//! `LRScheduler` uses internally (`__init__`, `_initial_step`, `step`,
+//! `_update_lr(epoch)`, the undo of `SequentialLR`), through which
+//! [`Scheduler`](crate::Scheduler) and the composites drive a schedule
+//! exactly as PyTorch does.
 
 use std::fmt::Debug;
 
@@ -11,46 +12,15 @@ use crate::groups::ParamGroups;
 
 /// A learning-rate schedule: PyTorch's scheduler logic without the optimizer.
 ///
-/// Implementations change the groups' `lr` (and `momentum` where PyTorch cycles
-/// it); [`Scheduler`](crate::Scheduler) then writes the groups into libtorch.
-/// Users build schedules with the scheduler types' constructors and never call
-/// these methods themselves, but may implement the trait for a schedule of
-/// their own.
-pub trait Schedule: Send + Debug {
-    /// The PyTorch class name, e.g. `"StepLR"`.
+/// Build one with a scheduler type's constructor ([`StepLR::new`](crate::StepLR::new),
+/// ...) or from a config, and bind it to an optimizer with
+/// [`ScheduleExt::build`](crate::ScheduleExt::build); the
+/// [`Scheduler`](crate::Scheduler) steps it. A schedule of your own is an
+/// [`LrPolicy`](crate::LrPolicy) (see the [`schedulers`](crate::schedulers)
+/// module docs), which implements this trait.
+pub trait Schedule: Protocol + Send + Debug {
+    /// The name in configs (PyTorch's class name, e.g. `"StepLR"`).
     fn name(&self) -> &'static str;
-
-    /// PyTorch's constructor: validates against the groups, sets the group keys
-    /// it owns (`initial_lr`, ...) and performs the initial step.
-    ///
-    /// # Errors
-    /// PyTorch's constructor errors ([`Error::Value`] with its message, ...).
-    fn init(&mut self, groups: &mut ParamGroups) -> Result<()>;
-
-    /// PyTorch's `_initial_step()`: resets the step count and steps once in
-    /// "initial" mode.
-    ///
-    /// # Errors
-    /// As [`Schedule::step`].
-    fn initial_step(&mut self, groups: &mut ParamGroups) -> Result<()>;
-
-    /// PyTorch's `step()` with no argument: the recursive (chainable) form.
-    ///
-    /// # Errors
-    /// What PyTorch raises at this step (OneCycleLR past its end, a division
-    /// by zero, ...).
-    fn step(&mut self, groups: &mut ParamGroups) -> Result<()>;
-
-    /// PyTorch's `_update_lr(epoch)`: jumps to `epoch` with the closed form
-    /// where the scheduler has one, else `get_lr()`. `SequentialLR` calls it
-    /// with 0 at each milestone.
-    ///
-    /// # Errors
-    /// [`Error::NotImplemented`] for composites (PyTorch's `NotImplementedError`).
-    fn update_lr(&mut self, groups: &mut ParamGroups, epoch: i64) -> Result<()>;
-
-    /// `SequentialLR.recursive_undo`: `last_epoch -= 1`, recursively for composites.
-    fn undo(&mut self);
 
     /// `get_last_lr()`: the LR of each group after the last step.
     fn last_lr(&self) -> &[f64];
@@ -66,28 +36,6 @@ pub trait Schedule: Send + Debug {
     /// Whether `step` needs a metric (`ReduceLROnPlateau`).
     fn takes_metric(&self) -> bool {
         false
-    }
-
-    /// `step(metric)` of `ReduceLROnPlateau`.
-    ///
-    /// # Errors
-    /// [`Error::Unsupported`] for schedules that take no metric.
-    fn step_metric(&mut self, groups: &mut ParamGroups, metric: f64) -> Result<()> {
-        let _ = (groups, metric);
-        Err(Error::Unsupported(format!("{} takes no metric: call step()", self.name())))
-    }
-
-    /// PyTorch's deprecated `step(epoch)`, which only
-    /// `CosineAnnealingWarmRestarts` still supports (fractional epochs).
-    ///
-    /// # Errors
-    /// [`Error::Unsupported`] for every other schedule.
-    fn step_epoch(&mut self, groups: &mut ParamGroups, epoch: f64) -> Result<()> {
-        let _ = (groups, epoch);
-        Err(Error::Unsupported(format!(
-            "{} has no step(epoch); only CosineAnnealingWarmRestarts takes a (fractional) epoch",
-            self.name()
-        )))
     }
 
     /// `state_dict()`: everything but closures, as a YAML value (YAML keeps
@@ -113,50 +61,126 @@ pub trait Schedule: Send + Debug {
     }
 }
 
+/// PyTorch's internal scheduler protocol, over [`ParamGroups`] and without
+/// an optimizer. [`Scheduler`](crate::Scheduler) and the composites call it;
+/// a program does not (it calls the [`Scheduler`](crate::Scheduler)'s step
+/// methods). Public only so that the crate's own tests and benchmarks can step
+/// a pure schedule: not part of the stable API.
+#[doc(hidden)]
+pub trait Protocol {
+    /// PyTorch's constructor: validates against the groups, sets the group keys
+    /// it owns (`initial_lr`, ...) and performs the initial step.
+    ///
+    /// # Errors
+    /// PyTorch's constructor errors ([`Error::Value`] with its message, ...).
+    fn init(&mut self, groups: &mut ParamGroups) -> Result<()>;
+
+    /// PyTorch's `_initial_step()`: resets the step count and steps once in
+    /// "initial" mode.
+    ///
+    /// # Errors
+    /// As [`Protocol::step`].
+    fn initial_step(&mut self, groups: &mut ParamGroups) -> Result<()>;
+
+    /// PyTorch's `step()` with no argument: the recursive (chainable) form.
+    ///
+    /// # Errors
+    /// What PyTorch raises at this step (OneCycleLR past its end, a division
+    /// by zero, ...).
+    fn step(&mut self, groups: &mut ParamGroups) -> Result<()>;
+
+    /// PyTorch's `_update_lr(epoch)`: jumps to `epoch` with the closed form
+    /// where the scheduler has one, else `get_lr()`. `SequentialLR` calls it
+    /// with 0 at each milestone.
+    ///
+    /// # Errors
+    /// [`Error::NotImplemented`] for composites (PyTorch's `NotImplementedError`).
+    fn update_lr(&mut self, groups: &mut ParamGroups, epoch: i64) -> Result<()>;
+
+    /// `SequentialLR.recursive_undo`: `last_epoch -= 1`, recursively for composites.
+    fn undo(&mut self);
+
+    /// `step(metric)` of `ReduceLROnPlateau`.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for schedules that take no metric.
+    fn step_metric(&mut self, groups: &mut ParamGroups, metric: f64) -> Result<()> {
+        let _ = (groups, metric);
+        Err(Error::Unsupported("this schedule takes no metric: call step()".into()))
+    }
+
+    /// PyTorch's deprecated `step(epoch)`, which only
+    /// `CosineAnnealingWarmRestarts` still supports (fractional epochs).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for every other schedule.
+    fn step_epoch(&mut self, groups: &mut ParamGroups, epoch: f64) -> Result<()> {
+        let _ = (groups, epoch);
+        Err(Error::Unsupported(
+            "this schedule has no step(epoch); only CosineAnnealingWarmRestarts takes a (fractional) epoch".into(),
+        ))
+    }
+}
+
 /// Schedules stepped with a plain `step()`: every scheduler but
 /// `ReduceLROnPlateau`, whose `step` takes a metric.
 pub trait Chainable: Schedule {}
+
+impl Protocol for Box<dyn Schedule> {
+    fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        (**self).init(groups)
+    }
+
+    fn initial_step(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        (**self).initial_step(groups)
+    }
+
+    fn step(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        (**self).step(groups)
+    }
+
+    fn update_lr(&mut self, groups: &mut ParamGroups, epoch: i64) -> Result<()> {
+        (**self).update_lr(groups, epoch)
+    }
+
+    fn undo(&mut self) {
+        (**self).undo()
+    }
+
+    fn step_metric(&mut self, groups: &mut ParamGroups, metric: f64) -> Result<()> {
+        (**self).step_metric(groups, metric)
+    }
+
+    fn step_epoch(&mut self, groups: &mut ParamGroups, epoch: f64) -> Result<()> {
+        (**self).step_epoch(groups, epoch)
+    }
+}
 
 impl Schedule for Box<dyn Schedule> {
     fn name(&self) -> &'static str {
         (**self).name()
     }
-    fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
-        (**self).init(groups)
-    }
-    fn initial_step(&mut self, groups: &mut ParamGroups) -> Result<()> {
-        (**self).initial_step(groups)
-    }
-    fn step(&mut self, groups: &mut ParamGroups) -> Result<()> {
-        (**self).step(groups)
-    }
-    fn update_lr(&mut self, groups: &mut ParamGroups, epoch: i64) -> Result<()> {
-        (**self).update_lr(groups, epoch)
-    }
-    fn undo(&mut self) {
-        (**self).undo()
-    }
+
     fn last_lr(&self) -> &[f64] {
         (**self).last_lr()
     }
+
     fn last_epoch(&self) -> i64 {
         (**self).last_epoch()
     }
+
     fn cycles_momentum(&self) -> bool {
         (**self).cycles_momentum()
     }
+
     fn takes_metric(&self) -> bool {
         (**self).takes_metric()
     }
-    fn step_metric(&mut self, groups: &mut ParamGroups, metric: f64) -> Result<()> {
-        (**self).step_metric(groups, metric)
-    }
-    fn step_epoch(&mut self, groups: &mut ParamGroups, epoch: f64) -> Result<()> {
-        (**self).step_epoch(groups, epoch)
-    }
+
     fn state(&self) -> Result<serde_yaml::Value> {
         (**self).state()
     }
+
     fn load_state(&mut self, state: serde_yaml::Value) -> Result<()> {
         (**self).load_state(state)
     }

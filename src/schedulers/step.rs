@@ -4,8 +4,66 @@ use serde::{Deserialize, Serialize};
 
 use super::base::{base_field, Base, LrPolicy};
 use super::pymath::{pow, py_floordiv, py_mod};
+use super::registry::ScheduleConfig;
+use super::schedule::Schedule;
+use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
 use crate::groups::ParamGroups;
+
+kwargs! {
+    /// `StepLR`'s keyword arguments: `StepLR(optimizer, step_size, gamma=0.1)`.
+    pub struct StepLRConfig {
+        /// The period of the decay, in steps.
+        step_size: i64,
+        /// The multiplicative factor.
+        gamma: f64 = 0.1,
+    }
+}
+
+impl ScheduleConfig for StepLRConfig {
+    const NAME: &'static str = "StepLR";
+    const EXAMPLE: &'static str = "{name: StepLR, step_size: 3, gamma: 0.5}";
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        Ok(StepLR::new(self.step_size).gamma(self.gamma).boxed())
+    }
+}
+
+kwargs! {
+    /// `MultiStepLR`'s keyword arguments: `MultiStepLR(optimizer, milestones, gamma=0.1)`.
+    pub struct MultiStepLRConfig {
+        /// The steps at which the LR is multiplied by `gamma` (unsorted, repeats count twice).
+        milestones: Vec<i64>,
+        /// The multiplicative factor.
+        gamma: f64 = 0.1,
+    }
+}
+
+impl ScheduleConfig for MultiStepLRConfig {
+    const NAME: &'static str = "MultiStepLR";
+    const EXAMPLE: &'static str = "{name: MultiStepLR, milestones: [2, 5, 5], gamma: 0.3}";
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        Ok(MultiStepLR::new(self.milestones.clone()).gamma(self.gamma).boxed())
+    }
+}
+
+kwargs! {
+    /// `ExponentialLR`'s keyword arguments: `ExponentialLR(optimizer, gamma)`.
+    pub struct ExponentialLRConfig {
+        /// The multiplicative factor of each step.
+        gamma: f64,
+    }
+}
+
+impl ScheduleConfig for ExponentialLRConfig {
+    const NAME: &'static str = "ExponentialLR";
+    const EXAMPLE: &'static str = "{name: ExponentialLR, gamma: 0.8}";
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        Ok(ExponentialLR::new(self.gamma).boxed())
+    }
+}
 
 /// PyTorch's `StepLR`: multiplies the LR by `gamma` every `step_size` steps.
 ///
@@ -36,12 +94,12 @@ pub struct StepLR {
 }
 
 impl StepLR {
-    /// `StepLR(optimizer, step_size)`, with `gamma = 0.1`.
+    /// `StepLR(optimizer, step_size)`, with the default `gamma`.
     pub fn new(step_size: i64) -> Self {
-        StepLR { step_size, gamma: 0.1, base: Base::default() }
+        StepLR { step_size, gamma: StepLRConfig::gamma, base: Base::default() }
     }
 
-    /// The multiplicative factor (default 0.1).
+    /// The multiplicative factor (default `StepLRConfig::gamma`).
     pub fn gamma(mut self, gamma: f64) -> Self {
         self.gamma = gamma;
         self
@@ -49,7 +107,7 @@ impl StepLR {
 }
 
 impl LrPolicy for StepLR {
-    const NAME: &'static str = "StepLR";
+    const NAME: &'static str = StepLRConfig::NAME;
 
     base_field!();
 
@@ -102,15 +160,15 @@ pub struct MultiStepLR {
 }
 
 impl MultiStepLR {
-    /// `MultiStepLR(optimizer, milestones)`, with `gamma = 0.1`. The milestones
-    /// may be unsorted and repeat.
+    /// `MultiStepLR(optimizer, milestones)`, with the default `gamma`. The
+    /// milestones may be unsorted and repeat.
     pub fn new(milestones: impl Into<Vec<i64>>) -> Self {
         let mut milestones = milestones.into();
         milestones.sort_unstable();
-        MultiStepLR { milestones, gamma: 0.1, base: Base::default() }
+        MultiStepLR { milestones, gamma: MultiStepLRConfig::gamma, base: Base::default() }
     }
 
-    /// The multiplicative factor (default 0.1).
+    /// The multiplicative factor (default `MultiStepLRConfig::gamma`).
     pub fn gamma(mut self, gamma: f64) -> Self {
         self.gamma = gamma;
         self
@@ -124,7 +182,7 @@ impl MultiStepLR {
 }
 
 impl LrPolicy for MultiStepLR {
-    const NAME: &'static str = "MultiStepLR";
+    const NAME: &'static str = MultiStepLRConfig::NAME;
 
     base_field!();
 
@@ -183,7 +241,7 @@ impl ExponentialLR {
 }
 
 impl LrPolicy for ExponentialLR {
-    const NAME: &'static str = "ExponentialLR";
+    const NAME: &'static str = ExponentialLRConfig::NAME;
 
     base_field!();
 

@@ -4,8 +4,53 @@ use serde::{Deserialize, Serialize};
 
 use super::base::{base_field, Base, LrPolicy};
 use super::pymath::div;
+use super::registry::ScheduleConfig;
+use super::schedule::Schedule;
+use crate::config::kwargs::{kwargs, Diag};
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
+
+kwargs! {
+    /// `ConstantLR`'s keyword arguments: `ConstantLR(optimizer, factor=1/3, total_iters=5)`.
+    pub struct ConstantLRConfig {
+        /// The multiplier applied until `total_iters`.
+        factor: f64 = 1.0 / 3.0,
+        /// The step at which the LR is restored.
+        total_iters: i64 = 5,
+    }
+}
+
+impl ScheduleConfig for ConstantLRConfig {
+    const NAME: &'static str = "ConstantLR";
+    const EXAMPLE: &'static str = "{name: ConstantLR, factor: 0.25, total_iters: 4}";
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        Ok(ConstantLR::new().factor(self.factor).total_iters(self.total_iters).boxed())
+    }
+}
+
+kwargs! {
+    /// `LinearLR`'s keyword arguments:
+    /// `LinearLR(optimizer, start_factor=1/3, end_factor=1.0, total_iters=5)`.
+    pub struct LinearLRConfig {
+        /// The factor at step 0.
+        start_factor: f64 = 1.0 / 3.0,
+        /// The factor from step `total_iters` on.
+        end_factor: f64 = 1.0,
+        /// The number of steps of the ramp.
+        total_iters: i64 = 5,
+    }
+}
+
+impl ScheduleConfig for LinearLRConfig {
+    const NAME: &'static str = "LinearLR";
+    const EXAMPLE: &'static str = "{name: LinearLR, start_factor: 0.1, end_factor: 0.9, total_iters: 6}";
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        let c = self;
+        Ok(LinearLR::new().start_factor(c.start_factor).end_factor(c.end_factor).total_iters(c.total_iters).boxed())
+    }
+}
 
 /// PyTorch's `ConstantLR`: multiplies the LR by `factor` until step
 /// `total_iters`, then restores it.
@@ -39,23 +84,27 @@ pub struct ConstantLR {
 
 impl Default for ConstantLR {
     fn default() -> Self {
-        ConstantLR { factor: 1.0 / 3.0, total_iters: 5, base: Base::default() }
+        ConstantLR {
+            factor: ConstantLRConfig::factor,
+            total_iters: ConstantLRConfig::total_iters,
+            base: Base::default(),
+        }
     }
 }
 
 impl ConstantLR {
-    /// `ConstantLR(optimizer)`: `factor = 1/3`, `total_iters = 5`.
+    /// `ConstantLR(optimizer)`, with the defaults of [`ConstantLRConfig`].
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The multiplier applied until `total_iters` (default 1/3).
+    /// The multiplier applied until `total_iters` (default `ConstantLRConfig::factor`).
     pub fn factor(mut self, factor: f64) -> Self {
         self.factor = factor;
         self
     }
 
-    /// The step at which the LR is restored (default 5).
+    /// The step at which the LR is restored (default `ConstantLRConfig::total_iters`).
     pub fn total_iters(mut self, total_iters: i64) -> Self {
         self.total_iters = total_iters;
         self
@@ -63,7 +112,7 @@ impl ConstantLR {
 }
 
 impl LrPolicy for ConstantLR {
-    const NAME: &'static str = "ConstantLR";
+    const NAME: &'static str = ConstantLRConfig::NAME;
 
     base_field!();
 
@@ -131,29 +180,34 @@ pub struct LinearLR {
 
 impl Default for LinearLR {
     fn default() -> Self {
-        LinearLR { start_factor: 1.0 / 3.0, end_factor: 1.0, total_iters: 5, base: Base::default() }
+        LinearLR {
+            start_factor: LinearLRConfig::start_factor,
+            end_factor: LinearLRConfig::end_factor,
+            total_iters: LinearLRConfig::total_iters,
+            base: Base::default(),
+        }
     }
 }
 
 impl LinearLR {
-    /// `LinearLR(optimizer)`: `start_factor = 1/3`, `end_factor = 1`, `total_iters = 5`.
+    /// `LinearLR(optimizer)`, with the defaults of [`LinearLRConfig`].
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// The factor at step 0 (default 1/3).
+    /// The factor at step 0 (default `LinearLRConfig::start_factor`).
     pub fn start_factor(mut self, v: f64) -> Self {
         self.start_factor = v;
         self
     }
 
-    /// The factor from step `total_iters` on (default 1).
+    /// The factor from step `total_iters` on (default `LinearLRConfig::end_factor`).
     pub fn end_factor(mut self, v: f64) -> Self {
         self.end_factor = v;
         self
     }
 
-    /// The number of steps of the ramp (default 5).
+    /// The number of steps of the ramp (default `LinearLRConfig::total_iters`).
     pub fn total_iters(mut self, v: i64) -> Self {
         self.total_iters = v;
         self
@@ -161,7 +215,7 @@ impl LinearLR {
 }
 
 impl LrPolicy for LinearLR {
-    const NAME: &'static str = "LinearLR";
+    const NAME: &'static str = LinearLRConfig::NAME;
 
     base_field!();
 

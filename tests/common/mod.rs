@@ -114,7 +114,7 @@ pub fn assert_row(what: &str, case: &str, row: usize, got: &[f64], want: &[Num])
 
 /// A `VarStore` with one tiny trainable tensor in each of `groups` groups.
 #[allow(unused_imports)] // not every test binary uses it
-pub use tch_lr::trace::tiny_var_store as tiny_vs;
+pub use tch_lr::support::tiny_var_store as tiny_vs;
 
 /// Maps a library error to the Python exception class PyTorch raises there.
 pub fn py_type(e: &tch_lr::Error) -> &'static str {
@@ -151,33 +151,3 @@ pub fn probe_step(opt: &mut nn::Optimizer, ws: &[tch::Tensor]) -> Vec<f64> {
     opt.backward_step(&loss);
     ws.iter().map(|w| w.double_value(&[0])).collect()
 }
-
-/// One config per scheduler, over two SGD groups with different base LRs.
-pub const SCHEDULERS: &[(&str, &str)] = &[
-    ("StepLR", "{name: StepLR, step_size: 3, gamma: 0.5}"),
-    ("MultiStepLR", "{name: MultiStepLR, milestones: [2, 5, 5], gamma: 0.3}"),
-    ("ConstantLR", "{name: ConstantLR, factor: 0.25, total_iters: 4}"),
-    ("LinearLR", "{name: LinearLR, start_factor: 0.1, end_factor: 0.9, total_iters: 6}"),
-    ("ExponentialLR", "{name: ExponentialLR, gamma: 0.8}"),
-    ("PolynomialLR", "{name: PolynomialLR, total_iters: 8, power: 2.0}"),
-    ("CosineAnnealingLR", "{name: CosineAnnealingLR, T_max: 5, eta_min: 0.001}"),
-    ("LambdaLR", "{name: LambdaLR, lr_lambda: ['0.9 ** epoch', '1 / (epoch + 1)']}"),
-    ("MultiplicativeLR", "{name: MultiplicativeLR, lr_lambda: ['0.9', '1.1']}"),
-    (
-        "SequentialLR",
-        "{name: SequentialLR, milestones: [3], schedulers: [{name: LinearLR, start_factor: 0.2, total_iters: 3}, \
-         {name: CosineAnnealingLR, T_max: 8}]}",
-    ),
-    (
-        "ChainedScheduler",
-        "{name: ChainedScheduler, schedulers: [{name: ConstantLR, factor: 0.5, total_iters: 3}, \
-         {name: ExponentialLR, gamma: 0.9}]}",
-    ),
-    ("ReduceLROnPlateau", "{name: ReduceLROnPlateau, patience: 1, factor: 0.5, min_lr: [0.0, 0.004]}"),
-    (
-        "CyclicLR",
-        "{name: CyclicLR, base_lr: [0.01, 0.001], max_lr: [0.1, 0.02], step_size_up: 3, cycle_momentum: false}",
-    ),
-    ("OneCycleLR", "{name: OneCycleLR, max_lr: [0.1, 0.05], total_steps: 16, cycle_momentum: false}"),
-    ("CosineAnnealingWarmRestarts", "{name: CosineAnnealingWarmRestarts, T_0: 3, T_mult: 2, eta_min: 0.0005}"),
-];

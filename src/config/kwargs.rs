@@ -1,0 +1,328 @@
+//! Keyword arguments: how one mapping of a config (a scheduler's arguments,
+//! the `optimizer:` section, the file itself) is read into a typed struct,
+//! key by key, so that every error knows the key it is about.
+//!
+//! A struct of keyword arguments is declared once with the crate's `kwargs!` macro: each
+//! field with its type and, where it has one, its default. The macro writes
+//! the struct, its defaults (one associated constant per defaulted field), the
+//! reader and the description `tch-lr list --format json` prints.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_yaml::{Mapping, Value};
+
+/// One step of the way from the top of a config to a value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seg {
+    /// A mapping key.
+    Key(String),
+    /// A list index.
+    Index(usize),
+}
+
+/// A problem in a config, at a place in it: `path` leads from the top (or from
+/// the mapping being read, until the caller prefixes its own place).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Diag {
+    /// Where, from the outside in.
+    pub path: Vec<Seg>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Diag {
+    /// A problem with the value at `path`.
+    pub fn new(message: impl Into<String>) -> Self {
+        Diag { path: Vec::new(), message: message.into() }
+    }
+
+    /// The same problem, seen from one level further out.
+    pub fn within(mut self, seg: Seg) -> Self {
+        self.path.insert(0, seg);
+        self
+    }
+
+    /// The dotted path: `scheduler.schedulers[1].mode`.
+    pub fn dotted(&self) -> String {
+        dotted(&self.path)
+    }
+}
+
+/// A path as `scheduler.schedulers[1].mode`.
+pub fn dotted(path: &[Seg]) -> String {
+    let mut s = String::new();
+    for seg in path {
+        match seg {
+            Seg::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            Seg::Index(i) => s.push_str(&format!("[{i}]")),
+        }
+    }
+    s
+}
+
+/// One keyword argument, as `tch-lr list --format json` describes it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Kwarg {
+    /// The keyword, as in the reference library.
+    pub name: &'static str,
+    /// The type, in Python's words (`int`, `float | list[float]`, ...).
+    #[serde(rename = "type")]
+    pub ty: &'static str,
+    /// Whether the argument must be given.
+    pub required: bool,
+    /// The default, where there is one (`null` for a default of `None`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<serde_json::Value>,
+}
+
+/// A value one keyword argument can hold.
+pub trait KwargValue: Sized + Serialize {
+    /// The type in Python's words, for `tch-lr list`.
+    const TYPE: &'static str;
+
+    /// Reads the value; a [`Diag`] path is relative to the value.
+    ///
+    /// # Errors
+    /// A [`Diag`] saying what was expected.
+    fn from_kwarg(value: Value) -> Result<Self, Diag>;
+}
+
+/// Reads `value` with serde, for the leaf types.
+pub(crate) fn from_serde<T: DeserializeOwned>(value: Value) -> Result<T, Diag> {
+    serde_yaml::from_value(value).map_err(|e| Diag::new(e.to_string()))
+}
+
+/// Implements [`KwargValue`] through serde for leaf types, with their type names.
+macro_rules! serde_kwargs {
+    ($($t:ty => $name:literal),* $(,)?) => {
+        $(impl $crate::config::kwargs::KwargValue for $t {
+            const TYPE: &'static str = $name;
+            fn from_kwarg(
+                value: serde_yaml::Value,
+            ) -> std::result::Result<Self, $crate::config::kwargs::Diag> {
+                $crate::config::kwargs::from_serde(value)
+            }
+        })*
+    };
+}
+pub(crate) use serde_kwargs;
+
+serde_kwargs! {
+    i64 => "int",
+    usize => "int",
+    f64 => "float",
+    bool => "bool",
+    String => "str",
+    Vec<i64> => "list[int]",
+    [f64; 2] => "tuple[float, float]",
+}
+
+impl<T: KwargValue> KwargValue for Option<T> {
+    const TYPE: &'static str = T::TYPE;
+    fn from_kwarg(value: Value) -> Result<Self, Diag> {
+        match value {
+            Value::Null => Ok(None),
+            v => T::from_kwarg(v).map(Some),
+        }
+    }
+}
+
+/// A mapping of keyword arguments being read: [`Kwargs::take`] each key the
+/// struct knows, after [`Kwargs::only`] has rejected keys it does not know.
+pub struct Kwargs {
+    what: &'static str,
+    map: Mapping,
+}
+
+impl Kwargs {
+    /// The mapping `value`, read as the keyword arguments of `what`.
+    ///
+    /// # Errors
+    /// A [`Diag`] when `value` is not a mapping.
+    pub fn new(what: &'static str, value: Value) -> Result<Self, Diag> {
+        match value {
+            Value::Mapping(map) => Ok(Kwargs { what, map }),
+            other => Err(Diag::new(format!("expected a mapping (struct {what}), found {}", kind(&other)))),
+        }
+    }
+
+    /// What the mapping configures, for messages: `StepLR` for `StepLRConfig`.
+    fn who(&self) -> &'static str {
+        self.what.strip_suffix("Config").filter(|s| !s.is_empty()).unwrap_or(self.what)
+    }
+
+    /// Removes `key` and reads its value, if present.
+    ///
+    /// # Errors
+    /// The value's [`Diag`], placed at `key`.
+    pub fn take<T: KwargValue>(&mut self, key: &'static str) -> Result<Option<T>, Diag> {
+        match self.map.remove(key) {
+            None => Ok(None),
+            Some(v) => T::from_kwarg(v).map(Some).map_err(|d| d.within(Seg::Key(key.to_string()))),
+        }
+    }
+
+    /// Removes `key` and reads its value, which must be present.
+    ///
+    /// # Errors
+    /// As [`Kwargs::take`], and a [`Diag`] when the key is missing.
+    pub fn require<T: KwargValue>(&mut self, key: &'static str) -> Result<T, Diag> {
+        self.take(key)?.ok_or_else(|| Diag::new(format!("missing key `{key}` ({} requires it)", self.who())))
+    }
+
+    /// Fails on the first key that is not one of `known`, naming the valid
+    /// ones (checked before any value is read, so that a misspelt key is
+    /// reported as such rather than as a missing one).
+    ///
+    /// # Errors
+    /// A [`Diag`] at the unknown key.
+    pub fn only(&self, known: &[&str]) -> Result<(), Diag> {
+        let unknown = self.map.keys().find(|k| !k.as_str().is_some_and(|k| known.contains(&k)));
+        match unknown {
+            None => Ok(()),
+            Some(k) => {
+                let name = match &k {
+                    Value::String(s) => s.clone(),
+                    other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
+                };
+                let valid = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                Err(Diag::new(format!("unknown key `{name}` for {}: expected one of {valid}", self.who()))
+                    .within(Seg::Key(name)))
+            }
+        }
+    }
+}
+
+/// What kind of YAML value this is, for messages.
+pub fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing (null)",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+/// A struct of keyword arguments, written by the crate's `kwargs!` macro.
+pub trait KwargStruct: Sized {
+    /// Reads the struct from a mapping.
+    ///
+    /// # Errors
+    /// A [`Diag`] at the offending key.
+    fn from_kwargs(kwargs: Kwargs) -> Result<Self, Diag>;
+
+    /// The keyword arguments, their types and defaults.
+    fn kwargs() -> Vec<Kwarg>;
+}
+
+impl fmt::Display for Diag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// The default of one field, as JSON.
+pub fn default_json<T: Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+/// Declares a struct of keyword arguments: each field once, with its type
+/// and, after `=`, its default (written into the docs, an associated constant
+/// named like the field, the reader and `tch-lr list`).
+///
+/// ```ignore
+/// kwargs! {
+///     /// `StepLR`'s keyword arguments.
+///     pub struct StepLRConfig {
+///         /// Period of learning rate decay.
+///         step_size: i64,
+///         /// Multiplicative factor of learning rate decay.
+///         gamma: f64 = 0.1,
+///     }
+/// }
+/// ```
+macro_rules! kwargs {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                $field:ident : $ty:ty $(= $default:expr)?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, serde::Serialize)]
+        #[allow(non_snake_case)]
+        pub struct $name {
+            $(
+                $(#[$fmeta])*
+                $(#[doc = concat!("\n\nDefault: `", stringify!($default), "`.")])?
+                pub $field: $ty,
+            )*
+        }
+
+        #[allow(non_upper_case_globals)]
+        impl $name {
+            $($(
+                #[doc = concat!("The default of `", stringify!($field), "`: `", stringify!($default), "`.")]
+                pub const $field: $ty = $default;
+            )?)*
+        }
+
+        impl $crate::config::kwargs::KwargStruct for $name {
+            fn from_kwargs(
+                mut kw: $crate::config::kwargs::Kwargs,
+            ) -> std::result::Result<Self, $crate::config::kwargs::Diag> {
+                kw.only(&[$(stringify!($field)),*])?;
+                Ok($name {
+                    $($field: $crate::config::kwargs::kwargs!(@read kw, $field, $ty $(, $default)?),)*
+                })
+            }
+
+            fn kwargs() -> Vec<$crate::config::kwargs::Kwarg> {
+                vec![$(
+                    $crate::config::kwargs::Kwarg {
+                        name: stringify!($field),
+                        ty: <$ty as $crate::config::kwargs::KwargValue>::TYPE,
+                        required: $crate::config::kwargs::kwargs!(@required $($default)?),
+                        default: $crate::config::kwargs::kwargs!(@default $ty $(, $default)?),
+                    },
+                )*]
+            }
+        }
+
+        impl $crate::config::kwargs::KwargValue for $name {
+            const TYPE: &'static str = "mapping";
+            fn from_kwarg(value: serde_yaml::Value) -> std::result::Result<Self, $crate::config::kwargs::Diag> {
+                <$name as $crate::config::kwargs::KwargStruct>::from_kwargs(
+                    $crate::config::kwargs::Kwargs::new(stringify!($name), value)?,
+                )
+            }
+        }
+    };
+    (@read $kw:ident, $field:ident, $ty:ty, $default:expr) => {
+        $kw.take::<$ty>(stringify!($field))?.unwrap_or($default)
+    };
+    (@read $kw:ident, $field:ident, $ty:ty) => {
+        $kw.require::<$ty>(stringify!($field))?
+    };
+    (@required $default:expr) => { false };
+    (@required) => { true };
+    (@default $ty:ty, $default:expr) => {{
+        let d: $ty = $default;
+        Some($crate::config::kwargs::default_json(&d))
+    }};
+    (@default $ty:ty) => { None };
+}
+pub(crate) use kwargs;

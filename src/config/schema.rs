@@ -1,0 +1,85 @@
+//! The schema of a config file: its sections and their keys, each declared
+//! once with its type and default ([`kwargs!`](super::kwargs)). The
+//! `scheduler:` section is [`SchedulerConfig`], written by the registry.
+
+use serde::{Deserialize, Serialize};
+use serde_yaml::Value;
+
+use super::kwargs::{kwargs, serde_kwargs, KwargValue};
+use crate::groups::{OptimizerKind, PerGroup};
+use crate::schedulers::{AnnealStrategy, CyclicMode, PlateauMode, ScaleMode, SchedulerConfig, ThresholdMode};
+
+kwargs! {
+    /// A whole config file.
+    pub struct Config {
+        /// The optimizer the scheduler drives. Optional when the config is
+        /// applied to an optimizer the program builds itself; then only checked
+        /// against it.
+        optimizer: Option<OptimizerConfig> = None,
+        /// The scheduler: its name in `name`, its keyword arguments beside it.
+        scheduler: SchedulerConfig,
+        /// When the scheduler steps.
+        interval: Interval = Interval::Epoch,
+    }
+}
+
+/// When the training loop calls `step()`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Interval {
+    /// Once per batch.
+    Step,
+    /// Once per epoch.
+    #[default]
+    Epoch,
+}
+
+kwargs! {
+    /// The `optimizer:` section.
+    pub struct OptimizerConfig {
+        /// `sgd`, `adam`, `adamw` or `rmsprop`.
+        name: OptimizerKind,
+        /// One LR for all groups, or one per group.
+        lr: PerGroup,
+        /// The number of groups when `lr` is one number (`None`: 1).
+        groups: Option<usize> = None,
+        /// SGD's and RMSprop's momentum (`None`: 0).
+        momentum: Option<f64> = None,
+        /// Adam's and AdamW's betas (`None`: `[0.9, 0.999]`).
+        betas: Option<[f64; 2]> = None,
+        /// Weight decay (`None`: tch's default for the optimizer).
+        weight_decay: Option<f64> = None,
+    }
+}
+
+/// `lr_lambda`: one expression, or one per group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, expecting = "an expression (a string), or a list of expressions with one per parameter group")]
+pub enum Exprs {
+    /// One expression for every group.
+    One(String),
+    /// One expression per group.
+    Each(Vec<String>),
+}
+
+serde_kwargs! {
+    PerGroup => "float | list[float]",
+    Exprs => "str | list[str]",
+    OptimizerKind => "str",
+    Interval => "str",
+    CyclicMode => "str",
+    ScaleMode => "str",
+    AnnealStrategy => "str",
+    PlateauMode => "str",
+    ThresholdMode => "str",
+}
+
+impl<'de> Deserialize<'de> for Config {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(d)?;
+        Config::from_kwarg(value).map_err(|e| {
+            let at = e.dotted();
+            serde::de::Error::custom(if at.is_empty() { e.message } else { format!("{at}: {}", e.message) })
+        })
+    }
+}
