@@ -20,3 +20,5 @@ echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
 echo "== cargo test"
 cargo test "$@"
+echo "== downstream crate (README example, default features off)"
+./scripts/downstream.sh

@@ -43,15 +43,18 @@ pub mod config;
 pub mod error;
 pub mod groups;
 pub mod optim;
+#[cfg(feature = "plot")]
 pub mod plot;
 pub mod scheduler;
 pub mod schedulers;
+#[doc(hidden)]
+pub mod support;
 pub mod trace;
 
 pub use error::{Error, Result};
 pub use groups::{GroupKey, OptimizerKind, ParamGroup, ParamGroups, PerGroup};
 pub use optim::{group_count, Optim, OptimizerSpec};
-pub use scheduler::{write_atomic, ScheduleExt, Scheduler, SchedulerState};
+pub use scheduler::{ScheduleExt, Scheduler, SchedulerState};
 pub use schedulers::*;
 
 /// The README's Rust examples, compiled as doctests.

@@ -1,4 +1,15 @@
 //! [`Scheduler`]: a schedule bound to the optimizer it drives.
+//!
+//! One step verb per situation:
+//!
+//! | the scheduler | PyTorch | tch-lr |
+//! |---|---|---|
+//! | any typed schedule but `ReduceLROnPlateau` (`Scheduler<StepLR>`, ...) | `scheduler.step()` | [`step()`](Scheduler::step) |
+//! | `Scheduler<ReduceLROnPlateau>` | `scheduler.step(val_loss)` | `step(metric)` |
+//! | from a config (`Scheduler<Box<dyn Schedule>>`), no metric | `scheduler.step()` | `step()` |
+//! | from a config, `ReduceLROnPlateau` | `scheduler.step(val_loss)` | [`step_metric(metric)`](Scheduler::step_metric) |
+//! | code that handles any config, with or without a metric | either | [`step_with(Option<f64>)`](Scheduler::step_with) |
+//! | `CosineAnnealingWarmRestarts` at a fractional epoch | `scheduler.step(epoch + i / iters)` | [`step_to(epoch)`](Scheduler::step_to) |
 
 use std::fs;
 use std::path::Path;

@@ -1,5 +1,94 @@
-//! The 15 schedulers of `torch.optim.lr_scheduler`, one file per family, and
-//! the [`Schedule`] trait they implement.
+//! Every schedule tch-lr knows, one file per family, the [`Schedule`] trait
+//! they implement, and the [`registry`] that lists them.
+//!
+//! | class (config `name`) | file | reference |
+//! |---|---|---|
+//! | `StepLR`, `MultiStepLR`, `ExponentialLR` | `step.rs` | `torch.optim.lr_scheduler` |
+//! | `ConstantLR`, `LinearLR` | `warmup.rs` | `torch.optim.lr_scheduler` |
+//! | `PolynomialLR` | `polynomial.rs` | `torch.optim.lr_scheduler` |
+//! | `CosineAnnealingLR`, `CosineAnnealingWarmRestarts` | `cosine.rs` | `torch.optim.lr_scheduler` |
+//! | `LambdaLR`, `MultiplicativeLR` | `lambda.rs` | `torch.optim.lr_scheduler` |
+//! | `SequentialLR`, `ChainedScheduler` | `composite.rs` | `torch.optim.lr_scheduler` |
+//! | `ReduceLROnPlateau` | `plateau.rs` | `torch.optim.lr_scheduler` |
+//! | `CyclicLR` | `cyclic.rs` | `torch.optim.lr_scheduler` |
+//! | `OneCycleLR` | `one_cycle.rs` | `torch.optim.lr_scheduler` |
+//!
+//! Shared machinery: `base.rs` (PyTorch's `LRScheduler` base class, for every
+//! [`LrPolicy`]), `schedule.rs` (the [`Schedule`] trait and the hidden
+//! [`Protocol`] composites use), `pymath.rs` (Python's arithmetic: `**`,
+//! `//`, `%`, and its errors), `registry.rs` (the list).
+//!
+//! # Adding a schedule
+//!
+//! A closed-form schedule is an [`LrPolicy`]: its `get_lr()` (the recursive
+//! form PyTorch's `step()` uses) and, where the reference has one, its
+//! `_get_closed_form_lr()`. The base class (construction, initial step,
+//! `last_epoch`, saved state) comes with the trait, so the schedule can be
+//! bound to an optimizer, stepped, saved and loaded at once. In your own
+//! crate:
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use tch::{nn, Device};
+//! use tch_lr::{Base, LrPolicy, Optim, ParamGroups, ScheduleExt as _};
+//!
+//! /// `lr = base_lr / sqrt(max(epoch, 1))`: an inverse square root decay.
+//! #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+//! struct InverseSqrtLR {
+//!     base: Base,
+//! }
+//!
+//! impl LrPolicy for InverseSqrtLR {
+//!     const NAME: &'static str = "InverseSqrtLR";
+//!
+//!     fn base(&self) -> &Base {
+//!         &self.base
+//!     }
+//!     fn base_mut(&mut self) -> &mut Base {
+//!         &mut self.base
+//!     }
+//!     fn get_lr(&self, _groups: &mut ParamGroups, out: &mut [f64]) -> tch_lr::Result<()> {
+//!         self.closed_form(out).map(drop)
+//!     }
+//!     fn closed_form(&self, out: &mut [f64]) -> tch_lr::Result<bool> {
+//!         let k = (self.base.last_epoch.max(1) as f64).sqrt();
+//!         for (lr, base_lr) in out.iter_mut().zip(&self.base.base_lrs) {
+//!             *lr = base_lr / k;
+//!         }
+//!         Ok(true)
+//!     }
+//! }
+//!
+//! let vs = nn::VarStore::new(Device::Cpu);
+//! let _w = vs.root().zeros("w", &[1]);
+//! let mut sched = InverseSqrtLR::default().build(Optim::new(nn::Sgd::default(), &vs, 0.1)?)?;
+//! for _ in 0..4 {
+//!     sched.step()?;
+//! }
+//! assert_eq!(sched.last_lr(), [0.1 / 2.0]); // epoch 4: 0.1 / sqrt(4)
+//! # Ok::<(), tch_lr::Error>(())
+//! ```
+//!
+//! To make it part of tch-lr, so that configs, `tch-lr list`, the tests and
+//! the benchmarks know it:
+//!
+//! 1. **One new file** here with the policy above, its keyword arguments
+//!    declared once with their defaults (`kwargs! { pub struct
+//!    InverseSqrtLRConfig { ... } }`; the builder methods take their defaults
+//!    from its constants), and `impl ScheduleConfig for InverseSqrtLRConfig`:
+//!    the config `NAME`, an `EXAMPLE` config that changes within a dozen steps
+//!    on any number of groups, and `schedule()` (config → schedule). Declare
+//!    the module in this file and re-export the two types.
+//! 2. **One registry line** in `registry.rs`: `InverseSqrtLR(InverseSqrtLRConfig),`.
+//! 3. **Its fixture cases**: an entry in `FILES` of the reference's generator
+//!    (`scripts/gen_fixtures.py` for PyTorch), then run it to write
+//!    `tests/fixtures/parity/InverseSqrtLR.json`. The parity, resume, runtime,
+//!    allocation and config tests pick the schedule up from the registry.
+//!
+//! `tests/registry.rs` then says what else is missing: a config in
+//! `configs/`, a case in each list of `benches/schedulers.rs` and
+//! `scripts/bench_pytorch.py`, and a plot `docs/InverseSqrtLR.png`
+//! (`scripts/plots.sh`) shown in the README.
 
 mod base;
 mod composite;
