@@ -18,6 +18,10 @@ echo "== cargo fmt --check"
 cargo fmt --check
 echo "== cargo clippy"
 cargo clippy --all-targets -- -D warnings
+echo "== cargo clippy, library alone (default features off)"
+cargo clippy --lib --no-default-features -- -D warnings
+echo "== registry: keyword arguments and defaults against PyTorch's signatures"
+python scripts/check_defaults.py
 echo "== cargo test"
 cargo test "$@"
 echo "== downstream crate (README example, default features off)"

@@ -263,3 +263,29 @@ fn help_explains_every_subcommand() {
     let out = tch_lr(&["trace"]);
     assert_eq!(out.status.code(), Some(2), "clap's usage error");
 }
+
+/// `tch-lr list` prints the registry: the names, and as JSON each schedule's
+/// keyword arguments with their defaults (what the Python scripts read).
+#[test]
+fn list_prints_the_registry() {
+    let out = tch_lr(&["list"]);
+    assert!(out.status.success());
+    let names: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+    let registered: Vec<String> = tch_lr::REGISTRY.iter().map(|s| s.name.to_string()).collect();
+    assert_eq!(names, registered);
+
+    let out = tch_lr(&["list", "--format", "json"]);
+    assert!(out.status.success());
+    let all: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all.len(), registered.len());
+    let one_cycle = all.iter().find(|s| s["name"] == "OneCycleLR").unwrap();
+    let kwargs = one_cycle["kwargs"].as_array().unwrap();
+    let kw = |name: &str| kwargs.iter().find(|k| k["name"] == name).unwrap_or_else(|| panic!("no {name}")).clone();
+    assert_eq!(kw("max_lr")["required"], true);
+    assert_eq!(kw("pct_start")["default"], 0.3);
+    assert_eq!(kw("anneal_strategy")["default"], "cos");
+    assert_eq!(kw("total_steps")["default"], serde_json::Value::Null);
+    assert_eq!(kw("final_div_factor")["default"], 1e4);
+    let plateau = all.iter().find(|s| s["name"] == "ReduceLROnPlateau").unwrap();
+    assert_eq!(plateau["takes_metric"], true);
+}

@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use tch_lr::config::Config;
-use tch_lr::{OptimizerKind, ParamGroups, Schedule};
+use tch_lr::{OptimizerKind, ParamGroups, Protocol as _, Schedule, REGISTRY};
 
 const STEPS: usize = 60;
 
@@ -159,32 +159,37 @@ fn run_anything(yaml: &str, lrs: &[f64]) {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(300))]
 
+    /// Every registered schedule, from its registry example with each number,
+    /// integer and flag replaced by a random (often invalid) one: an error or a
+    /// schedule, never a panic.
     #[test]
     fn any_arguments_give_an_error_or_a_schedule_never_a_panic(
-        a in any_number(), b in any_number(), c in any_number(), i in any_int(), j in any_int(),
-        lrs in prop::collection::vec(any_number(), 1..4), bools in any::<(bool, bool)>(),
+        nums in prop::collection::vec(any_number(), 16), ints in prop::collection::vec(any_int(), 16),
+        flags in prop::collection::vec(any::<bool>(), 16), keep in prop::collection::vec(any::<bool>(), 16),
+        lrs in prop::collection::vec(any_number(), 1..4),
     ) {
-        let (a, b, c) = (yaml_num(a), yaml_num(b), yaml_num(c));
-        let (t, f) = bools;
-        for s in [
-            format!("{{name: StepLR, step_size: {i}, gamma: {a}}}"),
-            format!("{{name: MultiStepLR, milestones: [{i}, {j}], gamma: {a}}}"),
-            format!("{{name: ConstantLR, factor: {a}, total_iters: {i}}}"),
-            format!("{{name: LinearLR, start_factor: {a}, end_factor: {b}, total_iters: {i}}}"),
-            format!("{{name: ExponentialLR, gamma: {a}}}"),
-            format!("{{name: PolynomialLR, total_iters: {i}, power: {a}}}"),
-            format!("{{name: CosineAnnealingLR, T_max: {i}, eta_min: {a}}}"),
-            format!("{{name: LambdaLR, lr_lambda: '{a} ** epoch'}}"),
-            format!("{{name: MultiplicativeLR, lr_lambda: '{a} / (epoch - {j})'}}"),
-            format!("{{name: SequentialLR, milestones: [{i}], schedulers: [{{name: ExponentialLR, gamma: {a}}}, {{name: StepLR, step_size: {j}}}]}}"),
-            format!("{{name: ChainedScheduler, schedulers: [{{name: ConstantLR, factor: {a}, total_iters: {i}}}, {{name: CosineAnnealingLR, T_max: {j}}}]}}"),
-            format!("{{name: ReduceLROnPlateau, factor: {a}, patience: {i}, cooldown: {j}, threshold: {b}, min_lr: {c}, eps: {b}, threshold_mode: {}}}", if t { "abs" } else { "rel" }),
-            format!("{{name: CyclicLR, base_lr: {a}, max_lr: {b}, step_size_up: {i}, step_size_down: {j}, gamma: {c}, mode: {}}}", if f { "exp_range" } else { "triangular2" }),
-            format!("{{name: OneCycleLR, max_lr: {a}, total_steps: {i}, pct_start: {b}, div_factor: {c}, final_div_factor: {a}, three_phase: {t}}}"),
-            format!("{{name: OneCycleLR, max_lr: {a}, epochs: {i}, steps_per_epoch: {j}}}"),
-            format!("{{name: CosineAnnealingWarmRestarts, T_0: {i}, T_mult: {j}, eta_min: {a}}}"),
-        ] {
-            run_anything(&format!("scheduler: {s}"), &lrs.iter().map(|v| if v.is_nan() { 0.1 } else { *v }).collect::<Vec<_>>());
+        let lrs: Vec<f64> = lrs.iter().map(|v| if v.is_nan() { 0.1 } else { *v }).collect();
+        for s in REGISTRY {
+            let mut args: serde_yaml::Mapping = serde_yaml::from_str(s.example).unwrap();
+            for (k, kw) in (s.kwargs)().iter().enumerate() {
+                if keep[k % keep.len()] {
+                    continue;
+                }
+                let v = match kw.ty {
+                    "int" => ints[k % ints.len()].to_string(),
+                    "float" | "float | list[float]" => yaml_num(nums[k % nums.len()]),
+                    "bool" => flags[k % flags.len()].to_string(),
+                    "list[int]" => format!("[{}, {}]", ints[k % ints.len()], ints[(k + 1) % ints.len()]),
+                    "str | list[str]" => format!("'{} / (epoch - {})'", yaml_num(nums[k % nums.len()]), ints[k % ints.len()]),
+                    _ => continue,
+                };
+                args.insert(kw.name.into(), serde_yaml::from_str(&v).unwrap());
+            }
+            let yaml = serde_yaml::to_string(&serde_yaml::Value::Mapping(
+                [("scheduler".into(), serde_yaml::Value::Mapping(args))].into_iter().collect(),
+            ))
+            .unwrap();
+            run_anything(&yaml, &lrs);
         }
     }
 
