@@ -387,6 +387,8 @@ fn step_cases() -> Vec<StepCase> {
         ("CyclicLR", |n| sched(n, cyclic, None)),
         ("OneCycleLR", |n| sched(n, one_cycle, Some(ONE_CYCLE_PERIOD))),
         ("CosineAnnealingWarmRestarts", |n| sched(n, warm_restarts, None)),
+        // transformers step cases
+        // timm step cases
     ]
 }
 
@@ -408,6 +410,8 @@ fn index_cases() -> Vec<IndexCase> {
         ("CyclicLR", |at| sched_at(1, cyclic, at)),
         ("OneCycleLR", |at| sched_at(1, one_cycle_long, at)),
         ("CosineAnnealingWarmRestarts", |at| sched_at(1, warm_restarts, at)),
+        // transformers index cases
+        // timm index cases
     ]
 }
 

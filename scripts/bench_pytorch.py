@@ -69,6 +69,8 @@ CASES = {
     "CyclicLR": lambda o, l: L.CyclicLR(o, base_lr=l, max_lr=times(l, 10.0), step_size_up=2000),
     "OneCycleLR": lambda o, l: L.OneCycleLR(o, max_lr=times(l, 10.0), total_steps=ONE_CYCLE_TOTAL),
     "CosineAnnealingWarmRestarts": lambda o, l: L.CosineAnnealingWarmRestarts(o, 1000, T_mult=2, eta_min=1e-6),
+    # transformers cases
+    # timm cases
 }
 
 

@@ -10,9 +10,12 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 echo "== fixtures: regenerate from PyTorch and compare with the committed ones"
 python scripts/gen_fixtures.py --check
-if [ -f scripts/gen_config_fixtures.py ]; then
-    python scripts/gen_config_fixtures.py --check
-fi
+python scripts/gen_config_fixtures.py --check
+# The other reference libraries' fixtures (transformers, timm): one generator each.
+for generator in scripts/gen_fixtures_*.py; do
+    [ -e "$generator" ] || continue
+    python "$generator" --check
+done
 
 echo "== cargo fmt --check"
 cargo fmt --check
