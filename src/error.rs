@@ -36,6 +36,18 @@ pub enum Error {
     /// A metric given to `ReduceLROnPlateau` was NaN.
     #[error("metric is NaN: ReduceLROnPlateau needs a number to compare with the best value so far")]
     NanMetric,
+    /// A step computed a NaN or infinite value (an expression that overflows,
+    /// degenerate arguments): it was not written, and the optimizer keeps its
+    /// last good values.
+    #[error("the schedule computed {what} = {value} for parameter group {group}: not written, the optimizer keeps its last values")]
+    NonFinite {
+        /// What was computed: `lr`, `momentum` or `beta1`.
+        what: &'static str,
+        /// The parameter group.
+        group: usize,
+        /// The value.
+        value: f64,
+    },
     /// The operation does not apply to this scheduler (for example a metric given to
     /// a scheduler that does not take one).
     #[error("{0}")]
@@ -77,9 +89,25 @@ pub enum Error {
     /// Drawing a plot failed (an unknown file extension, a backend error).
     #[error("plot: {0}")]
     Plot(String),
-    /// An error reported by libtorch through tch.
-    #[error(transparent)]
+    /// An error reported by libtorch through tch. Shown as one line: the
+    /// message without libtorch's C++ backtrace (the full text is in the
+    /// source error).
+    #[error("libtorch: {}", one_line(&.0.to_string()))]
     Tch(#[from] tch::TchError),
+}
+
+/// The first line of a libtorch error that says something: without the C++
+/// backtrace ("Exception raised from ...", "frame #0: ...") that libtorch
+/// appends, and without tch's "Internal torch error: " prefix.
+pub fn one_line(message: &str) -> String {
+    message
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .map(|l| l.split(" Exception raised from ").next().unwrap_or(l))
+        .map(|l| l.strip_prefix("Internal torch error: ").unwrap_or(l).trim())
+        .unwrap_or("")
+        .to_string()
 }
 
 /// `Result` with [`Error`].

@@ -39,6 +39,7 @@
 
 #![warn(missing_docs)]
 
+mod checks;
 pub mod config;
 pub mod error;
 pub mod groups;

@@ -3,16 +3,29 @@
 
 use tch::nn::{self, OptimizerConfig, VarStore};
 
+use crate::checks::{check, Hyper};
 use crate::error::{Error, Result};
 use crate::groups::{OptimizerKind, ParamGroups, PerGroup};
 
 /// An optimizer configuration tch-lr knows how to schedule: tch's four
-/// optimizers. It tells the kind and the initial momentum (or beta1).
+/// optimizers. It tells the kind, the initial momentum (or beta1), and
+/// whether PyTorch's constructor would accept its settings.
 pub trait OptimizerSpec: OptimizerConfig {
     /// Which optimizer this builds.
     fn kind(&self) -> OptimizerKind;
     /// Its momentum (SGD, RMSprop) or beta1 (Adam, AdamW).
     fn momentum(&self) -> f64;
+    /// PyTorch's constructor checks for these settings and `lrs`, with
+    /// PyTorch's messages, and every value finite.
+    ///
+    /// # Errors
+    /// [`Error::Value`] with the first problem.
+    fn check(&self, lrs: &[f64]) -> Result<()>;
+}
+
+/// Runs [`check`] and turns its finding into an [`Error::Value`].
+fn checked(h: Hyper, lrs: &[f64]) -> Result<()> {
+    check(&h, lrs).map_err(|(_, message)| Error::Value(message))
 }
 
 impl OptimizerSpec for nn::Sgd {
@@ -22,25 +35,42 @@ impl OptimizerSpec for nn::Sgd {
     fn momentum(&self) -> f64 {
         self.momentum
     }
+    fn check(&self, lrs: &[f64]) -> Result<()> {
+        let h = Hyper {
+            momentum: self.momentum,
+            dampening: self.dampening,
+            nesterov: self.nesterov,
+            weight_decay: self.wd,
+            ..Hyper::new(OptimizerKind::Sgd)
+        };
+        checked(h, lrs)
+    }
 }
 
-impl OptimizerSpec for nn::Adam {
-    fn kind(&self) -> OptimizerKind {
-        OptimizerKind::Adam
-    }
-    fn momentum(&self) -> f64 {
-        self.beta1
-    }
+macro_rules! adam_spec {
+    ($t:ty, $kind:expr) => {
+        impl OptimizerSpec for $t {
+            fn kind(&self) -> OptimizerKind {
+                $kind
+            }
+            fn momentum(&self) -> f64 {
+                self.beta1
+            }
+            fn check(&self, lrs: &[f64]) -> Result<()> {
+                let h = Hyper {
+                    betas: [self.beta1, self.beta2],
+                    eps: self.eps,
+                    weight_decay: self.wd,
+                    ..Hyper::new($kind)
+                };
+                checked(h, lrs)
+            }
+        }
+    };
 }
 
-impl OptimizerSpec for nn::AdamW {
-    fn kind(&self) -> OptimizerKind {
-        OptimizerKind::AdamW
-    }
-    fn momentum(&self) -> f64 {
-        self.beta1
-    }
-}
+adam_spec!(nn::Adam, OptimizerKind::Adam);
+adam_spec!(nn::AdamW, OptimizerKind::AdamW);
 
 impl OptimizerSpec for nn::RmsProp {
     fn kind(&self) -> OptimizerKind {
@@ -48,6 +78,16 @@ impl OptimizerSpec for nn::RmsProp {
     }
     fn momentum(&self) -> f64 {
         self.momentum
+    }
+    fn check(&self, lrs: &[f64]) -> Result<()> {
+        let h = Hyper {
+            momentum: self.momentum,
+            eps: self.eps,
+            weight_decay: self.wd,
+            alpha: self.alpha,
+            ..Hyper::new(OptimizerKind::RmsProp)
+        };
+        checked(h, lrs)
     }
 }
 
@@ -88,13 +128,16 @@ impl Optim {
     /// (`0.1`) or one per group (`vec![0.1, 0.01]`).
     ///
     /// # Errors
-    /// [`Error::Value`] when the `VarStore` has no trainable variable,
+    /// [`Error::Value`] when the `VarStore` has no trainable variable or
+    /// PyTorch's constructor would reject the settings (a negative LR, betas
+    /// outside `[0, 1)`, ...; PyTorch's message) or one is not finite,
     /// [`Error::GroupCount`] when a list of LRs does not match its groups,
     /// [`Error::Tch`] when libtorch rejects the configuration.
     pub fn new<C: OptimizerSpec>(config: C, vs: &VarStore, lr: impl Into<PerGroup>) -> Result<Self> {
         let kind = config.kind();
         let momentum = config.momentum();
         let lrs = lrs_for(vs, lr.into())?;
+        config.check(&lrs)?;
         let opt = config.build(vs, lrs[0])?;
         let mut optim = Optim {
             opt,
@@ -112,7 +155,7 @@ impl Optim {
     /// now, so that both sides agree from the start.
     ///
     /// # Errors
-    /// As [`Optim::new`].
+    /// As [`Optim::new`], for the LRs and the momentum (or beta1) given.
     pub fn from_tch(
         mut opt: nn::Optimizer,
         vs: &VarStore,
@@ -121,6 +164,13 @@ impl Optim {
         momentum: f64,
     ) -> Result<Self> {
         let lrs = lrs_for(vs, lr.into())?;
+        let mut h = Hyper::new(kind);
+        if kind.uses_beta1() {
+            h.betas[0] = momentum;
+        } else {
+            h.momentum = momentum;
+        }
+        checked(h, &lrs)?;
         opt.set_momentum(momentum);
         for (i, &lr) in lrs.iter().enumerate() {
             opt.set_lr_group(i, lr);
@@ -164,10 +214,15 @@ impl Optim {
     /// changed; the same for momentum (beta1 for Adam and AdamW).
     ///
     /// # Errors
+    /// [`Error::NonFinite`] when a value is NaN or infinite: nothing is
+    /// written, and the groups go back to the values libtorch has.
     /// [`Error::Unsupported`] when Adam, AdamW or RMSprop groups need different
     /// momenta: tch 0.26's `set_momentum_group` fails for them, so only a value
     /// shared by all groups can be written.
     pub fn sync(&mut self) -> Result<()> {
+        if !self.groups.iter().all(|g| g.lr.is_finite() && g.momentum.is_finite()) {
+            return Err(self.refuse_non_finite());
+        }
         let groups = self.groups.groups();
         if let ([g], [w_lr], [w_m]) = (groups, &mut self.written_lr[..], &mut self.written_momentum[..]) {
             // One group: no plan to make.
@@ -230,6 +285,33 @@ impl Optim {
             }
         }
         Ok(())
+    }
+
+    /// The error for the first non-finite value; puts the groups back to what
+    /// libtorch has (where that is known).
+    #[cold]
+    fn refuse_non_finite(&mut self) -> Error {
+        let kind = self.groups.kind();
+        let mut error = None;
+        for (i, g) in self.groups.groups_mut().iter_mut().enumerate() {
+            let bad = if !g.lr.is_finite() {
+                Some(("lr", g.lr))
+            } else if !g.momentum.is_finite() {
+                Some((kind.momentum_name(), g.momentum))
+            } else {
+                None
+            };
+            if let (None, Some((what, value))) = (&error, bad) {
+                error = Some(Error::NonFinite { what, group: i, value });
+            }
+            if self.written_lr[i].is_finite() {
+                g.lr = self.written_lr[i];
+            }
+            if self.written_momentum[i].is_finite() {
+                g.momentum = self.written_momentum[i];
+            }
+        }
+        error.unwrap_or_else(|| Error::Value("a non-finite value".into()))
     }
 
     /// Replaces the groups (after loading a saved state) and writes them all.

@@ -43,6 +43,12 @@ pub fn optimizer_or_default(config: &Config) -> OptimizerConfig {
         momentum: None,
         betas: None,
         weight_decay: None,
+        dampening: None,
+        nesterov: None,
+        eps: None,
+        alpha: None,
+        amsgrad: None,
+        centered: None,
     })
 }
 

@@ -289,3 +289,40 @@ fn list_prints_the_registry() {
     let plateau = all.iter().find(|s| s["name"] == "ReduceLROnPlateau").unwrap();
     assert_eq!(plateau["takes_metric"], true);
 }
+
+/// Each class of malformed input: exactly one line on stderr, exit status 1,
+/// naming the key and its line; `check` and `trace` say the same.
+#[test]
+fn check_and_trace_reject_bad_input_alike_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let step = "scheduler: {name: StepLR, step_size: 2}\n";
+    let cases: Vec<(String, &[&str])> = vec![
+        (format!("optimizer: {{name: sgd, lr: -0.1}}\n{step}"), &["optimizer.lr", "Invalid learning rate: -0.1", "line 1"]),
+        (format!("optimizer:\n  name: sgd\n  lr: 0.1\n  momentum: -0.5\n{step}"), &["optimizer.momentum", "Invalid momentum value: -0.5", "line 4"]),
+        (format!("optimizer: {{name: adamw, lr: 0.1, weight_decay: -1}}\n{step}"), &["optimizer.weight_decay", "Invalid weight_decay value: -1.0"]),
+        (format!("optimizer: {{name: adam, lr: 0.1, betas: [1.0, 0.999]}}\n{step}"), &["optimizer.betas", "Invalid beta parameter at index 0: 1.0"]),
+        (format!("optimizer: {{name: sgd, lr: .inf}}\n{step}"), &["optimizer.lr", "finite", ".inf"]),
+        ("scheduler:\n  name: StepLR\n  step_size: 2\n  gamma: .nan\n".into(), &["scheduler.gamma", "finite", "line 4"]),
+        ("scheduler: {name: CosineAnnealingLR, T_max: 10, eta_min: .nan}\n".into(), &["scheduler.eta_min", "finite"]),
+        (
+            "scheduler:\n  name: SequentialLR\n  milestones: [2]\n  schedulers:\n    - {name: ConstantLR}\n    - {name: CyclicLR, base_lr: 0.01, max_lr: 0.1, mode: triangle}\n".into(),
+            &["scheduler.schedulers[1].mode", "triangle", "triangular2", "line 6"],
+        ),
+    ];
+    for (i, (yaml, words)) in cases.iter().enumerate() {
+        let path = write(dir.path(), &format!("bad{i}.yaml"), yaml.as_bytes());
+        let mut said = Vec::new();
+        for args in [vec!["check", path.as_str()], vec!["trace", path.as_str(), "--steps", "3"]] {
+            let out = tch_lr(&args);
+            let err = String::from_utf8_lossy(&out.stderr).to_string();
+            assert_eq!(out.status.code(), Some(1), "{args:?} on {yaml:?}: {err}");
+            assert_eq!(err.lines().count(), 1, "{args:?} on {yaml:?}: one line, got {err:?}");
+            assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+            for w in *words {
+                assert!(err.contains(w), "{args:?} on {yaml:?}: {err:?} should mention {w:?}");
+            }
+            said.push(err);
+        }
+        assert_eq!(said[0], said[1], "check and trace disagree on {yaml:?}");
+    }
+}

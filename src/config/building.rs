@@ -8,6 +8,7 @@ use tch::nn::{self, VarStore};
 use super::diagnostics;
 use super::kwargs::{Diag, KwargValue, Seg};
 use super::schema::{Config, OptimizerConfig};
+use crate::checks::{check, Hyper};
 use crate::error::{Error, Result};
 use crate::groups::{OptimizerKind, ParamGroups, PerGroup};
 use crate::optim::Optim;
@@ -49,23 +50,55 @@ impl OptimizerConfig {
         }
     }
 
-    /// What can be checked without an optimizer: keys that do not apply to
-    /// this optimizer, and the group count.
+    /// The keys of this section that apply to each optimizer.
+    fn applies(kind: OptimizerKind) -> &'static [&'static str] {
+        match kind {
+            OptimizerKind::Sgd => &["momentum", "dampening", "nesterov", "weight_decay"],
+            OptimizerKind::Adam | OptimizerKind::AdamW => &["betas", "eps", "amsgrad", "weight_decay"],
+            OptimizerKind::RmsProp => &["momentum", "eps", "alpha", "centered", "weight_decay"],
+        }
+    }
+
+    /// The hyper-parameters as the optimizer will have them (tch's defaults
+    /// for the keys not given).
+    fn hyper(&self) -> Hyper {
+        let d = Hyper::new(self.name);
+        let default_wd = if self.name == OptimizerKind::AdamW { 0.01 } else { 0.0 };
+        Hyper {
+            momentum: self.momentum.unwrap_or(d.momentum),
+            dampening: self.dampening.unwrap_or(d.dampening),
+            nesterov: self.nesterov.unwrap_or(d.nesterov),
+            betas: self.betas.unwrap_or(d.betas),
+            eps: self.eps.unwrap_or(d.eps),
+            weight_decay: self.weight_decay.unwrap_or(default_wd),
+            alpha: self.alpha.unwrap_or(d.alpha),
+            ..d
+        }
+    }
+
+    /// Everything that can be checked without an optimizer, as PyTorch's
+    /// constructor checks it: keys that do not apply to this optimizer, the
+    /// group count, and every value (PyTorch's messages; finite numbers).
     fn diagnose(&self) -> Result<(), Diag> {
-        let misplaced = match self.name {
-            OptimizerKind::Sgd | OptimizerKind::RmsProp => self.betas.is_some().then_some("betas"),
-            OptimizerKind::Adam | OptimizerKind::AdamW => self.momentum.is_some().then_some("momentum"),
-        };
-        if let Some(key) = misplaced {
+        let given = [
+            ("momentum", self.momentum.is_some()),
+            ("dampening", self.dampening.is_some()),
+            ("nesterov", self.nesterov.is_some()),
+            ("betas", self.betas.is_some()),
+            ("eps", self.eps.is_some()),
+            ("alpha", self.alpha.is_some()),
+            ("amsgrad", self.amsgrad.is_some()),
+            ("centered", self.centered.is_some()),
+        ];
+        let applies = Self::applies(self.name);
+        if let Some((key, _)) = given.iter().find(|(k, on)| *on && !applies.contains(k)) {
             return Err(at_key(
                 key,
-                format!(
-                    "does not apply to {} (sgd and rmsprop take momentum, adam and adamw take betas)",
-                    self.name.name()
-                ),
+                format!("does not apply to {} ({} takes {})", self.name.name(), self.name.name(), applies.join(", ")),
             ));
         }
-        self.group_lrs().map(|_| ())
+        let lrs = self.group_lrs()?;
+        check(&self.hyper(), &lrs).map_err(|(key, message)| at_key(key, message))
     }
 
     /// Builds the tch optimizer over `vs`, whose trainable variables must span
@@ -77,22 +110,19 @@ impl OptimizerConfig {
     pub fn build(&self, vs: &VarStore) -> Result<Optim> {
         self.diagnose().map_err(|d| diagnostics::error(None, None, d.within(Seg::Key("optimizer".into()))))?;
         let lrs = self.lrs()?;
-        let m = self.initial_momentum();
-        let wd = self.weight_decay;
-        let [b1, b2] = self.betas.unwrap_or([0.9, 0.999]);
+        let h = self.hyper();
+        let [beta1, beta2] = h.betas;
+        let (eps, wd, amsgrad) = (h.eps, h.weight_decay, self.amsgrad.unwrap_or(false));
         match self.name {
             OptimizerKind::Sgd => {
-                let c = nn::Sgd { momentum: m, wd: wd.unwrap_or(0.0), ..Default::default() };
+                let c = nn::Sgd { momentum: h.momentum, dampening: h.dampening, wd, nesterov: h.nesterov };
                 Optim::new(c, vs, lrs)
             }
-            OptimizerKind::Adam => Optim::new(nn::Adam::default().beta1(b1).beta2(b2).wd(wd.unwrap_or(0.0)), vs, lrs),
-            OptimizerKind::AdamW => {
-                let c = nn::AdamW::default().beta1(b1).beta2(b2);
-                Optim::new(if let Some(wd) = wd { c.wd(wd) } else { c }, vs, lrs)
-            }
+            OptimizerKind::Adam => Optim::new(nn::Adam { beta1, beta2, wd, eps, amsgrad }, vs, lrs),
+            OptimizerKind::AdamW => Optim::new(nn::AdamW { beta1, beta2, wd, eps, amsgrad }, vs, lrs),
             OptimizerKind::RmsProp => {
-                let c = nn::RmsProp { momentum: m, wd: wd.unwrap_or(0.0), ..Default::default() };
-                Optim::new(c, vs, lrs)
+                let centered = self.centered.unwrap_or(false);
+                Optim::new(nn::RmsProp { alpha: h.alpha, eps, wd, momentum: h.momentum, centered }, vs, lrs)
             }
         }
     }

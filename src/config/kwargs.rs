@@ -117,11 +117,41 @@ pub(crate) use serde_kwargs;
 serde_kwargs! {
     i64 => "int",
     usize => "int",
-    f64 => "float",
     bool => "bool",
     String => "str",
     Vec<i64> => "list[int]",
-    [f64; 2] => "tuple[float, float]",
+}
+
+/// `v`, or a [`Diag`] when it is NaN or infinite: tch-lr takes finite numbers
+/// only, so that nothing non-finite can reach the optimizer.
+pub fn finite(v: f64) -> Result<f64, Diag> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        let yaml = if v.is_nan() {
+            ".nan"
+        } else if v > 0.0 {
+            ".inf"
+        } else {
+            "-.inf"
+        };
+        Err(Diag::new(format!("must be a finite number, got {yaml}")))
+    }
+}
+
+impl KwargValue for f64 {
+    const TYPE: &'static str = "float";
+    fn from_kwarg(value: Value) -> Result<Self, Diag> {
+        finite(from_serde(value)?)
+    }
+}
+
+impl KwargValue for [f64; 2] {
+    const TYPE: &'static str = "tuple[float, float]";
+    fn from_kwarg(value: Value) -> Result<Self, Diag> {
+        let [a, b]: [f64; 2] = from_serde(value)?;
+        Ok([finite(a).map_err(|d| d.within(Seg::Index(0)))?, finite(b).map_err(|d| d.within(Seg::Index(1)))?])
+    }
 }
 
 impl<T: KwargValue> KwargValue for Option<T> {

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 
-use super::kwargs::{kwargs, serde_kwargs, KwargValue};
+use super::kwargs::{finite, from_serde, kwargs, serde_kwargs, Diag, KwargValue, Seg};
 use crate::groups::{OptimizerKind, PerGroup};
 use crate::schedulers::{AnnealStrategy, CyclicMode, PlateauMode, ScaleMode, SchedulerConfig, ThresholdMode};
 
@@ -47,8 +47,21 @@ kwargs! {
         momentum: Option<f64> = None,
         /// Adam's and AdamW's betas (`None`: `[0.9, 0.999]`).
         betas: Option<[f64; 2]> = None,
-        /// Weight decay (`None`: tch's default for the optimizer).
+        /// Weight decay (`None`: tch's default for the optimizer: 0.01 for
+        /// AdamW, 0 for the others).
         weight_decay: Option<f64> = None,
+        /// SGD's dampening (`None`: 0).
+        dampening: Option<f64> = None,
+        /// SGD's Nesterov momentum (`None`: false).
+        nesterov: Option<bool> = None,
+        /// Adam's, AdamW's and RMSprop's epsilon (`None`: 1e-8).
+        eps: Option<f64> = None,
+        /// RMSprop's smoothing constant (`None`: 0.99).
+        alpha: Option<f64> = None,
+        /// Adam's and AdamW's AMSGrad variant (`None`: false).
+        amsgrad: Option<bool> = None,
+        /// RMSprop's centered variant (`None`: false).
+        centered: Option<bool> = None,
     }
 }
 
@@ -62,8 +75,22 @@ pub enum Exprs {
     Each(Vec<String>),
 }
 
+impl KwargValue for PerGroup {
+    const TYPE: &'static str = "float | list[float]";
+    fn from_kwarg(value: Value) -> Result<Self, Diag> {
+        match from_serde(value)? {
+            PerGroup::All(v) => finite(v).map(PerGroup::All),
+            PerGroup::Each(vs) => vs
+                .into_iter()
+                .enumerate()
+                .map(|(i, v)| finite(v).map_err(|d| d.within(Seg::Index(i))))
+                .collect::<Result<_, _>>()
+                .map(PerGroup::Each),
+        }
+    }
+}
+
 serde_kwargs! {
-    PerGroup => "float | list[float]",
     Exprs => "str | list[str]",
     OptimizerKind => "str",
     Interval => "str",

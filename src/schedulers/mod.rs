@@ -119,11 +119,65 @@ pub use schedule::{Chainable, Protocol, Schedule};
 pub use step::{ExponentialLR, ExponentialLRConfig, MultiStepLR, MultiStepLRConfig, StepLR, StepLRConfig};
 pub use warmup::{ConstantLR, ConstantLRConfig, LinearLR, LinearLRConfig};
 
-/// A float as Python's `repr` writes it in messages (`2.0`, not `2`).
+/// A float as Python's `repr` writes it in messages: the shortest digits that
+/// round-trip, `2.0` (not `2`), `1e-05` and `1e+16` (not `0.00001` and
+/// `10000000000000000`), `nan`, `inf`.
 pub(crate) fn py_float(v: f64) -> String {
-    if v.is_finite() && v == v.trunc() && v.abs() < 1e16 {
-        format!("{v:.1}")
+    if v.is_nan() {
+        return "nan".into();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: "-1.2345e-7".
+    let sci = format!("{v:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let (sign, mantissa) = mantissa.strip_prefix('-').map_or(("", mantissa), |m| ("-", m));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    if (-4..16).contains(&exp) {
+        // Fixed notation, as Python's repr for 1e-4 <= |v| < 1e16.
+        let point = exp + 1; // digits before the decimal point
+        let (int, frac) = if point <= 0 {
+            ("0".to_string(), format!("{}{digits}", "0".repeat((-point) as usize)))
+        } else if point as usize >= digits.len() {
+            (format!("{digits}{}", "0".repeat(point as usize - digits.len())), String::new())
+        } else {
+            (digits[..point as usize].to_string(), digits[point as usize..].to_string())
+        };
+        let frac = if frac.is_empty() { "0".to_string() } else { frac };
+        format!("{sign}{int}.{frac}")
     } else {
-        format!("{v}")
+        let (first, rest) = digits.split_at(1);
+        let rest = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        format!("{sign}{first}{rest}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::py_float;
+
+    /// `repr(float)` in Python 3 for the same values.
+    #[test]
+    fn py_float_writes_what_python_repr_writes() {
+        let cases = [
+            (2.0, "2.0"),
+            (-0.1, "-0.1"),
+            (0.0001, "0.0001"),
+            (1e-5, "1e-05"),
+            (-1.5e-7, "-1.5e-07"),
+            (123456.789, "123456.789"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1.25e300, "1.25e+300"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (f64::NAN, "nan"),
+            (f64::NEG_INFINITY, "-inf"),
+            (-0.0, "-0.0"),
+        ];
+        for (v, want) in cases {
+            assert_eq!(py_float(v), want, "{v:e}");
+        }
     }
 }
