@@ -23,6 +23,10 @@ use crate::optim::Optim;
 use crate::schedulers::{Chainable, ReduceLROnPlateau, Schedule};
 use crate::support::write_atomic;
 
+/// The most steps a loaded state may have taken: far beyond any run, and
+/// where step counts are still exact as `f64`.
+const MAX_STEPS: i64 = 1 << 53;
+
 /// A scheduler that owns its optimizer: PyTorch's `scheduler` object.
 ///
 /// Build one from a schedule with [`ScheduleExt::build`]; train through
@@ -212,6 +216,12 @@ impl<S: Schedule> Scheduler<S> {
             )));
         }
         self.schedule.load_state(state.schedule)?;
+        if !(-1..=MAX_STEPS).contains(&self.schedule.last_epoch()) {
+            return Err(Error::State(format!(
+                "last_epoch {} is outside [-1, 2^53]: not a state a run can reach",
+                self.schedule.last_epoch()
+            )));
+        }
         if self.schedule.last_lr().len() != state.groups.len() {
             return Err(Error::State("the schedule's state does not match the number of groups".into()));
         }

@@ -3,8 +3,9 @@
 //! by the validation loss, CIFAR-10 binary files, errors before training, and
 //! stop-then-resume.
 
+use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 /// The example's binary, built once per test run (`cargo test --test train`
 /// alone does not build examples, and a stale binary would test old code).
@@ -292,4 +293,99 @@ fn devices() {
     }
     let out = train(&["--config", &cfg, "--device", "tpu"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("expected auto, cpu, cuda or cuda:N"));
+}
+
+/// 3 epochs of 4 batches (12 steps), OneCycleLR per batch, a checkpoint every 2 batches.
+const KILLED: &str = "optimizer: {name: sgd, lr: [0.05, 0.1], momentum: 0.9}
+scheduler: {name: OneCycleLR, max_lr: [0.05, 0.1], total_steps: 12}
+interval: step
+";
+
+/// Killed with SIGKILL at many moments (after a log row, after a scheduler
+/// step, at an epoch's end, at each stage of a checkpoint write, and from
+/// outside at an arbitrary time), the run resumes from its last complete
+/// checkpoint, as often as it takes, to a log whose schedule columns equal
+/// the uninterrupted run's, with every step exactly once.
+#[test]
+fn a_killed_run_resumes_to_the_uninterrupted_runs_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "c.yaml", KILLED);
+    let full = dir.path().join("full/log.csv");
+    ok(&train(&sized(&cfg, full.to_str().unwrap(), "3", "cpu")));
+    let want = Csv::read(&full);
+    assert_eq!(want.rows.len(), 12);
+
+    let points = ["row:3", "step:5", "epoch:1", "save:model:2", "save:renamed:1", "save:latest:4"];
+    for (k, point) in points.iter().enumerate() {
+        let run = dir.path().join(format!("run{k}"));
+        let (log, ckpt) = (run.join("log.csv"), run.join("ckpt"));
+        let mut args = sized(&cfg, log.to_str().unwrap(), "3", "cpu");
+        args.extend(["--checkpoint-dir", ckpt.to_str().unwrap(), "--checkpoint-every", "2"]);
+        let out =
+            Command::new(example()).args(&args).env("TRAIN_RESNET_DIE_AT", point).current_dir(root()).output().unwrap();
+        assert_eq!(out.status.signal(), Some(9), "{point}: the run should have been killed: {out:?}");
+        // Resume (killing nothing now) until the run is complete.
+        let resumed = train(&["--resume", ckpt.to_str().unwrap(), "--device", "cpu"]);
+        ok(&resumed);
+        let got = Csv::read(&log);
+        let steps: Vec<String> = got.col("step");
+        assert_eq!(steps, (0..12).map(|s| s.to_string()).collect::<Vec<_>>(), "{point}: every step exactly once");
+        assert_eq!(got.schedule_columns(), want.schedule_columns(), "{point}: the LR columns of the uninterrupted run");
+    }
+
+    // From outside, at whatever moment the process has reached.
+    let run = dir.path().join("outside");
+    let (log, ckpt) = (run.join("log.csv"), run.join("ckpt"));
+    let mut args = sized(&cfg, log.to_str().unwrap(), "3", "cpu");
+    args.extend(["--checkpoint-dir", ckpt.to_str().unwrap(), "--checkpoint-every", "2"]);
+    let mut child = Command::new(example()).args(&args).current_dir(root()).stdout(Stdio::null()).spawn().unwrap();
+    let start = std::time::Instant::now();
+    while !ckpt.join("latest").exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(30));
+    child.kill().unwrap(); // SIGKILL
+    let status = child.wait().unwrap();
+    ok(&train(&["--resume", ckpt.to_str().unwrap(), "--device", "cpu"]));
+    let got = Csv::read(&log);
+    assert_eq!(got.col("step"), (0..12).map(|s| s.to_string()).collect::<Vec<_>>(), "outside kill ({status:?})");
+    assert_eq!(got.schedule_columns(), want.schedule_columns(), "outside kill");
+}
+
+/// Two runs on one checkpoint folder: the second stops at once with a clear
+/// error, and the first's log is not touched by it.
+#[test]
+fn a_second_run_on_the_same_checkpoint_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "c.yaml", KILLED);
+    let (log, ckpt) = (dir.path().join("log.csv"), dir.path().join("ckpt"));
+    let mut args = sized(&cfg, log.to_str().unwrap(), "3", "cpu");
+    args.extend(["--checkpoint-dir", ckpt.to_str().unwrap(), "--checkpoint-every", "2", "--stop-after", "4"]);
+    ok(&train(&args));
+    // The first resumer holds the lock while it is stopped at a checkpoint write.
+    let mut first = Command::new(example())
+        .args(["--resume", ckpt.to_str().unwrap(), "--device", "cpu"])
+        .env("TRAIN_RESNET_PAUSE_AT", "save:model:1")
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while !ckpt.join(".paused").exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert!(ckpt.join(".paused").exists(), "the first run should be paused in a checkpoint write");
+    let before = std::fs::read_to_string(&log).unwrap();
+    let second = train(&["--resume", ckpt.to_str().unwrap(), "--device", "cpu"]);
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert_eq!(second.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("in use by another run") && err.contains(&first.id().to_string()), "{err}");
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), before, "the second run must not touch the log");
+    first.kill().unwrap();
+    first.wait().unwrap();
+    // The lock dies with its process: a later resume goes on.
+    ok(&train(&["--resume", ckpt.to_str().unwrap(), "--device", "cpu"]));
+    assert_eq!(Csv::read(&log).col("step"), (0..12).map(|s| s.to_string()).collect::<Vec<_>>());
 }

@@ -3,6 +3,8 @@
 //! then named in `latest` (written atomically). A crash at any point leaves the
 //! previous checkpoint intact.
 
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -36,6 +38,9 @@ pub struct RunSettings {
     pub seed: i64,
     pub data: Option<PathBuf>,
     pub log: PathBuf,
+    /// Batches between checkpoints (absent in checkpoints of older runs).
+    #[serde(default)]
+    pub checkpoint_every: Option<u64>,
 }
 
 /// Saves a checkpoint into `dir` and drops older ones but the previous.
@@ -46,13 +51,17 @@ pub fn save(dir: &Path, vs: &VarStore, sched: &Scheduler<Box<dyn Schedule>>, pro
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
     vs.save(tmp.join("model.ot")).with_context(|| format!("saving the model into {}", tmp.display()))?;
+    crate::test_hook("save:model", Some(dir));
     sched.save(tmp.join("scheduler.yaml"))?;
+    crate::test_hook("save:scheduler", Some(dir));
     write_atomic(&tmp.join("progress.yaml"), serde_yaml::to_string(progress)?.as_bytes())?;
     let dst = dir.join(&name);
     let _ = std::fs::remove_dir_all(&dst);
     std::fs::rename(&tmp, &dst).with_context(|| format!("renaming {} to {}", tmp.display(), dst.display()))?;
+    crate::test_hook("save:renamed", Some(dir));
     let previous = std::fs::read_to_string(dir.join("latest")).ok();
     write_atomic(&dir.join("latest"), name.as_bytes())?;
+    crate::test_hook("save:latest", Some(dir));
     // Keep the new checkpoint and the one before it.
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
@@ -64,12 +73,53 @@ pub fn save(dir: &Path, vs: &VarStore, sched: &Scheduler<Box<dyn Schedule>>, pro
     Ok(())
 }
 
-/// The latest checkpoint of `dir`: its folder and progress.
+/// An exclusive hold on a checkpoint folder for as long as it lives: a second
+/// run on the same folder (two `--resume DIR`, say) stops with an error
+/// instead of interleaving its log and checkpoints with the first. The OS
+/// releases the lock when the process ends, killed or not.
+pub struct Lock {
+    _file: File,
+}
+
+/// Takes the lock of `dir` (its file `lock`, holding the owner's pid).
+pub fn lock(dir: &Path) -> Result<Lock> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join("lock");
+    let mut file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let owner = std::fs::read_to_string(&path).unwrap_or_default();
+            bail!(
+                "{} is in use by another run (pid {}): wait for it to end, or use another --checkpoint-dir",
+                dir.display(),
+                owner.trim()
+            );
+        }
+        Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("locking {}", path.display())),
+    }
+    file.set_len(0)?;
+    write!(file, "{}", std::process::id())?;
+    Ok(Lock { _file: file })
+}
+
+/// The latest checkpoint of `dir`: its folder and progress. A checkpoint
+/// exists once its folder is renamed into place (the commit point), so the
+/// newest `step-*` folder is taken, whether or not a kill came before
+/// `latest` was rewritten.
 pub fn latest(dir: &Path) -> Result<(PathBuf, Progress)> {
-    let latest = dir.join("latest");
-    let name = std::fs::read_to_string(&latest)
-        .with_context(|| format!("--resume {}: no checkpoint there (no `latest` file)", dir.display()))?;
-    let path = dir.join(name.trim());
+    let entries = std::fs::read_dir(dir).with_context(|| format!("--resume {}", dir.display()))?;
+    let mut names: Vec<String> =
+        entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).filter(|n| n.starts_with("step-")).collect();
+    names.sort();
+    let name = names.pop().with_context(|| format!("--resume {}: no checkpoint there", dir.display()))?;
+    let path = dir.join(name);
     let text = std::fs::read_to_string(path.join("progress.yaml"))
         .with_context(|| format!("--resume: reading {}", path.join("progress.yaml").display()))?;
     let progress: Progress = serde_yaml::from_str(&text).with_context(|| format!("{}: corrupt", path.display()))?;

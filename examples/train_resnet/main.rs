@@ -70,10 +70,12 @@ struct Args {
     /// Save checkpoints (model, scheduler, position) into this folder...
     #[arg(long, value_name = "DIR")]
     checkpoint_dir: Option<PathBuf>,
-    /// ...every N batches (and at the end).
-    #[arg(long, value_name = "N", default_value_t = 100)]
-    checkpoint_every: u64,
-    /// Continue the run saved in this checkpoint folder (its settings, log and schedule).
+    /// ...every N batches (and at each epoch's end). Default 100; a resumed
+    /// run keeps its own.
+    #[arg(long, value_name = "N")]
+    checkpoint_every: Option<u64>,
+    /// Continue the run saved in this checkpoint folder (its settings, log and
+    /// schedule), checkpointing on into it (or into --checkpoint-dir).
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
     /// Stop after this many batches in total (as if the run were killed there).
@@ -83,8 +85,56 @@ struct Args {
 
 fn main() {
     if let Err(e) = run(Args::parse()) {
-        eprintln!("error: {e:#}");
+        // One line: libtorch's errors carry a C++ backtrace.
+        eprintln!("error: {}", tch_lr::error::one_line(&format!("{e:#}")));
         std::process::exit(1);
+    }
+}
+
+/// Test hooks, off unless their variable is set (`tests/train.rs` uses them
+/// to act at exact moments, a checkpoint write included):
+/// - `TRAIN_RESNET_DIE_AT=<point>:<n>`: the n-th time the run reaches
+///   `<point>` (`row`, `step`, `epoch`, `save:model`, `save:scheduler`,
+///   `save:renamed`, `save:latest`), it kills itself with SIGKILL.
+/// - `TRAIN_RESNET_PAUSE_AT=<point>:<n>`: there it writes `.paused` into the
+///   checkpoint folder `dir` and waits forever (to be killed).
+fn test_hook(point: &str, dir: Option<&Path>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    /// `<point>:<n>` from the variable, and how often each was reached.
+    struct Hook {
+        at: Option<(String, u64)>,
+        seen: AtomicU64,
+    }
+    fn hook(var: &str) -> Hook {
+        let at = std::env::var(var).ok().and_then(|v| {
+            let (p, n) = v.rsplit_once(':')?;
+            Some((p.to_string(), n.parse().ok()?))
+        });
+        Hook { at, seen: AtomicU64::new(0) }
+    }
+    fn reached(h: &Hook, point: &str) -> bool {
+        matches!(&h.at, Some((p, n)) if p == point && h.seen.fetch_add(1, Ordering::SeqCst) + 1 == *n)
+    }
+    static DIE: OnceLock<Hook> = OnceLock::new();
+    static PAUSE: OnceLock<Hook> = OnceLock::new();
+    if reached(DIE.get_or_init(|| hook("TRAIN_RESNET_DIE_AT")), point) {
+        extern "C" {
+            fn kill(pid: i32, sig: i32) -> i32;
+        }
+        // SAFETY: kill(2) on this process's own pid with SIGKILL (9) touches
+        // no memory of ours; the process ends here.
+        unsafe {
+            kill(std::process::id() as i32, 9);
+        }
+    }
+    if reached(PAUSE.get_or_init(|| hook("TRAIN_RESNET_PAUSE_AT")), point) {
+        if let Some(dir) = dir {
+            let _ = std::fs::write(dir.join(".paused"), std::process::id().to_string());
+        }
+        loop {
+            std::thread::park();
+        }
     }
 }
 
@@ -134,10 +184,17 @@ fn settings(args: &Args) -> Result<RunSettings> {
         seed: args.seed,
         data: args.data.clone(),
         log: args.log.clone().unwrap_or_else(|| PathBuf::from("runs").join(stem).join("log.csv")),
+        checkpoint_every: args.checkpoint_every,
     })
 }
 
 fn run(args: Args) -> Result<()> {
+    // One run per checkpoint folder at a time, held until the process ends.
+    // A resumed run checkpoints on into its folder unless told otherwise.
+    let checkpoint_dir = args.checkpoint_dir.clone().or_else(|| args.resume.clone());
+    let mut dirs: Vec<&PathBuf> = args.resume.iter().chain(&checkpoint_dir).collect();
+    dirs.dedup();
+    let _locks = dirs.into_iter().map(|d| checkpoint::lock(d)).collect::<Result<Vec<_>>>()?;
     // A resumed run takes its settings from the checkpoint.
     let (run, resume) = match &args.resume {
         Some(dir) => {
@@ -146,6 +203,8 @@ fn run(args: Args) -> Result<()> {
         }
         None => (settings(&args)?, None),
     };
+    let checkpoint_every = args.checkpoint_every.or(run.checkpoint_every).unwrap_or(100).max(1);
+    let run = checkpoint::RunSettings { checkpoint_every: Some(checkpoint_every), ..run };
     let config = Config::from_yaml(&run.config_text).with_context(|| format!("--config {}", args.config.display()))?;
     let model = if run.model == "resnet18" { Model::Resnet18 } else { Model::Resnet20 };
     let device = pick_device(&args.device)?;
@@ -265,16 +324,18 @@ fn run(args: Args) -> Result<()> {
             }
             row.extend([format!("{loss:.6}"), format!("{rate:.1}")]);
             log.row(&row)?;
+            test_hook("row", None);
             if config.interval == Interval::Step {
                 sched.step().context("scheduler step")?;
+                test_hook("step", None);
             }
             step += 1;
             samples += run.batch_size;
             epoch_loss = (epoch_loss.0 + loss, epoch_loss.1 + 1);
             bar.set_position(step);
             bar.set_message(format!("epoch {epoch} loss {loss:.4} lr {:.3e} {rate:.0} samples/s", lrs[0]));
-            if let Some(dir) = &args.checkpoint_dir {
-                if step % args.checkpoint_every == 0 {
+            if let Some(dir) = &checkpoint_dir {
+                if step % checkpoint_every == 0 {
                     let progress = Progress { step, epoch, batch: batch + 1, run: run.clone() };
                     checkpoint::save(dir, &vs, &sched, &progress)?;
                 }
@@ -284,6 +345,7 @@ fn run(args: Args) -> Result<()> {
         (last_loss, last_acc) = (val_loss, val_acc);
         let train_loss = epoch_loss.0 / epoch_loss.1.max(1) as f64;
         epoch_log.row(&[epoch.to_string(), train_loss.to_string(), val_loss.to_string(), val_acc.to_string()])?;
+        test_hook("epoch", None);
         bar.suspend(|| {
             println!(
                 "epoch {epoch}: train loss {train_loss:.4}, val loss {val_loss:.4}, val accuracy {:.1}%",
@@ -297,7 +359,7 @@ fn run(args: Args) -> Result<()> {
                 sched.step().context("scheduler step")?;
             }
         }
-        if let Some(dir) = &args.checkpoint_dir {
+        if let Some(dir) = &checkpoint_dir {
             checkpoint::save(dir, &vs, &sched, &Progress { step, epoch: epoch + 1, batch: 0, run: run.clone() })?;
         }
     }

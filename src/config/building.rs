@@ -15,6 +15,10 @@ use crate::optim::Optim;
 use crate::scheduler::Scheduler;
 use crate::schedulers::Schedule;
 
+/// The most parameter groups a config may ask for (a guard against a typo
+/// such as `groups: 1e9` allocating gigabytes).
+const MAX_GROUPS: usize = 65_536;
+
 /// A problem with key `key` of the `optimizer:` section.
 fn at_key(key: &str, message: String) -> Diag {
     Diag::new(message).within(Seg::Key(key.into()))
@@ -32,6 +36,7 @@ impl OptimizerConfig {
     fn group_lrs(&self) -> Result<Vec<f64>, Diag> {
         match (&self.lr, self.groups) {
             (_, Some(0)) => Err(at_key("groups", "must be at least 1".into())),
+            (_, Some(n)) if n > MAX_GROUPS => Err(at_key("groups", format!("must be at most {MAX_GROUPS}, got {n}"))),
             (PerGroup::All(v), n) => Ok(vec![*v; n.unwrap_or(1)]),
             (PerGroup::Each(v), _) if v.is_empty() => Err(at_key("lr", "is an empty list".into())),
             (PerGroup::Each(v), Some(n)) if n != v.len() => {

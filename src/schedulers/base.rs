@@ -152,7 +152,7 @@ fn update_lr<P: LrPolicy>(p: &mut P, groups: &mut ParamGroups, epoch: Option<i64
 fn compute<P: LrPolicy>(p: &mut P, groups: &mut ParamGroups, epoch: Option<i64>, out: &mut [f64]) -> Result<()> {
     match epoch {
         None => {
-            p.base_mut().last_epoch += 1;
+            p.base_mut().last_epoch = p.base().last_epoch.saturating_add(1);
             p.get_lr(groups, out)
         }
         Some(e) => {
@@ -185,7 +185,7 @@ impl<P: LrPolicy> Protocol for P {
     }
 
     fn step(&mut self, groups: &mut ParamGroups) -> Result<()> {
-        self.base_mut().step_count += 1;
+        self.base_mut().step_count = self.base().step_count.saturating_add(1);
         update_lr(self, groups, None)
     }
 

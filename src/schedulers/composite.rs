@@ -217,7 +217,7 @@ impl Protocol for SequentialLR {
     }
 
     fn step(&mut self, groups: &mut ParamGroups) -> Result<()> {
-        self.s.last_epoch += 1;
+        self.s.last_epoch = self.s.last_epoch.saturating_add(1);
         let e = self.s.last_epoch;
         let idx = bisect_right(&self.s.milestones, e);
         let scheduler = child(&mut self.schedulers, idx)?;

@@ -247,7 +247,7 @@ impl CosineAnnealingWarmRestarts {
                     self.t_cur %= self.t_i as f64;
                     self.t_i = self.t_i.checked_mul(self.t_mult).ok_or(Error::Overflow("T_i * T_mult"))?;
                 }
-                (self.base.last_epoch + 1) as f64
+                self.base.last_epoch.saturating_add(1) as f64
             }
             Some(epoch) => {
                 if epoch < 0.0 || epoch.is_nan() {

@@ -279,12 +279,12 @@ impl Protocol for ReduceLROnPlateau {
         if current.is_nan() {
             return Err(Error::NanMetric);
         }
-        self.last_epoch += 1;
+        self.last_epoch = self.last_epoch.saturating_add(1);
         if self.is_better(current, self.best) {
             self.best = current;
             self.num_bad_epochs = 0;
         } else {
-            self.num_bad_epochs += 1;
+            self.num_bad_epochs = self.num_bad_epochs.saturating_add(1);
         }
         if self.in_cooldown() {
             self.cooldown_counter -= 1;
