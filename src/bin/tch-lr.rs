@@ -111,7 +111,8 @@ fn main() -> ExitCode {
 fn message(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
-        let text = cause.to_string();
+        // libtorch's own errors carry a C++ backtrace: its first line says it.
+        let text = tch_lr::error::one_line(&cause.to_string());
         if !out.contains(&text) {
             if !out.is_empty() {
                 out.push_str(": ");
