@@ -40,6 +40,14 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Samplin
 use tch::nn::{self, ModuleT, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
 use tch_lr::support::tiny_var_store;
+use tch_lr::timm::{
+    CosineLRScheduler, MultiStepLRScheduler, PolyLRScheduler, StableFn, StepLRScheduler, TanhLRScheduler,
+    WSDLRScheduler,
+};
+use tch_lr::transformers::{
+    Constant, ConstantWithWarmup, Cosine, CosineWarmupWithMinLr, CosineWithMinLr, CosineWithRestarts, DecayType,
+    InverseSqrt, Linear, Polynomial, WarmupStableDecay,
+};
 use tch_lr::{
     Chainable, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR,
     LambdaLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, Optim, OptimizerKind, ParamGroups, PolynomialLR,
@@ -333,6 +341,89 @@ fn warm_restarts(_: &[f64]) -> CosineAnnealingWarmRestarts {
     CosineAnnealingWarmRestarts::new(1000).t_mult(2).eta_min(1e-6)
 }
 
+/// transformers' warmup length in the benchmarks.
+const HF_WARMUP: i64 = 1000;
+/// transformers' `num_training_steps` in the benchmarks: the LR changes at
+/// every step and the schedule never ends.
+const HF_TOTAL: i64 = 100_000_000;
+
+/// `get_scheduler("linear", num_warmup_steps=1000, num_training_steps=1e8)`.
+fn hf_linear(_: &[f64]) -> Linear {
+    Linear::new(HF_WARMUP, HF_TOTAL)
+}
+/// `get_scheduler("cosine", num_warmup_steps=1000, num_training_steps=1e8)`.
+fn hf_cosine(_: &[f64]) -> Cosine {
+    Cosine::new(HF_WARMUP, HF_TOTAL)
+}
+/// `get_scheduler("cosine_with_restarts", 1000, 1e8, {"num_cycles": 3})`.
+fn hf_cosine_with_restarts(_: &[f64]) -> CosineWithRestarts {
+    CosineWithRestarts::new(HF_WARMUP, HF_TOTAL).num_cycles(3.0)
+}
+/// `get_scheduler("polynomial", 1000, 1e8, {"lr_end": 1e-7, "power": 2.0})`.
+fn hf_polynomial(_: &[f64]) -> Polynomial {
+    Polynomial::new(HF_WARMUP, HF_TOTAL).lr_end(1e-7).power(2.0)
+}
+/// `get_scheduler("constant")`: the LR stays, no write.
+fn hf_constant(_: &[f64]) -> Constant {
+    Constant::new()
+}
+/// `get_scheduler("constant_with_warmup", num_warmup_steps=1e8)`: a warmup that changes every step.
+fn hf_constant_with_warmup(_: &[f64]) -> ConstantWithWarmup {
+    ConstantWithWarmup::new(HF_TOTAL)
+}
+/// `get_scheduler("inverse_sqrt", num_warmup_steps=1000)`: changes every step.
+fn hf_inverse_sqrt(_: &[f64]) -> InverseSqrt {
+    InverseSqrt::new(HF_WARMUP)
+}
+/// `get_scheduler("cosine_with_min_lr", 1000, 1e8, {"min_lr_rate": 0.1})`.
+fn hf_cosine_with_min_lr(_: &[f64]) -> CosineWithMinLr {
+    CosineWithMinLr::new(HF_WARMUP, HF_TOTAL).min_lr_rate(0.1)
+}
+/// `get_scheduler("cosine_warmup_with_min_lr", 1000, 1e8, {"min_lr_rate": 0.1})`.
+fn hf_cosine_warmup_with_min_lr(_: &[f64]) -> CosineWarmupWithMinLr {
+    CosineWarmupWithMinLr::new(HF_WARMUP, HF_TOTAL).min_lr_rate(0.1)
+}
+/// `get_scheduler("warmup_stable_decay", 1000, {"num_decay_steps": 1e8, "num_stable_steps": 0,
+/// "decay_type": "1-sqrt", "min_lr_ratio": 0.1})`: decays at every step.
+fn hf_warmup_stable_decay(_: &[f64]) -> WarmupStableDecay {
+    WarmupStableDecay::new(HF_WARMUP, HF_TOTAL)
+        .num_stable_steps(0)
+        .decay_type(DecayType::OneMinusSqrt)
+        .min_lr_ratio(0.1)
+}
+
+/// timm's `t_initial` in the benchmarks, with `cycle_limit` high enough that
+/// the cycles never end: the LR changes at every step.
+const TIMM_T: i64 = 10_000;
+/// timm's `cycle_limit` in the benchmarks.
+const TIMM_CYCLES: i64 = 1_000_000;
+
+/// `CosineLRScheduler(t_initial=10_000, lr_min=1e-6, cycle_limit=1e6)`, stepped with `step(t)`.
+fn timm_cosine(_: &[f64]) -> CosineLRScheduler {
+    CosineLRScheduler::new(TIMM_T).lr_min(1e-6).cycle_limit(TIMM_CYCLES)
+}
+/// `TanhLRScheduler(t_initial=10_000, lr_min=1e-6, cycle_limit=1e6)`.
+fn timm_tanh(_: &[f64]) -> TanhLRScheduler {
+    TanhLRScheduler::new(TIMM_T).lr_min(1e-6).cycle_limit(TIMM_CYCLES)
+}
+/// `StepLRScheduler(decay_t=1.0, decay_rate=0.999999)`: changes every step.
+fn timm_step(_: &[f64]) -> StepLRScheduler {
+    StepLRScheduler::new(1.0).decay_rate(0.999999)
+}
+/// `MultiStepLRScheduler(decay_t, decay_rate=0.999)`: the LR changes every 10,000 steps.
+fn timm_multistep(_: &[f64]) -> MultiStepLRScheduler {
+    MultiStepLRScheduler::new(multistep_milestones()).decay_rate(0.999)
+}
+/// `PolyLRScheduler(t_initial=1e9, power=2.0, lr_min=1e-6)`: changes every step.
+fn timm_poly(_: &[f64]) -> PolyLRScheduler {
+    PolyLRScheduler::new(1_000_000_000).power(2.0).lr_min(1e-6)
+}
+/// `WSDLRScheduler(t_initial=1e9, decay_t=5e8, stable_fn='rsqrt', stable_timescale=10_000.0)`:
+/// the rsqrt stable phase changes every step.
+fn timm_wsd(_: &[f64]) -> WSDLRScheduler {
+    WSDLRScheduler::new(1_000_000_000, 500_000_000).stable_fn(StableFn::Rsqrt).stable_timescale(10_000.0)
+}
+
 /// `ReduceLROnPlateau()` with PyTorch's defaults over `n` groups.
 fn plateau(n: usize) -> Box<dyn Steps> {
     let vs = tiny_var_store(n);
@@ -387,7 +478,23 @@ fn step_cases() -> Vec<StepCase> {
         ("CyclicLR", |n| sched(n, cyclic, None)),
         ("OneCycleLR", |n| sched(n, one_cycle, Some(ONE_CYCLE_PERIOD))),
         ("CosineAnnealingWarmRestarts", |n| sched(n, warm_restarts, None)),
+        ("transformers.linear", |n| sched(n, hf_linear, None)),
+        ("transformers.cosine", |n| sched(n, hf_cosine, None)),
+        ("transformers.cosine_with_restarts", |n| sched(n, hf_cosine_with_restarts, None)),
+        ("transformers.polynomial", |n| sched(n, hf_polynomial, None)),
+        ("transformers.constant", |n| sched(n, hf_constant, None)),
+        ("transformers.constant_with_warmup", |n| sched(n, hf_constant_with_warmup, None)),
+        ("transformers.inverse_sqrt", |n| sched(n, hf_inverse_sqrt, None)),
+        ("transformers.cosine_with_min_lr", |n| sched(n, hf_cosine_with_min_lr, None)),
+        ("transformers.cosine_warmup_with_min_lr", |n| sched(n, hf_cosine_warmup_with_min_lr, None)),
+        ("transformers.warmup_stable_decay", |n| sched(n, hf_warmup_stable_decay, None)),
         // transformers step cases
+        ("timm.CosineLRScheduler", |n| sched(n, timm_cosine, None)),
+        ("timm.TanhLRScheduler", |n| sched(n, timm_tanh, None)),
+        ("timm.StepLRScheduler", |n| sched(n, timm_step, None)),
+        ("timm.MultiStepLRScheduler", |n| sched(n, timm_multistep, None)),
+        ("timm.PolyLRScheduler", |n| sched(n, timm_poly, None)),
+        ("timm.WSDLRScheduler", |n| sched(n, timm_wsd, None)),
         // timm step cases
     ]
 }
@@ -410,7 +517,23 @@ fn index_cases() -> Vec<IndexCase> {
         ("CyclicLR", |at| sched_at(1, cyclic, at)),
         ("OneCycleLR", |at| sched_at(1, one_cycle_long, at)),
         ("CosineAnnealingWarmRestarts", |at| sched_at(1, warm_restarts, at)),
+        ("transformers.linear", |at| sched_at(1, hf_linear, at)),
+        ("transformers.cosine", |at| sched_at(1, hf_cosine, at)),
+        ("transformers.cosine_with_restarts", |at| sched_at(1, hf_cosine_with_restarts, at)),
+        ("transformers.polynomial", |at| sched_at(1, hf_polynomial, at)),
+        ("transformers.constant", |at| sched_at(1, hf_constant, at)),
+        ("transformers.constant_with_warmup", |at| sched_at(1, hf_constant_with_warmup, at)),
+        ("transformers.inverse_sqrt", |at| sched_at(1, hf_inverse_sqrt, at)),
+        ("transformers.cosine_with_min_lr", |at| sched_at(1, hf_cosine_with_min_lr, at)),
+        ("transformers.cosine_warmup_with_min_lr", |at| sched_at(1, hf_cosine_warmup_with_min_lr, at)),
+        ("transformers.warmup_stable_decay", |at| sched_at(1, hf_warmup_stable_decay, at)),
         // transformers index cases
+        ("timm.CosineLRScheduler", |at| sched_at(1, timm_cosine, at)),
+        ("timm.TanhLRScheduler", |at| sched_at(1, timm_tanh, at)),
+        ("timm.StepLRScheduler", |at| sched_at(1, timm_step, at)),
+        ("timm.MultiStepLRScheduler", |at| sched_at(1, timm_multistep, at)),
+        ("timm.PolyLRScheduler", |at| sched_at(1, timm_poly, at)),
+        ("timm.WSDLRScheduler", |at| sched_at(1, timm_wsd, at)),
         // timm index cases
     ]
 }

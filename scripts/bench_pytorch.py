@@ -9,25 +9,37 @@ an SGD optimizer (momentum 0.9) with 1, 16 or 256 parameter groups of one
 Each case is stepped in chunks timed with `time.perf_counter_ns` (the garbage
 collector off, as `timeit` does); the result is the median of the chunks' ns
 per step. `OneCycleLR` (100,000 steps) is rebuilt outside the timing before it
-would run past its end, as the Rust benchmark reloads its state.
+would run past its end, as the Rust benchmark reloads its state. timm's
+schedules take the time explicitly: they are stepped with `step(t)`
+(`step_update(t)` when not `t_in_epochs`), t = 1, 2, ..., as tch-lr steps them.
 
 Usage: bench_pytorch.py OUT.json [--quick]
 """
 
 import gc
+import importlib.util
 import json
 import platform
 import statistics
 import sys
 import time
+import types
 import warnings
 from pathlib import Path
 
 import torch
 from torch.optim import lr_scheduler as L
+from transformers.optimization import get_scheduler
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from registry import names  # noqa: E402
+
+# timm's scheduler modules without timm/__init__ (which needs torchvision).
+_spec = importlib.util.find_spec("timm")
+_timm = types.ModuleType("timm")
+_timm.__path__ = list(_spec.submodule_search_locations)
+sys.modules["timm"] = _timm
+from timm import scheduler as T  # noqa: E402
 
 GROUPS = [1, 16, 256]
 ONE_CYCLE_TOTAL = 100_000
@@ -69,7 +81,41 @@ CASES = {
     "CyclicLR": lambda o, l: L.CyclicLR(o, base_lr=l, max_lr=times(l, 10.0), step_size_up=2000),
     "OneCycleLR": lambda o, l: L.OneCycleLR(o, max_lr=times(l, 10.0), total_steps=ONE_CYCLE_TOTAL),
     "CosineAnnealingWarmRestarts": lambda o, l: L.CosineAnnealingWarmRestarts(o, 1000, T_mult=2, eta_min=1e-6),
+    "transformers.linear": lambda o, l: get_scheduler("linear", o, num_warmup_steps=1000, num_training_steps=100_000_000),
+    "transformers.cosine": lambda o, l: get_scheduler("cosine", o, num_warmup_steps=1000, num_training_steps=100_000_000),
+    "transformers.cosine_with_restarts": lambda o, l: get_scheduler(
+        "cosine_with_restarts", o, num_warmup_steps=1000, num_training_steps=100_000_000,
+        scheduler_specific_kwargs={"num_cycles": 3},
+    ),
+    "transformers.polynomial": lambda o, l: get_scheduler(
+        "polynomial", o, num_warmup_steps=1000, num_training_steps=100_000_000,
+        scheduler_specific_kwargs={"lr_end": 1e-7, "power": 2.0},
+    ),
+    "transformers.constant": lambda o, l: get_scheduler("constant", o),
+    "transformers.constant_with_warmup": lambda o, l: get_scheduler("constant_with_warmup", o, num_warmup_steps=100_000_000),
+    "transformers.inverse_sqrt": lambda o, l: get_scheduler("inverse_sqrt", o, num_warmup_steps=1000),
+    "transformers.cosine_with_min_lr": lambda o, l: get_scheduler(
+        "cosine_with_min_lr", o, num_warmup_steps=1000, num_training_steps=100_000_000,
+        scheduler_specific_kwargs={"min_lr_rate": 0.1},
+    ),
+    "transformers.cosine_warmup_with_min_lr": lambda o, l: get_scheduler(
+        "cosine_warmup_with_min_lr", o, num_warmup_steps=1000, num_training_steps=100_000_000,
+        scheduler_specific_kwargs={"min_lr_rate": 0.1},
+    ),
+    "transformers.warmup_stable_decay": lambda o, l: get_scheduler(
+        "warmup_stable_decay", o, num_warmup_steps=1000,
+        scheduler_specific_kwargs={"num_decay_steps": 100_000_000, "num_stable_steps": 0, "decay_type": "1-sqrt",
+                                   "min_lr_ratio": 0.1},
+    ),
     # transformers cases
+    "timm.CosineLRScheduler": lambda o, l: T.CosineLRScheduler(o, 10_000, lr_min=1e-6, cycle_limit=1_000_000),
+    "timm.TanhLRScheduler": lambda o, l: T.TanhLRScheduler(o, 10_000, lr_min=1e-6, cycle_limit=1_000_000),
+    "timm.StepLRScheduler": lambda o, l: T.StepLRScheduler(o, 1.0, decay_rate=0.999999),
+    "timm.MultiStepLRScheduler": lambda o, l: T.MultiStepLRScheduler(o, [10_000 * k for k in range(1, 1001)],
+                                                                     decay_rate=0.999),
+    "timm.PolyLRScheduler": lambda o, l: T.PolyLRScheduler(o, 1_000_000_000, power=2.0, lr_min=1e-6),
+    "timm.WSDLRScheduler": lambda o, l: T.WSDLRScheduler(o, 1_000_000_000, 500_000_000, stable_fn="rsqrt",
+                                                         stable_timescale=10_000.0),
     # timm cases
 }
 
@@ -101,6 +147,15 @@ class Case:
             t = time.perf_counter_ns()
             for i in range(k, k + steps):
                 s.step(-float(i))  # a metric that improves at every step
+            t = time.perf_counter_ns() - t
+            self.k += steps
+        elif self.name.startswith("timm."):
+            # timm takes the time explicitly: step(t) (step_update(t) per update), t = 1, 2, ...
+            step = s.step if s.t_in_epochs else s.step_update
+            k = self.k
+            t = time.perf_counter_ns()
+            for i in range(k + 1, k + steps + 1):
+                step(i)
             t = time.perf_counter_ns() - t
             self.k += steps
         else:

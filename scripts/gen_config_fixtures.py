@@ -28,7 +28,8 @@ GENERATED = OUT / "generated"
 
 # Rows traced for each file in configs/ (the others: 30).
 ROWS = {"cyclic_lr.yaml": 4500, "one_cycle_lr.yaml": 100, "one_cycle_per_batch.yaml": 384, "warmup_cosine.yaml": 100,
-        "cosine_annealing_warm_restarts.yaml": 80, "multi_step_lr.yaml": 12, "step_lr.yaml": 10}
+        "cosine_annealing_warm_restarts.yaml": 80, "multi_step_lr.yaml": 12, "step_lr.yaml": 10,
+        "timm_cosine_lr_scheduler.yaml": 160, "timm_multi_step_lr_scheduler.yaml": 40, "timm_wsd_lr_scheduler.yaml": 1100}
 PLATEAU_METRICS = [round(1.0 / (1 + 0.3 * k) + (0.02 if k % 4 == 3 else 0.0), 6) for k in range(40)]
 PLATEAU_METRICS[12:] = [PLATEAU_METRICS[11]] * 28
 

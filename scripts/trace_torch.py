@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""PyTorch's side of `tch-lr trace`: the same config, stepped by torch.optim.lr_scheduler.
+"""The reference side of `tch-lr trace`: the same config, stepped by the reference library
+(torch.optim.lr_scheduler; transformers and timm for their names; see references.py).
 
     python scripts/trace_torch.py CONFIG --steps N [--metrics FILE]
 
@@ -17,7 +18,8 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gen_fixtures import build_optimizer, build_scheduler, momenta, num  # noqa: E402
+from gen_fixtures import build_optimizer, momenta, num  # noqa: E402
+from references import build_scheduler  # noqa: E402
 
 DEFAULT_OPTIMIZER = {"name": "sgd", "lr": 0.1}
 

@@ -19,6 +19,11 @@ pub enum Error {
     /// A float power that overflows, which Python raises as `OverflowError`.
     #[error("numerical result out of range: {0}")]
     Overflow(&'static str),
+    /// A failed `assert` in the reference's constructor (Python's
+    /// `AssertionError`), such as timm's `assert t_initial > 0`; the message
+    /// names the schedule, the condition and the value.
+    #[error("{0}")]
+    Assertion(String),
     /// An operation PyTorch leaves unimplemented (`NotImplementedError`), such as
     /// `SequentialLR` reaching a milestone whose scheduler is a composite.
     #[error("{0}")]

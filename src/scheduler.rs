@@ -10,6 +10,7 @@
 //! | from a config, `ReduceLROnPlateau` | `scheduler.step(val_loss)` | [`step_metric(metric)`](Scheduler::step_metric) |
 //! | code that handles any config, with or without a metric | either | [`step_with(Option<f64>)`](Scheduler::step_with) |
 //! | `CosineAnnealingWarmRestarts` at a fractional epoch | `scheduler.step(epoch + i / iters)` | [`step_to(epoch)`](Scheduler::step_to) |
+//! | a timm schedule at an explicit `t` | `scheduler.step(t)` / `step_update(t)` | [`step_to(t)`](Scheduler::step_to) |
 
 use std::fs;
 use std::path::Path;
@@ -166,11 +167,13 @@ impl<S: Schedule> Scheduler<S> {
     }
 
     /// PyTorch's `step(epoch)` with a fractional epoch, e.g. `epoch + i / iters`
-    /// for batch `i` of `iters`: `CosineAnnealingWarmRestarts` only.
+    /// for batch `i` of `iters`: `CosineAnnealingWarmRestarts`; and timm's
+    /// `step(t)` at an explicit integer `t` for the timm schedules
+    /// ([`timm`](crate::timm)).
     ///
     /// # Errors
-    /// [`Error::Value`] for a negative epoch, [`Error::Unsupported`] for other
-    /// schedules.
+    /// [`Error::Value`] for a negative epoch (for timm, anything but an integer
+    /// `t >= 0`), [`Error::Unsupported`] for other schedules.
     pub fn step_to(&mut self, epoch: f64) -> Result<()> {
         self.schedule.step_epoch(self.optim.groups_mut(), epoch)?;
         self.optim.sync()

@@ -171,3 +171,48 @@ fn save_is_atomic_and_replaces_the_old_state() {
     let err = s.save(dir.path().join("missing-dir/state.yaml")).unwrap_err();
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
 }
+
+/// Every case of the fixture files whose name starts with `prefix` (written by
+/// the reference library, not by tch-lr) that runs without an error, stopped
+/// half-way, saved, loaded into a freshly built scheduler and run to its end:
+/// every row still matches the reference to 1e-9 relative.
+fn fixture_cases_resume_half_way(prefix: &str) -> usize {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scheduler.yaml");
+    let mut n = 0;
+    let files = parity_files();
+    for file in files.iter().filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix)) {
+        for case in load_cases(file) {
+            if case.expected.error.is_some() || case.metrics.is_some() || case.epochs.is_some() {
+                continue;
+            }
+            let config = Config::from_value(serde_yaml::to_value(&case.config).unwrap()).unwrap();
+            let stop = case.steps / 2;
+            let mut first = build(&config);
+            for _ in 0..stop {
+                first.step().unwrap();
+            }
+            first.save(&path).unwrap();
+            drop(first);
+            let mut resumed = build(&config);
+            resumed.load(&path).unwrap();
+            for row in stop..=case.steps {
+                if row > stop {
+                    resumed.step().unwrap_or_else(|e| panic!("{}: row {row}: {e}", case.name));
+                }
+                let name = format!("{} (resumed at {stop})", case.name);
+                assert_row("lr", &name, row, &resumed.groups().lrs(), &case.expected.lr[row]);
+                assert_row("last_lr", &name, row, resumed.last_lr(), &case.expected.last_lr[row]);
+                assert_row("momentum", &name, row, &resumed.groups().momenta(), &case.expected.momentum[row]);
+            }
+            n += 1;
+        }
+    }
+    n
+}
+
+#[test]
+fn transformers_fixture_cases_resume_half_way() {
+    let n = fixture_cases_resume_half_way("transformers.");
+    assert!(n >= 100, "only {n} transformers cases resumed");
+}

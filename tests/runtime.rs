@@ -14,6 +14,10 @@ use tch_lr::config::Config;
 
 const STEPS: usize = 12;
 
+/// Schedules that keep the optimizer's LRs by definition (transformers'
+/// `constant`): the test checks that they stay.
+const NEVER_CHANGE: &[&str] = &["transformers.constant"];
+
 fn config(optimizer: &str, scheduler: &str) -> Config {
     Config::from_yaml(&format!("optimizer: {optimizer}\nscheduler: {scheduler}\n")).expect("test config")
 }
@@ -39,7 +43,11 @@ fn every_scheduler_sets_the_lr_libtorch_applies_per_group() {
             }
             sched.step_with(sched.schedule().takes_metric().then_some(1.0)).unwrap();
         }
-        assert!(distinct.len() > 3, "{name}: the test must see the LR change (saw {distinct:?})");
+        if NEVER_CHANGE.contains(&name) {
+            assert_eq!(distinct.len(), 2, "{name}: one LR per group throughout (saw {distinct:?})");
+        } else {
+            assert!(distinct.len() > 3, "{name}: the test must see the LR change (saw {distinct:?})");
+        }
     }
 }
 

@@ -170,6 +170,43 @@ fn one_cycle_lengths(s: &SchedulerConfig, out: &mut Vec<i64>) {
     s.children().iter().for_each(|c| one_cycle_lengths(c, out));
 }
 
+/// The clock each family's schedules expect, and their planned length,
+/// against the run (the config's `interval` and its number of scheduler
+/// steps), for `s` and the schedules it is made of:
+/// - transformers' schedules step once per optimizer update (`interval: step`);
+///   past `num_training_steps` the cosine ones rise again: said before training.
+/// - timm's step per epoch (`step(epoch)`) when `t_in_epochs` (the default),
+///   else per update (`step_update(n)`): `interval` must agree.
+fn check_clock(s: &SchedulerConfig, interval: Interval, sched_steps: i64) -> Result<()> {
+    let name = s.name();
+    let args = serde_yaml::to_value(s).unwrap_or_default();
+    if name.starts_with("transformers.") {
+        if interval != Interval::Step {
+            bail!("{name} steps once per optimizer update, as transformers' Trainer does: set `interval: step`");
+        }
+        if let Some(t) = args.get("num_training_steps").and_then(|v| v.as_i64()) {
+            if sched_steps > t {
+                let after = if name.contains("cosine") { "its LR rises again" } else { "it stays at its final value" };
+                eprintln!(
+                    "note: {name}'s num_training_steps is {t} but this run steps it {sched_steps} times: past {t} {after} (as in transformers)"
+                );
+            }
+        }
+    }
+    if name.starts_with("timm.") {
+        let in_epochs = args.get("t_in_epochs").and_then(|v| v.as_bool()).unwrap_or(true);
+        let want = if in_epochs { Interval::Epoch } else { Interval::Step };
+        if interval != want {
+            bail!(
+                "{name} has t_in_epochs: {in_epochs}, so timm steps it {}: set `interval: {}`",
+                if in_epochs { "once per epoch (step(epoch))" } else { "once per update (step_update(n))" },
+                if in_epochs { "epoch" } else { "step" }
+            );
+        }
+    }
+    s.children().iter().try_for_each(|c| check_clock(c, interval, sched_steps))
+}
+
 fn settings(args: &Args) -> Result<RunSettings> {
     let config_text =
         std::fs::read_to_string(&args.config).with_context(|| format!("--config {}", args.config.display()))?;
@@ -256,6 +293,7 @@ fn run(args: Args) -> Result<()> {
             eprintln!("note: OneCycleLR's total_steps is {total}; this run takes only {sched_steps} steps of it");
         }
     }
+    check_clock(&config.scheduler, config.interval, sched_steps)?;
     if config.scheduler.takes_metric() && config.interval == Interval::Step {
         bail!("ReduceLROnPlateau steps once per epoch on the validation loss: set `interval: epoch`");
     }

@@ -183,6 +183,13 @@ impl Kwargs {
         }
     }
 
+    /// The same mapping, read as the keyword arguments of `what` (the
+    /// scheduler's name, once `name` has said which it is).
+    pub fn describing(mut self, what: &'static str) -> Self {
+        self.what = what;
+        self
+    }
+
     /// What the mapping configures, for messages: `StepLR` for `StepLRConfig`.
     fn who(&self) -> &'static str {
         self.what.strip_suffix("Config").filter(|s| !s.is_empty()).unwrap_or(self.what)

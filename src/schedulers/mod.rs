@@ -12,6 +12,8 @@
 //! | `ReduceLROnPlateau` | `plateau.rs` | `torch.optim.lr_scheduler` |
 //! | `CyclicLR` | `cyclic.rs` | `torch.optim.lr_scheduler` |
 //! | `OneCycleLR` | `one_cycle.rs` | `torch.optim.lr_scheduler` |
+//! | `transformers.linear`, `transformers.cosine`, ... (the [`transformers`] module) | `transformers/` | transformers' `get_scheduler` |
+//! | `timm.CosineLRScheduler`, `timm.WSDLRScheduler`, ... (the [`timm`] module) | `timm/` | timm's `timm.scheduler` |
 //!
 //! Shared machinery: `base.rs` (PyTorch's `LRScheduler` base class, for every
 //! [`LrPolicy`]), `schedule.rs` (the [`Schedule`] trait and the hidden
@@ -102,6 +104,8 @@ pub(crate) mod pymath;
 pub mod registry;
 mod schedule;
 mod step;
+pub mod timm;
+pub mod transformers;
 mod warmup;
 
 pub use base::{Base, LrPolicy};
@@ -117,7 +121,7 @@ pub use polynomial::{PolynomialLR, PolynomialLRConfig};
 pub use registry::{ScheduleConfig, ScheduleInfo, SchedulerConfig, REGISTRY};
 pub use schedule::{Chainable, Protocol, Schedule};
 pub use step::{ExponentialLR, ExponentialLRConfig, MultiStepLR, MultiStepLRConfig, StepLR, StepLRConfig};
-pub use warmup::{ConstantLR, ConstantLRConfig, LinearLR, LinearLRConfig};
+pub use warmup::{ConstantLR, ConstantLRConfig, LinearLR, LinearLRConfig, WarmupConfig};
 
 /// A float as Python's `repr` writes it in messages: the shortest digits that
 /// round-trip, `2.0` (not `2`), `1e-05` and `1e+16` (not `0.00001` and

@@ -122,6 +122,7 @@ macro_rules! registry {
             /// Reads the arguments of the schedule called `name`.
             fn from_kwargs(name: &str, kwargs: Kwargs) -> Result<Self, Diag> {
                 $(if name == <$config as ScheduleConfig>::NAME {
+                    let kwargs = kwargs.describing(<$config as ScheduleConfig>::NAME);
                     return <$config as KwargStruct>::from_kwargs(kwargs).map(Self::$variant);
                 })*
                 Err(Diag::new(format!("unknown scheduler `{name}`: expected one of {}", names().join(", ")))
@@ -148,7 +149,23 @@ registry! {
     OneCycleLR(OneCycleLRConfig),
     CosineAnnealingWarmRestarts(CosineAnnealingWarmRestartsConfig),
     // transformers' get_scheduler (issue 10): one line per SchedulerType.
+    TransformersLinear(transformers::LinearConfig),
+    TransformersCosine(transformers::CosineConfig),
+    TransformersCosineWithRestarts(transformers::CosineWithRestartsConfig),
+    TransformersPolynomial(transformers::PolynomialConfig),
+    TransformersConstant(transformers::ConstantConfig),
+    TransformersConstantWithWarmup(transformers::ConstantWithWarmupConfig),
+    TransformersInverseSqrt(transformers::InverseSqrtConfig),
+    TransformersCosineWithMinLr(transformers::CosineWithMinLrConfig),
+    TransformersCosineWarmupWithMinLr(transformers::CosineWarmupWithMinLrConfig),
+    TransformersWarmupStableDecay(transformers::WarmupStableDecayConfig),
     // timm.scheduler (issue 10): one line per class.
+    TimmCosineLRScheduler(timm::CosineLRSchedulerConfig),
+    TimmTanhLRScheduler(timm::TanhLRSchedulerConfig),
+    TimmStepLRScheduler(timm::StepLRSchedulerConfig),
+    TimmMultiStepLRScheduler(timm::MultiStepLRSchedulerConfig),
+    TimmPolyLRScheduler(timm::PolyLRSchedulerConfig),
+    TimmWSDLRScheduler(timm::WSDLRSchedulerConfig),
 }
 
 impl ScheduleInfo {
@@ -190,7 +207,31 @@ impl KwargValue for SchedulerConfig {
         let name: String = kwargs.take("name")?.ok_or_else(|| {
             Diag::new(format!("missing key `name`: the scheduler's class, one of {}", names().join(", ")))
         })?;
-        Self::from_kwargs(&name, kwargs)
+        let warmup: Option<WarmupConfig> = kwargs.take("warmup")?;
+        let config = Self::from_kwargs(&name, kwargs)?;
+        match warmup {
+            None => Ok(config),
+            Some(w) => config.with_warmup(w).map_err(|d| d.within(Seg::Key("warmup".into()))),
+        }
+    }
+}
+
+impl SchedulerConfig {
+    /// `SequentialLR([LinearLR(start_factor, 1.0, total_iters=steps), self], milestones=[steps])`:
+    /// what a `warmup:` block means.
+    fn with_warmup(self, w: WarmupConfig) -> Result<Self, Diag> {
+        if self.name().starts_with("timm.") {
+            return Err(Diag::new(format!(
+                "{} warms up with its own `warmup_t` and `warmup_lr_init`: a `warmup:` block is for PyTorch's \
+                 and transformers' schedules",
+                self.name()
+            )));
+        }
+        let linear = LinearLRConfig { start_factor: w.start_factor, end_factor: 1.0, total_iters: w.steps };
+        Ok(SchedulerConfig::SequentialLR(SequentialLRConfig {
+            schedulers: vec![SchedulerConfig::LinearLR(linear), self],
+            milestones: vec![w.steps],
+        }))
     }
 }
 

@@ -110,14 +110,17 @@ pub trait Protocol {
     }
 
     /// PyTorch's deprecated `step(epoch)`, which only
-    /// `CosineAnnealingWarmRestarts` still supports (fractional epochs).
+    /// `CosineAnnealingWarmRestarts` still supports (fractional epochs), and
+    /// timm's `step(t)` (integer `t`).
     ///
     /// # Errors
     /// [`Error::Unsupported`] for every other schedule.
     fn step_epoch(&mut self, groups: &mut ParamGroups, epoch: f64) -> Result<()> {
         let _ = (groups, epoch);
         Err(Error::Unsupported(
-            "this schedule has no step(epoch); only CosineAnnealingWarmRestarts takes a (fractional) epoch".into(),
+            "this schedule has no step(epoch); only CosineAnnealingWarmRestarts (a fractional epoch) and the timm \
+             schedules (an integer t) take one"
+                .into(),
         ))
     }
 }

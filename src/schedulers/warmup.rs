@@ -30,6 +30,26 @@ impl ScheduleConfig for ConstantLRConfig {
 }
 
 kwargs! {
+    /// A `warmup:` block, allowed in the mapping of any PyTorch or transformers
+    /// schedule X: the config means exactly
+    /// `SequentialLR([LinearLR(start_factor, 1.0, total_iters=steps), X], milestones=[steps])`,
+    /// and is read as that `SequentialLR` (so PyTorch is its oracle).
+    ///
+    /// ```yaml
+    /// scheduler:
+    ///   name: CosineAnnealingLR
+    ///   T_max: 95
+    ///   warmup: {steps: 5, start_factor: 0.01}
+    /// ```
+    pub struct WarmupConfig {
+        /// The length of the linear warmup, in steps; X starts after it.
+        steps: i64,
+        /// The LR factor at step 0 (that of `LinearLR`).
+        start_factor: f64 = LinearLRConfig::start_factor,
+    }
+}
+
+kwargs! {
     /// `LinearLR`'s keyword arguments:
     /// `LinearLR(optimizer, start_factor=1/3, end_factor=1.0, total_iters=5)`.
     pub struct LinearLRConfig {

@@ -123,6 +123,7 @@ pub fn py_type(e: &tch_lr::Error) -> &'static str {
         tch_lr::Error::ZeroDivision(_) => "ZeroDivisionError",
         tch_lr::Error::NotImplemented(_) => "NotImplementedError",
         tch_lr::Error::Overflow(_) => "OverflowError",
+        tch_lr::Error::Assertion(_) => "AssertionError",
         _ => "other",
     }
 }

@@ -1,0 +1,185 @@
+//! timm's `CosineLRScheduler` (`timm/scheduler/cosine_lr.py`): cosine decay
+//! with warmup, restarts (SGDR, <https://arxiv.org/abs/1608.03983>), k-decay
+//! (<https://arxiv.org/abs/2004.05909>) and noise.
+
+use std::f64::consts::PI;
+
+use serde::{Deserialize, Serialize};
+
+use super::math::{cos, decay_pow, div, pow_k, Cycles};
+use super::noise::NoiseRange;
+use super::scheduler::{base_of, base_setters, cycle_setters, timm_schedule, Base, TimmPolicy};
+use crate::config::kwargs::{kwargs, Diag};
+use crate::error::Result;
+use crate::schedulers::registry::ScheduleConfig;
+use crate::schedulers::schedule::Schedule;
+
+kwargs! {
+    /// `CosineLRScheduler`'s keyword arguments: `CosineLRScheduler(optimizer,
+    /// t_initial, lr_min=0., cycle_mul=1., cycle_decay=1., cycle_limit=1,
+    /// warmup_t=0, warmup_lr_init=0., warmup_prefix=False, t_in_epochs=True,
+    /// noise_range_t=None, noise_pct=0.67, noise_std=1.0, noise_seed=42,
+    /// k_decay=1.0)`. (timm's `initialize` is not one: tch-lr always
+    /// initializes, as timm does by default.)
+    pub struct CosineLRSchedulerConfig {
+        /// The length of the first cycle, in `t`.
+        t_initial: i64,
+        /// The LR at the end of each cycle, held after the last.
+        lr_min: f64 = 0.0,
+        /// The factor by which each cycle is longer than the last.
+        cycle_mul: f64 = 1.0,
+        /// The factor by which each cycle's peak is lower than the last's.
+        cycle_decay: f64 = 1.0,
+        /// The number of cycles.
+        cycle_limit: i64 = 1,
+        /// The warmup length, in `t`.
+        warmup_t: i64 = 0,
+        /// The LR at `t = 0` of the warmup.
+        warmup_lr_init: f64 = 0.0,
+        /// Whether the cycles start after the warmup.
+        warmup_prefix: bool = false,
+        /// Whether `t` counts epochs (`step`) or updates (`step_update`).
+        t_in_epochs: bool = true,
+        /// Where the LR gets noise: `t0` (from `t0` on) or `[t0, t1]`.
+        noise_range_t: Option<NoiseRange> = None,
+        /// The noise's bound, relative to the LR.
+        noise_pct: f64 = 0.67,
+        /// The noise's standard deviation.
+        noise_std: f64 = 1.0,
+        /// The noise seed (step `t` uses `noise_seed + t`).
+        noise_seed: i64 = 42,
+        /// The k-decay exponent of `t` in the cosine.
+        k_decay: f64 = 1.0,
+    }
+}
+
+impl ScheduleConfig for CosineLRSchedulerConfig {
+    const NAME: &'static str = "timm.CosineLRScheduler";
+    const EXAMPLE: &'static str = "{name: timm.CosineLRScheduler, t_initial: 4, lr_min: 0.001, cycle_mul: 2.0, \
+                                   cycle_decay: 0.5, cycle_limit: 3, warmup_t: 2, warmup_lr_init: 0.0001, \
+                                   noise_range_t: 6, noise_seed: 7}";
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        let c = self;
+        Ok(CosineLRScheduler {
+            cycles: Cycles {
+                t_initial: c.t_initial,
+                lr_min: c.lr_min,
+                cycle_mul: c.cycle_mul,
+                cycle_decay: c.cycle_decay,
+                cycle_limit: c.cycle_limit,
+                warmup_prefix: c.warmup_prefix,
+            },
+            k_decay: c.k_decay,
+            base: base_of!(c),
+        }
+        .boxed())
+    }
+}
+
+/// timm's `CosineLRScheduler`: after a linear warmup, cosine decay from each
+/// group's base LR to `lr_min` over `t_initial`, repeated for `cycle_limit`
+/// cycles (each `cycle_mul` times longer, its peak `cycle_decay` times
+/// lower), then `lr_min`.
+///
+/// `lr = lr_min + 0.5 * (base * cycle_decay^i - lr_min) * (1 + cos(pi * t_curr^k / t_i^k))`
+/// in cycle `i`, `t_curr` into a cycle of length `t_i`. Without
+/// `warmup_prefix` (the default) the cycle starts at `t = 0`, under the
+/// warmup: the warmup then never quite reaches the base LR (timm's own
+/// behaviour, kept).
+///
+/// ```
+/// # use tch::{nn, Device};
+/// use tch_lr::timm::CosineLRScheduler;
+/// use tch_lr::{Optim, ScheduleExt as _};
+/// # let vs = nn::VarStore::new(Device::Cpu);
+/// # let _w = vs.root().zeros("w", &[1]);
+/// let opt = Optim::new(nn::Sgd::default(), &vs, 1.0)?;
+/// // CosineLRScheduler(optimizer, t_initial=10, warmup_t=3, warmup_lr_init=0.1)
+/// let mut sched = CosineLRScheduler::new(10).warmup_t(3).warmup_lr_init(0.1).build(opt)?;
+/// let mut lrs = vec![sched.last_lr()[0]];
+/// for _epoch in 0..3 {
+///     // train one epoch, then timm's scheduler.step(epoch + 1):
+///     sched.step()?;
+///     lrs.push(sched.last_lr()[0]);
+/// }
+/// // timm 1.0.31: 0.1, 0.4, 0.7, then 0.7938926261462366, not the base LR 1.0
+/// let want = [0.1, 0.4, 0.7, 0.7938926261462366];
+/// assert!(lrs.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12));
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Assertion`](crate::Error::Assertion) where timm asserts
+/// (`t_initial > 0`, `lr_min >= 0`); at a step, what Python raises there
+/// (`math domain error` past the end of cycles that shrink, `cycle_mul < 1`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CosineLRScheduler {
+    cycles: Cycles,
+    k_decay: f64,
+    base: Base,
+}
+
+impl CosineLRScheduler {
+    /// `CosineLRScheduler(optimizer, t_initial)`, with the defaults of
+    /// [`CosineLRSchedulerConfig`].
+    pub fn new(t_initial: i64) -> Self {
+        type C = CosineLRSchedulerConfig;
+        CosineLRScheduler {
+            cycles: Cycles {
+                t_initial,
+                lr_min: C::lr_min,
+                cycle_mul: C::cycle_mul,
+                cycle_decay: C::cycle_decay,
+                cycle_limit: C::cycle_limit,
+                warmup_prefix: C::warmup_prefix,
+            },
+            k_decay: C::k_decay,
+            base: base_of!(defaults C),
+        }
+    }
+
+    cycle_setters!(CosineLRSchedulerConfig);
+    base_setters!(CosineLRSchedulerConfig);
+
+    /// The k-decay exponent: the cosine runs over `t_curr^k / t_i^k`
+    /// (default `CosineLRSchedulerConfig::k_decay`).
+    pub fn k_decay(mut self, k: f64) -> Self {
+        self.k_decay = k;
+        self
+    }
+}
+
+impl TimmPolicy for CosineLRScheduler {
+    const NAME: &'static str = CosineLRSchedulerConfig::NAME;
+
+    fn base(&self) -> &Base {
+        &self.base
+    }
+
+    fn base_mut(&mut self) -> &mut Base {
+        &mut self.base
+    }
+
+    fn check(&self) -> Result<()> {
+        self.cycles.check(Self::NAME)
+    }
+
+    fn get_lr(&self, t: i64, out: &mut [f64]) -> Result<()> {
+        let c = self.cycles.at(t, self.base.warmup_t)?;
+        let gamma = decay_pow(self.cycles.cycle_decay, c.i)?;
+        let lr_min = self.cycles.lr_min;
+        if c.within_limit {
+            let k = self.k_decay;
+            let x = 1.0 + cos(div(PI * pow_k(c.t_curr, k)?, pow_k(c.t_i, k)?)?)?;
+            for (o, v) in out.iter_mut().zip(&self.base.base_values) {
+                *o = lr_min + 0.5 * (v * gamma - lr_min) * x;
+            }
+        } else {
+            out.fill(lr_min);
+        }
+        Ok(())
+    }
+}
+
+timm_schedule!(CosineLRScheduler);

@@ -1,0 +1,259 @@
+//! transformers' `warmup_stable_decay` (`get_wsd_schedule`).
+
+use serde::{Deserialize, Serialize};
+use serde_yaml::Value;
+
+use super::lambda::Lambda;
+use super::{lambda_lr, required};
+use crate::config::kwargs::{from_serde, kwargs, Diag, KwargValue};
+use crate::error::{Error, Result};
+use crate::schedulers::{Base, Schedule, ScheduleConfig};
+
+/// The shape of [`WarmupStableDecay`]'s warmup (`warmup_type`), from
+/// `min_lr_ratio` up to 1 with `p` going from 0 to 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WarmupType {
+    /// `"linear"`: `p`.
+    #[default]
+    #[serde(rename = "linear")]
+    Linear,
+    /// `"cosine"`: `0.5 * (1 - cos(π * p))`.
+    #[serde(rename = "cosine")]
+    Cosine,
+    /// `"1-sqrt"`: `1 - sqrt(1 - p)`.
+    #[serde(rename = "1-sqrt")]
+    OneMinusSqrt,
+}
+
+/// The shape of [`WarmupStableDecay`]'s decay (`decay_type`), from 1 down to
+/// `min_lr_ratio` with `p` going from 0 to 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DecayType {
+    /// `"linear"`: `1 - p`.
+    #[serde(rename = "linear")]
+    Linear,
+    /// `"cosine"`: `0.5 * (1 + cos(π * num_cycles * 2 * p))`.
+    #[default]
+    #[serde(rename = "cosine")]
+    Cosine,
+    /// `"1-sqrt"`: `1 - sqrt(p)`.
+    #[serde(rename = "1-sqrt")]
+    OneMinusSqrt,
+}
+
+/// The three shapes' names, as transformers spells them.
+fn shape(name: &str) -> Option<(WarmupType, DecayType)> {
+    match name {
+        "linear" => Some((WarmupType::Linear, DecayType::Linear)),
+        "cosine" => Some((WarmupType::Cosine, DecayType::Cosine)),
+        "1-sqrt" => Some((WarmupType::OneMinusSqrt, DecayType::OneMinusSqrt)),
+        _ => None,
+    }
+}
+
+/// Reads a shape name, with `get_wsd_schedule`'s message for an unknown one.
+fn read_shape(value: Value, which: &str) -> Result<(WarmupType, DecayType), Diag> {
+    let name: String = from_serde(value)?;
+    shape(&name)
+        .ok_or_else(|| Diag::new(format!("Unknown {which} type: {name}, expected 'linear', 'cosine' or '1-sqrt'")))
+}
+
+impl KwargValue for WarmupType {
+    const TYPE: &'static str = "str";
+    fn from_kwarg(value: Value) -> Result<Self, Diag> {
+        read_shape(value, "warmup").map(|s| s.0)
+    }
+}
+
+impl KwargValue for DecayType {
+    const TYPE: &'static str = "str";
+    fn from_kwarg(value: Value) -> Result<Self, Diag> {
+        read_shape(value, "decay").map(|s| s.1)
+    }
+}
+
+kwargs! {
+    /// `get_scheduler("warmup_stable_decay", optimizer, num_warmup_steps,
+    /// num_training_steps, scheduler_specific_kwargs={num_decay_steps, ...})`'s arguments.
+    pub struct WarmupStableDecayConfig {
+        /// The warmup's length in steps (required: `get_scheduler` raises without it).
+        num_warmup_steps: Option<i64> = None,
+        /// The length of the schedule: the stable phase is what warmup and
+        /// decay leave of it. Give it or `num_stable_steps`.
+        num_training_steps: Option<i64> = None,
+        /// The decay's length in steps.
+        num_decay_steps: i64,
+        /// The stable phase's length in steps; wins over `num_training_steps`.
+        num_stable_steps: Option<i64> = None,
+        /// The warmup's shape: `linear`, `cosine` or `1-sqrt`.
+        warmup_type: WarmupType = WarmupType::Linear,
+        /// The decay's shape: `linear`, `cosine` or `1-sqrt`.
+        decay_type: DecayType = DecayType::Cosine,
+        /// The floor (and the warmup's start), as a fraction of each group's LR.
+        min_lr_ratio: f64 = 0.0,
+        /// The number of cosine waves of a `cosine` decay (0.5: down to the floor once).
+        num_cycles: f64 = 0.5,
+    }
+}
+
+impl ScheduleConfig for WarmupStableDecayConfig {
+    const NAME: &'static str = "transformers.warmup_stable_decay";
+    const EXAMPLE: &'static str = "{name: transformers.warmup_stable_decay, num_warmup_steps: 2, \
+                                   num_training_steps: 10, num_decay_steps: 4, decay_type: 1-sqrt, min_lr_ratio: 0.1}";
+
+    fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
+        Ok(WarmupStableDecay {
+            num_warmup_steps: self.num_warmup_steps,
+            num_training_steps: self.num_training_steps,
+            num_decay_steps: self.num_decay_steps,
+            num_stable_steps: self.num_stable_steps,
+            warmup_type: self.warmup_type,
+            decay_type: self.decay_type,
+            min_lr_ratio: self.min_lr_ratio,
+            num_cycles: self.num_cycles,
+            lambda: Lambda::default(),
+            base: Base::default(),
+        }
+        .boxed())
+    }
+}
+
+/// transformers' `warmup_stable_decay` schedule (`get_wsd_schedule`): a
+/// warmup from `min_lr_ratio` to the full LR over `num_warmup_steps` steps,
+/// the full LR for `num_stable_steps` steps (by default what
+/// `num_training_steps` leaves after warmup and decay), a decay to
+/// `min_lr_ratio` over `num_decay_steps` steps, and `min_lr_ratio` after.
+///
+/// With `m = min_lr_ratio`: for `s < W`, `p = s / max(1, W)` and
+/// `max(0, warmup(p) * (1 - m) + m)`; 1 for `s < W + S`; for `s < W + S + D`,
+/// `p = (s - W - S) / max(1, D)` and `max(0, decay(p) * (1 - m) + m)`; then `m`.
+///
+/// ```
+/// # use tch::{nn, Device};
+/// use tch_lr::{Optim, ScheduleExt as _};
+/// use tch_lr::transformers::{DecayType, WarmupStableDecay};
+/// # let vs = nn::VarStore::new(Device::Cpu);
+/// # let _w = vs.root().zeros("w", &[1]);
+/// let opt = Optim::new(nn::AdamW::default(), &vs, 5e-5)?;
+/// // get_scheduler("warmup_stable_decay", optimizer, num_warmup_steps=100, num_training_steps=1000,
+/// //               scheduler_specific_kwargs={"num_decay_steps": 200, "decay_type": "1-sqrt"})
+/// let mut sched = WarmupStableDecay::new(100, 200)
+///     .num_training_steps(1000)
+///     .decay_type(DecayType::OneMinusSqrt)
+///     .build(opt)?;
+/// for _ in 0..500 {
+///     sched.step()?;
+/// }
+/// assert_eq!(sched.last_lr(), [5e-5]); // the stable phase: steps 100 to 799
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
+///
+/// # Errors
+/// When bound to an optimizer, [`Error::Value`] with transformers' message
+/// when `num_warmup_steps` (from a config) or both `num_training_steps` and
+/// `num_stable_steps` are missing.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WarmupStableDecay {
+    #[serde(skip)]
+    num_warmup_steps: Option<i64>,
+    #[serde(skip)]
+    num_training_steps: Option<i64>,
+    #[serde(skip)]
+    num_decay_steps: i64,
+    #[serde(skip)]
+    num_stable_steps: Option<i64>,
+    #[serde(skip)]
+    warmup_type: WarmupType,
+    #[serde(skip)]
+    decay_type: DecayType,
+    #[serde(skip)]
+    min_lr_ratio: f64,
+    #[serde(skip)]
+    num_cycles: f64,
+    #[serde(skip)]
+    lambda: Lambda,
+    base: Base,
+}
+
+impl WarmupStableDecay {
+    /// `get_scheduler("warmup_stable_decay", optimizer, num_warmup_steps,
+    /// scheduler_specific_kwargs={"num_decay_steps": ...})`, with the default
+    /// shapes, floor and `num_cycles`; give the length with
+    /// [`num_training_steps`](Self::num_training_steps) or
+    /// [`num_stable_steps`](Self::num_stable_steps).
+    pub fn new(num_warmup_steps: i64, num_decay_steps: i64) -> Self {
+        WarmupStableDecay {
+            num_warmup_steps: Some(num_warmup_steps),
+            num_training_steps: WarmupStableDecayConfig::num_training_steps,
+            num_decay_steps,
+            num_stable_steps: WarmupStableDecayConfig::num_stable_steps,
+            warmup_type: WarmupStableDecayConfig::warmup_type,
+            decay_type: WarmupStableDecayConfig::decay_type,
+            min_lr_ratio: WarmupStableDecayConfig::min_lr_ratio,
+            num_cycles: WarmupStableDecayConfig::num_cycles,
+            lambda: Lambda::default(),
+            base: Base::default(),
+        }
+    }
+
+    /// The schedule's length: the stable phase lasts
+    /// `num_training_steps - num_warmup_steps - num_decay_steps` steps.
+    pub fn num_training_steps(mut self, num_training_steps: i64) -> Self {
+        self.num_training_steps = Some(num_training_steps);
+        self
+    }
+
+    /// The stable phase's length (wins over [`num_training_steps`](Self::num_training_steps)).
+    pub fn num_stable_steps(mut self, num_stable_steps: i64) -> Self {
+        self.num_stable_steps = Some(num_stable_steps);
+        self
+    }
+
+    /// The warmup's shape (default `WarmupStableDecayConfig::warmup_type`).
+    pub fn warmup_type(mut self, warmup_type: WarmupType) -> Self {
+        self.warmup_type = warmup_type;
+        self
+    }
+
+    /// The decay's shape (default `WarmupStableDecayConfig::decay_type`).
+    pub fn decay_type(mut self, decay_type: DecayType) -> Self {
+        self.decay_type = decay_type;
+        self
+    }
+
+    /// The floor, as a fraction of each group's LR (default `WarmupStableDecayConfig::min_lr_ratio`).
+    pub fn min_lr_ratio(mut self, min_lr_ratio: f64) -> Self {
+        self.min_lr_ratio = min_lr_ratio;
+        self
+    }
+
+    /// The number of cosine waves of a cosine decay (default `WarmupStableDecayConfig::num_cycles`).
+    pub fn num_cycles(mut self, num_cycles: f64) -> Self {
+        self.num_cycles = num_cycles;
+        self
+    }
+
+    fn resolve(&self, _default_lr: f64) -> Result<Lambda> {
+        let w = required(self.num_warmup_steps, "WARMUP_STABLE_DECAY", "num_warmup_steps")?;
+        let decay = i128::from(self.num_decay_steps);
+        // `num_stable_steps` wins (transformers warns when both are given).
+        let stable = match (self.num_stable_steps, self.num_training_steps) {
+            (Some(s), _) => i128::from(s),
+            (None, Some(t)) => i128::from(t) - w - decay,
+            (None, None) => {
+                return Err(Error::value("Either num_training_steps or num_stable_steps must be specified."));
+            }
+        };
+        Ok(Lambda::WarmupStableDecay {
+            w,
+            stable,
+            decay,
+            warmup_type: self.warmup_type,
+            decay_type: self.decay_type,
+            min_lr_ratio: self.min_lr_ratio,
+            num_cycles: self.num_cycles,
+        })
+    }
+}
+
+lambda_lr!(WarmupStableDecay, WarmupStableDecayConfig);
