@@ -389,3 +389,62 @@ fn a_second_run_on_the_same_checkpoint_folder_is_refused() {
     ok(&train(&["--resume", ckpt.to_str().unwrap(), "--device", "cpu"]));
     assert_eq!(Csv::read(&log).col("step"), (0..12).map(|s| s.to_string()).collect::<Vec<_>>());
 }
+
+/// transformers' schedules step per optimizer update, timm's by the clock
+/// `t_in_epochs` names: the log's LRs are `tch-lr trace`'s at that clock, a
+/// transformers cosine run past its `num_training_steps` is said to rebound,
+/// and a config whose `interval` contradicts the family's clock is refused
+/// before training.
+#[test]
+fn transformers_and_timm_schedules_step_on_their_own_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2 epochs of 4 batches: 8 updates, 2 past T = 6.
+    let cfg = config(
+        dir.path(),
+        "hf.yaml",
+        "optimizer: {name: adamw, lr: [0.01, 0.02]}\n\
+         scheduler: {name: transformers.cosine, num_warmup_steps: 2, num_training_steps: 6}\ninterval: step\n",
+    );
+    let log = dir.path().join("hf/log.csv");
+    let out = train(&small(&cfg, log.to_str().unwrap()));
+    ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("num_training_steps is 6") && err.contains("rises again"), "{err}");
+    let (csv, t) = (Csv::read(&log), trace(&cfg, 8, None));
+    assert_eq!(csv.col("lr_0"), t.col("lr_0"));
+    assert_eq!(csv.col("lr_1"), t.col("lr_1"));
+
+    // timm per epoch (t_in_epochs, the default): one LR per epoch, trace's row = epoch.
+    let cfg = config(
+        dir.path(),
+        "timm.yaml",
+        "optimizer: {name: sgd, lr: 0.1, momentum: 0.9}\n\
+         scheduler: {name: timm.CosineLRScheduler, t_initial: 3, warmup_t: 1, warmup_lr_init: 0.001}\n",
+    );
+    let log = dir.path().join("timm/log.csv");
+    ok(&train(&sized(&cfg, log.to_str().unwrap(), "3", "cpu")));
+    let (csv, t) = (Csv::read(&log), trace(&cfg, 3, None));
+    for (row, epoch) in csv.col("epoch").iter().enumerate() {
+        assert_eq!(csv.col("lr_0")[row], t.col("lr_0")[epoch.parse::<usize>().unwrap()], "row {row}");
+    }
+
+    for (yaml, want) in [
+        (
+            "scheduler: {name: transformers.linear, num_warmup_steps: 1, num_training_steps: 8}\ninterval: epoch\n",
+            "set `interval: step`",
+        ),
+        (
+            "scheduler: {name: timm.CosineLRScheduler, t_initial: 8, t_in_epochs: false}\ninterval: epoch\n",
+            "set `interval: step`",
+        ),
+        ("scheduler: {name: timm.StepLRScheduler, decay_t: 2}\ninterval: step\n", "set `interval: epoch`"),
+    ] {
+        let cfg = config(dir.path(), "bad.yaml", &format!("optimizer: {{name: sgd, lr: 0.1}}\n{yaml}"));
+        let log = dir.path().join("bad/log.csv");
+        let out = train(&small(&cfg, log.to_str().unwrap()));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{yaml}: {err}");
+        assert!(err.contains(want) && err.lines().count() == 1, "{yaml}: {err}");
+        assert!(!log.exists(), "{yaml}: refused before any log is written");
+    }
+}
