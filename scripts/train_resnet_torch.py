@@ -24,7 +24,8 @@ import torch.nn.functional as F
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gen_fixtures import build_scheduler, momenta  # noqa: E402
+from gen_fixtures import momenta  # noqa: E402
+from references import build_scheduler  # noqa: E402
 
 
 class Block(nn.Module):
@@ -100,8 +101,14 @@ def train(args):
     config = yaml.safe_load(Path(args.config).read_text())
     interval = config.get("interval", "epoch")
     (xtr, ytr), (xte, yte) = synthetic(args.train_size, args.test_size, args.seed)
+    device = torch.device(args.device)
+    if args.amp and device.type != "cuda":
+        sys.exit("--amp needs CUDA (autocast is for the GPU here)")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    (xtr, ytr), (xte, yte) = (xtr.to(device), ytr.to(device)), (xte.to(device), yte.to(device))
     torch.manual_seed(args.seed)
-    model = ResNet20()
+    model = ResNet20().to(device)
     opt = optimizer(model, config["optimizer"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -120,14 +127,15 @@ def train(args):
         out.writerow(header)
         for epoch in range(args.epochs):
             torch.manual_seed(args.seed * 1_000_003 + epoch)
-            order = torch.randperm(args.train_size)
+            order = torch.randperm(args.train_size).to(device)
             model.train()
             for b in range(batches):
                 t0 = time.perf_counter()
                 idx = order[b * args.batch_size:(b + 1) * args.batch_size]
                 lrs = [g["lr"] for g in opt.param_groups]
                 ms = momenta(opt)
-                loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
+                with torch.autocast(device.type, enabled=args.amp):
+                    loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
@@ -173,6 +181,8 @@ def main():
     ap.add_argument("--test-size", type=int, default=1024)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--log", default="runs/torch/log.csv")
+    ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    ap.add_argument("--amp", action="store_true", help="autocast (mixed precision) on CUDA")
     ap.add_argument("--compare", nargs=2, metavar=("LOG_A", "LOG_B"))
     args = ap.parse_args()
     if args.compare:
