@@ -1,13 +1,92 @@
 //! Adds libtorch's library directory to the rpath of every binary, test and
-//! example of this crate, so that they run without `LD_LIBRARY_PATH`.
+//! example of this crate, so that they run without `LD_LIBRARY_PATH`, and
+//! compiles `src/optim/owned.cpp`, the C++ side of the owned optimizer's state
+//! (`src/optim/owned.rs`), against the same libtorch.
 //!
-//! `torch-sys` (links = "tch") exports that directory as `DEP_TCH_LIBTORCH_LIB`.
+//! `torch-sys` (links = "tch") exports that directory as `DEP_TCH_LIBTORCH_LIB`;
+//! the headers are beside it (`<lib>/../include`), as in a libtorch download
+//! and in PyTorch's wheel. The C++ flags are torch-sys's own for its libtch:
+//! C++17, the `_GLIBCXX_USE_CXX11_ABI` of the libtorch (from PyTorch when
+//! `LIBTORCH_USE_PYTORCH` is set, else `LIBTORCH_CXX11_ABI`, default 1) and
+//! `GLOG_USE_GLOG_EXPORT`. With the `doc-only` feature (docs.rs: no libtorch)
+//! nothing is compiled.
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 fn main() {
+    println!("cargo:rerun-if-changed=build.rs");
+    println!("cargo:rerun-if-changed=src/optim/owned.cpp");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
-    if let Ok(dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") {
-        let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-        if os == "linux" || os == "macos" {
-            println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
-        }
+    if env::var_os("CARGO_FEATURE_DOC_ONLY").is_some() {
+        return;
     }
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
+    let os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
+    // torch-sys exports the directory on Linux and macOS; elsewhere, LIBTORCH.
+    let dir = match env::var("DEP_TCH_LIBTORCH_LIB") {
+        Ok(dir) => {
+            if os == "linux" || os == "macos" {
+                println!("cargo:rustc-link-arg=-Wl,-rpath,{dir}");
+            }
+            PathBuf::from(dir)
+        }
+        Err(_) => match env::var_os("LIBTORCH") {
+            Some(libtorch) => PathBuf::from(libtorch).join("lib"),
+            None => panic!(
+                "where is libtorch? torch-sys did not export DEP_TCH_LIBTORCH_LIB and LIBTORCH is not set \
+                 (build with the `doc-only` feature to document without libtorch)"
+            ),
+        },
+    };
+    compile_shim(&dir, &os);
+}
+
+/// `src/optim/owned.cpp` into a static library linked into this crate.
+fn compile_shim(lib_dir: &Path, os: &str) {
+    println!("cargo:rerun-if-env-changed=LIBTORCH_INCLUDE");
+    // As torch-sys: LIBTORCH_INCLUDE names the folder that holds `include`.
+    let base = env::var_os("LIBTORCH_INCLUDE").map(PathBuf::from).unwrap_or_else(|| lib_dir.join(".."));
+    let include = base.join("include");
+    let mut build = cc::Build::new();
+    build
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(&include)
+        .include(include.join("torch/csrc/api/include"))
+        .file("src/optim/owned.cpp");
+    if os == "windows" {
+        build.flag("/std:c++17").flag("/p:DefineConstants=GLOG_USE_GLOG_EXPORT");
+    } else {
+        build
+            .flag("-std=c++17")
+            .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={}", cxx11_abi()))
+            .flag("-DGLOG_USE_GLOG_EXPORT");
+    }
+    build.compile("tch_lr_owned");
+}
+
+/// The `_GLIBCXX_USE_CXX11_ABI` libtorch was built with, found as torch-sys
+/// finds it.
+fn cxx11_abi() -> String {
+    println!("cargo:rerun-if-env-changed=LIBTORCH_USE_PYTORCH");
+    println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    println!("cargo:rerun-if-env-changed=VIRTUAL_ENV");
+    if env::var_os("LIBTORCH_USE_PYTORCH").is_some() {
+        let python = if env::var_os("VIRTUAL_ENV").is_some() { "python" } else { "python3" };
+        let out = Command::new(python)
+            .args(["-c", "import torch; print(torch._C._GLIBCXX_USE_CXX11_ABI)"])
+            .output()
+            .unwrap_or_else(|e| panic!("running {python} to ask PyTorch for its C++ ABI: {e}"));
+        return match String::from_utf8_lossy(&out.stdout).trim() {
+            "True" => "1".into(),
+            "False" => "0".into(),
+            other => panic!(
+                "{python}: torch._C._GLIBCXX_USE_CXX11_ABI is {other:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        };
+    }
+    env::var("LIBTORCH_CXX11_ABI").unwrap_or_else(|_| "1".into())
 }

@@ -254,8 +254,13 @@ fn sched_at<S: Chainable + 'static>(n: usize, make: impl Fn(&[f64]) -> S, at: i6
         pure.step(&mut groups).expect("pure step");
     }
     assert_eq!(pure.last_epoch(), at);
-    let state =
-        SchedulerState { format: 1, scheduler: pure.name().into(), groups, schedule: pure.state().expect("state") };
+    let state = SchedulerState {
+        format: 1,
+        scheduler: pure.name().into(),
+        groups,
+        schedule: pure.state().expect("state"),
+        hypers: Vec::new(),
+    };
     let vs = tiny_var_store(n);
     let optim = Optim::new(sgd(), &vs, lrs.clone()).expect("optim");
     let mut s = make(&lrs).build(optim).expect("scheduler");
@@ -444,8 +449,13 @@ fn plateau_at(at: i64) -> Box<dyn Steps> {
         pure.step_metric(&mut groups, -(k as f64)).expect("pure step");
     }
     assert_eq!(pure.last_epoch(), at);
-    let state =
-        SchedulerState { format: 1, scheduler: pure.name().into(), groups, schedule: pure.state().expect("state") };
+    let state = SchedulerState {
+        format: 1,
+        scheduler: pure.name().into(),
+        groups,
+        schedule: pure.state().expect("state"),
+        hypers: Vec::new(),
+    };
     let vs = tiny_var_store(1);
     let optim = Optim::new(sgd(), &vs, lrs).expect("optim");
     let mut s = ReduceLROnPlateau::new().build(optim).expect("scheduler");

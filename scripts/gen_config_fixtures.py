@@ -2,10 +2,12 @@
 """Writes tests/fixtures/cli/: what PyTorch does with every config `tch-lr trace` is tested on.
 
 The configs are every file in configs/ and a broad generated set (every fourth
-case of the parity fixtures, written as YAML files under
-tests/fixtures/cli/generated/, with one-LR-plus-`groups:` variants). For each,
-tests/fixtures/cli/expected.json holds PyTorch 2.13's LR and momentum rows (as
-`tch-lr trace --format json` prints them) and the error, if PyTorch raises.
+case of the parity fixtures and every twelfth of the weight decay and momentum
+ones, written as YAML files under tests/fixtures/cli/generated/, with
+one-LR-plus-`groups:` variants). For each, tests/fixtures/cli/expected.json
+holds PyTorch 2.13's LR and momentum rows, and weight decay rows where a
+`weight_decay_scheduler:` drives them (as `tch-lr trace --format json` prints
+them), and the error, if PyTorch raises.
 
     python scripts/gen_config_fixtures.py          # (re)write
     python scripts/gen_config_fixtures.py --check  # fail if anything differs
@@ -20,6 +22,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_fixtures  # noqa: E402
+import gen_fixtures_hyper  # noqa: E402
 from trace_torch import trace  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +32,8 @@ GENERATED = OUT / "generated"
 # Rows traced for each file in configs/ (the others: 30).
 ROWS = {"cyclic_lr.yaml": 4500, "one_cycle_lr.yaml": 100, "one_cycle_per_batch.yaml": 384, "warmup_cosine.yaml": 100,
         "cosine_annealing_warm_restarts.yaml": 80, "multi_step_lr.yaml": 12, "step_lr.yaml": 10,
-        "timm_cosine_lr_scheduler.yaml": 160, "timm_multi_step_lr_scheduler.yaml": 40, "timm_wsd_lr_scheduler.yaml": 1100}
+        "timm_cosine_lr_scheduler.yaml": 160, "timm_multi_step_lr_scheduler.yaml": 40, "timm_wsd_lr_scheduler.yaml": 1100,
+        "weight_decay_cosine.yaml": 100, "momentum_warmup.yaml": 12}
 PLATEAU_METRICS = [round(1.0 / (1 + 0.3 * k) + (0.02 if k % 4 == 3 else 0.0), 6) for k in range(40)]
 PLATEAU_METRICS[12:] = [PLATEAU_METRICS[11]] * 28
 
@@ -58,6 +62,16 @@ def generated_files():
             if "metrics" in case:
                 metrics = "".join(f"{float(v)!r}\n" for v in case["metrics"])
             out[f"{stem}.yaml"] = (text, case["steps"] + 1, metrics)
+    for name, build in gen_fixtures_hyper.FILES.items():
+        c = gen_fixtures_hyper.Cases()
+        build(c)
+        for i, case in enumerate(c.cases):
+            if i % 12 or "epochs" in case:
+                continue
+            text = f"# hyper {name}: {case['name']}\n" + yaml.safe_dump(case["config"], sort_keys=False,
+                                                                        default_flow_style=i % 24 == 0)
+            metrics = "".join(f"{float(v)!r}\n" for v in case["metrics"]) if "metrics" in case else None
+            out[f"hyper.{name}-{i:03d}.yaml"] = (text, case["steps"] + 1, metrics)
     return out
 
 
@@ -85,9 +99,9 @@ def render():
         cases.append((yaml_path, yaml.safe_load(text), rows, mpath, values))
     expected = []
     for path, config, rows, mpath, values in cases:
-        lr, mom, err = trace(config, rows, values)
-        expected.append({"config": path, "steps": rows, "metrics": mpath, "lr": lr, "momentum": mom,
-                         "error": None if err is None else {"row": err[0], "message": err[1]}})
+        traced, err = trace(config, rows, values)
+        expected.append({"config": path, "steps": rows, "metrics": mpath, **traced,
+                         "error": None if err is None else {"row": err["row"], "message": err["message"]}})
     files["tests/fixtures/cli/expected.json"] = json.dumps(
         {"torch_version": gen_fixtures.TORCH_VERSION, "cases": expected}, indent=0, allow_nan=False) + "\n"
     return files

@@ -21,6 +21,25 @@ import gen_fixtures as G  # noqa: E402
 _torch_build = G.build_scheduler
 
 
+def build_optimizer(o):
+    """The optimizer of a config's `optimizer:` section (scripts/gen_fixtures.py's), with its
+    `weight_decay` (one, or one per group) in each param group, as tch-lr builds it."""
+    opt = G.build_optimizer(o)
+    wd = o.get("weight_decay")
+    if wd is not None:
+        wds = wd if isinstance(wd, list) else [wd] * len(opt.param_groups)
+        for group, w in zip(opt.param_groups, wds):
+            group["weight_decay"] = w
+    return opt
+
+
+def shadow_optimizer(o, values):
+    """What a `weight_decay_scheduler:` or `momentum_scheduler:` means: its schedule, run by the
+    reference library on an optimizer of section `o`'s kind and momentum (beta1) whose LRs are
+    `values` (each group's weight decay or momentum); its LRs are the scheduled values."""
+    return G.build_optimizer(dict(o, lr=list(values)))
+
+
 def build_scheduler(opt, s):
     """A scheduler object with `step([metric])` and `get_last_lr()` for the config mapping `s`."""
     s = dict(s)

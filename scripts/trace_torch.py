@@ -5,8 +5,12 @@
     python scripts/trace_torch.py CONFIG --steps N [--metrics FILE]
 
 prints `{"lr": [[...]], "momentum": [[...]]}` exactly as `tch-lr trace --format json`
-does (row 0 after construction, row k after k steps), so the two can be diffed.
-A step PyTorch refuses prints its message on stderr and exits with status 1.
+does (row 0 after construction, row k after k steps), with `"weight_decay": [[...]]`
+when the config has a `weight_decay_scheduler:`, so the two can be diffed. A
+`weight_decay_scheduler:` (`momentum_scheduler:`) is its schedule run on a second
+optimizer of the same kind whose LRs are the groups' weight decays (momenta): its
+LRs are the rows (references.shadow_optimizer). A step the reference refuses prints
+its message on stderr and exits with status 1.
 """
 
 import argparse
@@ -16,33 +20,60 @@ import warnings
 from pathlib import Path
 
 import yaml
+from torch.optim import lr_scheduler as L
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from gen_fixtures import build_optimizer, momenta, num  # noqa: E402
-from references import build_scheduler  # noqa: E402
+from gen_fixtures import momenta, num  # noqa: E402
+from references import build_optimizer, build_scheduler, shadow_optimizer  # noqa: E402
 
 DEFAULT_OPTIMIZER = {"name": "sgd", "lr": 0.1}
 
+# The sections that schedule another hyper-parameter, and the group key each drives.
+HYPERS = (("weight_decay_scheduler", "weight_decay"), ("momentum_scheduler", "momentum"))
 
-def trace(config, rows, metrics=None):
-    """Returns (lr rows, momentum rows, error) where error is None or (row, message)."""
-    opt = build_optimizer(config.get("optimizer") or DEFAULT_OPTIMIZER)
-    lr, mom = [], []
+
+def step(sched, metric, epoch):
+    """`step(epoch)`, `step(metric)` for ReduceLROnPlateau, else `step()`."""
+    if epoch is not None:
+        sched.step(epoch)
+    elif metric is not None and isinstance(sched, L.ReduceLROnPlateau):
+        sched.step(metric)
+    else:
+        sched.step()
+
+
+def trace(config, rows, metrics=None, epochs=None):
+    """Returns (rows, error): rows holds each row's "lr" and "momentum" (and "weight_decay"
+    with a weight_decay_scheduler:) per group; error is None or {"row", "type", "message"}."""
+    o = config.get("optimizer") or DEFAULT_OPTIMIZER
+    opt = build_optimizer(o)
+    out = {"lr": [], "momentum": []}
+    if config.get("weight_decay_scheduler"):
+        out["weight_decay"] = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            sched = build_scheduler(opt, config["scheduler"])
+            scheds = [build_scheduler(opt, config["scheduler"])]
+            shadows = {}
+            for key, target in HYPERS:
+                if config.get(key):
+                    values = momenta(opt) if target == "momentum" else [g[target] for g in opt.param_groups]
+                    shadow = shadow_optimizer(o, values)
+                    scheds.append(build_scheduler(shadow, config[key]))
+                    shadows[target] = shadow
             for row in range(rows):
                 if row > 0:
-                    if metrics is not None:
-                        sched.step(metrics[row - 1])
-                    else:
-                        sched.step()
-                lr.append([num(g["lr"]) for g in opt.param_groups])
-                mom.append([num(m) for m in momenta(opt)])
+                    for sched in scheds:
+                        step(sched, metrics[row - 1] if metrics is not None else None,
+                             epochs[row - 1] if epochs is not None else None)
+                out["lr"].append([num(g["lr"]) for g in opt.param_groups])
+                m = shadows.get("momentum")
+                out["momentum"].append([num(g["lr"]) for g in m.param_groups] if m else [num(v) for v in momenta(opt)])
+                if "weight_decay" in out:
+                    out["weight_decay"].append([num(g["lr"]) for g in shadows["weight_decay"].param_groups])
     except Exception as e:  # noqa: BLE001 - reported like tch-lr does
-        return lr, mom, (len(lr), str(e))
-    return lr, mom, None
+        return out, {"row": len(out["lr"]), "type": type(e).__name__, "message": str(e)}
+    return out, None
 
 
 def read_metrics(path):
@@ -56,10 +87,10 @@ def main():
     ap.add_argument("--metrics")
     args = ap.parse_args()
     config = yaml.safe_load(Path(args.config).read_text())
-    lr, mom, err = trace(config, args.steps, read_metrics(args.metrics) if args.metrics else None)
+    rows, err = trace(config, args.steps, read_metrics(args.metrics) if args.metrics else None)
     if err:
-        sys.exit(f"error: {err[1]}")
-    print(json.dumps({"lr": lr, "momentum": mom}, separators=(",", ":")))
+        sys.exit(f"error: {err['message']}")
+    print(json.dumps(rows, separators=(",", ":")))
 
 
 if __name__ == "__main__":

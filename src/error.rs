@@ -46,7 +46,7 @@ pub enum Error {
     /// last good values.
     #[error("the schedule computed {what} = {value} for parameter group {group}: not written, the optimizer keeps its last values")]
     NonFinite {
-        /// What was computed: `lr`, `momentum` or `beta1`.
+        /// What was computed: `lr`, `momentum`, `beta1` or `weight_decay`.
         what: &'static str,
         /// The parameter group.
         group: usize,
@@ -61,6 +61,12 @@ pub enum Error {
     /// or for another number of parameter groups.
     #[error("invalid scheduler state: {0}")]
     State(String),
+    /// An optimizer state that cannot be saved or loaded: of another
+    /// optimizer or model, corrupt, or of an optimizer whose state tch cannot
+    /// reach (tch's `nn::Optimizer`: build it with
+    /// [`Optim::owned`](crate::Optim::owned)).
+    #[error("invalid optimizer state: {0}")]
+    OptimizerState(String),
     /// A config that cannot be used: invalid YAML, an unknown scheduler or key,
     /// a wrong type or an invalid value. The message names the file, the line
     /// and column where YAML gives them, the key and the valid choices.

@@ -64,6 +64,10 @@ pub struct ParamGroup {
     pub lr: f64,
     /// `group["momentum"]` for SGD and RMSprop, `group["betas"][0]` for Adam and AdamW.
     pub momentum: f64,
+    /// `group["weight_decay"]`. A state saved before tch-lr tracked weight
+    /// decay has none: loading it keeps the optimizer's.
+    #[serde(default = "unstated")]
+    pub weight_decay: f64,
     /// `group["initial_lr"]`.
     #[serde(default)]
     pub initial_lr: Option<f64>,
@@ -81,12 +85,20 @@ pub struct ParamGroup {
     pub base_momentum: Option<f64>,
 }
 
+/// The weight decay of a group in a state that does not say it (NaN: never
+/// written, replaced by the optimizer's on load).
+fn unstated() -> f64 {
+    f64::NAN
+}
+
 impl ParamGroup {
-    /// A group with a learning rate and a momentum and no scheduler keys yet.
+    /// A group with a learning rate and a momentum, no weight decay and no
+    /// scheduler keys yet.
     pub fn new(lr: f64, momentum: f64) -> Self {
         ParamGroup {
             lr,
             momentum,
+            weight_decay: 0.0,
             initial_lr: None,
             max_lr: None,
             min_lr: None,
@@ -132,8 +144,9 @@ pub struct ParamGroups {
 }
 
 impl ParamGroups {
-    /// Groups with the given learning rates (one per group) and one momentum
-    /// (or beta1) for all of them.
+    /// Groups with the given learning rates (one per group), one momentum
+    /// (or beta1) for all of them and no weight decay
+    /// ([`set_weight_decays`](Self::set_weight_decays) gives them theirs).
     ///
     /// # Errors
     /// [`Error::Value`] when `lrs` is empty.
@@ -187,6 +200,25 @@ impl ParamGroups {
     /// Every group's momentum (or beta1).
     pub fn momenta(&self) -> Vec<f64> {
         self.groups.iter().map(|g| g.momentum).collect()
+    }
+
+    /// Every group's weight decay.
+    pub fn weight_decays(&self) -> Vec<f64> {
+        self.groups.iter().map(|g| g.weight_decay).collect()
+    }
+
+    /// Sets each group's weight decay, one value per group.
+    ///
+    /// # Errors
+    /// [`Error::GroupCount`] when `wds` does not have one value per group.
+    pub fn set_weight_decays(&mut self, wds: &[f64]) -> Result<()> {
+        if wds.len() != self.groups.len() {
+            return Err(Error::GroupCount { what: "weight_decay".into(), expected: self.groups.len(), got: wds.len() });
+        }
+        for (g, &wd) in self.groups.iter_mut().zip(wds) {
+            g.weight_decay = wd;
+        }
+        Ok(())
     }
 
     /// Copies every group's `lr` into `out` (PyTorch's `_param_groups_val_list(opt, "lr")`).

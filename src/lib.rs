@@ -24,16 +24,21 @@
 //! ```
 //!
 //! ## How it is built
-//! - [`Optim`] wraps a `tch::nn::Optimizer` and keeps what tch cannot report:
-//!   the number of parameter groups, each group's LR and momentum.
+//! - [`Optim`] wraps a `tch::nn::Optimizer` ([`Optim::new`]) or libtorch's
+//!   own optimizer, built and owned by tch-lr ([`Optim::owned`]), and keeps
+//!   what tch cannot report: the number of parameter groups, each group's LR,
+//!   momentum and weight decay.
 //! - Each scheduler ([`StepLR`], [`OneCycleLR`], ...) is a pure state machine
 //!   (a [`Schedule`]) over the groups, a line-by-line port of PyTorch's
 //!   recursive `get_lr()`, closed forms and constructors.
 //! - [`ScheduleExt::build`] binds a schedule to an [`Optim`] as a
 //!   [`Scheduler`], which writes changed values through `set_lr`,
 //!   `set_lr_group` and `set_momentum_group` after each step.
-//! - [`Scheduler::save`] / [`Scheduler::load`] checkpoint the state atomically;
-//!   a resumed run continues bit for bit.
+//! - [`Scheduler::with_schedule`] adds a schedule for the weight decay or the
+//!   momentum ([`hyper`]): any schedule, applied to those values as to the LR.
+//! - [`Scheduler::save`] / [`Scheduler::load`] checkpoint the state atomically,
+//!   and [`Optim::save`] / [`Optim::load`] the owned optimizer's (momentum
+//!   buffers, moments, step counts): a resumed run continues bit for bit.
 //! - [`config`] builds any scheduler from a YAML file that names PyTorch's
 //!   classes and keyword arguments.
 
@@ -43,6 +48,8 @@ mod checks;
 pub mod config;
 pub mod error;
 pub mod groups;
+pub mod hyper;
+pub mod lr_finder;
 pub mod optim;
 #[cfg(feature = "plot")]
 pub mod plot;
@@ -54,6 +61,7 @@ pub mod trace;
 
 pub use error::{Error, Result};
 pub use groups::{GroupKey, OptimizerKind, ParamGroup, ParamGroups, PerGroup};
+pub use hyper::{HyperParam, HyperState};
 pub use optim::{group_count, Optim, OptimizerSpec};
 pub use scheduler::{ScheduleExt, Scheduler, SchedulerState};
 pub use schedulers::*;

@@ -1,4 +1,5 @@
-//! [`Optim`]: a `tch::nn::Optimizer` together with the per-group state that tch
+//! [`Optim`]: the optimizer (tch's `nn::Optimizer`, or libtorch's own, owned
+//! by tch-lr: [`Optim::owned`]) together with the per-group state that tch
 //! cannot report, and the code that writes schedule results into libtorch.
 
 use tch::nn::{self, OptimizerConfig, VarStore};
@@ -7,14 +8,25 @@ use crate::checks::{check, Hyper};
 use crate::error::{Error, Result};
 use crate::groups::{OptimizerKind, ParamGroups, PerGroup};
 
+mod backend;
+mod owned;
+
+use backend::Backend;
+use owned::Owned;
+
 /// An optimizer configuration tch-lr knows how to schedule: tch's four
-/// optimizers. It tells the kind, the initial momentum (or beta1), and
-/// whether PyTorch's constructor would accept its settings.
-pub trait OptimizerSpec: OptimizerConfig {
+/// optimizers. It tells the kind, the initial momentum (or beta1) and weight
+/// decay, and whether PyTorch's constructor would accept its settings.
+///
+/// Implemented for `nn::Sgd`, `nn::Adam`, `nn::AdamW` and `nn::RmsProp`
+/// (sealed: [`Optim::owned`] builds these four in libtorch itself).
+pub trait OptimizerSpec: OptimizerConfig + owned::sealed::Create {
     /// Which optimizer this builds.
     fn kind(&self) -> OptimizerKind;
     /// Its momentum (SGD, RMSprop) or beta1 (Adam, AdamW).
     fn momentum(&self) -> f64;
+    /// Its weight decay (`wd`).
+    fn weight_decay(&self) -> f64;
     /// PyTorch's constructor checks for these settings and `lrs`, with
     /// PyTorch's messages, and every value finite.
     ///
@@ -34,6 +46,9 @@ impl OptimizerSpec for nn::Sgd {
     }
     fn momentum(&self) -> f64 {
         self.momentum
+    }
+    fn weight_decay(&self) -> f64 {
+        self.wd
     }
     fn check(&self, lrs: &[f64]) -> Result<()> {
         let h = Hyper {
@@ -55,6 +70,9 @@ macro_rules! adam_spec {
             }
             fn momentum(&self) -> f64 {
                 self.beta1
+            }
+            fn weight_decay(&self) -> f64 {
+                self.wd
             }
             fn check(&self, lrs: &[f64]) -> Result<()> {
                 let h = Hyper {
@@ -79,6 +97,9 @@ impl OptimizerSpec for nn::RmsProp {
     fn momentum(&self) -> f64 {
         self.momentum
     }
+    fn weight_decay(&self) -> f64 {
+        self.wd
+    }
     fn check(&self, lrs: &[f64]) -> Result<()> {
         let h = Hyper {
             momentum: self.momentum,
@@ -98,12 +119,17 @@ pub fn group_count(vs: &VarStore) -> usize {
     vars.trainable_variables.iter().map(|v| v.group + 1).max().unwrap_or(0)
 }
 
-/// A `tch::nn::Optimizer` with what tch-lr knows of its parameter groups.
+/// An optimizer with what tch-lr knows of its parameter groups: tch's
+/// `nn::Optimizer` ([`Optim::new`], [`Optim::from_tch`]) or libtorch's own,
+/// owned by tch-lr ([`Optim::owned`]), whose state a checkpoint can hold
+/// ([`Optim::save`]). Build the owned one unless your code needs tch's
+/// optimizer itself; both train through [`Optim::backward_step`].
 ///
 /// tch's optimizer has setters but no getters, and panics on a group index that
 /// does not exist. `Optim` learns the number of groups from the `VarStore`,
-/// keeps each group's learning rate and momentum, and writes a value into
-/// libtorch only when it changed (one `set_lr` when all groups share it).
+/// keeps each group's learning rate, momentum and weight decay, and writes a
+/// value into libtorch only when it changed (one `set_lr` when all groups
+/// share it).
 ///
 /// ```
 /// use tch::{nn, Device};
@@ -117,10 +143,11 @@ pub fn group_count(vs: &VarStore) -> usize {
 /// ```
 #[derive(Debug)]
 pub struct Optim {
-    opt: nn::Optimizer,
+    opt: Backend,
     groups: ParamGroups,
     written_lr: Vec<f64>,
     written_momentum: Vec<f64>,
+    written_weight_decay: Vec<f64>,
 }
 
 impl Optim {
@@ -134,16 +161,55 @@ impl Optim {
     /// [`Error::GroupCount`] when a list of LRs does not match its groups,
     /// [`Error::Tch`] when libtorch rejects the configuration.
     pub fn new<C: OptimizerSpec>(config: C, vs: &VarStore, lr: impl Into<PerGroup>) -> Result<Self> {
+        Self::with_backend(config, vs, lr.into(), false)
+    }
+
+    /// Builds libtorch's optimizer itself, as tch would (the same libtorch
+    /// SGD, Adam, AdamW or RMSprop over the `VarStore`'s trainable variables,
+    /// so the same steps), and owns it: its state (momentum buffers, moments,
+    /// step counts) can then be saved and loaded with [`Optim::save`] and
+    /// [`Optim::load`], for a resumed run that continues bit for bit. The
+    /// training step is [`Optim::backward_step`] (or [`zero_grad`](Optim::zero_grad)
+    /// and [`step`](Optim::step)); there is no `nn::Optimizer`.
+    ///
+    /// ```
+    /// use tch::{nn, nn::Module, Device, Kind, Tensor};
+    /// use tch_lr::Optim;
+    ///
+    /// let vs = nn::VarStore::new(Device::Cpu);
+    /// let net = nn::linear(vs.root(), 4, 1, Default::default());
+    /// let mut opt = Optim::owned(nn::AdamW::default(), &vs, 1e-3)?;
+    /// let loss = net.forward(&Tensor::ones([8, 4], (Kind::Float, Device::Cpu))).square().mean(Kind::Float);
+    /// opt.backward_step(&loss);
+    /// assert!(opt.saves_state() && !opt.state()?.is_empty());
+    /// # Ok::<(), tch_lr::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Optim::new`].
+    pub fn owned<C: OptimizerSpec>(config: C, vs: &VarStore, lr: impl Into<PerGroup>) -> Result<Self> {
+        Self::with_backend(config, vs, lr.into(), true)
+    }
+
+    /// [`Optim::new`] (`owned` false) or [`Optim::owned`].
+    fn with_backend<C: OptimizerSpec>(config: C, vs: &VarStore, lr: PerGroup, owned: bool) -> Result<Self> {
         let kind = config.kind();
-        let momentum = config.momentum();
-        let lrs = lrs_for(vs, lr.into())?;
+        let (momentum, wd) = (config.momentum(), config.weight_decay());
+        let lrs = lrs_for(vs, lr)?;
         config.check(&lrs)?;
-        let opt = config.build(vs, lrs[0])?;
+        let opt = if owned {
+            Backend::Owned(Owned::new(config.settings(), vs, lrs[0])?)
+        } else {
+            Backend::Tch(config.build(vs, lrs[0])?)
+        };
+        let mut groups = ParamGroups::new(kind, &lrs, momentum)?;
+        groups.set_weight_decays(&vec![wd; lrs.len()])?;
         let mut optim = Optim {
             opt,
-            groups: ParamGroups::new(kind, &lrs, momentum)?,
+            groups,
             written_lr: vec![lrs[0]; lrs.len()],
             written_momentum: vec![momentum; lrs.len()],
+            written_weight_decay: vec![wd; lrs.len()],
         };
         optim.sync()?;
         Ok(optim)
@@ -151,17 +217,20 @@ impl Optim {
 
     /// Wraps an optimizer the caller built over `vs`. tch cannot tell its
     /// settings, so the caller states them: the kind, the LR (one, or one per
-    /// group) and the momentum or beta1. They are written into the optimizer
-    /// now, so that both sides agree from the start.
+    /// group), the momentum or beta1, and the weight decay (one, or one per
+    /// group). They are written into the optimizer now, so that both sides
+    /// agree from the start.
     ///
     /// # Errors
-    /// As [`Optim::new`], for the LRs and the momentum (or beta1) given.
+    /// As [`Optim::new`], for the LRs, the momentum (or beta1) and the weight
+    /// decays given.
     pub fn from_tch(
         mut opt: nn::Optimizer,
         vs: &VarStore,
         kind: OptimizerKind,
         lr: impl Into<PerGroup>,
         momentum: f64,
+        weight_decay: impl Into<PerGroup>,
     ) -> Result<Self> {
         let lrs = lrs_for(vs, lr.into())?;
         let mut h = Hyper::new(kind);
@@ -171,16 +240,47 @@ impl Optim {
             h.momentum = momentum;
         }
         checked(h, &lrs)?;
+        let mut groups = ParamGroups::new(kind, &lrs, momentum)?;
+        groups.set_weight_decays(&weight_decays_for(kind, &lrs, weight_decay.into())?)?;
         opt.set_momentum(momentum);
-        for (i, &lr) in lrs.iter().enumerate() {
-            opt.set_lr_group(i, lr);
+        for (i, g) in groups.iter().enumerate() {
+            opt.set_lr_group(i, g.lr);
+            opt.set_weight_decay_group(i, g.weight_decay);
         }
         Ok(Optim {
-            opt,
-            groups: ParamGroups::new(kind, &lrs, momentum)?,
+            opt: Backend::Tch(opt),
             written_lr: lrs.clone(),
             written_momentum: vec![momentum; lrs.len()],
+            written_weight_decay: groups.weight_decays(),
+            groups,
         })
+    }
+
+    /// Gives the groups their own weight decays (one value for all, or one
+    /// per group, as PyTorch's param groups may have) and writes them into
+    /// the optimizer.
+    ///
+    /// ```
+    /// use tch::{nn, Device};
+    /// use tch_lr::Optim;
+    ///
+    /// let vs = nn::VarStore::new(Device::Cpu);
+    /// let _w0 = vs.root().set_group(0).zeros("w0", &[1]);
+    /// let _w1 = vs.root().set_group(1).zeros("w1", &[1]);
+    /// let opt = Optim::new(nn::AdamW::default(), &vs, 1e-3)?.weight_decay([0.05, 0.0])?;
+    /// assert_eq!(opt.groups().weight_decays(), [0.05, 0.0]);
+    /// # Ok::<(), tch_lr::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Value`] when PyTorch's constructor would reject a value
+    /// (`Invalid weight_decay value: -0.1`) or one is not finite,
+    /// [`Error::GroupCount`] when a list does not match the groups.
+    pub fn weight_decay(mut self, weight_decay: impl Into<PerGroup>) -> Result<Self> {
+        let wds = weight_decays_for(self.groups.kind(), &self.groups.lrs(), weight_decay.into())?;
+        self.groups.set_weight_decays(&wds)?;
+        self.sync()?;
+        Ok(self)
     }
 
     /// The parameter groups as tch-lr last wrote them.
@@ -193,25 +293,11 @@ impl Optim {
         &mut self.groups
     }
 
-    /// The tch optimizer, to run the training step (`backward_step`, `zero_grad`,
-    /// `step`). Changing its LR or momentum directly bypasses the scheduler.
-    pub fn optimizer(&self) -> &nn::Optimizer {
-        &self.opt
-    }
-
-    /// The tch optimizer, mutable. See [`Optim::optimizer`].
-    pub fn optimizer_mut(&mut self) -> &mut nn::Optimizer {
-        &mut self.opt
-    }
-
-    /// Gives the tch optimizer back.
-    pub fn into_inner(self) -> nn::Optimizer {
-        self.opt
-    }
-
     /// Writes every changed group value into libtorch: one `set_lr` when every
     /// group has the same new LR, else `set_lr_group` for the groups that
-    /// changed; the same for momentum (beta1 for Adam and AdamW).
+    /// changed; the same for momentum (beta1 for Adam and AdamW) and weight
+    /// decay (`set_weight_decay`, `set_weight_decay_group`, which reach all
+    /// four optimizers).
     ///
     /// # Errors
     /// [`Error::NonFinite`] when a value is NaN or infinite: nothing is
@@ -220,6 +306,33 @@ impl Optim {
     /// momenta: tch 0.26's `set_momentum_group` fails for them, so only a value
     /// shared by all groups can be written.
     pub fn sync(&mut self) -> Result<()> {
+        if !self.groups.iter().all(|g| g.weight_decay.is_finite()) {
+            return Err(self.refuse_non_finite());
+        }
+        self.sync_lr_momentum()?;
+        let groups = self.groups.groups();
+        if let Some(plan) = plan_write(groups.iter().map(|g| g.weight_decay), &self.written_weight_decay, false) {
+            match plan {
+                Write::All(wd) => self.opt.set_weight_decay(wd),
+                Write::Each => {
+                    for (i, g) in groups.iter().enumerate() {
+                        if g.weight_decay.to_bits() != self.written_weight_decay[i].to_bits() {
+                            self.opt.set_weight_decay_group(i, g.weight_decay);
+                        }
+                    }
+                }
+            }
+            for (w, g) in self.written_weight_decay.iter_mut().zip(groups) {
+                *w = g.weight_decay;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`sync`](Self::sync) for the LR and momentum alone: what a scheduler
+    /// that changes nothing else calls at each step, with no work for the
+    /// weight decay.
+    pub(crate) fn sync_lr_momentum(&mut self) -> Result<()> {
         if !self.groups.iter().all(|g| g.lr.is_finite() && g.momentum.is_finite()) {
             return Err(self.refuse_non_finite());
         }
@@ -273,7 +386,8 @@ impl Optim {
                     return Err(Error::Unsupported(format!(
                         "{} parameter groups need different momenta {:?}, but tch can set {} \
                          for all groups only (its set_momentum_group supports SGD alone); give \
-                         every group the same base_momentum and max_momentum",
+                         every group the same base_momentum and max_momentum, or a momentum \
+                         schedule that treats every group alike",
                         self.groups.kind().name(),
                         self.groups.momenta(),
                         self.groups.kind().momentum_name(),
@@ -298,6 +412,8 @@ impl Optim {
                 Some(("lr", g.lr))
             } else if !g.momentum.is_finite() {
                 Some((kind.momentum_name(), g.momentum))
+            } else if !g.weight_decay.is_finite() {
+                Some(("weight_decay", g.weight_decay))
             } else {
                 None
             };
@@ -310,12 +426,16 @@ impl Optim {
             if self.written_momentum[i].is_finite() {
                 g.momentum = self.written_momentum[i];
             }
+            if self.written_weight_decay[i].is_finite() {
+                g.weight_decay = self.written_weight_decay[i];
+            }
         }
         error.unwrap_or_else(|| Error::Value("a non-finite value".into()))
     }
 
     /// Replaces the groups (after loading a saved state) and writes them all.
-    pub(crate) fn replace_groups(&mut self, groups: ParamGroups) -> Result<()> {
+    /// A group whose weight decay the state does not state keeps the current one.
+    pub(crate) fn replace_groups(&mut self, mut groups: ParamGroups) -> Result<()> {
         if groups.len() != self.groups.len() || groups.kind() != self.groups.kind() {
             return Err(Error::State(format!(
                 "the state is for {} {} group(s), this optimizer is {} with {} group(s)",
@@ -325,9 +445,21 @@ impl Optim {
                 self.groups.len()
             )));
         }
+        for (g, now) in groups.iter_mut().zip(self.groups.iter()) {
+            if g.weight_decay.is_nan() {
+                g.weight_decay = now.weight_decay;
+            }
+        }
         self.groups = groups;
+        self.rewrite_groups()
+    }
+
+    /// Writes every group value into libtorch, whatever it has now (after
+    /// a loaded scheduler or optimizer state).
+    fn rewrite_groups(&mut self) -> Result<()> {
         self.written_lr.iter_mut().for_each(|w| *w = f64::NAN);
         self.written_momentum.iter_mut().for_each(|w| *w = f64::NAN);
+        self.written_weight_decay.iter_mut().for_each(|w| *w = f64::NAN);
         self.sync()
     }
 }
@@ -359,6 +491,22 @@ fn plan_write(mut new: impl Iterator<Item = f64>, written: &[f64], shared_only: 
         (true, true) => Some(Write::All(first)),
         (true, false) => Some(Write::Each),
     }
+}
+
+/// One weight decay per group, each checked as PyTorch's constructor checks
+/// `weight_decay` (with its message), and finite.
+fn weight_decays_for(kind: OptimizerKind, lrs: &[f64], wd: PerGroup) -> Result<Vec<f64>> {
+    let wds = match wd {
+        PerGroup::All(v) => vec![v; lrs.len()],
+        PerGroup::Each(v) if v.len() == lrs.len() => v,
+        PerGroup::Each(v) => {
+            return Err(Error::GroupCount { what: "weight_decay".into(), expected: lrs.len(), got: v.len() })
+        }
+    };
+    for &weight_decay in &wds {
+        checked(Hyper { weight_decay, ..Hyper::new(kind) }, &[])?;
+    }
+    Ok(wds)
 }
 
 fn lrs_for(vs: &VarStore, lr: PerGroup) -> Result<Vec<f64>> {

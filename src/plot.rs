@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
@@ -58,6 +59,26 @@ pub struct Chart {
     pub right: Vec<Series>,
 }
 
+/// A marked point on the left axis (the suggestion of an LR range test), with
+/// its legend entry.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Marker {
+    /// The legend entry.
+    pub name: String,
+    /// Where, in the left axis' coordinates.
+    pub point: (f64, f64),
+}
+
+/// How to draw a [`Chart`] beyond its series ([`Chart::draw_with`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChartOptions {
+    /// A logarithmic x axis (an LR range test's LRs); points with x ≤ 0 are
+    /// left out.
+    pub log_x: bool,
+    /// Points to mark, drawn as circles.
+    pub markers: Vec<Marker>,
+}
+
 const COLORS: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(214, 39, 40),
@@ -66,6 +87,7 @@ const COLORS: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
     RGBColor(227, 119, 194),
 ];
+const MARKER_COLORS: [RGBColor; 2] = [RGBColor(214, 39, 40), RGBColor(44, 160, 44)];
 const RIGHT_COLORS: [RGBColor; 3] = [RGBColor(255, 127, 14), RGBColor(23, 190, 207), RGBColor(188, 189, 34)];
 
 fn range(series: &[Series], axis: impl Fn(&(f64, f64)) -> f64) -> (f64, f64) {
@@ -79,6 +101,19 @@ fn range(series: &[Series], axis: impl Fn(&(f64, f64)) -> f64) -> (f64, f64) {
     }
     let pad = if hi > lo { (hi - lo) * 0.05 } else { lo.abs().max(1e-12) * 0.1 };
     (lo - pad, hi + pad)
+}
+
+/// The x range of a logarithmic axis: the positive values, a few percent wider
+/// on each side (in the log).
+fn log_range(xs: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) = xs
+        .filter(|v| v.is_finite() && *v > 0.0)
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if !lo.is_finite() {
+        return (1e-3, 1.0);
+    }
+    let pad = if hi > lo { (hi / lo).powf(0.03) } else { 2.0 };
+    (lo / pad, hi * pad)
 }
 
 /// A tick label: plain decimals down to 1e-3, scientific below.
@@ -112,6 +147,15 @@ impl Chart {
     /// [`Error::Plot`] for another extension or a drawing failure, [`Error::Io`]
     /// when the file cannot be written.
     pub fn draw(&self, path: &Path) -> Result<()> {
+        self.draw_with(path, &ChartOptions::default())
+    }
+
+    /// Draws the chart as [`Chart::draw`] does, with a logarithmic x axis
+    /// and marked points as `options` say.
+    ///
+    /// # Errors
+    /// As [`Chart::draw`].
+    pub fn draw_with(&self, path: &Path, options: &ChartOptions) -> Result<()> {
         register_font();
         let size = (1000, 600);
         let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
@@ -120,12 +164,12 @@ impl Chart {
         match ext.as_deref() {
             Some("png") => {
                 let root = BitMapBackend::new(path, size).into_drawing_area();
-                self.draw_on(&root)?;
+                self.draw_on(&root, options)?;
                 root.present().map_err(plot_err)
             }
             Some("svg") => {
                 let root = SVGBackend::new(path, size).into_drawing_area();
-                self.draw_on(&root)?;
+                self.draw_on(&root, options)?;
                 root.present().map_err(plot_err)
             }
             _ => {
@@ -135,14 +179,49 @@ impl Chart {
         }
     }
 
-    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()>
+    fn draw_on<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>, options: &ChartOptions) -> Result<()>
     where
         DB::ErrorType: 'static,
     {
         root.fill(&WHITE).map_err(plot_err)?;
         let all: Vec<Series> = self.left.iter().chain(&self.right).cloned().collect();
-        let (x0, x1) = range(&all, |p| p.0);
-        let (y0, y1) = range(&self.left, |p| p.1);
+        let marked = options.markers.iter().map(|m| m.point);
+        if options.log_x {
+            let (x0, x1) = log_range(all.iter().flat_map(|s| s.points.iter().map(|p| p.0)).chain(marked.map(|p| p.0)));
+            let x_label = |v: &f64| tick(*v);
+            self.draw_axes(root, options, (x0..x1).log_scale(), (x0..x1).log_scale(), &x_label)
+        } else {
+            let (x0, x1) = range(&all, |p| p.0);
+            let x_label = |v: &f64| {
+                if v.fract() == 0.0 || x1 - x0 >= 10.0 {
+                    format!("{v:.0}")
+                } else {
+                    format!("{v:.1}")
+                }
+            };
+            self.draw_axes(root, options, x0..x1, x0..x1, &x_label)
+        }
+    }
+
+    /// Draws the axes and the series over the x axis `x` (linear or log).
+    fn draw_axes<DB, X>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        options: &ChartOptions,
+        x: X,
+        x_secondary: X,
+        x_label: &dyn Fn(&f64) -> String,
+    ) -> Result<()>
+    where
+        DB: DrawingBackend,
+        DB::ErrorType: 'static,
+        X: AsRangedCoord<Value = f64>,
+        X::CoordDescType: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    {
+        let keep = |p: &(f64, f64)| p.1.is_finite() && (!options.log_x || p.0 > 0.0);
+        let mut left_points: Vec<Series> = self.left.clone();
+        left_points.extend(options.markers.iter().map(|m| Series { name: m.name.clone(), points: vec![m.point] }));
+        let (y0, y1) = range(&left_points, |p| p.1);
         let (r0, r1) = range(&self.right, |p| p.1);
         let mut chart = ChartBuilder::on(root)
             .caption(&self.title, ("sans-serif", 28))
@@ -150,31 +229,22 @@ impl Chart {
             .x_label_area_size(45)
             .y_label_area_size(80)
             .right_y_label_area_size(if self.right.is_empty() { 10 } else { 80 })
-            .build_cartesian_2d(x0..x1, y0..y1)
+            .build_cartesian_2d(x, y0..y1)
             .map_err(plot_err)?
-            .set_secondary_coord(x0..x1, r0..r1);
+            .set_secondary_coord(x_secondary, r0..r1);
         chart
             .configure_mesh()
             .x_desc(&self.x_label)
             .y_desc(&self.left_label)
             .y_label_formatter(&|v| tick(*v))
-            .x_label_formatter(&|v| {
-                if v.fract() == 0.0 || x1 - x0 >= 10.0 {
-                    format!("{v:.0}")
-                } else {
-                    format!("{v:.1}")
-                }
-            })
+            .x_label_formatter(x_label)
             .label_style(("sans-serif", 15))
             .draw()
             .map_err(plot_err)?;
         for (i, s) in self.left.iter().enumerate() {
             let color = COLORS[i % COLORS.len()];
             chart
-                .draw_series(LineSeries::new(
-                    s.points.iter().copied().filter(|p| p.1.is_finite()),
-                    color.stroke_width(2),
-                ))
+                .draw_series(LineSeries::new(s.points.iter().copied().filter(keep), color.stroke_width(2)))
                 .map_err(plot_err)?
                 .label(&s.name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
@@ -190,13 +260,21 @@ impl Chart {
                 let color = RIGHT_COLORS[i % RIGHT_COLORS.len()];
                 chart
                     .draw_secondary_series(LineSeries::new(
-                        s.points.iter().copied().filter(|p| p.1.is_finite()),
+                        s.points.iter().copied().filter(keep),
                         ShapeStyle::from(color).stroke_width(1),
                     ))
                     .map_err(plot_err)?
                     .label(&s.name)
                     .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(1)));
             }
+        }
+        for (i, m) in options.markers.iter().enumerate() {
+            let color = MARKER_COLORS[i % MARKER_COLORS.len()];
+            chart
+                .draw_series(std::iter::once(m.point).filter(keep).map(|p| Circle::new(p, 7, color.filled())))
+                .map_err(plot_err)?
+                .label(&m.name)
+                .legend(move |(x, y)| Circle::new((x + 10, y), 6, color.filled()));
         }
         chart
             .configure_series_labels()

@@ -16,10 +16,10 @@ use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use tch::nn;
 
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
+use crate::hyper::{HyperParam, HyperSchedule, HyperState};
 use crate::optim::Optim;
 use crate::schedulers::{Chainable, ReduceLROnPlateau, Schedule};
 use crate::support::write_atomic;
@@ -52,10 +52,15 @@ const MAX_STEPS: i64 = 1 << 53;
 /// println!("lr = {:?}", sched.last_lr());
 /// # Ok::<(), tch_lr::Error>(())
 /// ```
+///
+/// [`with_schedule`](Self::with_schedule) adds schedules for the weight decay
+/// and the momentum (see [`hyper`](crate::hyper)).
 #[derive(Debug)]
 pub struct Scheduler<S> {
-    optim: Optim,
-    schedule: S,
+    pub(crate) optim: Optim,
+    pub(crate) schedule: S,
+    /// The schedules of weight decay and momentum (none: the LR-only path).
+    pub(crate) hypers: Vec<HyperSchedule>,
 }
 
 /// Building a [`Scheduler`] from a schedule, as tch builds an optimizer from
@@ -73,8 +78,9 @@ pub trait ScheduleExt: Schedule + Sized {
 
 impl<S: Schedule> ScheduleExt for S {}
 
-/// A scheduler's saved state: the parameter groups and the schedule's own
-/// state (PyTorch's `state_dict()`), written as YAML.
+/// A scheduler's saved state: the parameter groups, the schedule's own
+/// state (PyTorch's `state_dict()`) and those of the schedules of weight decay
+/// and momentum, written as YAML.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SchedulerState {
     /// The format version, 1.
@@ -85,6 +91,9 @@ pub struct SchedulerState {
     pub groups: ParamGroups,
     /// The schedule's state.
     pub schedule: serde_yaml::Value,
+    /// The states of the schedules of weight decay and momentum (absent: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hypers: Vec<HyperState>,
 }
 
 impl<S: Schedule> Scheduler<S> {
@@ -95,20 +104,20 @@ impl<S: Schedule> Scheduler<S> {
     pub fn new(mut optim: Optim, mut schedule: S) -> Result<Self> {
         schedule.init(optim.groups_mut())?;
         optim.sync()?;
-        Ok(Scheduler { optim, schedule })
+        Ok(Scheduler { optim, schedule, hypers: Vec::new() })
     }
 
-    /// tch's own optimizer (`tch::nn::Optimizer`), read-only.
-    pub fn optimizer(&self) -> &nn::Optimizer {
-        self.optim.optimizer()
+    /// The optimizer (PyTorch's `scheduler.optimizer`), read-only: its
+    /// groups, and its state for a checkpoint ([`Optim::save`]).
+    pub fn optimizer(&self) -> &Optim {
+        &self.optim
     }
 
-    /// tch's own optimizer, for the training step: `backward_step`,
-    /// `zero_grad`, `step`. Setting its LR or momentum directly bypasses the
-    /// scheduler. (The [`Optim`] wrapper with the groups comes back from
-    /// [`into_parts`](Self::into_parts).)
-    pub fn optimizer_mut(&mut self) -> &mut nn::Optimizer {
-        self.optim.optimizer_mut()
+    /// The optimizer, for the training step ([`Optim::backward_step`],
+    /// `zero_grad`, `step`) and to load its state ([`Optim::load`]). Changing
+    /// its groups directly bypasses the scheduler.
+    pub fn optimizer_mut(&mut self) -> &mut Optim {
+        &mut self.optim
     }
 
     /// The parameter groups as last written.
@@ -127,9 +136,10 @@ impl<S: Schedule> Scheduler<S> {
     }
 
     /// Each group's momentum (beta1 for Adam and AdamW) when the schedule
-    /// cycles it, else `None`.
+    /// cycles it or a momentum schedule drives it, else `None`.
     pub fn last_momentum(&self) -> Option<Vec<f64>> {
-        self.schedule.cycles_momentum().then(|| self.optim.groups().momenta())
+        let scheduled = self.schedule.cycles_momentum() || self.schedule_of(HyperParam::Momentum).is_some();
+        scheduled.then(|| self.optim.groups().momenta())
     }
 
     /// PyTorch's `last_epoch`: steps taken since construction.
@@ -144,23 +154,31 @@ impl<S: Schedule> Scheduler<S> {
     /// [`Error::Unsupported`] for a schedule that takes no metric,
     /// [`Error::NanMetric`] for NaN.
     pub fn step_metric(&mut self, metric: f64) -> Result<()> {
+        if !self.hypers.is_empty() {
+            return self.step_all(Some(metric));
+        }
         self.schedule.step_metric(self.optim.groups_mut(), metric)?;
-        self.optim.sync()
+        self.optim.sync_lr_momentum()
     }
 
     /// Takes the next step: `step()`, or `step(metric)` when the schedule
-    /// takes a metric. For code that handles any schedule (configs).
+    /// takes a metric (with schedules of weight decay or momentum: each takes
+    /// the metric if it is one that does). For code that handles any schedule
+    /// (configs).
     ///
     /// # Errors
     /// The step's errors, and [`Error::Unsupported`] when a metric is missing
     /// or given to a schedule that takes none.
     pub fn step_with(&mut self, metric: Option<f64>) -> Result<()> {
+        if !self.hypers.is_empty() {
+            return self.step_all(metric);
+        }
         match (self.schedule.takes_metric(), metric) {
             (true, Some(m)) => self.step_metric(m),
             (true, None) => Err(Error::Unsupported(format!("{} needs a metric at each step", self.schedule.name()))),
             (false, None) => {
                 self.schedule.step(self.optim.groups_mut())?;
-                self.optim.sync()
+                self.optim.sync_lr_momentum()
             }
             (false, Some(_)) => Err(Error::Unsupported(format!("{} takes no metric", self.schedule.name()))),
         }
@@ -175,8 +193,11 @@ impl<S: Schedule> Scheduler<S> {
     /// [`Error::Value`] for a negative epoch (for timm, anything but an integer
     /// `t >= 0`), [`Error::Unsupported`] for other schedules.
     pub fn step_to(&mut self, epoch: f64) -> Result<()> {
+        if !self.hypers.is_empty() {
+            return self.step_all_to(epoch);
+        }
         self.schedule.step_epoch(self.optim.groups_mut(), epoch)?;
-        self.optim.sync()
+        self.optim.sync_lr_momentum()
     }
 
     /// PyTorch's `state_dict()`, with the parameter groups.
@@ -189,17 +210,19 @@ impl<S: Schedule> Scheduler<S> {
             scheduler: self.schedule.name().to_string(),
             groups: self.optim.groups().clone(),
             schedule: self.schedule.state()?,
+            hypers: self.hyper_states()?,
         })
     }
 
-    /// PyTorch's `load_state_dict()`, with the parameter groups: the scheduler
-    /// continues exactly where the saved one stopped. Build it as the saved one
-    /// was built; functions (`lr_lambda`, `scale_fn`) are not saved.
+    /// PyTorch's `load_state_dict()`, with the parameter groups and the
+    /// schedules of weight decay and momentum: the scheduler continues exactly
+    /// where the saved one stopped. Build it as the saved one was built;
+    /// functions (`lr_lambda`, `scale_fn`) are not saved.
     ///
     /// # Errors
     /// [`Error::State`] when the state is of another format, scheduler, optimizer
-    /// kind or number of groups, or does not parse. On error the scheduler may
-    /// be partly loaded: build it afresh.
+    /// kind or number of groups, schedules other hyper-parameters, or does not
+    /// parse. On error the scheduler may be partly loaded: build it afresh.
     pub fn load_state(&mut self, state: SchedulerState) -> Result<()> {
         if state.format != 1 {
             return Err(Error::State(format!("unknown format {}, expected 1", state.format)));
@@ -219,15 +242,8 @@ impl<S: Schedule> Scheduler<S> {
             )));
         }
         self.schedule.load_state(state.schedule)?;
-        if !(-1..=MAX_STEPS).contains(&self.schedule.last_epoch()) {
-            return Err(Error::State(format!(
-                "last_epoch {} is outside [-1, 2^53]: not a state a run can reach",
-                self.schedule.last_epoch()
-            )));
-        }
-        if self.schedule.last_lr().len() != state.groups.len() {
-            return Err(Error::State("the schedule's state does not match the number of groups".into()));
-        }
+        check_loaded(&self.schedule, state.groups.len())?;
+        self.load_hyper_states(state.hypers)?;
         self.optim.replace_groups(state.groups)
     }
 
@@ -256,7 +272,8 @@ impl<S: Schedule> Scheduler<S> {
         self.load_state(state)
     }
 
-    /// Splits into the optimizer and the schedule.
+    /// Splits into the optimizer and the schedule (dropping any schedules of
+    /// weight decay and momentum).
     pub fn into_parts(self) -> (Optim, S) {
         (self.optim, self.schedule)
     }
@@ -270,9 +287,27 @@ impl<S: Chainable> Scheduler<S> {
     /// What PyTorch raises at this step: OneCycleLR past `total_steps`, a
     /// division by zero for degenerate arguments, ...
     pub fn step(&mut self) -> Result<()> {
+        if !self.hypers.is_empty() {
+            return self.step_all(None);
+        }
         self.schedule.step(self.optim.groups_mut())?;
-        self.optim.sync()
+        self.optim.sync_lr_momentum()
     }
+}
+
+/// A loaded schedule's step count and size, checked: a state a run can reach,
+/// for this many groups.
+pub(crate) fn check_loaded(schedule: &dyn Schedule, groups: usize) -> Result<()> {
+    if !(-1..=MAX_STEPS).contains(&schedule.last_epoch()) {
+        return Err(Error::State(format!(
+            "last_epoch {} is outside [-1, 2^53]: not a state a run can reach",
+            schedule.last_epoch()
+        )));
+    }
+    if schedule.last_lr().len() != groups {
+        return Err(Error::State("the schedule's state does not match the number of groups".into()));
+    }
+    Ok(())
 }
 
 impl Scheduler<Box<dyn Schedule>> {

@@ -1,6 +1,7 @@
-//! Tracing a config: the LR and momentum of every group after construction and
-//! after each `step()`, with a real tch optimizer (one tiny parameter per
-//! group). This is what `tch-lr trace` prints and `tch-lr plot` draws.
+//! Tracing a config: the LR, momentum and (when scheduled) weight decay of
+//! every group after construction and after each `step()`, with a real tch
+//! optimizer (one tiny parameter per group). This is what `tch-lr trace`
+//! prints and `tch-lr plot` draws.
 
 use std::path::PathBuf;
 
@@ -23,15 +24,34 @@ pub struct TraceOptions {
     pub checkpoint_at: Option<usize>,
 }
 
-/// The traced rows: `lr[row][group]` and `momentum[row][group]` (beta1 for Adam and AdamW).
+/// The traced rows: `lr[row][group]`, `momentum[row][group]` (beta1 for Adam
+/// and AdamW) and `weight_decay[row][group]`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trace {
     /// Each group's LR, per row.
     pub lr: Vec<Vec<f64>>,
     /// Each group's momentum (or beta1), per row.
     pub momentum: Vec<Vec<f64>>,
-    /// Whether the scheduler cycles momentum.
+    /// Each group's weight decay, per row.
+    pub weight_decay: Vec<Vec<f64>>,
+    /// Whether momentum changes: the scheduler cycles it, or a
+    /// `momentum_scheduler:` drives it.
     pub cycles_momentum: bool,
+    /// Whether a `weight_decay_scheduler:` drives the weight decay.
+    pub schedules_weight_decay: bool,
+}
+
+/// One traced row: each group's values after construction (row 0) or a step.
+#[derive(Clone, Copy, Debug)]
+pub struct Row<'a> {
+    /// The row: 0 after construction, k after k steps.
+    pub row: usize,
+    /// Each group's LR.
+    pub lr: &'a [f64],
+    /// Each group's momentum (or beta1).
+    pub momentum: &'a [f64],
+    /// Each group's weight decay.
+    pub weight_decay: &'a [f64],
 }
 
 /// The optimizer section a trace uses: the config's, or one SGD group with LR 0.1.
@@ -59,16 +79,16 @@ fn build(config: &Config, optimizer: &OptimizerConfig) -> Result<Scheduler<Box<d
     config.build(optim)
 }
 
-/// Traces `config`, calling `on_row(row, lrs, momenta)` as each row is made,
-/// so that a caller can print rows before an error stops the run.
+/// Traces `config`, calling `on_row` with each [`Row`] as it is made, so that
+/// a caller can print rows before an error stops the run.
 ///
 /// # Errors
 /// The config's build errors, a step's error (PyTorch's, such as OneCycleLR
 /// stepped past `total_steps`), a missing metric, and checkpoint I/O errors.
-pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(usize, &[f64], &[f64])) -> Result<()> {
+pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(Row<'_>)) -> Result<()> {
     let optimizer = optimizer_or_default(config);
     let mut sched = build(config, &optimizer)?;
-    let takes_metric = sched.schedule().takes_metric();
+    let takes_metric = sched.takes_metric();
     match (&opts.metrics, takes_metric) {
         (None, true) if opts.rows > 1 => {
             return Err(Error::Unsupported(
@@ -93,7 +113,8 @@ pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(u
             };
             sched.step_with(metric)?;
         }
-        on_row(row, &sched.groups().lrs(), &sched.groups().momenta());
+        let g = sched.groups();
+        on_row(Row { row, lr: &g.lrs(), momentum: &g.momenta(), weight_decay: &g.weight_decays() });
         if opts.checkpoint_at == Some(row) {
             let path = checkpoint_path();
             let saved = sched.save(&path);
@@ -130,10 +151,15 @@ fn checkpoint_path() -> PathBuf {
 /// # Errors
 /// As [`trace_with`].
 pub fn trace(config: &Config, opts: &TraceOptions) -> Result<Trace> {
-    let mut t = Trace { cycles_momentum: config.schedule()?.cycles_momentum(), ..Trace::default() };
-    trace_with(config, opts, |_, lr, m| {
-        t.lr.push(lr.to_vec());
-        t.momentum.push(m.to_vec());
+    let mut t = Trace {
+        cycles_momentum: config.schedule()?.cycles_momentum() || config.momentum_scheduler.is_some(),
+        schedules_weight_decay: config.weight_decay_scheduler.is_some(),
+        ..Trace::default()
+    };
+    trace_with(config, opts, |r| {
+        t.lr.push(r.lr.to_vec());
+        t.momentum.push(r.momentum.to_vec());
+        t.weight_decay.push(r.weight_decay.to_vec());
     })?;
     Ok(t)
 }

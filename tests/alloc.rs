@@ -14,7 +14,7 @@ use tch::nn::{self, VarStore};
 use tch_lr::config::Config;
 use tch_lr::support::tiny_var_store as tiny_vs;
 use tch_lr::{
-    Chainable, CosineAnnealingLR, CyclicLR, OneCycleLR, Optim, OptimizerKind, ParamGroups, Protocol as _,
+    Chainable, CosineAnnealingLR, CyclicLR, HyperParam, OneCycleLR, Optim, OptimizerKind, ParamGroups, Protocol as _,
     ReduceLROnPlateau, Schedule, ScheduleExt as _, SchedulerConfig, StepLR, REGISTRY,
 };
 
@@ -225,4 +225,30 @@ fn a_loaded_scheduler_does_not_allocate_in_step() {
         found.push((name.to_string(), counted_of(len - before_load, |_| t.step().expect("step"))));
     }
     assert_none("Scheduler::step after load_state", found);
+}
+
+/// The LR, weight decay and momentum scheduled together (every registered
+/// schedule on the weight decay, a cosine on the momentum; then a plateau on
+/// the weight decay beside a plateau on the LR): one step writes all three
+/// and allocates nothing.
+#[test]
+fn weight_decay_and_momentum_schedules_do_not_allocate_in_step() {
+    let mut found = Vec::new();
+    for n in [1, 4] {
+        let vs = tiny_vs(n);
+        for (name, config) in chainable() {
+            let optim = optim(&vs, n).weight_decay(lrs(n)).expect("weight decay");
+            let mut s = CosineAnnealingLR::new(300)
+                .build(optim)
+                .and_then(|s| s.with_schedule(HyperParam::WeightDecay, config.schedule().expect("schedule")))
+                .and_then(|s| s.with_schedule(HyperParam::Momentum, CosineAnnealingLR::new(500)))
+                .expect("scheduler");
+            found.push((format!("{name}/{n}"), counted_of(length(&config, n), |_| s.step().expect("step"))));
+        }
+        let optim = optim(&vs, n).weight_decay(lrs(n)).expect("weight decay");
+        let mut s = plateau().build(optim).and_then(|s| s.with_schedule(HyperParam::WeightDecay, plateau())).unwrap();
+        found.push((format!("ReduceLROnPlateau/{n}"), counted(|k| s.step(metric(k)).expect("step"))));
+        assert!(s.last_weight_decay().unwrap()[0] < 0.1 * 0.9, "the weight decay never fell");
+    }
+    assert_none("Scheduler::step with weight decay and momentum schedules", found);
 }

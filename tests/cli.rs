@@ -1,9 +1,10 @@
 //! `tch-lr trace | plot | check`, run as a user runs them, against PyTorch.
 //!
 //! `tests/fixtures/cli/expected.json` (written by `scripts/gen_config_fixtures.py`
-//! with PyTorch 2.13) holds, for every file in `configs/` and 117 generated
-//! configs, the rows PyTorch produces; the binary must print the same, with and
-//! without `--checkpoint-at`, and fail where PyTorch raises, with its message.
+//! with PyTorch 2.13) holds, for every file in `configs/` and 134 generated
+//! configs, the rows PyTorch produces (LR, momentum, and weight decay where a
+//! `weight_decay_scheduler:` drives it); the binary must print the same, with
+//! and without `--checkpoint-at`, and fail where PyTorch raises, with its message.
 
 mod common;
 
@@ -27,6 +28,8 @@ struct CliCase {
     metrics: Option<String>,
     lr: Vec<Vec<Num>>,
     momentum: Vec<Vec<Num>>,
+    #[serde(default)]
+    weight_decay: Option<Vec<Vec<Num>>>,
     error: Option<CliError>,
 }
 
@@ -46,6 +49,8 @@ struct CliFixture {
 struct JsonTrace {
     lr: Vec<Vec<Num>>,
     momentum: Vec<Vec<Num>>,
+    #[serde(default)]
+    weight_decay: Option<Vec<Vec<Num>>>,
 }
 
 fn cases() -> Vec<CliCase> {
@@ -63,8 +68,17 @@ fn args<'a>(case: &'a CliCase, steps: &'a str, format: &'a str) -> Vec<&'a str> 
     a
 }
 
-fn parse_csv(text: &str) -> Vec<Vec<f64>> {
-    text.lines().skip(1).map(|l| l.split(',').skip(1).map(|v| v.parse().unwrap()).collect()).collect()
+/// The rows of the CSV columns whose names start with `prefix` (`lr_`, `momentum_`, `weight_decay_`).
+fn parse_csv(text: &str, prefix: &str) -> Vec<Vec<f64>> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+    let columns: Vec<usize> = (0..header.len()).filter(|&i| header[i].starts_with(prefix)).collect();
+    lines
+        .map(|l| {
+            let fields: Vec<&str> = l.split(',').collect();
+            columns.iter().map(|&i| fields[i].parse().unwrap()).collect()
+        })
+        .collect()
 }
 
 /// Checks one case; returns a description of the first difference.
@@ -75,31 +89,46 @@ fn check(case: &CliCase, with_checkpoint: bool) -> Result<(), String> {
     let out = tch_lr(&args(case, &steps, format));
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-    let (lr, momentum): (Vec<Vec<f64>>, Vec<Vec<f64>>) = match &case.error {
+    let f = |rows: Vec<Vec<Num>>| -> Vec<Vec<f64>> {
+        rows.into_iter().map(|r| r.into_iter().map(Num::get).collect()).collect()
+    };
+    let (lr, momentum, weight_decay) = match &case.error {
         None => {
             if !out.status.success() {
                 return Err(format!("{name}: failed: {stderr}"));
             }
             let t: JsonTrace = serde_json::from_str(&stdout).map_err(|e| format!("{name}: JSON: {e}"))?;
-            let f = |rows: Vec<Vec<Num>>| rows.into_iter().map(|r| r.into_iter().map(Num::get).collect()).collect();
-            (f(t.lr), f(t.momentum))
+            (f(t.lr), f(t.momentum), t.weight_decay.map(f))
         }
         Some(err) => {
             if out.status.success() || !stderr.contains(&err.message) {
                 return Err(format!("{name}: PyTorch raises {:?} at row {}; tch-lr: {stderr}", err.message, err.row));
             }
-            let rows = parse_csv(&stdout);
-            let g = rows.first().map_or(0, |r| r.len() / 2);
-            rows.iter().map(|r| (r[..g].to_vec(), r[g..].to_vec())).unzip()
+            let wd = stdout.lines().next().is_some_and(|h| h.contains(",weight_decay_0"));
+            (
+                parse_csv(&stdout, "lr_"),
+                parse_csv(&stdout, "momentum_"),
+                wd.then(|| parse_csv(&stdout, "weight_decay_")),
+            )
         }
     };
     if lr.len() != case.lr.len() {
         return Err(format!("{name}: {} rows, PyTorch {}", lr.len(), case.lr.len()));
     }
-    for (row, (got, want)) in lr.iter().zip(&case.lr).chain(momentum.iter().zip(&case.momentum)).enumerate() {
-        for (a, b) in got.iter().zip(want) {
-            if !close(*a, b.get()) || got.len() != want.len() {
-                return Err(format!("{name}: row {}: {got:?} vs PyTorch {want:?}", row % case.lr.len()));
+    let want_wd = case.weight_decay.clone().map(f);
+    if weight_decay.is_some() != want_wd.is_some() {
+        return Err(format!("{name}: weight_decay rows: {}, PyTorch: {}", weight_decay.is_some(), want_wd.is_some()));
+    }
+    let want = |rows: &[Vec<Num>]| rows.iter().map(|r| r.iter().map(|v| v.get()).collect()).collect::<Vec<Vec<f64>>>();
+    let pairs = [
+        (lr, want(&case.lr)),
+        (momentum, want(&case.momentum)),
+        (weight_decay.unwrap_or_default(), want_wd.unwrap_or_default()),
+    ];
+    for (got_rows, want_rows) in &pairs {
+        for (row, (got, want)) in got_rows.iter().zip(want_rows).enumerate() {
+            if got.len() != want.len() || got.iter().zip(want).any(|(a, b)| !close(*a, *b)) {
+                return Err(format!("{name}: row {row}: {got:?} vs PyTorch {want:?}"));
             }
         }
     }
@@ -157,6 +186,18 @@ fn csv_has_a_header_and_one_line_per_row() {
     assert_eq!(lines[0], "step,lr_0,lr_1,momentum_0,momentum_1");
     assert_eq!(lines.len(), 6);
     assert!(lines[1].starts_with("0,"));
+}
+
+#[test]
+fn csv_has_weight_decay_columns_when_it_is_scheduled() {
+    let out = tch_lr(&["trace", "configs/weight_decay_cosine.yaml", "--steps", "3"]);
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(text.lines().next(), Some("step,lr_0,lr_1,momentum_0,momentum_1,weight_decay_0,weight_decay_1"));
+    assert_eq!(parse_csv(&text, "weight_decay_")[0], [0.04, 0.0]);
+    let out = tch_lr(&["check", "configs/weight_decay_cosine.yaml"]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("SequentialLR(LinearLR, CosineAnnealingLR); weight_decay: LambdaLR"), "{text}");
 }
 
 #[test]
@@ -231,7 +272,12 @@ fn every_error_is_one_clear_line_and_a_nonzero_exit() {
 #[test]
 fn plot_writes_png_and_svg() {
     let dir = tempfile::tempdir().unwrap();
-    for (config, name) in [("configs/one_cycle_lr.yaml", "a.png"), ("configs/two_groups_warmup.yaml", "b.svg")] {
+    let configs = [
+        ("configs/one_cycle_lr.yaml", "a.png"),
+        ("configs/two_groups_warmup.yaml", "b.svg"),
+        ("configs/weight_decay_cosine.yaml", "c.svg"),
+    ];
+    for (config, name) in configs {
         let path = dir.path().join(name);
         let out = tch_lr(&["plot", config, "--steps", "40", "-o", path.to_str().unwrap()]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -242,6 +288,8 @@ fn plot_writes_png_and_svg() {
         } else {
             let text = String::from_utf8(bytes).unwrap();
             assert!(text.contains("<svg") && text.contains("SequentialLR") && text.contains("lr 1"));
+            // The weight decay on the second axis, when scheduled.
+            assert_eq!(text.contains("weight decay 1"), config.contains("weight_decay"), "{config}");
         }
     }
 }

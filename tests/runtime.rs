@@ -1,11 +1,13 @@
-//! The LR and momentum each scheduler computes are the ones libtorch applies.
+//! The LR, momentum and weight decay each scheduler computes are the ones
+//! libtorch applies.
 //!
 //! Each parameter group holds one `f64` scalar. Before every optimizer step the
 //! scalars are reset to 0 and get a gradient of 1, so SGD moves each one by
 //! exactly `-lr` (no momentum) or `-lr * buf` with `buf = momentum * buf + 1`
 //! (momentum): the parameter change reveals, group by group, what libtorch
-//! used. Nothing here reads the scheduler's own bookkeeping to decide what
-//! libtorch did.
+//! used. For weight decay the scalars are reset to 1 with a gradient of 0, so
+//! that the decay alone moves them. Nothing here reads the scheduler's own
+//! bookkeeping to decide what libtorch did.
 
 mod common;
 
@@ -54,7 +56,11 @@ fn every_scheduler_sets_the_lr_libtorch_applies_per_group() {
 /// SGD with momentum: libtorch's buffer is `buf = momentum * buf + grad`
 /// (dampening 0), and the step is `-lr * buf`.
 fn check_sgd_momentum(name: &str, scheduler: &str, momentum: f64) {
-    let config = config(&format!("{{name: sgd, lr: [0.1, 0.02], momentum: {momentum}}}"), scheduler);
+    check_sgd_momentum_of(name, &config(&format!("{{name: sgd, lr: [0.1, 0.02], momentum: {momentum}}}"), scheduler));
+}
+
+/// [`check_sgd_momentum`] for a whole config (two SGD groups).
+fn check_sgd_momentum_of(name: &str, config: &Config) {
     let (vs, ws) = probe_vs(2);
     let mut sched = config.build(config.build_optim(&vs).unwrap()).unwrap();
     let mut buf = [0.0f64; 2];
@@ -70,7 +76,7 @@ fn check_sgd_momentum(name: &str, scheduler: &str, momentum: f64) {
         }
         sched.step_with(sched.schedule().takes_metric().then_some(1.0)).unwrap();
     }
-    if sched.schedule().cycles_momentum() {
+    if sched.last_momentum().is_some() {
         assert!(momenta_seen.len() > 4, "{name}: momentum must change (saw {momenta_seen:?})");
     }
 }
@@ -138,4 +144,93 @@ fn group_count_mismatch_is_an_error() {
     let (vs, _) = probe_vs(2);
     let err = config.build_optim(&vs).unwrap_err();
     assert!(matches!(err, tch_lr::Error::GroupCount { expected: 2, got: 3, .. }), "{err:?}");
+}
+
+/// A `momentum_scheduler:` reaches libtorch's SGD, group by group.
+#[test]
+fn scheduled_momentum_reaches_libtorch_per_group() {
+    let config = Config::from_yaml(
+        "optimizer: {name: sgd, lr: [0.1, 0.02], momentum: 0.9}\nscheduler: {name: StepLR, step_size: 3}\n\
+         momentum_scheduler: {name: LambdaLR, lr_lambda: ['1 - epoch / 20', '0.9 ** epoch']}\n",
+    )
+    .unwrap();
+    check_sgd_momentum_of("momentum_scheduler", &config);
+}
+
+/// Sets every probe parameter to 1 and runs one optimizer step with gradient
+/// 0: only the weight decay moves them. Returns the parameters.
+fn decay_step(opt: &mut tch_lr::Optim, ws: &[tch::Tensor]) -> Vec<f64> {
+    tch::no_grad(|| {
+        for w in ws {
+            let _ = w.shallow_clone().fill_(1.0);
+        }
+    });
+    let loss = ws.iter().map(|w| (w * 0.0).sum(tch::Kind::Double)).reduce(|a, b| a + b).expect("a group");
+    opt.backward_step(&loss);
+    ws.iter().map(|w| w.double_value(&[0])).collect()
+}
+
+/// A `weight_decay_scheduler:` is what libtorch applies, bit for bit, per
+/// group. With the parameter at 1 and a zero gradient, libtorch's SGD does
+/// `p -= lr * (0 + wd * p)` and its AdamW `p *= 1 - lr * wd` (then an Adam
+/// step of exactly 0): both leave `1 - lr * wd`, computed here in `f64` from
+/// the scheduler's values. The LRs stay powers of two (StepLR, gamma 0.5), so
+/// `lr * wd` is exact and the one rounding is the same on both sides.
+#[test]
+fn scheduled_weight_decay_is_what_libtorch_applies() {
+    for optimizer in [
+        "{name: sgd, lr: [0.5, 0.25], weight_decay: [0.1, 0.02]}",
+        "{name: adamw, lr: [0.5, 0.25], weight_decay: [0.1, 0.02]}",
+    ] {
+        let config = Config::from_yaml(&format!(
+            "optimizer: {optimizer}\nscheduler: {{name: StepLR, step_size: 4, gamma: 0.5}}\n\
+             weight_decay_scheduler: {{name: CosineAnnealingLR, T_max: 8, eta_min: 0.001}}\n"
+        ))
+        .unwrap();
+        let (vs, ws) = probe_vs(2);
+        let mut sched = config.build(config.build_optim(&vs).unwrap()).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for step in 0..STEPS {
+            let (lrs, wds) = (sched.groups().lrs(), sched.last_weight_decay().unwrap());
+            let after = decay_step(sched.optimizer_mut(), &ws);
+            for g in 0..2 {
+                let want = 1.0 - lrs[g] * wds[g];
+                assert_eq!(
+                    after[g].to_bits(),
+                    want.to_bits(),
+                    "{optimizer}: step {step}: group {g}: libtorch left {:e}, weight decay {:e} gives {want:e}",
+                    after[g],
+                    wds[g]
+                );
+                seen.insert((g, wds[g].to_bits()));
+            }
+            sched.step().unwrap();
+        }
+        assert!(seen.len() > 10, "{optimizer}: the weight decay must change (saw {seen:?})");
+    }
+}
+
+/// Adam's and RMSprop's weight decay (added to the gradient) reaches libtorch
+/// per group too: with a zero gradient a parameter moves exactly when its
+/// scheduled weight decay is not 0 (`LambdaLR`: 0 at epoch 0, then the
+/// group's own; group 1 stays at 0 throughout).
+#[test]
+fn scheduled_weight_decay_reaches_adam_and_rmsprop() {
+    for name in ["adam", "rmsprop"] {
+        let config = Config::from_yaml(&format!(
+            "optimizer: {{name: {name}, lr: 0.1, groups: 2, weight_decay: [0.1, 0.0]}}\nscheduler: {{name: ConstantLR, factor: 1.0}}\n\
+             weight_decay_scheduler: {{name: LambdaLR, lr_lambda: 'min(epoch, 1)'}}\n"
+        ))
+        .unwrap();
+        let (vs, ws) = probe_vs(2);
+        let mut sched = config.build(config.build_optim(&vs).unwrap()).unwrap();
+        for step in 0..4 {
+            let wds = sched.last_weight_decay().unwrap();
+            let after = decay_step(sched.optimizer_mut(), &ws);
+            for g in 0..2 {
+                assert_eq!(after[g] != 1.0, wds[g] != 0.0, "{name}: step {step}: group {g}: {after:?} with {wds:?}");
+            }
+            sched.step().unwrap();
+        }
+    }
 }

@@ -249,11 +249,14 @@ fn one_cycle_shorter_than_the_run_is_refused_before_training() {
     assert!(!log.exists(), "nothing is trained or logged");
 }
 
+/// The checkpoint holds the model, the scheduler and the optimizer's state
+/// (SGD's momentum buffers, AdamW's moments and step counts): the resumed
+/// run's losses are the uninterrupted run's, to the last logged digit.
 #[test]
-fn a_stopped_run_resumes_with_the_same_lr_sequence_and_log() {
+fn a_stopped_run_resumes_with_the_same_lr_sequence_losses_and_log() {
     for (yaml, stop) in [
         (ONE_CYCLE, "5"),
-        ("optimizer: {name: sgd, lr: [0.05, 0.1]}\nscheduler: {name: CosineAnnealingLR, T_max: 2}\ninterval: epoch\n", "6"),
+        ("optimizer: {name: adamw, lr: [0.01, 0.02]}\nscheduler: {name: CosineAnnealingLR, T_max: 2}\ninterval: epoch\n", "6"),
     ] {
         let dir = tempfile::tempdir().unwrap();
         let cfg = config(dir.path(), "c.yaml", yaml);
@@ -272,6 +275,7 @@ fn a_stopped_run_resumes_with_the_same_lr_sequence_and_log() {
         let (a, b) = (Csv::read(&full), Csv::read(&part));
         assert_eq!(a.header, b.header);
         assert_eq!(a.schedule_columns(), b.schedule_columns(), "{yaml}");
+        assert_eq!(a.col("loss"), b.col("loss"), "{yaml}: the losses");
     }
 }
 
@@ -304,8 +308,8 @@ interval: step
 /// Killed with SIGKILL at many moments (after a log row, after a scheduler
 /// step, at an epoch's end, at each stage of a checkpoint write, and from
 /// outside at an arbitrary time), the run resumes from its last complete
-/// checkpoint, as often as it takes, to a log whose schedule columns equal
-/// the uninterrupted run's, with every step exactly once.
+/// checkpoint, as often as it takes, to a log whose schedule columns and
+/// losses equal the uninterrupted run's, with every step exactly once.
 #[test]
 fn a_killed_run_resumes_to_the_uninterrupted_runs_schedule() {
     let dir = tempfile::tempdir().unwrap();
@@ -331,6 +335,7 @@ fn a_killed_run_resumes_to_the_uninterrupted_runs_schedule() {
         let steps: Vec<String> = got.col("step");
         assert_eq!(steps, (0..12).map(|s| s.to_string()).collect::<Vec<_>>(), "{point}: every step exactly once");
         assert_eq!(got.schedule_columns(), want.schedule_columns(), "{point}: the LR columns of the uninterrupted run");
+        assert_eq!(got.col("loss"), want.col("loss"), "{point}: the losses of the uninterrupted run");
     }
 
     // From outside, at whatever moment the process has reached.
@@ -350,6 +355,7 @@ fn a_killed_run_resumes_to_the_uninterrupted_runs_schedule() {
     let got = Csv::read(&log);
     assert_eq!(got.col("step"), (0..12).map(|s| s.to_string()).collect::<Vec<_>>(), "outside kill ({status:?})");
     assert_eq!(got.schedule_columns(), want.schedule_columns(), "outside kill");
+    assert_eq!(got.col("loss"), want.col("loss"), "outside kill: the losses");
 }
 
 /// Two runs on one checkpoint folder: the second stops at once with a clear
@@ -447,4 +453,69 @@ fn transformers_and_timm_schedules_step_on_their_own_clock() {
         assert!(err.contains(want) && err.lines().count() == 1, "{yaml}: {err}");
         assert!(!log.exists(), "{yaml}: refused before any log is written");
     }
+}
+
+/// A `weight_decay_scheduler:` and a `momentum_scheduler:`: the log has a
+/// weight decay and a momentum column per group, row for row what `tch-lr
+/// trace` prints.
+#[test]
+fn scheduled_weight_decay_and_momentum_are_logged_per_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "c.yaml",
+        "optimizer: {name: sgd, lr: [0.05, 0.1], momentum: 0.9, weight_decay: [5.0e-4, 0.0]}\n\
+         scheduler: {name: CosineAnnealingLR, T_max: 8}\n\
+         weight_decay_scheduler: {name: LinearLR, start_factor: 0.1, total_iters: 6}\n\
+         momentum_scheduler: {name: ExponentialLR, gamma: 0.95}\ninterval: step\n",
+    );
+    let log = dir.path().join("log.csv");
+    ok(&train(&small(&cfg, log.to_str().unwrap())));
+    let csv = Csv::read(&log);
+    let header = ["lr_0", "lr_1", "momentum_0", "momentum_1", "weight_decay_0", "weight_decay_1", "loss"];
+    assert_eq!(csv.header[3..10], header);
+    let t = trace(&cfg, 8, None);
+    for col in &header[..6] {
+        assert_eq!(csv.col(col), t.col(col), "{col}: the log and `tch-lr trace` differ");
+    }
+    assert_ne!(csv.col("weight_decay_0")[0], csv.col("weight_decay_0")[7], "the weight decay is scheduled");
+}
+
+/// `--find-lr`: the LR range test on the run's model and batches instead of
+/// training (Lightning's `Tuner.lr_find`): `lr_find.csv` with one row per step
+/// and the LR rising, `lr_find.png`, the suggestion (one of the LRs tried)
+/// and, for a OneCycleLR config, the `max_lr` it would use.
+#[test]
+fn find_lr_writes_the_curve_and_the_plot_and_prints_the_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "c.yaml", ONE_CYCLE);
+    let log = dir.path().join("run/log.csv");
+    let mut args = small(&cfg, log.to_str().unwrap());
+    args.extend(["--find-lr", "--find-lr-steps", "16", "--find-lr-start", "1e-4", "--find-lr-end", "0.05"]);
+    let stdout = ok(&train(&args));
+    let csv = Csv::read(&dir.path().join("run/lr_find.csv"));
+    assert_eq!(csv.header, ["lr", "loss", "smoothed_loss"]);
+    assert_eq!(csv.rows.len(), 16, "{stdout}");
+    let lrs: Vec<f64> = csv.col("lr").iter().map(|v| v.parse().unwrap()).collect();
+    assert!(lrs.windows(2).all(|w| w[1] > w[0]) && lrs[0] == 1e-4, "{lrs:?}");
+    assert!(csv.col("loss").iter().all(|v| v.parse::<f64>().unwrap().is_finite()));
+    let png = std::fs::read(dir.path().join("run/lr_find.png")).unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "lr_find.png is a PNG");
+    let line = |prefix: &str| {
+        let l = stdout.lines().find_map(|l| l.strip_prefix(prefix)).unwrap_or_else(|| panic!("no {prefix}: {stdout}"));
+        l.split_whitespace().next().unwrap().parse::<f64>().unwrap()
+    };
+    // fastai's valley by default; Lightning's steepest descent on request.
+    let suggested = line("suggested lr: ");
+    assert!(lrs.contains(&suggested), "the suggestion {suggested} is one of the LRs tried");
+    assert_eq!(suggested, line("fastai valley: "));
+    assert_eq!(line("OneCycleLR: would use max_lr: "), suggested);
+    assert!(!log.exists(), "training did not run");
+    args.extend(["--find-lr-rule", "steepest"]);
+    let stdout = ok(&train(&args));
+    let line = |prefix: &str| stdout.lines().find_map(|l| l.strip_prefix(prefix)).unwrap().split_whitespace().next();
+    assert_eq!(line("suggested lr: "), line("steepest descent: "), "{stdout}");
+    // Flags that do not go with it.
+    let out = train(&[&args[..], &["--stop-after", "2"]].concat());
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--stop-after"));
 }

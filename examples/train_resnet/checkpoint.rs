@@ -1,5 +1,6 @@
-//! Checkpoints: the model (`VarStore::save`), the scheduler state and the
-//! run's position, written into a fresh folder that is renamed into place,
+//! Checkpoints: the model (`VarStore::save`), the scheduler state, the
+//! optimizer's state (`Optim::save`: momentum buffers, moments, step counts)
+//! and the run's position, written into a fresh folder that is renamed into place,
 //! then named in `latest` (written atomically). A crash at any point leaves the
 //! previous checkpoint intact.
 
@@ -54,6 +55,8 @@ pub fn save(dir: &Path, vs: &VarStore, sched: &Scheduler<Box<dyn Schedule>>, pro
     crate::test_hook("save:model", Some(dir));
     sched.save(tmp.join("scheduler.yaml"))?;
     crate::test_hook("save:scheduler", Some(dir));
+    sched.optimizer().save(tmp.join("optimizer.pt"))?;
+    crate::test_hook("save:optimizer", Some(dir));
     write_atomic(&tmp.join("progress.yaml"), serde_yaml::to_string(progress)?.as_bytes())?;
     let dst = dir.join(&name);
     let _ = std::fs::remove_dir_all(&dst);

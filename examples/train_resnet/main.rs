@@ -8,11 +8,13 @@
 //!
 //! With no `--data`, it trains on embedded synthetic data (no download). The
 //! log (`--log`, default `runs/<config>/log.csv`) has one flushed row per batch:
-//! `step,epoch,batch,lr_0,..,[momentum_0,..,]loss,samples_per_sec`; beside it
+//! `step,epoch,batch,lr_0,..,[momentum_0,..,][weight_decay_0,..,]loss,samples_per_sec`; beside it
 //! `log.epochs.csv` (validation loss and accuracy per epoch) and `log.png` (LR and loss).
+//! `--find-lr` runs the LR range test instead of training (`find_lr.rs`).
 
 mod checkpoint;
 mod data;
+mod find_lr;
 mod log;
 mod model;
 
@@ -25,6 +27,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind};
 use tch_lr::config::{Config, Interval, SchedulerConfig};
+use tch_lr::lr_finder::LrFinder;
 use tch_lr::plot::{Chart, Series};
 
 use checkpoint::{Progress, RunSettings};
@@ -81,6 +84,28 @@ struct Args {
     /// Stop after this many batches in total (as if the run were killed there).
     #[arg(long, value_name = "N")]
     stop_after: Option<u64>,
+    /// Instead of training, run the LR range test on this run's model,
+    /// optimizer and batches: writes lr_find.csv and lr_find.png beside the
+    /// log and prints the suggested LR.
+    #[arg(long, conflicts_with_all = ["resume", "checkpoint_dir", "stop_after"])]
+    find_lr: bool,
+    /// The range test's number of steps (batches; Lightning's num_training).
+    #[arg(long, value_name = "N", default_value_t = LrFinder::NUM_STEPS, requires = "find_lr")]
+    find_lr_steps: usize,
+    /// The range test's first LR (Lightning's default min_lr is 1e-8: this
+    /// ResNet learns nothing below 1e-5).
+    #[arg(long, value_name = "LR", default_value_t = 1e-5, requires = "find_lr")]
+    find_lr_start: f64,
+    /// The range test's last LR (Lightning's default max_lr is 1: this
+    /// ResNet's loss still falls there; it diverges near 10).
+    #[arg(long, value_name = "LR", default_value_t = 100.0, requires = "find_lr")]
+    find_lr_end: f64,
+    /// The rule of the suggested LR: fastai's valley, or Lightning's steepest
+    /// descent (the library's default, `suggestion()`; Lightning 2.6.6
+    /// differentiates against the LR itself, which on a noisy curve picks
+    /// one of the first LRs it may).
+    #[arg(long, value_enum, default_value_t = find_lr::Rule::Valley, requires = "find_lr")]
+    find_lr_rule: find_lr::Rule,
 }
 
 fn main() {
@@ -95,7 +120,7 @@ fn main() {
 /// to act at exact moments, a checkpoint write included):
 /// - `TRAIN_RESNET_DIE_AT=<point>:<n>`: the n-th time the run reaches
 ///   `<point>` (`row`, `step`, `epoch`, `save:model`, `save:scheduler`,
-///   `save:renamed`, `save:latest`), it kills itself with SIGKILL.
+///   `save:optimizer`, `save:renamed`, `save:latest`), it kills itself with SIGKILL.
 /// - `TRAIN_RESNET_PAUSE_AT=<point>:<n>`: there it writes `.paused` into the
 ///   checkpoint folder `dir` and waits forever (to be killed).
 fn test_hook(point: &str, dir: Option<&Path>) {
@@ -279,6 +304,7 @@ fn run(args: Args) -> Result<()> {
     } as i64;
     let mut lengths = vec![];
     one_cycle_lengths(&config.scheduler, &mut lengths);
+    config.hyper_sections().for_each(|(_, _, s)| one_cycle_lengths(s, &mut lengths));
     for total in lengths {
         if total < sched_steps {
             bail!(
@@ -294,7 +320,10 @@ fn run(args: Args) -> Result<()> {
         }
     }
     check_clock(&config.scheduler, config.interval, sched_steps)?;
-    if config.scheduler.takes_metric() && config.interval == Interval::Step {
+    for (_, _, s) in config.hyper_sections() {
+        check_clock(s, config.interval, sched_steps)?;
+    }
+    if config.takes_metric() && config.interval == Interval::Step {
         bail!("ReduceLROnPlateau steps once per epoch on the validation loss: set `interval: epoch`");
     }
 
@@ -306,13 +335,41 @@ fn run(args: Args) -> Result<()> {
         bail!("the ResNet has at most 2 parameter groups (0: backbone, 1: head); the config has {groups}");
     }
     let net = model::build(model, &vs.root(), 10, groups - 1)?;
-    let optim = config.build_optim(&vs)?;
+    if args.find_lr {
+        let finder = LrFinder::new(args.find_lr_start, args.find_lr_end).num_steps(args.find_lr_steps);
+        let (train, log, amp) = (&train, &run.log, args.amp);
+        let (batch_size, seed) = (run.batch_size, run.seed);
+        return find_lr::run(find_lr::Inputs {
+            finder,
+            rule: args.find_lr_rule,
+            config: &config,
+            vs: &vs,
+            net: &net,
+            train,
+            batch_size,
+            seed,
+            amp,
+            log,
+        });
+    }
+    // libtorch's optimizer owned by tch-lr: its state goes into the checkpoints.
+    let optim = config.build_owned_optim(&vs)?;
     let mut sched = config.build(optim)?;
-    let cycles = sched.schedule().cycles_momentum();
+    let cycles = sched.last_momentum().is_some();
+    let decays = sched.last_weight_decay().is_some();
     let (mut step, mut epoch0, mut batch0) = (0u64, 0usize, 0usize);
     if let Some((path, progress)) = &resume {
         vs.load(path.join("model.ot")).with_context(|| format!("loading {}", path.join("model.ot").display()))?;
         sched.load(path.join("scheduler.yaml"))?;
+        let optimizer = path.join("optimizer.pt");
+        if optimizer.is_file() {
+            sched.optimizer_mut().load(&optimizer)?;
+        } else {
+            eprintln!(
+                "note: {} has no optimizer.pt (an older checkpoint): the optimizer's state starts afresh",
+                path.display()
+            );
+        }
         (step, epoch0, batch0) = (progress.step, progress.epoch, progress.batch);
         println!("resuming {} at step {step} (epoch {epoch0}, batch {batch0})", path.display());
     }
@@ -322,6 +379,9 @@ fn run(args: Args) -> Result<()> {
     header.extend((0..groups).map(|g| format!("lr_{g}")));
     if cycles {
         header.extend((0..groups).map(|g| format!("momentum_{g}")));
+    }
+    if decays {
+        header.extend((0..groups).map(|g| format!("weight_decay_{g}")));
     }
     header.extend(["loss".into(), "samples_per_sec".into()]);
     let mut log = log::Csv::open(&run.log, &header.join(","), resume.as_ref().map(|_| step))?;
@@ -351,6 +411,7 @@ fn run(args: Args) -> Result<()> {
             let (x, y) = (train.images.index_select(0, &idx), train.labels.index_select(0, &idx));
             let lrs = sched.groups().lrs();
             let momenta = sched.groups().momenta();
+            let weight_decays = sched.groups().weight_decays();
             let loss = tch::autocast(args.amp, || net.forward_t(&x, true).cross_entropy_for_logits(&y));
             sched.optimizer_mut().backward_step(&loss);
             let loss = loss.double_value(&[]);
@@ -359,6 +420,9 @@ fn run(args: Args) -> Result<()> {
             row.extend(lrs.iter().map(|v| v.to_string()));
             if cycles {
                 row.extend(momenta.iter().map(|v| v.to_string()));
+            }
+            if decays {
+                row.extend(weight_decays.iter().map(|v| v.to_string()));
             }
             row.extend([format!("{loss:.6}"), format!("{rate:.1}")]);
             log.row(&row)?;
@@ -391,7 +455,7 @@ fn run(args: Args) -> Result<()> {
             )
         });
         if config.interval == Interval::Epoch {
-            if config.scheduler.takes_metric() {
+            if config.takes_metric() {
                 sched.step_metric(val_loss).context("scheduler step")?;
             } else {
                 sched.step().context("scheduler step")?;

@@ -27,7 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Print the LR and momentum of every group after construction (row 0) and after each step.
+    /// Print the LR and momentum (and weight decay, when scheduled) of every group after
+    /// construction (row 0) and after each step.
     ///
     /// Builds the optimizer the config describes (a real tch optimizer with one tiny parameter
     /// per group; one SGD group with LR 0.1 when the config has no `optimizer:` section) and
@@ -42,8 +43,9 @@ enum Command {
         /// ReduceLROnPlateau's metric, one number per line: the k-th value goes to the k-th step.
         #[arg(long, value_name = "FILE")]
         metrics: Option<PathBuf>,
-        /// Output format: `csv` (header `step,lr_0,..,momentum_0,..`) or `json`
-        /// (`{"lr": [[..]], "momentum": [[..]]}`).
+        /// Output format: `csv` (header `step,lr_0,..,momentum_0,..[,weight_decay_0,..]`) or `json`
+        /// (`{"lr": [[..]], "momentum": [[..]]}`, and `"weight_decay": [[..]]` when a
+        /// `weight_decay_scheduler:` drives it).
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
         /// After row K, save the state, rebuild scheduler and optimizer from the config, load the
@@ -51,7 +53,8 @@ enum Command {
         #[arg(long, value_name = "K")]
         checkpoint_at: Option<usize>,
     },
-    /// Draw the LR of each group against the step (momentum on a second axis when cycled).
+    /// Draw the LR of each group against the step (momentum when cycled or scheduled, and weight
+    /// decay when scheduled, on a second axis).
     Plot {
         /// The YAML config.
         config: PathBuf,
@@ -161,14 +164,24 @@ fn run(command: Command) -> Result<()> {
             let opts = TraceOptions { rows: steps, metrics: read_metrics(metrics.as_deref())?, checkpoint_at: None };
             let t = trace(&cfg, &opts).with_context(|| config.display().to_string())?;
             let kind = optimizer_or_default(&cfg).name;
+            let mut right = vec![];
+            let mut right_label = vec![];
+            if t.cycles_momentum {
+                right.extend(Series::per_group(kind.momentum_name(), &t.momentum));
+                right_label.push(kind.momentum_name());
+            }
+            if t.schedules_weight_decay {
+                right.extend(Series::per_group("weight decay", &t.weight_decay));
+                right_label.push("weight decay");
+            }
             let chart = Chart {
                 title: title.unwrap_or_else(|| cfg.scheduler.name().to_string()),
                 x_label: if cfg.interval == tch_lr::config::Interval::Step { "step (batch)" } else { "step (epoch)" }
                     .into(),
                 left_label: "learning rate".into(),
                 left: Series::per_group("lr", &t.lr),
-                right_label: kind.momentum_name().into(),
-                right: if t.cycles_momentum { Series::per_group(kind.momentum_name(), &t.momentum) } else { vec![] },
+                right_label: right_label.join(", "),
+                right,
             };
             chart.draw(&output)?;
             eprintln!("wrote {}", output.display());
@@ -191,7 +204,8 @@ fn run(command: Command) -> Result<()> {
     }
 }
 
-/// `SequentialLR(LinearLR, CosineAnnealingLR)`.
+/// `SequentialLR(LinearLR, CosineAnnealingLR)`, and `; weight_decay: StepLR`
+/// for each other hyper-parameter scheduled.
 fn describe(cfg: &Config) -> String {
     fn name(s: &tch_lr::config::SchedulerConfig) -> String {
         match s.children() {
@@ -199,7 +213,11 @@ fn describe(cfg: &Config) -> String {
             children => format!("{}({})", s.name(), children.iter().map(name).collect::<Vec<_>>().join(", ")),
         }
     }
-    name(&cfg.scheduler)
+    let mut out = name(&cfg.scheduler);
+    for (target, _, s) in cfg.hyper_sections() {
+        out.push_str(&format!("; {}: {}", target.name(), name(s)));
+    }
+    out
 }
 
 fn note_default_optimizer(cfg: &Config) {
@@ -227,20 +245,23 @@ fn read_metrics(path: Option<&Path>) -> Result<Option<Vec<f64>>> {
 
 fn trace_csv(cfg: &Config, opts: &TraceOptions) -> Result<()> {
     let groups = optimizer_or_default(cfg).lrs()?.len();
+    let weight_decay = cfg.weight_decay_scheduler.is_some();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let header: Vec<String> = std::iter::once("step".to_string())
         .chain((0..groups).map(|g| format!("lr_{g}")))
         .chain((0..groups).map(|g| format!("momentum_{g}")))
+        .chain((0..groups).filter(|_| weight_decay).map(|g| format!("weight_decay_{g}")))
         .collect();
     writeln!(out, "{}", header.join(","))?;
     let mut write_err = None;
-    let result = trace_with(cfg, opts, |row, lr, m| {
+    let result = trace_with(cfg, opts, |r| {
         if write_err.is_some() {
             return;
         }
-        let mut line = row.to_string();
-        for v in lr.iter().chain(m) {
+        let mut line = r.row.to_string();
+        let wd = if weight_decay { r.weight_decay } else { &[] };
+        for v in r.lr.iter().chain(r.momentum).chain(wd) {
             line.push(',');
             line.push_str(&v.to_string());
         }
@@ -275,7 +296,10 @@ fn json_rows(rows: &[Vec<f64>]) -> serde_json::Value {
 
 fn trace_json(cfg: &Config, opts: &TraceOptions) -> Result<()> {
     let t = trace(cfg, opts)?;
-    let value = serde_json::json!({"lr": json_rows(&t.lr), "momentum": json_rows(&t.momentum)});
+    let mut value = serde_json::json!({"lr": json_rows(&t.lr), "momentum": json_rows(&t.momentum)});
+    if t.schedules_weight_decay {
+        value["weight_decay"] = json_rows(&t.weight_decay);
+    }
     let stdout = io::stdout();
     let mut out = stdout.lock();
     serde_json::to_writer(&mut out, &value)?;

@@ -11,9 +11,10 @@ use super::schema::{Config, OptimizerConfig};
 use crate::checks::{check, Hyper};
 use crate::error::{Error, Result};
 use crate::groups::{OptimizerKind, ParamGroups, PerGroup};
-use crate::optim::Optim;
+use crate::hyper::{HyperParam, HyperSchedule};
+use crate::optim::{Optim, OptimizerSpec};
 use crate::scheduler::Scheduler;
-use crate::schedulers::Schedule;
+use crate::schedulers::{Schedule, SchedulerConfig};
 
 /// The most parameter groups a config may ask for (a guard against a typo
 /// such as `groups: 1e9` allocating gigabytes).
@@ -46,6 +47,38 @@ impl OptimizerConfig {
         }
     }
 
+    /// The weight decay of each group.
+    ///
+    /// # Errors
+    /// [`Error::Config`] when a list of weight decays does not have one value
+    /// per group, or the groups are wrong (see [`OptimizerConfig::lrs`]).
+    pub fn weight_decays(&self) -> Result<Vec<f64>> {
+        self.group_lrs()
+            .and_then(|lrs| self.group_weight_decays(lrs.len()))
+            .map_err(|d| diagnostics::error(None, None, d.within(Seg::Key("optimizer".into()))))
+    }
+
+    /// tch's (and PyTorch's) default weight decay: 0.01 for AdamW, 0 for the others.
+    fn default_weight_decay(&self) -> f64 {
+        if self.name == OptimizerKind::AdamW {
+            0.01
+        } else {
+            0.0
+        }
+    }
+
+    fn group_weight_decays(&self, n: usize) -> Result<Vec<f64>, Diag> {
+        match &self.weight_decay {
+            None => Ok(vec![self.default_weight_decay(); n]),
+            Some(PerGroup::All(v)) => Ok(vec![*v; n]),
+            Some(PerGroup::Each(v)) if v.len() == n => Ok(v.clone()),
+            Some(PerGroup::Each(v)) => Err(at_key(
+                "weight_decay",
+                format!("lists {} values but the optimizer has {n} parameter group(s)", v.len()),
+            )),
+        }
+    }
+
     /// The initial momentum (SGD, RMSprop) or beta1 (Adam, AdamW).
     pub fn initial_momentum(&self) -> f64 {
         if self.name.uses_beta1() {
@@ -65,17 +98,21 @@ impl OptimizerConfig {
     }
 
     /// The hyper-parameters as the optimizer will have them (tch's defaults
-    /// for the keys not given).
+    /// for the keys not given; the first group's weight decay).
     fn hyper(&self) -> Hyper {
         let d = Hyper::new(self.name);
-        let default_wd = if self.name == OptimizerKind::AdamW { 0.01 } else { 0.0 };
+        let weight_decay = match &self.weight_decay {
+            Some(PerGroup::All(v)) => *v,
+            Some(PerGroup::Each(v)) => v.first().copied().unwrap_or(0.0),
+            None => self.default_weight_decay(),
+        };
         Hyper {
             momentum: self.momentum.unwrap_or(d.momentum),
             dampening: self.dampening.unwrap_or(d.dampening),
             nesterov: self.nesterov.unwrap_or(d.nesterov),
             betas: self.betas.unwrap_or(d.betas),
             eps: self.eps.unwrap_or(d.eps),
-            weight_decay: self.weight_decay.unwrap_or(default_wd),
+            weight_decay,
             alpha: self.alpha.unwrap_or(d.alpha),
             ..d
         }
@@ -103,7 +140,14 @@ impl OptimizerConfig {
             ));
         }
         let lrs = self.group_lrs()?;
-        check(&self.hyper(), &lrs).map_err(|(key, message)| at_key(key, message))
+        let wds = self.group_weight_decays(lrs.len())?;
+        check(&self.hyper(), &lrs).map_err(|(key, message)| at_key(key, message))?;
+        // Every group's weight decay, as PyTorch checks the first one.
+        for (i, &weight_decay) in wds.iter().enumerate().skip(1) {
+            check(&Hyper { weight_decay, ..Hyper::new(self.name) }, &[])
+                .map_err(|(key, message)| Diag::new(message).within(Seg::Index(i)).within(Seg::Key(key.into())))?;
+        }
+        Ok(())
     }
 
     /// Builds the tch optimizer over `vs`, whose trainable variables must span
@@ -113,24 +157,56 @@ impl OptimizerConfig {
     /// [`Error::Config`] for an inconsistent section, [`Error::GroupCount`]
     /// when the `VarStore`'s groups differ from the config's.
     pub fn build(&self, vs: &VarStore) -> Result<Optim> {
+        self.build_backend(vs, false)
+    }
+
+    /// As [`OptimizerConfig::build`], with libtorch's optimizer owned by
+    /// tch-lr ([`Optim::owned`]), whose state a checkpoint can hold.
+    ///
+    /// # Errors
+    /// As [`OptimizerConfig::build`].
+    pub fn build_owned(&self, vs: &VarStore) -> Result<Optim> {
+        self.build_backend(vs, true)
+    }
+
+    fn build_backend(&self, vs: &VarStore, owned: bool) -> Result<Optim> {
         self.diagnose().map_err(|d| diagnostics::error(None, None, d.within(Seg::Key("optimizer".into()))))?;
         let lrs = self.lrs()?;
+        let wds = self.weight_decays()?;
         let h = self.hyper();
         let [beta1, beta2] = h.betas;
         let (eps, wd, amsgrad) = (h.eps, h.weight_decay, self.amsgrad.unwrap_or(false));
-        match self.name {
+        let optim = match self.name {
             OptimizerKind::Sgd => {
                 let c = nn::Sgd { momentum: h.momentum, dampening: h.dampening, wd, nesterov: h.nesterov };
-                Optim::new(c, vs, lrs)
+                make(owned, c, vs, lrs)
             }
-            OptimizerKind::Adam => Optim::new(nn::Adam { beta1, beta2, wd, eps, amsgrad }, vs, lrs),
-            OptimizerKind::AdamW => Optim::new(nn::AdamW { beta1, beta2, wd, eps, amsgrad }, vs, lrs),
+            OptimizerKind::Adam => make(owned, nn::Adam { beta1, beta2, wd, eps, amsgrad }, vs, lrs),
+            OptimizerKind::AdamW => make(owned, nn::AdamW { beta1, beta2, wd, eps, amsgrad }, vs, lrs),
             OptimizerKind::RmsProp => {
                 let centered = self.centered.unwrap_or(false);
-                Optim::new(nn::RmsProp { alpha: h.alpha, eps, wd, momentum: h.momentum, centered }, vs, lrs)
+                make(owned, nn::RmsProp { alpha: h.alpha, eps, wd, momentum: h.momentum, centered }, vs, lrs)
             }
+        }?;
+        match self.weight_decay {
+            Some(PerGroup::Each(_)) => optim.weight_decay(wds),
+            _ => Ok(optim),
         }
     }
+}
+
+/// [`Optim::owned`] when `owned`, else [`Optim::new`].
+fn make<C: OptimizerSpec>(owned: bool, config: C, vs: &VarStore, lrs: Vec<f64>) -> Result<Optim> {
+    if owned {
+        Optim::owned(config, vs, lrs)
+    } else {
+        Optim::new(config, vs, lrs)
+    }
+}
+
+/// The schedule of the section at `key`, unbuilt; an error names the key.
+fn section_schedule(key: &str, section: &SchedulerConfig) -> Result<Box<dyn Schedule>> {
+    section.build().map_err(|d| diagnostics::error(None, None, d.within(Seg::Key(key.into()))))
 }
 
 fn config_error(message: impl Into<String>) -> Error {
@@ -187,7 +263,19 @@ impl Config {
     /// expressions (by building the schedule) and the optimizer section.
     fn read(value: serde_yaml::Value) -> Result<Config, Diag> {
         let config = Config::from_kwarg(value)?;
-        config.scheduler.build().map_err(|d| d.within(Seg::Key("scheduler".into())))?;
+        let main = config.scheduler.build().map_err(|d| d.within(Seg::Key("scheduler".into())))?;
+        for (_, key, section) in config.hyper_sections() {
+            section.build().map_err(|d| d.within(Seg::Key(key.into())))?;
+        }
+        if let (Some(m), true) = (&config.momentum_scheduler, main.cycles_momentum()) {
+            let message = format!(
+                "{} cannot run beside scheduler {}, which already cycles momentum (cycle_momentum: true): set \
+                 cycle_momentum: false, or remove momentum_scheduler",
+                m.name(),
+                config.scheduler.name()
+            );
+            return Err(Diag::new(message).within(Seg::Key("momentum_scheduler".into())));
+        }
         if let Some(o) = &config.optimizer {
             o.diagnose().map_err(|d| d.within(Seg::Key("optimizer".into())))?;
         }
@@ -200,6 +288,19 @@ impl Config {
     /// As [`SchedulerConfig::schedule`](crate::schedulers::SchedulerConfig::schedule).
     pub fn schedule(&self) -> Result<Box<dyn Schedule>> {
         self.scheduler.schedule()
+    }
+
+    /// The sections that schedule another hyper-parameter than the LR: what
+    /// each drives, its key and its config.
+    pub fn hyper_sections(&self) -> impl Iterator<Item = (HyperParam, &'static str, &SchedulerConfig)> {
+        let wd = self.weight_decay_scheduler.as_ref().map(|s| (HyperParam::WeightDecay, "weight_decay_scheduler", s));
+        let m = self.momentum_scheduler.as_ref().map(|s| (HyperParam::Momentum, "momentum_scheduler", s));
+        wd.into_iter().chain(m)
+    }
+
+    /// Whether a step needs a metric: one of the schedules is `ReduceLROnPlateau`.
+    pub fn takes_metric(&self) -> bool {
+        self.scheduler.takes_metric() || self.hyper_sections().any(|(_, _, s)| s.takes_metric())
     }
 
     fn optimizer_section(&self) -> Result<&OptimizerConfig> {
@@ -215,9 +316,20 @@ impl Config {
         self.optimizer_section()?.build(vs)
     }
 
+    /// Builds the optimizer the `optimizer:` section describes over `vs`, as
+    /// libtorch's optimizer owned by tch-lr ([`Optim::owned`]): the one to
+    /// choose when checkpoints must hold the optimizer's state.
+    ///
+    /// # Errors
+    /// As [`Config::build_optim`].
+    pub fn build_owned_optim(&self, vs: &VarStore) -> Result<Optim> {
+        self.optimizer_section()?.build_owned(vs)
+    }
+
     /// Builds the scheduler around an optimizer (the program's own, or one
-    /// from [`Config::build_optim`]). An `optimizer:` section, if present,
-    /// must agree with it in kind and number of groups.
+    /// from [`Config::build_optim`]), with the schedules of weight decay and
+    /// momentum the config has. An `optimizer:` section, if present, must
+    /// agree with it in kind and number of groups.
     ///
     /// # Errors
     /// [`Error::Config`] on a disagreement, then the scheduler's constructor
@@ -237,21 +349,33 @@ impl Config {
                 return Err(Error::GroupCount { what: "optimizer.lr".into(), expected: n, got: want });
             }
         }
-        Scheduler::new(optim, self.schedule()?)
+        let mut sched = Scheduler::new(optim, self.schedule()?)?;
+        for (target, key, section) in self.hyper_sections() {
+            sched = sched.with_boxed(target, section_schedule(key, section)?)?;
+        }
+        Ok(sched)
     }
 
     /// Validates the whole config without libtorch: runs the scheduler's
-    /// constructor on the groups the `optimizer:` section describes (one SGD
-    /// group with LR 0.1 when there is none).
+    /// constructor, then those of the weight decay and momentum schedules, on
+    /// the groups the `optimizer:` section describes (one SGD group with LR
+    /// 0.1 when there is none).
     ///
     /// # Errors
     /// Every error [`Config::build`] would give.
     pub fn validate(&self) -> Result<ParamGroups> {
         let mut groups = match &self.optimizer {
-            Some(o) => ParamGroups::new(o.name, &o.lrs()?, o.initial_momentum())?,
+            Some(o) => {
+                let mut groups = ParamGroups::new(o.name, &o.lrs()?, o.initial_momentum())?;
+                groups.set_weight_decays(&o.weight_decays()?)?;
+                groups
+            }
             None => ParamGroups::new(OptimizerKind::Sgd, &[0.1], 0.0)?,
         };
         self.schedule()?.init(&mut groups)?;
+        for (target, key, section) in self.hyper_sections() {
+            HyperSchedule::new(target, section_schedule(key, section)?, &mut groups)?;
+        }
         let m = groups.momenta();
         if groups.kind() != OptimizerKind::Sgd && m.iter().any(|v| v.to_bits() != m[0].to_bits()) {
             return Err(config_error(format!(

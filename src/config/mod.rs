@@ -1,5 +1,6 @@
 //! YAML configs: the optimizer and the scheduler by PyTorch's class and
-//! keyword names, and whether the scheduler steps per batch or per epoch.
+//! keyword names, optional schedules of the weight decay and the momentum
+//! ([`hyper`](crate::hyper)), and whether they step per batch or per epoch.
 //!
 //! - [`schema`]: the sections and their keys ([`Config`], [`OptimizerConfig`];
 //!   the `scheduler:` section is the registry's [`SchedulerConfig`]).
@@ -12,12 +13,15 @@
 //!   name: sgd          # sgd | adam | adamw | rmsprop
 //!   lr: 0.1            # or one per group: [0.1, 0.01]
 //!   momentum: 0.9
+//!   weight_decay: 5.0e-4   # or one per group
 //! scheduler:
 //!   name: SequentialLR
 //!   milestones: [5]
 //!   schedulers:
 //!     - {name: LinearLR, start_factor: 0.1, total_iters: 5}
 //!     - {name: CosineAnnealingLR, T_max: 95}
+//! weight_decay_scheduler: {name: CosineAnnealingLR, T_max: 100}   # optional, any schedule
+//! momentum_scheduler: {name: LinearLR, start_factor: 0.9, total_iters: 5}   # optional
 //! interval: epoch      # or step
 //! ```
 //!

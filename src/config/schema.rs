@@ -18,6 +18,13 @@ kwargs! {
         optimizer: Option<OptimizerConfig> = None,
         /// The scheduler: its name in `name`, its keyword arguments beside it.
         scheduler: SchedulerConfig,
+        /// A schedule for each group's weight decay, written as a `scheduler:`
+        /// section and applied to the initial weight decays as that one is to
+        /// the initial LRs.
+        weight_decay_scheduler: Option<SchedulerConfig> = None,
+        /// A schedule for each group's momentum (beta1 for Adam and AdamW),
+        /// likewise. Not beside a `scheduler:` that cycles momentum.
+        momentum_scheduler: Option<SchedulerConfig> = None,
         /// When the scheduler steps.
         interval: Interval = Interval::Epoch,
     }
@@ -47,9 +54,9 @@ kwargs! {
         momentum: Option<f64> = None,
         /// Adam's and AdamW's betas (`None`: `[0.9, 0.999]`).
         betas: Option<[f64; 2]> = None,
-        /// Weight decay (`None`: tch's default for the optimizer: 0.01 for
-        /// AdamW, 0 for the others).
-        weight_decay: Option<f64> = None,
+        /// Weight decay, one for all groups or one per group (`None`: tch's
+        /// default for the optimizer: 0.01 for AdamW, 0 for the others).
+        weight_decay: Option<PerGroup> = None,
         /// SGD's dampening (`None`: 0).
         dampening: Option<f64> = None,
         /// SGD's Nesterov momentum (`None`: false).

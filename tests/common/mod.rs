@@ -142,7 +142,7 @@ pub fn probe_vs(groups: usize) -> (nn::VarStore, Vec<tch::Tensor>) {
 
 /// Runs one optimizer step with gradient 1 on every probe parameter, starting
 /// from 0, and returns each parameter's change (`-lr * momentum buffer` for SGD).
-pub fn probe_step(opt: &mut nn::Optimizer, ws: &[tch::Tensor]) -> Vec<f64> {
+pub fn probe_step(opt: &mut tch_lr::Optim, ws: &[tch::Tensor]) -> Vec<f64> {
     tch::no_grad(|| {
         for w in ws {
             let _ = w.shallow_clone().fill_(0.0);
