@@ -6,15 +6,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 scratch="${1:-/tmp/tch-lr-compat}"
-mkdir -p "$scratch/src"
-# The tracked and untracked-but-not-ignored files, as they are now.
-git -C "$root" ls-files -z --cached --others --exclude-standard |
-    (cd "$root" && tar --null -T - -cf -) | tar -xf - -C "$scratch/src"
-cd "$scratch/src"
-TORCH_VERSION=2.11.0 ./scripts/setup.sh
-# shellcheck source=scripts/env.sh
-. scripts/env.sh
-cargo update -p tch --precise 0.24.0
-cargo update -p torch-sys --precise 0.24.0
-export CARGO_TARGET_DIR="$scratch/target"
+# shellcheck source=scripts/scratch_tch024.sh
+. "$root/scripts/scratch_tch024.sh"
 cargo test

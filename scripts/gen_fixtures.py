@@ -522,41 +522,58 @@ FILES = {
 }
 
 
-def render(build):
-    c = Cases()
-    build(c)
-    names = [case["name"] for case in c.cases]
+def run_cases(cases, runner=None):
+    """Runs every case (their names must be unique) through `runner` (default
+    `run`), with the references' warnings silenced: the generators' loop."""
+    names = [case["name"] for case in cases]
     dup = {n for n in names if names.count(n) > 1}
     assert not dup, f"duplicate case names: {dup}"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        cases = [run(case) for case in c.cases]
+        return [(runner or run)(case) for case in cases]
+
+
+def render(build):
+    c = Cases()
+    build(c)
+    cases = run_cases(c.cases)
     return json.dumps({"torch_version": TORCH_VERSION, "cases": cases}, indent=1, allow_nan=False) + "\n", len(cases)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def check_flag(doc):
+    """The generators' command line: `--check` compares with the committed
+    files instead of writing them."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--check", action="store_true", help="compare with the committed files instead of writing them")
-    args = ap.parse_args()
-    version = torch.__version__.split("+")[0]
-    if version != TORCH_VERSION:
-        sys.exit(f"gen_fixtures: PyTorch {TORCH_VERSION} expected, found {torch.__version__}")
-    OUT.mkdir(parents=True, exist_ok=True)
+    return ap.parse_args().check
+
+
+def write_or_check(tool, outputs, check, reference):
+    """Writes each `(path, text)`, or with `check` exits naming the files that
+    differ from what `reference` (e.g. "PyTorch 2.13.0") produces."""
     stale = []
-    total = 0
-    for name, build in FILES.items():
-        text, n = render(build)
-        total += n
-        path = OUT / f"{name}.json"
-        if args.check:
+    for path, text in outputs:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if check:
             if not path.exists() or path.read_text() != text:
                 stale.append(path.name)
         else:
             path.write_text(text)
     if stale:
-        sys.exit(f"gen_fixtures: these fixtures differ from what PyTorch {TORCH_VERSION} produces: {', '.join(stale)}\n"
-                 "run `python scripts/gen_fixtures.py` and commit the result")
-    print(f"gen_fixtures: {total} cases in {len(FILES)} files {'match PyTorch' if args.check else 'written'} in {OUT.relative_to(ROOT)}")
+        sys.exit(f"{tool}: these fixtures differ from what {reference} produces: {', '.join(stale)}\n"
+                 f"run `python scripts/{tool}.py` and commit the result")
+
+
+def main():
+    check = check_flag(__doc__)
+    version = torch.__version__.split("+")[0]
+    if version != TORCH_VERSION:
+        sys.exit(f"gen_fixtures: PyTorch {TORCH_VERSION} expected, found {torch.__version__}")
+    rendered = {name: render(build) for name, build in FILES.items()}
+    outputs = [(OUT / f"{name}.json", text) for name, (text, _) in rendered.items()]
+    write_or_check("gen_fixtures", outputs, check, f"PyTorch {TORCH_VERSION}")
+    total = sum(n for _, n in rendered.values())
+    print(f"gen_fixtures: {total} cases in {len(FILES)} files {'match PyTorch' if check else 'written'} in {OUT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

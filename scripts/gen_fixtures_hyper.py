@@ -29,7 +29,6 @@ first error (row, type, message).
 The output is deterministic: the same references give byte-identical files.
 """
 
-import argparse
 import json
 import random
 import sys
@@ -256,30 +255,19 @@ def run(case):
 def render(build):
     c = Cases()
     build(c)
-    cases = [run(case) for case in c.cases]
+    cases = G.run_cases(c.cases, run)
     data = {"torch_version": G.TORCH_VERSION, "transformers_version": TRANSFORMERS_VERSION,
             "timm_version": TIMM_VERSION, "cases": cases}
     return json.dumps(data, indent=1, allow_nan=False) + "\n", len(cases)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true")
-    args = ap.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
-    stale, total = [], 0
-    for name, build in FILES.items():
-        text, n = render(build)
-        total += n
-        path = OUT / f"{name}.json"
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(path.name)
-        else:
-            path.write_text(text)
-    if stale:
-        sys.exit(f"gen_fixtures_hyper: {', '.join(stale)} differ from what the references produce: rerun it")
-    print(f"gen_fixtures_hyper: {total} cases {'match the references' if args.check else 'written'} "
+    check = G.check_flag(__doc__)
+    rendered = {name: render(build) for name, build in FILES.items()}
+    outputs = [(OUT / f"{name}.json", text) for name, (text, _) in rendered.items()]
+    G.write_or_check("gen_fixtures_hyper", outputs, check, "the references")
+    total = sum(n for _, n in rendered.values())
+    print(f"gen_fixtures_hyper: {total} cases {'match the references' if check else 'written'} "
           f"in {OUT.relative_to(G.ROOT)}")
 
 

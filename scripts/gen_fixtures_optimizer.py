@@ -11,13 +11,15 @@ are checked as tch-lr's documented difference).
     python scripts/gen_fixtures_optimizer.py --check  # fail if it differs from PyTorch
 """
 
-import argparse
 import json
 import math
 import sys
 from pathlib import Path
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gen_fixtures as G  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures" / "optimizer_checks.json"
@@ -84,19 +86,12 @@ def render():
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true")
-    args = ap.parse_args()
+    check = G.check_flag(__doc__)
     if torch.__version__.split("+")[0] != TORCH_VERSION:
         sys.exit(f"gen_fixtures_optimizer: PyTorch {TORCH_VERSION} expected, found {torch.__version__}")
     text, n = render()
-    if args.check:
-        if not OUT.exists() or OUT.read_text() != text:
-            sys.exit(f"gen_fixtures_optimizer: {OUT.relative_to(ROOT)} differs from what PyTorch produces: rerun it")
-        print(f"gen_fixtures_optimizer: {n} cases match PyTorch")
-    else:
-        OUT.write_text(text)
-        print(f"gen_fixtures_optimizer: {n} cases written to {OUT.relative_to(ROOT)}")
+    G.write_or_check("gen_fixtures_optimizer", [(OUT, text)], check, f"PyTorch {TORCH_VERSION}")
+    print(f"gen_fixtures_optimizer: {n} cases {'match PyTorch' if check else 'written'}")
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@
 The output is deterministic: the same timm and PyTorch give byte-identical files.
 """
 
-import argparse
 import importlib.util
 import inspect
 import json
@@ -31,13 +30,13 @@ import random
 import struct
 import sys
 import types
-import warnings
 from importlib.metadata import version
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gen_fixtures as G  # noqa: E402
 from gen_fixtures import TORCH_VERSION, build_optimizer, momenta, num  # noqa: E402
 
 # `import timm.scheduler` would import timm/__init__, which needs torchvision:
@@ -421,12 +420,7 @@ FILES = {
 def render(name, build, seed):
     c = Cases(name, seed)
     build(c)
-    names = [case["name"] for case in c.cases]
-    dup = {n for n in names if names.count(n) > 1}
-    assert not dup, f"duplicate case names: {dup}"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cases = [run(case) for case in c.cases]
+    cases = G.run_cases(c.cases, run)
     return dumps(name, cases), len(cases)
 
 
@@ -500,32 +494,16 @@ def render_rng():
 
 def main():
     logging.disable(logging.WARNING)  # timm's "will have no effect" warnings
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true", help="compare with the committed files instead of writing them")
-    args = ap.parse_args()
+    check = G.check_flag(__doc__)
     found = (torch.__version__.split("+")[0], version("timm"))
     if found != (TORCH_VERSION, TIMM_VERSION):
         sys.exit(f"gen_fixtures_timm: PyTorch {TORCH_VERSION} and timm {TIMM_VERSION} expected, found {found}")
-    OUT.mkdir(parents=True, exist_ok=True)
-    stale = []
-    total = 0
-    outputs = []
-    for name, (build, seed) in FILES.items():
-        text, n = render(name, build, seed)
-        total += n
-        outputs.append((OUT / f"{name}.json", text))
-    outputs.append((RNG, render_rng()))
-    for path, text in outputs:
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(path.name)
-        else:
-            path.write_text(text)
-    if stale:
-        sys.exit(f"gen_fixtures_timm: these fixtures differ from what timm {TIMM_VERSION} produces: {', '.join(stale)}\n"
-                 "run `python scripts/gen_fixtures_timm.py` and commit the result")
+    rendered = {name: render(name, build, seed) for name, (build, seed) in FILES.items()}
+    outputs = [(OUT / f"{name}.json", text) for name, (text, _) in rendered.items()] + [(RNG, render_rng())]
+    G.write_or_check("gen_fixtures_timm", outputs, check, f"timm {TIMM_VERSION}")
+    total = sum(n for _, n in rendered.values())
     print(f"gen_fixtures_timm: {total} cases in {len(FILES)} files and {RNG.name} "
-          f"{'match timm' if args.check else 'written'} in {OUT.parent.relative_to(ROOT)}")
+          f"{'match timm' if check else 'written'} in {OUT.parent.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ The optimizer's default LR (`optimizer.defaults["lr"]`, which `polynomial` and
 The output is deterministic: the same versions give byte-identical files.
 """
 
-import argparse
 import json
 import random
 import sys
@@ -399,41 +398,23 @@ FILES = {
 def render(type_, build):
     c = Cases(type_)
     build(c)
-    names = [case["name"] for case in c.cases]
-    dup = {n for n in names if names.count(n) > 1}
-    assert not dup, f"duplicate case names: {dup}"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        cases = [run(case) for case in c.cases]
+    cases = G.run_cases(c.cases, run)
     doc = {"torch_version": G.TORCH_VERSION, "transformers_version": TRANSFORMERS_VERSION, "cases": cases}
     return json.dumps(doc, indent=1, allow_nan=False) + "\n", len(cases)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true", help="compare with the committed files instead of writing them")
-    args = ap.parse_args()
+    check = G.check_flag(__doc__)
     found = {"PyTorch": (torch.__version__.split("+")[0], G.TORCH_VERSION),
              "transformers": (transformers.__version__, TRANSFORMERS_VERSION)}
     for lib, (have, want) in found.items():
         if have != want:
             sys.exit(f"gen_fixtures_transformers: {lib} {want} expected, found {have}")
-    G.OUT.mkdir(parents=True, exist_ok=True)
-    stale = []
-    total = 0
-    for type_, build in FILES.items():
-        text, n = render(type_, build)
-        total += n
-        path = G.OUT / f"{PREFIX}{type_}.json"
-        if args.check:
-            if not path.exists() or path.read_text() != text:
-                stale.append(path.name)
-        else:
-            path.write_text(text)
-    if stale:
-        sys.exit(f"gen_fixtures_transformers: these fixtures differ from what transformers {TRANSFORMERS_VERSION} "
-                 f"produces: {', '.join(stale)}\nrun `python scripts/gen_fixtures_transformers.py` and commit the result")
-    verb = "match transformers" if args.check else "written"
+    rendered = {type_: render(type_, build) for type_, build in FILES.items()}
+    outputs = [(G.OUT / f"{PREFIX}{type_}.json", text) for type_, (text, _) in rendered.items()]
+    G.write_or_check("gen_fixtures_transformers", outputs, check, f"transformers {TRANSFORMERS_VERSION}")
+    total = sum(n for _, n in rendered.values())
+    verb = "match transformers" if check else "written"
     print(f"gen_fixtures_transformers: {total} cases in {len(FILES)} files {verb} in {G.OUT.relative_to(G.ROOT)}")
 
 

@@ -16,11 +16,9 @@ The format is scripts/gen_fixtures.py's.
     python scripts/gen_fixtures_warmup.py --check  # fail if it differs from the references
 """
 
-import argparse
 import json
 import random
 import sys
-import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -84,25 +82,16 @@ def cases(c):
 def render():
     c = G.Cases()
     cases(c)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        out = [G.run(case) for case in c.cases]
+    out = G.run_cases(c.cases)
     data = {"torch_version": G.TORCH_VERSION, "transformers_version": TRANSFORMERS_VERSION, "cases": out}
     return json.dumps(data, indent=1, allow_nan=False) + "\n", len(out)
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--check", action="store_true")
-    args = ap.parse_args()
+    check = G.check_flag(__doc__)
     text, n = render()
-    if args.check:
-        if not OUT.exists() or OUT.read_text() != text:
-            sys.exit(f"gen_fixtures_warmup: {OUT.name} differs from what the references produce: rerun it")
-        print(f"gen_fixtures_warmup: {n} cases match PyTorch and transformers")
-    else:
-        OUT.write_text(text)
-        print(f"gen_fixtures_warmup: {n} cases written to {OUT}")
+    G.write_or_check("gen_fixtures_warmup", [(OUT, text)], check, "PyTorch and transformers")
+    print(f"gen_fixtures_warmup: {n} cases {'match PyTorch and transformers' if check else 'written'}")
 
 
 if __name__ == "__main__":
