@@ -243,6 +243,18 @@ fn sched<S: Chainable + 'static>(n: usize, make: impl Fn(&[f64]) -> S, period: O
     Box::new(Sched { s, _vs: vs, reset, since: 0 })
 }
 
+/// The saved state of a pure schedule stepped over `groups`, as
+/// `Scheduler::state` writes it, to load into a scheduler over a real optimizer.
+fn saved(pure: &impl Schedule, groups: ParamGroups) -> SchedulerState {
+    SchedulerState {
+        format: 1,
+        scheduler: pure.name().into(),
+        groups,
+        schedule: pure.state().expect("state"),
+        hypers: Vec::new(),
+    }
+}
+
 /// A scheduler at step `at`, reached by stepping the pure schedule and loading
 /// its state; reloaded every [`INDEX_PERIOD`] steps.
 fn sched_at<S: Chainable + 'static>(n: usize, make: impl Fn(&[f64]) -> S, at: i64) -> Box<dyn Steps> {
@@ -254,13 +266,7 @@ fn sched_at<S: Chainable + 'static>(n: usize, make: impl Fn(&[f64]) -> S, at: i6
         pure.step(&mut groups).expect("pure step");
     }
     assert_eq!(pure.last_epoch(), at);
-    let state = SchedulerState {
-        format: 1,
-        scheduler: pure.name().into(),
-        groups,
-        schedule: pure.state().expect("state"),
-        hypers: Vec::new(),
-    };
+    let state = saved(&pure, groups);
     let vs = tiny_var_store(n);
     let optim = Optim::new(sgd(), &vs, lrs.clone()).expect("optim");
     let mut s = make(&lrs).build(optim).expect("scheduler");
@@ -449,13 +455,7 @@ fn plateau_at(at: i64) -> Box<dyn Steps> {
         pure.step_metric(&mut groups, -(k as f64)).expect("pure step");
     }
     assert_eq!(pure.last_epoch(), at);
-    let state = SchedulerState {
-        format: 1,
-        scheduler: pure.name().into(),
-        groups,
-        schedule: pure.state().expect("state"),
-        hypers: Vec::new(),
-    };
+    let state = saved(&pure, groups);
     let vs = tiny_var_store(1);
     let optim = Optim::new(sgd(), &vs, lrs).expect("optim");
     let mut s = ReduceLROnPlateau::new().build(optim).expect("scheduler");

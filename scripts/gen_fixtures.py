@@ -107,8 +107,9 @@ def num(v):
     return v
 
 
-def run(case):
-    """Runs one case through PyTorch and fills case["expected"]."""
+def run(case, builder=None):
+    """Runs one case through PyTorch (or the reference `builder(opt, scheduler
+    config)` builds) and fills case["expected"]."""
     cfg = case["config"]
     opt = build_optimizer(cfg["optimizer"])
     rows = {"lr": [], "last_lr": [], "momentum": []}
@@ -120,7 +121,7 @@ def run(case):
         rows["momentum"].append([num(v) for v in momenta(opt)])
 
     try:
-        sched = build_scheduler(opt, cfg["scheduler"])
+        sched = (builder or build_scheduler)(opt, cfg["scheduler"])
         record(sched)
         for k in range(case["steps"]):
             row = k + 1

@@ -63,26 +63,7 @@ def build_scheduler(opt, s):
 
 def run(case):
     """Runs one case through transformers and fills case["expected"]."""
-    cfg = case["config"]
-    opt = G.build_optimizer(cfg["optimizer"])
-    rows = {"lr": [], "last_lr": [], "momentum": []}
-    error = None
-
-    def record(sched):
-        rows["lr"].append([G.num(g["lr"]) for g in opt.param_groups])
-        rows["last_lr"].append([G.num(v) for v in sched.get_last_lr()])
-        rows["momentum"].append([G.num(v) for v in G.momenta(opt)])
-
-    try:
-        sched = build_scheduler(opt, cfg["scheduler"])
-        record(sched)
-        for _ in range(case["steps"]):
-            sched.step()
-            record(sched)
-    except Exception as e:  # noqa: BLE001 - the exception is the expected output
-        error = {"row": len(rows["lr"]), "type": type(e).__name__, "message": str(e)}
-    case["expected"] = dict(rows, error=error)
-    return case
+    return G.run(case, build_scheduler)
 
 
 # ---------------------------------------------------------------------------
