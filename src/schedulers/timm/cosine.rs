@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::math::{cos, decay_pow, div, pow_k, Cycles};
 use super::noise::NoiseRange;
-use super::scheduler::{base_of, base_setters, cycle_setters, timm_schedule, Base, TimmPolicy};
+use super::scheduler::{base_of, base_setters, cycle_setters, cycles_of, timm_schedule, Base, TimmPolicy};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
 use crate::schedulers::registry::ScheduleConfig;
@@ -61,19 +61,7 @@ impl ScheduleConfig for CosineLRSchedulerConfig {
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
         let c = self;
-        Ok(CosineLRScheduler {
-            cycles: Cycles {
-                t_initial: c.t_initial,
-                lr_min: c.lr_min,
-                cycle_mul: c.cycle_mul,
-                cycle_decay: c.cycle_decay,
-                cycle_limit: c.cycle_limit,
-                warmup_prefix: c.warmup_prefix,
-            },
-            k_decay: c.k_decay,
-            base: base_of!(c),
-        }
-        .boxed())
+        Ok(CosineLRScheduler { cycles: cycles_of!(c), k_decay: c.k_decay, base: base_of!(c) }.boxed())
     }
 }
 
@@ -125,18 +113,7 @@ impl CosineLRScheduler {
     /// [`CosineLRSchedulerConfig`].
     pub fn new(t_initial: i64) -> Self {
         type C = CosineLRSchedulerConfig;
-        CosineLRScheduler {
-            cycles: Cycles {
-                t_initial,
-                lr_min: C::lr_min,
-                cycle_mul: C::cycle_mul,
-                cycle_decay: C::cycle_decay,
-                cycle_limit: C::cycle_limit,
-                warmup_prefix: C::warmup_prefix,
-            },
-            k_decay: C::k_decay,
-            base: base_of!(defaults C),
-        }
+        CosineLRScheduler { cycles: cycles_of!(defaults C, t_initial), k_decay: C::k_decay, base: base_of!(defaults C) }
     }
 
     cycle_setters!(CosineLRSchedulerConfig);

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::math::{decay_pow, div, pow, pow_k, Cycles};
 use super::noise::NoiseRange;
-use super::scheduler::{base_of, base_setters, cycle_setters, timm_schedule, Base, TimmPolicy};
+use super::scheduler::{base_of, base_setters, cycle_setters, cycles_of, timm_schedule, Base, TimmPolicy};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
 use crate::schedulers::registry::ScheduleConfig;
@@ -59,20 +59,7 @@ impl ScheduleConfig for PolyLRSchedulerConfig {
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
         let c = self;
-        Ok(PolyLRScheduler {
-            power: c.power,
-            cycles: Cycles {
-                t_initial: c.t_initial,
-                lr_min: c.lr_min,
-                cycle_mul: c.cycle_mul,
-                cycle_decay: c.cycle_decay,
-                cycle_limit: c.cycle_limit,
-                warmup_prefix: c.warmup_prefix,
-            },
-            k_decay: c.k_decay,
-            base: base_of!(c),
-        }
-        .boxed())
+        Ok(PolyLRScheduler { power: c.power, cycles: cycles_of!(c), k_decay: c.k_decay, base: base_of!(c) }.boxed())
     }
 }
 
@@ -121,14 +108,7 @@ impl PolyLRScheduler {
         type C = PolyLRSchedulerConfig;
         PolyLRScheduler {
             power: C::power,
-            cycles: Cycles {
-                t_initial,
-                lr_min: C::lr_min,
-                cycle_mul: C::cycle_mul,
-                cycle_decay: C::cycle_decay,
-                cycle_limit: C::cycle_limit,
-                warmup_prefix: C::warmup_prefix,
-            },
+            cycles: cycles_of!(defaults C, t_initial),
             k_decay: C::k_decay,
             base: base_of!(defaults C),
         }

@@ -300,6 +300,33 @@ macro_rules! base_of {
 }
 pub(crate) use base_of;
 
+/// The [`Cycles`](super::math::Cycles) of a cyclic schedule (cosine, tanh,
+/// poly): from its config `c` (`cycles_of!(c)`), or from its config type's
+/// defaults with the given `t_initial` (`cycles_of!(defaults C, t_initial)`).
+macro_rules! cycles_of {
+    (defaults $c:ident, $t_initial:expr) => {
+        $crate::schedulers::timm::math::Cycles {
+            t_initial: $t_initial,
+            lr_min: $c::lr_min,
+            cycle_mul: $c::cycle_mul,
+            cycle_decay: $c::cycle_decay,
+            cycle_limit: $c::cycle_limit,
+            warmup_prefix: $c::warmup_prefix,
+        }
+    };
+    ($c:expr) => {
+        $crate::schedulers::timm::math::Cycles {
+            t_initial: $c.t_initial,
+            lr_min: $c.lr_min,
+            cycle_mul: $c.cycle_mul,
+            cycle_decay: $c.cycle_decay,
+            cycle_limit: $c.cycle_limit,
+            warmup_prefix: $c.warmup_prefix,
+        }
+    };
+}
+pub(crate) use cycles_of;
+
 /// The builder methods of the base-class arguments, naming the config struct
 /// that holds their defaults, and `is_t_in_epochs()`.
 macro_rules! base_setters {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::math::{assertion, decay_pow, div, not_ge, not_lt, Cycles};
 use super::noise::NoiseRange;
-use super::scheduler::{base_of, base_setters, cycle_setters, timm_schedule, Base, TimmPolicy};
+use super::scheduler::{base_of, base_setters, cycle_setters, cycles_of, timm_schedule, Base, TimmPolicy};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
 use crate::schedulers::py_float;
@@ -60,20 +60,7 @@ impl ScheduleConfig for TanhLRSchedulerConfig {
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
         let c = self;
-        Ok(TanhLRScheduler {
-            lb: c.lb,
-            ub: c.ub,
-            cycles: Cycles {
-                t_initial: c.t_initial,
-                lr_min: c.lr_min,
-                cycle_mul: c.cycle_mul,
-                cycle_decay: c.cycle_decay,
-                cycle_limit: c.cycle_limit,
-                warmup_prefix: c.warmup_prefix,
-            },
-            base: base_of!(c),
-        }
-        .boxed())
+        Ok(TanhLRScheduler { lb: c.lb, ub: c.ub, cycles: cycles_of!(c), base: base_of!(c) }.boxed())
     }
 }
 
@@ -122,19 +109,7 @@ impl TanhLRScheduler {
     /// [`TanhLRSchedulerConfig`].
     pub fn new(t_initial: i64) -> Self {
         type C = TanhLRSchedulerConfig;
-        TanhLRScheduler {
-            lb: C::lb,
-            ub: C::ub,
-            cycles: Cycles {
-                t_initial,
-                lr_min: C::lr_min,
-                cycle_mul: C::cycle_mul,
-                cycle_decay: C::cycle_decay,
-                cycle_limit: C::cycle_limit,
-                warmup_prefix: C::warmup_prefix,
-            },
-            base: base_of!(defaults C),
-        }
+        TanhLRScheduler { lb: C::lb, ub: C::ub, cycles: cycles_of!(defaults C, t_initial), base: base_of!(defaults C) }
     }
 
     /// The tanh argument at the start of a cycle (default `TanhLRSchedulerConfig::lb`).
