@@ -1,8 +1,8 @@
 //! Scheduler overhead: one `step()` of each of the 15 schedulers, including the
 //! writes into a real tch optimizer, against the floor (the bare libtorch
-//! setters) and, in `scripts/bench_pytorch.py`, against PyTorch's `step()`.
+//! setters) and, in `scripts/bench/pytorch.py`, against PyTorch's `step()`.
 //!
-//! Groups (criterion ids, read by `scripts/bench_table.py`):
+//! Groups (criterion ids, read by `scripts/bench/table.py`):
 //! - `step/<Scheduler>/<groups>`: `Scheduler::step()` over an SGD optimizer
 //!   (momentum 0.9) on a VarStore with 1, 16 or 256 groups of one `[1]`
 //!   parameter each, group `i` of `n` starting at LR `0.1 * (1 + i / n)` (every
@@ -25,7 +25,7 @@
 //!   (`OneCycleLR_in_situ`, caches as training leaves them; printed, and
 //!   written as JSON to `$BENCH_IN_SITU_OUT` when set).
 //!
-//! Run with `cargo bench --bench schedulers`; `scripts/bench.sh` runs it with
+//! Run with `cargo bench --bench schedulers`; `scripts/bench/bench.sh` runs it with
 //! PyTorch's side and writes `docs/benchmarks.md`.
 
 use std::hint::black_box;
@@ -39,7 +39,13 @@ mod model;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 use tch::nn::{self, ModuleT, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
-use tch_lr::support::tiny_var_store;
+use tch_lr::groups::OptimizerKind;
+use tch_lr::groups::ParamGroups;
+use tch_lr::internals::tiny_var_store;
+use tch_lr::internals::Protocol as _;
+use tch_lr::scheduler::SchedulerState;
+use tch_lr::schedulers::PlainStep;
+use tch_lr::schedulers::REGISTRY;
 use tch_lr::timm::{
     CosineLRScheduler, MultiStepLRScheduler, PolyLRScheduler, StableFn, StepLRScheduler, TanhLRScheduler,
     WSDLRScheduler,
@@ -49,10 +55,9 @@ use tch_lr::transformers::{
     InverseSqrt, Linear, Polynomial, WarmupStableDecay,
 };
 use tch_lr::{
-    Chainable, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR,
-    LambdaLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, Optim, OptimizerKind, ParamGroups, PolynomialLR,
-    Protocol as _, ReduceLROnPlateau, Schedule, ScheduleExt as _, Scheduler, SchedulerState, SequentialLR, StepLR,
-    REGISTRY,
+    ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR, LambdaLR,
+    LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, Optim, PolynomialLR, ReduceLROnPlateau, Schedule, Scheduler,
+    SequentialLR, StepLR,
 };
 
 /// The group counts measured.
@@ -77,7 +82,7 @@ fn lrs(n: usize) -> Vec<f64> {
     (0..n).map(|i| 0.1 * (1.0 + i as f64 / n as f64)).collect()
 }
 
-/// SGD with momentum 0.9, as in `scripts/bench_pytorch.py`.
+/// SGD with momentum 0.9, as in `scripts/bench/pytorch.py`.
 fn sgd() -> nn::Sgd {
     nn::Sgd { momentum: 0.9, ..Default::default() }
 }
@@ -101,7 +106,7 @@ struct Sched<S> {
     since: u64,
 }
 
-impl<S: Chainable> Steps for Sched<S> {
+impl<S: PlainStep> Steps for Sched<S> {
     fn run(&mut self, iters: u64) -> Duration {
         let mut total = Duration::ZERO;
         let mut left = iters;
@@ -129,7 +134,7 @@ impl<S: Chainable> Steps for Sched<S> {
 }
 
 /// `ReduceLROnPlateau` fed a metric that improves at every step (`-k`), so
-/// that it never cuts the LR (as in `scripts/bench_pytorch.py`).
+/// that it never cuts the LR (as in `scripts/bench/pytorch.py`).
 struct Plateau {
     /// The scheduler.
     s: Scheduler<ReduceLROnPlateau>,
@@ -234,7 +239,7 @@ fn floor(n: usize, kind: FloorKind) -> Box<dyn Steps> {
 }
 
 /// Builds `make(lrs)` over a fresh optimizer with `n` groups.
-fn sched<S: Chainable + 'static>(n: usize, make: impl Fn(&[f64]) -> S, period: Option<u64>) -> Box<dyn Steps> {
+fn sched<S: PlainStep + 'static>(n: usize, make: impl Fn(&[f64]) -> S, period: Option<u64>) -> Box<dyn Steps> {
     let vs = tiny_var_store(n);
     let lrs = lrs(n);
     let optim = Optim::new(sgd(), &vs, lrs.clone()).expect("optim");
@@ -257,7 +262,7 @@ fn saved(pure: &impl Schedule, groups: ParamGroups) -> SchedulerState {
 
 /// A scheduler at step `at`, reached by stepping the pure schedule and loading
 /// its state; reloaded every [`INDEX_PERIOD`] steps.
-fn sched_at<S: Chainable + 'static>(n: usize, make: impl Fn(&[f64]) -> S, at: i64) -> Box<dyn Steps> {
+fn sched_at<S: PlainStep + 'static>(n: usize, make: impl Fn(&[f64]) -> S, at: i64) -> Box<dyn Steps> {
     let lrs = lrs(n);
     let mut groups = ParamGroups::new(OptimizerKind::Sgd, &lrs, 0.9).expect("groups");
     let mut pure = make(&lrs);
@@ -349,7 +354,7 @@ fn one_cycle_long(lrs: &[f64]) -> OneCycleLR {
 }
 /// `CosineAnnealingWarmRestarts(T_0=1000, T_mult=2, eta_min=1e-6)`: changes every step.
 fn warm_restarts(_: &[f64]) -> CosineAnnealingWarmRestarts {
-    CosineAnnealingWarmRestarts::new(1000).t_mult(2).eta_min(1e-6)
+    CosineAnnealingWarmRestarts::new(1000).T_mult(2).eta_min(1e-6)
 }
 
 /// transformers' warmup length in the benchmarks.
@@ -360,19 +365,19 @@ const HF_TOTAL: i64 = 100_000_000;
 
 /// `get_scheduler("linear", num_warmup_steps=1000, num_training_steps=1e8)`.
 fn hf_linear(_: &[f64]) -> Linear {
-    Linear::new(HF_WARMUP, HF_TOTAL)
+    Linear::new().num_warmup_steps(HF_WARMUP).num_training_steps(HF_TOTAL)
 }
 /// `get_scheduler("cosine", num_warmup_steps=1000, num_training_steps=1e8)`.
 fn hf_cosine(_: &[f64]) -> Cosine {
-    Cosine::new(HF_WARMUP, HF_TOTAL)
+    Cosine::new().num_warmup_steps(HF_WARMUP).num_training_steps(HF_TOTAL)
 }
 /// `get_scheduler("cosine_with_restarts", 1000, 1e8, {"num_cycles": 3})`.
 fn hf_cosine_with_restarts(_: &[f64]) -> CosineWithRestarts {
-    CosineWithRestarts::new(HF_WARMUP, HF_TOTAL).num_cycles(3.0)
+    CosineWithRestarts::new().num_warmup_steps(HF_WARMUP).num_training_steps(HF_TOTAL).num_cycles(3.0)
 }
 /// `get_scheduler("polynomial", 1000, 1e8, {"lr_end": 1e-7, "power": 2.0})`.
 fn hf_polynomial(_: &[f64]) -> Polynomial {
-    Polynomial::new(HF_WARMUP, HF_TOTAL).lr_end(1e-7).power(2.0)
+    Polynomial::new().num_warmup_steps(HF_WARMUP).num_training_steps(HF_TOTAL).lr_end(1e-7).power(2.0)
 }
 /// `get_scheduler("constant")`: the LR stays, no write.
 fn hf_constant(_: &[f64]) -> Constant {
@@ -380,24 +385,25 @@ fn hf_constant(_: &[f64]) -> Constant {
 }
 /// `get_scheduler("constant_with_warmup", num_warmup_steps=1e8)`: a warmup that changes every step.
 fn hf_constant_with_warmup(_: &[f64]) -> ConstantWithWarmup {
-    ConstantWithWarmup::new(HF_TOTAL)
+    ConstantWithWarmup::new().num_warmup_steps(HF_TOTAL)
 }
 /// `get_scheduler("inverse_sqrt", num_warmup_steps=1000)`: changes every step.
 fn hf_inverse_sqrt(_: &[f64]) -> InverseSqrt {
-    InverseSqrt::new(HF_WARMUP)
+    InverseSqrt::new().num_warmup_steps(HF_WARMUP)
 }
 /// `get_scheduler("cosine_with_min_lr", 1000, 1e8, {"min_lr_rate": 0.1})`.
 fn hf_cosine_with_min_lr(_: &[f64]) -> CosineWithMinLr {
-    CosineWithMinLr::new(HF_WARMUP, HF_TOTAL).min_lr_rate(0.1)
+    CosineWithMinLr::new().num_warmup_steps(HF_WARMUP).num_training_steps(HF_TOTAL).min_lr_rate(0.1)
 }
 /// `get_scheduler("cosine_warmup_with_min_lr", 1000, 1e8, {"min_lr_rate": 0.1})`.
 fn hf_cosine_warmup_with_min_lr(_: &[f64]) -> CosineWarmupWithMinLr {
-    CosineWarmupWithMinLr::new(HF_WARMUP, HF_TOTAL).min_lr_rate(0.1)
+    CosineWarmupWithMinLr::new().num_warmup_steps(HF_WARMUP).num_training_steps(HF_TOTAL).min_lr_rate(0.1)
 }
 /// `get_scheduler("warmup_stable_decay", 1000, {"num_decay_steps": 1e8, "num_stable_steps": 0,
 /// "decay_type": "1-sqrt", "min_lr_ratio": 0.1})`: decays at every step.
 fn hf_warmup_stable_decay(_: &[f64]) -> WarmupStableDecay {
-    WarmupStableDecay::new(HF_WARMUP, HF_TOTAL)
+    WarmupStableDecay::new(HF_TOTAL)
+        .num_warmup_steps(HF_WARMUP)
         .num_stable_steps(0)
         .decay_type(DecayType::OneMinusSqrt)
         .min_lr_ratio(0.1)

@@ -7,7 +7,7 @@
 //! ```
 
 use tch::{nn, nn::Module, Device, Kind, Tensor};
-use tch_lr::{CosineAnnealingLR, LinearLR, Optim, Schedule as _, ScheduleExt as _, SequentialLR};
+use tch_lr::{CosineAnnealingLR, LinearLR, Optim, SequentialLR};
 
 fn main() -> anyhow::Result<()> {
     tch::manual_seed(0);

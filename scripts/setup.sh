@@ -1,49 +1,94 @@
 #!/usr/bin/env bash
-# Creates .venv/ with torch==2.13.0 (the libtorch that tch 0.26 expects) and the
-# Python packages the fixture and benchmark scripts use, including the reference
-# packages of the non-PyTorch schedules (transformers 5.24.0, timm 1.0.31). Those
-# are installed with --no-deps, with the few packages they import at run time
-# named here, so that pip can never change torch (a plain `pip install timm`
-# would pull torchvision and upgrade torch, breaking tch). Idempotent: a second
-# run finds everything in place and does nothing.
+# Creates .venv/ with torch==2.13.0 (the libtorch that tch 0.26 expects): all that
+# the main job (./scripts/train.sh) needs, since the example links that libtorch
+# and build.rs asks that torch for its C++ ABI.
+#
+#   scripts/setup.sh           torch only
+#   scripts/setup.sh --test    torch and what the test command's Python runs (the
+#                              fixture generators, scripts/reference/, the bench):
+#                              pyyaml, numpy and the reference packages
+#                              (transformers 5.24.0, timm 1.0.31, Lightning, fastai)
+#
+# The reference packages are installed with --no-deps, with the few packages they
+# import at run time named here, so that pip can never change torch (a plain
+# `pip install timm` would pull torchvision and upgrade torch, breaking tch). Their
+# other requirements (torchvision, tokenizers, torchmetrics, pandas, ...) are left
+# out on purpose; the scripts import only the modules that do without them.
+# Quiet: prints its own progress lines only, and only when it installs something.
+# Idempotent: a second run finds everything in place and does nothing.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 TORCH_VERSION="${TORCH_VERSION:-2.13.0}"
 TRANSFORMERS_VERSION=5.24.0
 TIMM_VERSION=1.0.31
-# What `from transformers.optimization import get_scheduler` imports besides torch.
-HF_RUNTIME=(packaging regex tqdm safetensors "huggingface_hub==2.4.0")
-# The LR finder's references (scripts/gen_fixtures_lr_finder.py runs their suggestion
+# What the generators import besides torch and the references: pyyaml, numpy, and
+# what `from transformers.optimization import get_scheduler` imports.
+TEST_RUNTIME=(pyyaml numpy packaging regex tqdm safetensors "huggingface_hub==2.4.0")
+# The LR finder's references (scripts/fixtures/gen_lr_finder.py runs their suggestion
 # rules): pure Python, --no-deps like transformers and timm (lightning would pull
 # torchmetrics, fastai torchvision); the generator imports only the files it needs.
 LR_FINDER_REFS=("pytorch-lightning==2.6.6" "lightning-utilities==0.15.3" "fastai==2.8.12" "fastcore==2.2.38")
+case "${1:-}" in
+    "") test=0 ;;
+    --test) test=1 ;;
+    *) echo "usage: scripts/setup.sh [--test]" >&2; exit 2 ;;
+esac
 py="${PYTHON:-python3}"
+# --no-warn-conflicts: after a resolved install, pip lists the references'
+# requirements left out on purpose (above) as "ERROR: pip's dependency resolver
+# ..."; the references are checked by importing them instead (below).
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-warn-conflicts)
+
+# Exit status 0 when .venv holds torch==$TORCH_VERSION and each requirement named
+# (NAME: any version, NAME==VERSION: that one).
+have() {
+    .venv/bin/python - "torch==$TORCH_VERSION" "$@" <<'PY' 2>/dev/null
+import sys, importlib.metadata as m
+for req in sys.argv[1:]:
+    name, _, want = req.partition("==")
+    if want and m.version(name).split("+")[0] != want:
+        sys.exit(1)
+    m.version(name)  # raises (status 1) when absent
+PY
+}
+TEST_REQS=("${TEST_RUNTIME[@]}" "transformers==$TRANSFORMERS_VERSION" "timm==$TIMM_VERSION" "${LR_FINDER_REFS[@]}")
+
 if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv" >&2
     "$py" -m venv .venv
 fi
-if .venv/bin/python - "$TORCH_VERSION" "$TRANSFORMERS_VERSION" "$TIMM_VERSION" "${LR_FINDER_REFS[@]}" <<'PY' 2>/dev/null
-import sys, importlib.metadata as m
-ok = m.version("torch").split("+")[0] == sys.argv[1] and m.version("pyyaml") and m.version("numpy")
-ok = ok and m.version("transformers") == sys.argv[2] and m.version("timm") == sys.argv[3]
-ok = ok and all(m.version(p) for p in ("packaging", "regex", "tqdm", "safetensors", "huggingface_hub"))
-ok = ok and all(m.version(p) == v for p, v in (r.split("==") for r in sys.argv[4:]))
-sys.exit(0 if ok else 1)
-PY
-then
-    exit 0
+installed=0
+if ! have; then
+    installed=1
+    echo "setup: installing torch==$TORCH_VERSION into .venv (about 4.7 GB, a few minutes)" >&2
+    "${pip[@]}" "torch==$TORCH_VERSION"
 fi
-echo "setup: installing torch==$TORCH_VERSION into .venv (about 4.7 GB, a few minutes)" >&2
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION" pyyaml numpy
-echo "setup: installing transformers==$TRANSFORMERS_VERSION and timm==$TIMM_VERSION (--no-deps: torch stays $TORCH_VERSION)" >&2
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
-    "transformers==$TRANSFORMERS_VERSION" "timm==$TIMM_VERSION"
-.venv/bin/python -m pip install --quiet --disable-pip-version-check "${HF_RUNTIME[@]}" "torch==$TORCH_VERSION"
-echo "setup: installing ${LR_FINDER_REFS[*]} (--no-deps: torch stays $TORCH_VERSION)" >&2
-.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "${LR_FINDER_REFS[@]}"
-.venv/bin/python - "$TORCH_VERSION" <<'PY'
-import importlib.metadata as m, sys
-got = m.version("torch").split("+")[0]
-sys.exit(0 if got == sys.argv[1] else f"setup: torch is {got}, expected {sys.argv[1]}")
+if [ "$test" = 1 ] && ! have "${TEST_REQS[@]}"; then
+    installed=1
+    echo "setup: installing the test references: transformers==$TRANSFORMERS_VERSION, timm==$TIMM_VERSION," \
+        "${LR_FINDER_REFS[*]} (--no-deps: torch stays $TORCH_VERSION)" >&2
+    # What they need at run time first (torch pinned, so that pip keeps it), then
+    # the references themselves, which pip installs without resolving anything.
+    "${pip[@]}" "${TEST_RUNTIME[@]}" "torch==$TORCH_VERSION"
+    "${pip[@]}" --no-deps "transformers==$TRANSFORMERS_VERSION" "timm==$TIMM_VERSION" "${LR_FINDER_REFS[@]}"
+    # The modules the scripts import (timm's scheduler package without timm/__init__,
+    # which needs torchvision, as scripts/fixtures/gen_timm.py imports it).
+    .venv/bin/python - <<'PY'
+import importlib.util, sys, types, warnings
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from transformers.optimization import get_scheduler  # noqa: F401
+spec = importlib.util.find_spec("timm")
+timm = types.ModuleType("timm")
+timm.__path__ = list(spec.submodule_search_locations)
+sys.modules["timm"] = timm
+from timm import scheduler  # noqa: F401,E402
+for name in ("pytorch_lightning", "fastai", "fastcore", "lightning_utilities"):
+    assert importlib.util.find_spec(name), name
 PY
+fi
+if [ "$installed" = 1 ] && ! have; then
+    echo "setup: torch is $(.venv/bin/python -c 'import torch; print(torch.__version__)'), expected $TORCH_VERSION" >&2
+    exit 1
+fi

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: sets up .venv (torch 2.13.0) if needed, then trains a CIFAR
+# The main job: sets up .venv (torch 2.13.0 only) if needed, then trains a CIFAR
 # ResNet-20 on the embedded synthetic data (CUDA when present, else the CPU)
 # with configs/one_cycle_per_batch.yaml, logging the LR of every batch.
 # Extra arguments go to the example (`./scripts/train.sh --help`).

@@ -117,8 +117,38 @@ pub fn one_line(message: &str) -> String {
         .find(|l| !l.is_empty())
         .map(|l| l.split(" Exception raised from ").next().unwrap_or(l))
         .map(|l| l.strip_prefix("Internal torch error: ").unwrap_or(l).trim())
-        .unwrap_or("")
-        .to_string()
+        .map(readable)
+        .unwrap_or_default()
+}
+
+/// The longest word an error echoes whole: a longer one (a value from the
+/// input) is cut, so that a 2 MB name cannot make a 2 MB line.
+const MAX_WORD: usize = 80;
+/// The longest error line.
+const MAX_LINE: usize = 1000;
+
+/// `message` on one line, readable whatever the input was: each word of more
+/// than 80 characters cut with an ellipsis, the whole at most 1,000
+/// characters (a list of the valid choices, such as the 31 schedule names,
+/// stays whole).
+pub fn readable(message: &str) -> String {
+    let mut out = String::with_capacity(message.len().min(MAX_LINE));
+    for (i, word) in message.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        if word.chars().count() > MAX_WORD {
+            out.extend(word.chars().take(MAX_WORD - 1));
+            out.push('…');
+        } else {
+            out.push_str(word);
+        }
+        if out.chars().count() >= MAX_LINE {
+            let cut: String = out.chars().take(MAX_LINE - 1).collect();
+            return cut + "…";
+        }
+    }
+    out
 }
 
 /// `Result` with [`Error`].

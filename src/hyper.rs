@@ -16,7 +16,8 @@
 //!
 //! ```
 //! use tch::{nn, Device};
-//! use tch_lr::{CosineAnnealingLR, HyperParam, LinearLR, Optim, ScheduleExt as _};
+//! use tch_lr::hyper::HyperParam;
+//! use tch_lr::{CosineAnnealingLR, LinearLR, Optim};
 //!
 //! let vs = nn::VarStore::new(Device::Cpu);
 //! let _w = vs.root().zeros("w", &[4]);

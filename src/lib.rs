@@ -1,11 +1,15 @@
 //! # tch-lr
 //!
 //! PyTorch's learning-rate schedulers for [tch](https://docs.rs/tch), step for
-//! step identical to `torch.optim.lr_scheduler` (PyTorch 2.13).
+//! step identical to `torch.optim.lr_scheduler` (PyTorch 2.13), with
+//! transformers' and timm's schedules.
+//!
+//! Start with the [`guide`] (also `docs/guide/` in the repository) and the
+//! [`Scheduler`] and [`config`] docs; `CHANGELOG.md` lists what changed.
 //!
 //! ```
 //! use tch::{nn, nn::Module, Device, Kind, Tensor};
-//! use tch_lr::{Optim, ScheduleExt as _, StepLR};
+//! use tch_lr::{Optim, StepLR};
 //!
 //! let vs = nn::VarStore::new(Device::cuda_if_available());
 //! let net = nn::linear(vs.root(), 16, 1, Default::default());
@@ -31,11 +35,16 @@
 //! - Each scheduler ([`StepLR`], [`OneCycleLR`], ...) is a pure state machine
 //!   (a [`Schedule`]) over the groups, a line-by-line port of PyTorch's
 //!   recursive `get_lr()`, closed forms and constructors.
-//! - [`ScheduleExt::build`] binds a schedule to an [`Optim`] as a
-//!   [`Scheduler`], which writes changed values through `set_lr`,
+//! - `build` (a method of every schedule) binds a schedule to an [`Optim`] as
+//!   a [`Scheduler`], which writes changed values through `set_lr`,
 //!   `set_lr_group` and `set_momentum_group` after each step.
 //! - [`Scheduler::with_schedule`] adds a schedule for the weight decay or the
 //!   momentum ([`hyper`]): any schedule, applied to those values as to the LR.
+//! - [`config`] reads a YAML file with the references' class names and
+//!   keyword arguments; each schedule's arguments are declared once, in its
+//!   `config::*Config` struct, from which the Rust builder
+//!   (`StepLR::new(30).gamma(0.1)`), the YAML reader, `tch-lr list` and the
+//!   docs' defaults all come.
 //! - [`Scheduler::save`] / [`Scheduler::load`] checkpoint the state atomically,
 //!   and [`Optim::save`] / [`Optim::load`] the owned optimizer's (momentum
 //!   buffers, moments, step counts): a resumed run continues bit for bit.
@@ -48,23 +57,27 @@ mod checks;
 pub mod config;
 pub mod error;
 pub mod groups;
+pub mod guide;
 pub mod hyper;
+#[cfg(feature = "internals")]
+pub mod internals;
 pub mod lr_finder;
 pub mod optim;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod scheduler;
 pub mod schedulers;
-#[doc(hidden)]
-pub mod support;
+pub(crate) mod support;
 pub mod trace;
 
 pub use error::{Error, Result};
-pub use groups::{GroupKey, OptimizerKind, ParamGroup, ParamGroups, PerGroup};
-pub use hyper::{HyperParam, HyperState};
-pub use optim::{group_count, Optim, OptimizerSpec};
-pub use scheduler::{ScheduleExt, Scheduler, SchedulerState};
-pub use schedulers::*;
+pub use optim::Optim;
+pub use scheduler::Scheduler;
+pub use schedulers::{
+    timm, transformers, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR,
+    ExponentialLR, LambdaLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, PolynomialLR, ReduceLROnPlateau,
+    Schedule, SequentialLR, StepLR,
+};
 
 /// The README's Rust examples, compiled as doctests.
 #[cfg(doctest)]

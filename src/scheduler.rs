@@ -21,7 +21,7 @@ use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
 use crate::hyper::{HyperParam, HyperSchedule, HyperState};
 use crate::optim::Optim;
-use crate::schedulers::{Chainable, ReduceLROnPlateau, Schedule};
+use crate::schedulers::{PlainStep, ReduceLROnPlateau, Schedule};
 use crate::support::write_atomic;
 
 /// The most steps a loaded state may have taken: far beyond any run, and
@@ -30,14 +30,14 @@ const MAX_STEPS: i64 = 1 << 53;
 
 /// A scheduler that owns its optimizer: PyTorch's `scheduler` object.
 ///
-/// Build one from a schedule with [`ScheduleExt::build`]; train through
+/// Build one from a schedule with its `build` method ([`Schedule::build`]); train through
 /// [`optimizer_mut`](Self::optimizer_mut); call [`step`](Self::step) once per
 /// epoch or per batch, as the schedule expects. Every step computes the new
 /// per-group values and writes the ones that changed into libtorch.
 ///
 /// ```
 /// use tch::{nn, nn::Module, Device, Kind, Tensor};
-/// use tch_lr::{CosineAnnealingLR, Optim, ScheduleExt as _};
+/// use tch_lr::{CosineAnnealingLR, Optim};
 ///
 /// let vs = nn::VarStore::new(Device::Cpu);
 /// let net = nn::linear(vs.root(), 8, 1, Default::default());
@@ -63,21 +63,6 @@ pub struct Scheduler<S> {
     pub(crate) hypers: Vec<HyperSchedule>,
 }
 
-/// Building a [`Scheduler`] from a schedule, as tch builds an optimizer from
-/// its config (`nn::Sgd::default().build(&vs, lr)`).
-pub trait ScheduleExt: Schedule + Sized {
-    /// Runs the schedule's constructor on the optimizer's groups (validation
-    /// and the initial step) and writes the result into libtorch.
-    ///
-    /// # Errors
-    /// The schedule's constructor errors, PyTorch's where PyTorch has them.
-    fn build(self, optim: Optim) -> Result<Scheduler<Self>> {
-        Scheduler::new(optim, self)
-    }
-}
-
-impl<S: Schedule> ScheduleExt for S {}
-
 /// A scheduler's saved state: the parameter groups, the schedule's own
 /// state (PyTorch's `state_dict()`) and those of the schedules of weight decay
 /// and momentum, written as YAML.
@@ -97,10 +82,10 @@ pub struct SchedulerState {
 }
 
 impl<S: Schedule> Scheduler<S> {
-    /// Binds `schedule` to `optim`: see [`ScheduleExt::build`].
+    /// Binds `schedule` to `optim`: see [`Schedule::build`].
     ///
     /// # Errors
-    /// As [`ScheduleExt::build`].
+    /// As [`Schedule::build`].
     pub fn new(mut optim: Optim, mut schedule: S) -> Result<Self> {
         schedule.init(optim.groups_mut())?;
         optim.sync()?;
@@ -279,7 +264,7 @@ impl<S: Schedule> Scheduler<S> {
     }
 }
 
-impl<S: Chainable> Scheduler<S> {
+impl<S: PlainStep> Scheduler<S> {
     /// PyTorch's `step()`: advances the schedule by one and writes the new
     /// values into the optimizer.
     ///

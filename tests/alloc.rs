@@ -12,11 +12,15 @@ use std::cell::Cell;
 
 use tch::nn::{self, VarStore};
 use tch_lr::config::Config;
-use tch_lr::support::tiny_var_store as tiny_vs;
-use tch_lr::{
-    Chainable, CosineAnnealingLR, CyclicLR, HyperParam, OneCycleLR, Optim, OptimizerKind, ParamGroups, Protocol as _,
-    ReduceLROnPlateau, Schedule, ScheduleExt as _, SchedulerConfig, StepLR, REGISTRY,
-};
+use tch_lr::config::SchedulerConfig;
+use tch_lr::groups::OptimizerKind;
+use tch_lr::groups::ParamGroups;
+use tch_lr::hyper::HyperParam;
+use tch_lr::internals::tiny_var_store as tiny_vs;
+use tch_lr::internals::Protocol as _;
+use tch_lr::schedulers::PlainStep;
+use tch_lr::schedulers::REGISTRY;
+use tch_lr::{CosineAnnealingLR, CyclicLR, OneCycleLR, Optim, ReduceLROnPlateau, Schedule, StepLR};
 
 /// The system allocator, counting the allocations and reallocations of each thread.
 struct Counting;
@@ -168,7 +172,7 @@ fn pure_schedules_do_not_allocate_in_step() {
 }
 
 /// `Scheduler::step` for a chainable schedule, boxed or not.
-fn scheduler_allocs<S: Chainable>(s: S, vs: &VarStore, n: usize) -> u64 {
+fn scheduler_allocs<S: PlainStep>(s: S, vs: &VarStore, n: usize) -> u64 {
     let mut s = s.build(optim(vs, n)).expect("scheduler");
     counted(|_| s.step().expect("step"))
 }

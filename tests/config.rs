@@ -238,3 +238,18 @@ fn invalid_values_are_placed_at_their_own_key() {
     assert_eq!((line, column), (Some(4), Some(3)), "{message}");
     assert!(message.starts_with("optimizer.momentum: "), "{message}");
 }
+
+/// A value echoed in an error is cut: a 2 MB scheduler name or key gives one
+/// short line that still says what is wrong and where.
+#[test]
+fn a_huge_value_gives_a_short_error_line() {
+    let huge = "x".repeat(2 << 20);
+    for yaml in
+        [format!("scheduler: {{name: {huge}}}"), format!("scheduler: {{name: StepLR, step_size: 3, {huge}: 1}}")]
+    {
+        let msg = err(&yaml).to_string();
+        assert!(msg.chars().count() <= 1000, "{} characters", msg.chars().count());
+        assert!(!msg.contains('\n'), "{msg}");
+        assert!(msg.contains("line 1") && msg.contains('…'), "{msg}");
+    }
+}

@@ -18,7 +18,10 @@ use std::time::Instant;
 use common::*;
 use serde_yaml::{Mapping, Value};
 use tch_lr::config::Config;
-use tch_lr::{Protocol as _, Schedule, Scheduler, SchedulerState, REGISTRY};
+use tch_lr::internals::Protocol as _;
+use tch_lr::scheduler::SchedulerState;
+use tch_lr::schedulers::REGISTRY;
+use tch_lr::{Schedule, Scheduler};
 
 /// SplitMix64: small, fast, and the same sequence everywhere.
 struct Rng(u64);
@@ -185,7 +188,7 @@ fn run_config(text: &str) {
     };
     // validate() ran the constructor on these groups; step a fresh copy.
     let mut s = config.schedule().unwrap();
-    groups = tch_lr::ParamGroups::new(groups.kind(), &groups.lrs(), groups.momenta()[0]).unwrap();
+    groups = tch_lr::groups::ParamGroups::new(groups.kind(), &groups.lrs(), groups.momenta()[0]).unwrap();
     if s.init(&mut groups).is_err() {
         return;
     }

@@ -1,5 +1,5 @@
 //! Schedules of weight decay and momentum against their oracle:
-//! `tests/fixtures/hyper/*.json` (written by `scripts/gen_fixtures_hyper.py`)
+//! `tests/fixtures/hyper/*.json` (written by `scripts/fixtures/gen_hyper.py`)
 //! hold what the reference library's own scheduler (PyTorch 2.13, transformers,
 //! timm) does on an optimizer whose LRs are the groups' weight decays
 //! (momenta): each case is replayed from its YAML config through a real tch
@@ -15,9 +15,8 @@ use common::*;
 use serde::Deserialize;
 use tch::nn;
 use tch_lr::config::Config;
-use tch_lr::{
-    Error, ExponentialLR, HyperParam, LinearLR, OneCycleLR, Optim, Schedule, ScheduleExt as _, Scheduler, StepLR,
-};
+use tch_lr::hyper::HyperParam;
+use tch_lr::{Error, ExponentialLR, LinearLR, OneCycleLR, Optim, Schedule, Scheduler, StepLR};
 
 #[derive(Deserialize)]
 struct HyperCase {

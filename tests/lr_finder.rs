@@ -1,7 +1,7 @@
 //! The LR range test (`tch_lr::lr_finder`): its suggestion rules against
 //! Lightning's and fastai's own code on recorded loss curves
 //! (`tests/fixtures/lr_finder/suggestions.json`, written by
-//! `scripts/gen_fixtures_lr_finder.py`), its early stop, its smoothing, and
+//! `scripts/fixtures/gen_lr_finder.py`), its early stop, its smoothing, and
 //! what it leaves behind: the model's weights bit for bit, and the LRs and
 //! momenta libtorch applies (read from probe parameter updates, as in
 //! `tests/runtime.rs`).
@@ -12,8 +12,9 @@ use common::*;
 use serde::Deserialize;
 use tch::nn::{self, ModuleT, OptimizerConfig as _};
 use tch::{Device, Kind, Tensor};
+use tch_lr::groups::OptimizerKind;
 use tch_lr::lr_finder::{LrFinder, LrFinderResult, Mode};
-use tch_lr::{Optim, OptimizerKind};
+use tch_lr::Optim;
 
 #[derive(Deserialize)]
 struct Fixture {

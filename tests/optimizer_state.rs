@@ -10,7 +10,8 @@
 
 use tch::nn::{self, Module, VarStore};
 use tch::{Device, Kind, Tensor};
-use tch_lr::{Error, OneCycleLR, Optim, OptimizerSpec, ScheduleExt as _, Scheduler};
+use tch_lr::optim::OptimizerSpec;
+use tch_lr::{Error, OneCycleLR, Optim, Scheduler};
 
 const STEPS: usize = 10;
 const STOPS: [usize; 4] = [0, 1, 4, 9];

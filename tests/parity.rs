@@ -1,5 +1,5 @@
 //! Parity with PyTorch 2.13: replays every case of `tests/fixtures/parity/*.json`
-//! (written by `scripts/gen_fixtures.py`, which drives `torch.optim.lr_scheduler`)
+//! (written by `scripts/fixtures/gen_pytorch.py`, which drives `torch.optim.lr_scheduler`)
 //! through a real tch optimizer and compares, row by row, each group's LR,
 //! `get_last_lr()` and momentum (beta1 for Adam/AdamW) to 1e-9 relative, and the
 //! row, type and message of every error PyTorch raises.

@@ -5,7 +5,11 @@
 
 use proptest::prelude::*;
 use tch_lr::config::Config;
-use tch_lr::{OptimizerKind, ParamGroups, Protocol as _, Schedule, REGISTRY};
+use tch_lr::groups::OptimizerKind;
+use tch_lr::groups::ParamGroups;
+use tch_lr::internals::Protocol as _;
+use tch_lr::schedulers::REGISTRY;
+use tch_lr::Schedule;
 
 const STEPS: usize = 60;
 

@@ -3,9 +3,9 @@
 //! that is not registered.
 //!
 //! Per schedule: its PyTorch fixture file (`tests/fixtures/parity/<name>.json`,
-//! written by `scripts/gen_fixtures.py`), a config in `configs/` that names it,
+//! written by `scripts/fixtures/gen_pytorch.py`), a config in `configs/` that names it,
 //! a case in each benchmark list of `benches/schedulers.rs` and in
-//! `scripts/bench_pytorch.py`, a plot `docs/<name>.png` shown in the README,
+//! `scripts/bench/pytorch.py`, a plot `docs/<name>.png` shown in the README,
 //! and a registry example that parses, builds and steps.
 
 mod common;
@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 
 use common::*;
 use tch_lr::config::{Config, SchedulerConfig};
-use tch_lr::REGISTRY;
+use tch_lr::schedulers::REGISTRY;
 
 fn registered() -> BTreeSet<String> {
     REGISTRY.iter().map(|s| s.name.to_string()).collect()
@@ -37,7 +37,7 @@ fn every_registered_schedule_has_a_fixture_file_and_every_fixture_a_schedule() {
         // Not schedules: the blog post's examples, and the `warmup:` block.
         .filter(|n| n != "seed" && n != "warmup")
         .collect();
-    assert_eq!(files, registered(), "tests/fixtures/parity/*.json (run scripts/gen_fixtures.py)");
+    assert_eq!(files, registered(), "tests/fixtures/parity/*.json (run scripts/fixtures/gen.py pytorch)");
     for s in REGISTRY {
         let cases = load_cases(&root().join(format!("tests/fixtures/parity/{}.json", s.name)));
         assert!(cases.len() >= 5, "{}: only {} fixture cases", s.name, cases.len());
@@ -63,12 +63,12 @@ fn every_registered_schedule_has_a_config_in_configs() {
 #[test]
 fn every_registered_schedule_has_bench_cases() {
     let rust = std::fs::read_to_string(root().join("benches/schedulers.rs")).unwrap();
-    let python = std::fs::read_to_string(root().join("scripts/bench_pytorch.py")).unwrap();
+    let python = std::fs::read_to_string(root().join("scripts/bench/pytorch.py")).unwrap();
     for s in REGISTRY {
         // step_cases() and index_cases() (the bench also asserts it at start).
         let n = rust.matches(&format!("(\"{}\", ", s.name)).count();
         assert_eq!(n, 2, "benches/schedulers.rs: {} has {n} of its 2 cases (step, index)", s.name);
-        assert!(python.contains(&format!("\"{}\": lambda", s.name)), "scripts/bench_pytorch.py has no {}", s.name);
+        assert!(python.contains(&format!("\"{}\": lambda", s.name)), "scripts/bench/pytorch.py has no {}", s.name);
     }
 }
 
@@ -77,7 +77,7 @@ fn every_registered_schedule_has_a_plot_in_the_readme() {
     let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
     for s in REGISTRY {
         let png = format!("docs/{}.png", s.name);
-        assert!(root().join(&png).is_file(), "{png} is missing (scripts/plots.sh)");
+        assert!(root().join(&png).is_file(), "{png} is missing (scripts/docs/plots.sh)");
         assert!(readme.contains(&png), "the README does not show {png}");
     }
 }
@@ -108,7 +108,7 @@ fn kwargs_list_the_defaults_the_builders_use() {
             assert_eq!(k["required"].as_bool().unwrap(), k.get("default").is_none(), "{}: {k}", s.name);
         }
     }
-    let step = tch_lr::registry::info("StepLR").unwrap().describe();
+    let step = tch_lr::schedulers::registry::info("StepLR").unwrap().describe();
     assert_eq!(step["kwargs"][1]["name"], "gamma");
-    assert_eq!(step["kwargs"][1]["default"], tch_lr::StepLRConfig::gamma);
+    assert_eq!(step["kwargs"][1]["default"], tch_lr::config::StepLRConfig::gamma);
 }

@@ -63,7 +63,7 @@ fn check_resume(name: &str, config: &Config, fractional: bool) {
 
 #[test]
 fn every_scheduler_resumes_bit_identically() {
-    for &tch_lr::ScheduleInfo { name, example: scheduler, .. } in tch_lr::REGISTRY {
+    for &tch_lr::schedulers::ScheduleInfo { name, example: scheduler, .. } in tch_lr::schedulers::REGISTRY {
         for optimizer in ["{name: sgd, lr: [0.1, 0.02], momentum: 0.9}", "{name: adam, lr: [0.1, 0.02]}"] {
             let config = Config::from_yaml(&format!("optimizer: {optimizer}\nscheduler: {scheduler}")).unwrap();
             check_resume(name, &config, false);

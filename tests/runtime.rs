@@ -26,7 +26,7 @@ fn config(optimizer: &str, scheduler: &str) -> Config {
 
 #[test]
 fn every_scheduler_sets_the_lr_libtorch_applies_per_group() {
-    for &tch_lr::ScheduleInfo { name, example: scheduler, .. } in tch_lr::REGISTRY {
+    for &tch_lr::schedulers::ScheduleInfo { name, example: scheduler, .. } in tch_lr::schedulers::REGISTRY {
         let config = config("{name: sgd, lr: [0.1, 0.02]}", scheduler);
         let (vs, ws) = probe_vs(2);
         let mut sched = config.build(config.build_optim(&vs).unwrap()).unwrap();
@@ -83,7 +83,7 @@ fn check_sgd_momentum_of(name: &str, config: &Config) {
 
 #[test]
 fn sgd_with_momentum_follows_the_scheduler_lr() {
-    for &tch_lr::ScheduleInfo { name, example: scheduler, .. } in tch_lr::REGISTRY {
+    for &tch_lr::schedulers::ScheduleInfo { name, example: scheduler, .. } in tch_lr::schedulers::REGISTRY {
         check_sgd_momentum(name, scheduler, 0.9);
     }
 }

@@ -2,7 +2,7 @@
 //! (`../shared/seed/lr-decay-strategies-pytorch.md`), one test per claim.
 //!
 //! Each claim is checked twice: against PyTorch's own output (the `seed.json`
-//! fixture, written by `scripts/gen_fixtures.py`) and against tch-lr. Where the
+//! fixture, written by `scripts/fixtures/gen_pytorch.py`) and against tch-lr. Where the
 //! post is wrong, the test pins PyTorch's value and says what the post wrote.
 
 mod common;

@@ -9,8 +9,10 @@ mod common;
 use common::*;
 use serde_json::Value;
 use tch_lr::config::Config;
-use tch_lr::timm::{CosineLRScheduler, TorchGenerator};
-use tch_lr::{Optim, Schedule, ScheduleExt as _, Scheduler, REGISTRY};
+use tch_lr::internals::TorchGenerator;
+use tch_lr::schedulers::REGISTRY;
+use tch_lr::timm::CosineLRScheduler;
+use tch_lr::{Optim, Schedule, Scheduler};
 
 /// The names of the timm fixture files: the registry's `timm.*` entries.
 fn timm_names() -> Vec<&'static str> {
@@ -82,7 +84,7 @@ fn keyword_arguments_and_defaults_are_timms() {
     for name in timm_names() {
         let file = json(&format!("tests/fixtures/parity/{name}.json"));
         assert_eq!(file["timm_version"], "1.0.31");
-        let info = tch_lr::registry::info(name).unwrap();
+        let info = tch_lr::schedulers::registry::info(name).unwrap();
         let ours: Vec<Value> = (info.kwargs)()
             .iter()
             .map(|k| {

@@ -2,7 +2,7 @@
 //!
 //! - The `optimizer:` section and `Optim::new` say what PyTorch's optimizer
 //!   constructors say (`tests/fixtures/optimizer_checks.json`, written by
-//!   `scripts/gen_fixtures_optimizer.py` from PyTorch 2.13), and reject NaN and
+//!   `scripts/fixtures/gen_optimizer.py` from PyTorch 2.13), and reject NaN and
 //!   infinity besides.
 //! - Every float argument of every registered schedule rejects NaN and
 //!   infinity, naming the key.
@@ -16,7 +16,8 @@ use common::*;
 use serde::Deserialize;
 use tch::nn;
 use tch_lr::config::Config;
-use tch_lr::{Error, ExponentialLR, Optim, ScheduleExt as _, REGISTRY};
+use tch_lr::schedulers::REGISTRY;
+use tch_lr::{Error, ExponentialLR, Optim};
 
 #[derive(Deserialize)]
 struct Fixture {

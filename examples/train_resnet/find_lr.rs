@@ -10,9 +10,9 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use tch::nn::{FuncT, ModuleT, VarStore};
 use tch_lr::config::{Config, SchedulerConfig};
+use tch_lr::groups::PerGroup;
 use tch_lr::lr_finder::{LrFinder, LrFinderResult, Suggestion};
 use tch_lr::plot::{Chart, ChartOptions, Marker, Series};
-use tch_lr::PerGroup;
 
 use crate::data;
 
@@ -136,7 +136,7 @@ fn write_csv(path: &Path, found: &LrFinderResult) -> Result<()> {
     for ((lr, loss), smoothed) in found.lrs.iter().zip(&found.losses).zip(&found.smoothed_losses) {
         writeln!(text, "{},{},{}", num(*lr), num(*loss), num(*smoothed))?;
     }
-    Ok(tch_lr::support::write_atomic(path, text.as_bytes())?)
+    Ok(tch_lr::internals::write_atomic(path, text.as_bytes())?)
 }
 
 /// A number as Python's `repr` writes it: the shortest digits that read back

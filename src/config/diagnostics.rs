@@ -18,6 +18,7 @@ pub(crate) fn error(file: Option<&Path>, text: Option<&str>, diag: Diag) -> Erro
     let (line, column) = text.and_then(|t| locate(t, &diag.path)).unzip();
     let at = diag.dotted();
     let message = if at.is_empty() { diag.message } else { format!("{at}: {}", diag.message) };
+    let message = crate::error::readable(&message);
     Error::Config { path: file.map(Path::to_path_buf), line, column, message }
 }
 
@@ -32,6 +33,7 @@ pub(crate) fn syntax(file: Option<&Path>, e: &serde_yaml::Error) -> Error {
         message.truncate(i);
     }
     let (line, column) = e.location().map(|l| (l.line(), l.column())).unzip();
+    let message = crate::error::readable(&message);
     Error::Config { path: file.map(Path::to_path_buf), line, column, message }
 }
 

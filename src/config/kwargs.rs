@@ -94,6 +94,16 @@ pub trait KwargValue: Sized + Serialize {
     fn from_kwarg(value: Value) -> Result<Self, Diag>;
 }
 
+/// Deserializes a [`KwargValue`] through its reader: an error names the
+/// dotted path of the offending key.
+pub(crate) fn deserialize<'de, T: KwargValue, D: serde::Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+    let value = <Value as serde::Deserialize>::deserialize(d)?;
+    T::from_kwarg(value).map_err(|e| {
+        let at = e.dotted();
+        serde::de::Error::custom(if at.is_empty() { e.message } else { format!("{at}: {}", e.message) })
+    })
+}
+
 /// Reads `value` with serde, for the leaf types.
 pub(crate) fn from_serde<T: DeserializeOwned>(value: Value) -> Result<T, Diag> {
     serde_yaml::from_value(value).map_err(|e| Diag::new(e.to_string()))
@@ -277,18 +287,47 @@ pub fn default_json<T: Serialize>(v: &T) -> serde_json::Value {
 /// and, after `=`, its default (written into the docs, an associated constant
 /// named like the field, the reader and `tch-lr list`).
 ///
+/// With `for Schedule` after the struct's name, it also writes the schedule's
+/// builder, as tch writes its optimizer configs: `Schedule::new(required
+/// arguments)` in declaration order, then one setter per argument with a
+/// default, each taking `impl Into<T>` and documented with the field's docs.
+/// `Schedule` must have `fn from_args(Self) -> Schedule` and a field `args`
+/// holding the struct, as [`LRScheduler`](crate::schedulers::LRScheduler) has.
+///
 /// ```ignore
 /// kwargs! {
 ///     /// `StepLR`'s keyword arguments.
-///     pub struct StepLRConfig {
+///     pub struct StepLRConfig for StepLR {
 ///         /// Period of learning rate decay.
 ///         step_size: i64,
 ///         /// Multiplicative factor of learning rate decay.
 ///         gamma: f64 = 0.1,
 ///     }
 /// }
+/// // writes StepLRConfig { step_size, gamma }, StepLRConfig::gamma (= 0.1),
+/// // StepLR::new(step_size) and StepLR::gamma(self, v) -> StepLR.
 /// ```
 macro_rules! kwargs {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident for $sched:ty {
+            $(
+                $(#[$fmeta:meta])*
+                $field:ident : $ty:ty $(= $default:expr)?
+            ),* $(,)?
+        }
+    ) => {
+        $crate::config::kwargs::kwargs! {
+            $(#[$meta])*
+            pub struct $name {
+                $($(#[$fmeta])* $field : $ty $(= $default)?,)*
+            }
+        }
+        $crate::config::kwargs::kwargs! {
+            @builder $sched, $name; req[]; opt[];
+            $([$(#[$fmeta])* $field : $ty $(= $default)?])*
+        }
+    };
     (
         $(#[$meta:meta])*
         pub struct $name:ident {
@@ -346,6 +385,45 @@ macro_rules! kwargs {
                     $crate::config::kwargs::Kwargs::new(stringify!($name), value)?,
                 )
             }
+        }
+
+        /// Read key by key as a config is, with the same checks.
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+                $crate::config::kwargs::deserialize(d)
+            }
+        }
+    };
+    // The builder: sort the fields into required and defaulted ones ...
+    (@builder $sched:ty, $name:ident; req[$($req:tt)*]; opt[$($opt:tt)*];
+        [$(#[$m:meta])* $f:ident : $t:ty = $d:expr] $($rest:tt)*) => {
+        $crate::config::kwargs::kwargs! {
+            @builder $sched, $name; req[$($req)*]; opt[$($opt)* [$(#[$m])* $f : $t = $d]]; $($rest)*
+        }
+    };
+    (@builder $sched:ty, $name:ident; req[$($req:tt)*]; opt[$($opt:tt)*];
+        [$(#[$m:meta])* $f:ident : $t:ty] $($rest:tt)*) => {
+        $crate::config::kwargs::kwargs! {
+            @builder $sched, $name; req[$($req)* [$f : $t]]; opt[$($opt)*]; $($rest)*
+        }
+    };
+    // ... then write `new` and the setters.
+    (@builder $sched:ty, $name:ident; req[$([$rf:ident : $rt:ty])*];
+        opt[$([$(#[$om:meta])* $of:ident : $ot:ty = $od:expr])*];) => {
+        #[allow(non_snake_case, clippy::new_without_default)]
+        impl $sched {
+            #[doc = concat!("The schedule with its required arguments (`", $(stringify!($rf), " ",)* "`), the others at their defaults ([`", stringify!($name), "`]).")]
+            pub fn new($($rf: impl Into<$rt>),*) -> Self {
+                Self::from_args($name { $($rf: $rf.into(),)* $($of: $od,)* })
+            }
+            $(
+                $(#[$om])*
+                #[doc = concat!("\n\nDefault: `", stringify!($od), "`.")]
+                pub fn $of(mut self, value: impl Into<$ot>) -> Self {
+                    self.args.$of = value.into();
+                    self
+                }
+            )*
         }
     };
     (@read $kw:ident, $field:ident, $ty:ty, $default:expr) => {

@@ -44,4 +44,13 @@ pub(crate) mod diagnostics;
 pub use expr::Expr;
 pub use schema::{Config, Exprs, Interval, OptimizerConfig};
 
-pub use crate::schedulers::SchedulerConfig;
+pub use crate::schedulers::configs::*;
+pub use crate::schedulers::timm::{
+    CosineLRSchedulerConfig, MultiStepLRSchedulerConfig, PolyLRSchedulerConfig, StepLRSchedulerConfig,
+    TanhLRSchedulerConfig, WSDLRSchedulerConfig,
+};
+pub use crate::schedulers::transformers::{
+    ConstantConfig, ConstantWithWarmupConfig, CosineConfig, CosineWarmupWithMinLrConfig, CosineWithMinLrConfig,
+    CosineWithRestartsConfig, InverseSqrtConfig, LinearConfig, PolynomialConfig, WarmupStableDecayConfig,
+};
+pub use crate::schedulers::{ScheduleConfig, ScheduleInfo, SchedulerConfig, REGISTRY};

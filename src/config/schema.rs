@@ -107,13 +107,3 @@ serde_kwargs! {
     PlateauMode => "str",
     ThresholdMode => "str",
 }
-
-impl<'de> Deserialize<'de> for Config {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let value = Value::deserialize(d)?;
-        Config::from_kwarg(value).map_err(|e| {
-            let at = e.dotted();
-            serde::de::Error::custom(if at.is_empty() { e.message } else { format!("{at}: {}", e.message) })
-        })
-    }
-}

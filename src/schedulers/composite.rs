@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::registry::{ScheduleConfig, SchedulerConfig};
-use super::schedule::{from_state, to_state, Chainable, Protocol, Schedule};
+use super::schedule::{from_state, to_state, PlainStep, Protocol, Schedule};
 use crate::config::kwargs::{kwargs, Diag, Seg};
 use crate::error::{Error, Result};
 use crate::groups::{GroupKey, ParamGroups};
@@ -149,7 +149,7 @@ struct SequentialState {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{ConstantLR, ExponentialLR, Optim, Schedule as _, ScheduleExt as _, SequentialLR};
+/// use tch_lr::{ConstantLR, ExponentialLR, Optim, SequentialLR};
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd::default(), &vs, 1.0)?;
@@ -174,6 +174,14 @@ pub struct SequentialLR {
 }
 
 impl SequentialLR {
+    /// Binds the composite to `optim`, as [`Schedule::build`].
+    ///
+    /// # Errors
+    /// PyTorch's constructor errors.
+    pub fn build(self, optim: crate::Optim) -> Result<crate::Scheduler<Self>> {
+        crate::Scheduler::new(optim, self)
+    }
+
     /// `SequentialLR(optimizer, schedulers, milestones)`.
     pub fn new(schedulers: Vec<Box<dyn Schedule>>, milestones: Vec<i64>) -> Self {
         SequentialLR { schedulers, s: SequentialState { milestones, ..Default::default() } }
@@ -270,7 +278,7 @@ impl Schedule for SequentialLR {
     }
 }
 
-impl Chainable for SequentialLR {}
+impl PlainStep for SequentialLR {}
 
 /// `ChainedScheduler`'s own fields.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -284,7 +292,7 @@ struct ChainedState {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _, ChainedScheduler, ConstantLR, ExponentialLR, Schedule as _};
+/// use tch_lr::{Optim, ChainedScheduler, ConstantLR, ExponentialLR};
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd::default(), &vs, 1.0)?;
@@ -314,6 +322,14 @@ pub struct ChainedScheduler {
 }
 
 impl ChainedScheduler {
+    /// Binds the composite to `optim`, as [`Schedule::build`].
+    ///
+    /// # Errors
+    /// PyTorch's constructor errors.
+    pub fn build(self, optim: crate::Optim) -> Result<crate::Scheduler<Self>> {
+        crate::Scheduler::new(optim, self)
+    }
+
     /// `ChainedScheduler(schedulers)`.
     pub fn new(schedulers: Vec<Box<dyn Schedule>>) -> Self {
         ChainedScheduler { schedulers, s: ChainedState::default() }
@@ -386,4 +402,4 @@ impl Schedule for ChainedScheduler {
     }
 }
 
-impl Chainable for ChainedScheduler {}
+impl PlainStep for ChainedScheduler {}

@@ -6,17 +6,17 @@ use std::f64::consts::PI;
 
 use serde::{Deserialize, Serialize};
 
-use super::base::{apply_lrs, base_field, Base, LrPolicy};
+use super::lr_scheduler::{apply_lrs, Base, LRScheduler, LrPolicy};
 use super::pymath::{div, py_mod};
 use super::registry::ScheduleConfig;
-use super::schedule::{from_state, to_state, Chainable, Protocol, Schedule};
+use super::schedule::{from_state, to_state, Protocol, Schedule};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
 
 kwargs! {
     /// `CosineAnnealingLR`'s keyword arguments: `CosineAnnealingLR(optimizer, T_max, eta_min=0.0)`.
-    pub struct CosineAnnealingLRConfig {
+    pub struct CosineAnnealingLRConfig for CosineAnnealingLR {
         /// Half the period of the cosine, in steps.
         T_max: i64,
         /// The minimum LR.
@@ -29,14 +29,14 @@ impl ScheduleConfig for CosineAnnealingLRConfig {
     const EXAMPLE: &'static str = "{name: CosineAnnealingLR, T_max: 5, eta_min: 0.001}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(CosineAnnealingLR::new(self.T_max).eta_min(self.eta_min).boxed())
+        Ok(CosineAnnealingLR::from_args(self.clone()).boxed())
     }
 }
 
 kwargs! {
     /// `CosineAnnealingWarmRestarts`'s keyword arguments:
     /// `CosineAnnealingWarmRestarts(optimizer, T_0, T_mult=1, eta_min=0.0)`.
-    pub struct CosineAnnealingWarmRestartsConfig {
+    pub struct CosineAnnealingWarmRestartsConfig for CosineAnnealingWarmRestarts {
         /// The length of the first period, in steps.
         T_0: i64,
         /// The factor by which each period grows.
@@ -51,7 +51,7 @@ impl ScheduleConfig for CosineAnnealingWarmRestartsConfig {
     const EXAMPLE: &'static str = "{name: CosineAnnealingWarmRestarts, T_0: 3, T_mult: 2, eta_min: 0.0005}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(CosineAnnealingWarmRestarts::new(self.T_0).t_mult(self.T_mult).eta_min(self.eta_min).boxed())
+        Ok(CosineAnnealingWarmRestarts::from_args(self.clone()).boxed())
     }
 }
 
@@ -61,7 +61,7 @@ impl ScheduleConfig for CosineAnnealingWarmRestartsConfig {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _, CosineAnnealingLR};
+/// use tch_lr::{Optim, CosineAnnealingLR};
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd::default(), &vs, 0.01)?;
@@ -75,47 +75,32 @@ impl ScheduleConfig for CosineAnnealingWarmRestartsConfig {
 ///
 /// # Errors
 /// `T_max = 0` fails with [`Error::ZeroDivision`] at the first step, as in PyTorch.
+pub type CosineAnnealingLR = LRScheduler<CosineAnnealingLRConfig>;
+
+/// `(e, cos(pi * e / T_max))` of the last recursive step: the next step's
+/// denominator is the same expression at `e`, so it is not taken twice.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CosineAnnealingLR {
-    t_max: i64,
-    eta_min: f64,
-    base: Base,
-    /// `(e, cos(pi * e / T_max))` of the last recursive step: the next step's
-    /// denominator is the same expression at `e`, so it is not taken twice.
+pub struct LastCos {
     #[serde(skip, default = "no_cos")]
-    last_cos: Cell<(i64, f64)>,
+    cos: Cell<(i64, f64)>,
+}
+
+impl Default for LastCos {
+    fn default() -> Self {
+        LastCos { cos: no_cos() }
+    }
 }
 
 fn no_cos() -> Cell<(i64, f64)> {
     Cell::new((i64::MIN, 0.0))
 }
 
-impl CosineAnnealingLR {
-    /// `CosineAnnealingLR(optimizer, T_max)`, with the default `eta_min`.
-    pub fn new(t_max: i64) -> Self {
-        CosineAnnealingLR {
-            t_max,
-            eta_min: CosineAnnealingLRConfig::eta_min,
-            base: Base::default(),
-            last_cos: no_cos(),
-        }
-    }
+impl LrPolicy for CosineAnnealingLRConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type State = LastCos;
 
-    /// The minimum LR (default `CosineAnnealingLRConfig::eta_min`).
-    pub fn eta_min(mut self, eta_min: f64) -> Self {
-        self.eta_min = eta_min;
-        self
-    }
-}
-
-impl LrPolicy for CosineAnnealingLR {
-    const NAME: &'static str = CosineAnnealingLRConfig::NAME;
-
-    base_field!();
-
-    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
-        let b = &self.base;
-        let (e, t, eta) = (b.last_epoch, self.t_max, self.eta_min);
+    fn get_lr(&self, last_cos: &LastCos, b: &Base, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let (e, t, eta) = (b.last_epoch, self.T_max, self.eta_min);
         let pairs = out.iter_mut().zip(groups.iter().zip(&b.base_lrs));
         if b.is_initial {
             for (o, (g, _)) in pairs {
@@ -133,11 +118,11 @@ impl LrPolicy for CosineAnnealingLR {
             }
         } else {
             let num_cos = div(PI * e as f64, t as f64)?.cos();
-            let den_cos = match self.last_cos.get() {
+            let den_cos = match last_cos.cos.get() {
                 (last, c) if last == e - 1 => c,
                 _ => div(PI * (e - 1) as f64, t as f64)?.cos(),
             };
-            self.last_cos.set((e, num_cos));
+            last_cos.cos.set((e, num_cos));
             let (num, den) = (1.0 + num_cos, 1.0 + den_cos);
             let ratio = div(num, den)?;
             for (o, (g, _)) in pairs {
@@ -147,10 +132,10 @@ impl LrPolicy for CosineAnnealingLR {
         Ok(())
     }
 
-    fn closed_form(&self, out: &mut [f64]) -> Result<bool> {
+    fn closed_form(&self, _: &LastCos, base: &Base, out: &mut [f64]) -> Result<bool> {
         let eta = self.eta_min;
-        let c = 1.0 + div(PI * self.base.last_epoch as f64, self.t_max as f64)?.cos();
-        for (o, base_lr) in out.iter_mut().zip(&self.base.base_lrs) {
+        let c = 1.0 + div(PI * base.last_epoch as f64, self.T_max as f64)?.cos();
+        for (o, base_lr) in out.iter_mut().zip(&base.base_lrs) {
             *o = eta + (base_lr - eta) * c / 2.0;
         }
         Ok(true)
@@ -166,12 +151,12 @@ impl LrPolicy for CosineAnnealingLR {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _, CosineAnnealingWarmRestarts};
+/// use tch_lr::{Optim, CosineAnnealingWarmRestarts};
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd::default(), &vs, 0.05)?;
 /// // CosineAnnealingWarmRestarts(optimizer, T_0=3, T_mult=2), stepped per batch
-/// let mut sched = CosineAnnealingWarmRestarts::new(3).t_mult(2).build(opt)?;
+/// let mut sched = CosineAnnealingWarmRestarts::new(3).T_mult(2).build(opt)?;
 /// let iters = 5;
 /// for epoch in 0..3 {
 ///     for i in 0..iters {
@@ -189,39 +174,30 @@ impl LrPolicy for CosineAnnealingLR {
 /// negative epoch (PyTorch's messages).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CosineAnnealingWarmRestarts {
-    t_0: i64,
+    #[serde(flatten)]
+    args: CosineAnnealingWarmRestartsConfig,
     t_i: i64,
-    t_mult: i64,
-    eta_min: f64,
     t_cur: f64,
     base: Base,
 }
 
 impl CosineAnnealingWarmRestarts {
-    /// `CosineAnnealingWarmRestarts(optimizer, T_0)`, with the defaults of
-    /// [`CosineAnnealingWarmRestartsConfig`].
-    pub fn new(t_0: i64) -> Self {
-        type C = CosineAnnealingWarmRestartsConfig;
-        CosineAnnealingWarmRestarts {
-            t_0,
-            t_i: t_0,
-            t_mult: C::T_mult,
-            eta_min: C::eta_min,
-            t_cur: -1.0,
-            base: Base::default(),
-        }
+    /// The schedule of `args`, not yet bound to an optimizer.
+    pub fn from_args(args: CosineAnnealingWarmRestartsConfig) -> Self {
+        CosineAnnealingWarmRestarts { t_i: args.T_0, args, t_cur: -1.0, base: Base::default() }
     }
 
-    /// The factor by which each period grows (default `CosineAnnealingWarmRestartsConfig::T_mult`).
-    pub fn t_mult(mut self, t_mult: i64) -> Self {
-        self.t_mult = t_mult;
-        self
+    /// Binds the schedule to `optim`: see [`LRScheduler::build`].
+    ///
+    /// # Errors
+    /// PyTorch's constructor errors for `T_0` and `T_mult`.
+    pub fn build(self, optim: crate::Optim) -> Result<crate::Scheduler<Self>> {
+        crate::Scheduler::new(optim, self)
     }
 
-    /// The minimum LR (default `CosineAnnealingWarmRestartsConfig::eta_min`).
-    pub fn eta_min(mut self, eta_min: f64) -> Self {
-        self.eta_min = eta_min;
-        self
+    /// Boxes the schedule, to put it into a `SequentialLR` or `ChainedScheduler`.
+    pub fn boxed(self) -> Box<dyn Schedule> {
+        Box::new(self)
     }
 
     /// `T_cur`: the (possibly fractional) number of epochs since the last restart.
@@ -245,7 +221,7 @@ impl CosineAnnealingWarmRestarts {
                 self.t_cur += 1.0;
                 if self.t_cur >= self.t_i as f64 {
                     self.t_cur %= self.t_i as f64;
-                    self.t_i = self.t_i.checked_mul(self.t_mult).ok_or(Error::Overflow("T_i * T_mult"))?;
+                    self.t_i = self.t_i.checked_mul(self.args.T_mult).ok_or(Error::Overflow("T_i * T_mult"))?;
                 }
                 self.base.last_epoch.saturating_add(1) as f64
             }
@@ -256,19 +232,19 @@ impl CosineAnnealingWarmRestarts {
                         super::py_float(epoch)
                     )));
                 }
-                if epoch >= self.t_0 as f64 {
-                    if self.t_mult == 1 {
-                        self.t_cur = epoch % self.t_0 as f64;
+                if epoch >= self.args.T_0 as f64 {
+                    if self.args.T_mult == 1 {
+                        self.t_cur = epoch % self.args.T_0 as f64;
                     } else {
-                        let m = self.t_mult as f64;
-                        let n = ((epoch / self.t_0 as f64 * (m - 1.0) + 1.0).ln() / m.ln()) as u32;
-                        let pow = self.t_mult.checked_pow(n).ok_or(Error::Overflow("T_mult ** n"))?;
-                        let done = self.t_0.checked_mul(pow - 1).ok_or(Error::Overflow("T_0 * T_mult ** n"))?;
-                        self.t_cur = epoch - done as f64 / (self.t_mult - 1) as f64;
-                        self.t_i = self.t_0.checked_mul(pow).ok_or(Error::Overflow("T_0 * T_mult ** n"))?;
+                        let m = self.args.T_mult as f64;
+                        let n = ((epoch / self.args.T_0 as f64 * (m - 1.0) + 1.0).ln() / m.ln()) as u32;
+                        let pow = self.args.T_mult.checked_pow(n).ok_or(Error::Overflow("T_mult ** n"))?;
+                        let done = self.args.T_0.checked_mul(pow - 1).ok_or(Error::Overflow("T_0 * T_mult ** n"))?;
+                        self.t_cur = epoch - done as f64 / (self.args.T_mult - 1) as f64;
+                        self.t_i = self.args.T_0.checked_mul(pow).ok_or(Error::Overflow("T_0 * T_mult ** n"))?;
                     }
                 } else {
-                    self.t_i = self.t_0;
+                    self.t_i = self.args.T_0;
                     self.t_cur = epoch;
                 }
                 epoch
@@ -283,7 +259,7 @@ impl CosineAnnealingWarmRestarts {
         let c = 1.0 + div(PI * self.t_cur, self.t_i as f64)?.cos();
         let mut buf = self.base.take_buf(groups.len());
         for (o, base_lr) in buf.iter_mut().zip(&self.base.base_lrs) {
-            *o = self.eta_min + (base_lr - self.eta_min) * c / 2.0;
+            *o = self.args.eta_min + (base_lr - self.args.eta_min) * c / 2.0;
         }
         apply_lrs(&mut self.base, groups, &buf);
         self.base.put_buf(buf);
@@ -293,13 +269,13 @@ impl CosineAnnealingWarmRestarts {
 
 impl Protocol for CosineAnnealingWarmRestarts {
     fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
-        if self.t_0 <= 0 {
-            return Err(Error::value(format!("Expected positive integer T_0, but got {}", self.t_0)));
+        if self.args.T_0 <= 0 {
+            return Err(Error::value(format!("Expected positive integer T_0, but got {}", self.args.T_0)));
         }
-        if self.t_mult < 1 {
-            return Err(Error::value(format!("Expected integer T_mult >= 1, but got {}", self.t_mult)));
+        if self.args.T_mult < 1 {
+            return Err(Error::value(format!("Expected integer T_mult >= 1, but got {}", self.args.T_mult)));
         }
-        self.t_i = self.t_0;
+        self.t_i = self.args.T_0;
         self.t_cur = -1.0;
         self.base.base_lrs = groups.setdefault_initial_lr();
         self.base.last_epoch = -1;
@@ -337,9 +313,11 @@ impl Protocol for CosineAnnealingWarmRestarts {
     }
 }
 
+impl super::schedule::PlainStep for CosineAnnealingWarmRestarts {}
+
 impl Schedule for CosineAnnealingWarmRestarts {
     fn name(&self) -> &'static str {
-        CosineAnnealingWarmRestartsConfig::NAME
+        <CosineAnnealingWarmRestartsConfig as ScheduleConfig>::NAME
     }
 
     fn last_lr(&self) -> &[f64] {
@@ -355,9 +333,7 @@ impl Schedule for CosineAnnealingWarmRestarts {
     }
 
     fn load_state(&mut self, state: serde_yaml::Value) -> Result<()> {
-        *self = from_state(CosineAnnealingWarmRestartsConfig::NAME, state)?;
+        *self = from_state(<CosineAnnealingWarmRestartsConfig as ScheduleConfig>::NAME, state)?;
         Ok(())
     }
 }
-
-impl Chainable for CosineAnnealingWarmRestarts {}

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::base::{base_field, momentum_setters, Base, LrPolicy};
+use super::lr_scheduler::{Base, LRScheduler, LrPolicy};
 use super::pymath::{div, pow};
 use super::registry::ScheduleConfig;
 use super::schedule::Schedule;
-use crate::config::kwargs::{kwargs, Diag, Seg};
+use crate::config::kwargs::{kwargs, Diag, KwargValue};
 use crate::config::Expr;
 use crate::error::Result;
 use crate::groups::{ParamGroups, PerGroup};
@@ -19,7 +19,7 @@ kwargs! {
     /// step_size_up=2000, step_size_down=None, mode='triangular', gamma=1.0,
     /// scale_fn=None, scale_mode='cycle', cycle_momentum=True,
     /// base_momentum=0.8, max_momentum=0.9)`.
-    pub struct CyclicLRConfig {
+    pub struct CyclicLRConfig for CyclicLR {
         /// The lower LR bound (one, or one per group).
         base_lr: PerGroup,
         /// The upper LR bound (one, or one per group).
@@ -32,8 +32,9 @@ kwargs! {
         mode: CyclicMode = CyclicMode::Triangular,
         /// The constant of `exp_range`.
         gamma: f64 = 1.0,
-        /// A custom amplitude scale: an expression of `x` (the cycle or the iteration).
-        scale_fn: Option<String> = None,
+        /// A custom amplitude scale of `x` (the cycle or the iteration): a
+        /// closure, or in a config an expression.
+        scale_fn: Option<ScaleFn> = None,
         /// What the custom `scale_fn` takes.
         scale_mode: ScaleMode = ScaleMode::Cycle,
         /// Whether momentum (or beta1) cycles inversely to the LR.
@@ -51,21 +52,7 @@ impl ScheduleConfig for CyclicLRConfig {
         "{name: CyclicLR, base_lr: 0.01, max_lr: 0.1, step_size_up: 3, mode: triangular2, cycle_momentum: false}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        let c = self.clone();
-        let mut s = CyclicLR::new(c.base_lr, c.max_lr)
-            .step_size_up(c.step_size_up)
-            .step_size_down(c.step_size_down)
-            .mode(c.mode)
-            .gamma(c.gamma)
-            .scale_mode(c.scale_mode)
-            .cycle_momentum(c.cycle_momentum)
-            .base_momentum(c.base_momentum)
-            .max_momentum(c.max_momentum);
-        if let Some(src) = &c.scale_fn {
-            let e = Expr::parse(src, "x").map_err(|m| Diag::new(m).within(Seg::Key("scale_fn".into())))?;
-            s = s.scale_fn(ScaleFn::fallible(move |x| e.eval(x)));
-        }
-        Ok(s.boxed())
+        Ok(CyclicLR::from_args(self.clone()).boxed())
     }
 }
 
@@ -91,26 +78,71 @@ pub enum ScaleMode {
     Iterations,
 }
 
-/// A custom amplitude scale, PyTorch's `scale_fn`.
+/// A custom amplitude scale, PyTorch's `scale_fn`: a closure, or in a config
+/// a YAML expression of `x`, which is kept to be written back.
 #[derive(Clone)]
-pub struct ScaleFn(Arc<dyn Fn(f64) -> Result<f64> + Send + Sync>);
+pub struct ScaleFn {
+    f: Arc<dyn Fn(f64) -> Result<f64> + Send + Sync>,
+    source: Option<String>,
+}
 
 impl ScaleFn {
     /// Wraps a closure.
     pub fn new(f: impl Fn(f64) -> f64 + Send + Sync + 'static) -> Self {
-        ScaleFn(Arc::new(move |x| Ok(f(x))))
+        ScaleFn::fallible(move |x| Ok(f(x)))
     }
 
     /// Wraps a closure that can fail, as a Python function can raise: the
     /// error stops the step that called it.
     pub fn fallible(f: impl Fn(f64) -> Result<f64> + Send + Sync + 'static) -> Self {
-        ScaleFn(Arc::new(f))
+        ScaleFn { f: Arc::new(f), source: None }
+    }
+
+    /// The function of a YAML expression of `x`.
+    fn parse(source: String) -> Result<Self, Diag> {
+        let e = Expr::parse(&source, "x").map_err(Diag::new)?;
+        Ok(ScaleFn { f: Arc::new(move |x| e.eval(x)), source: Some(source) })
     }
 }
 
 impl fmt::Debug for ScaleFn {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ScaleFn(..)")
+        match &self.source {
+            Some(src) => write!(f, "ScaleFn({src:?})"),
+            None => f.write_str("ScaleFn(..)"),
+        }
+    }
+}
+
+/// Equal when read from the same expression (closures are never equal).
+impl PartialEq for ScaleFn {
+    fn eq(&self, other: &Self) -> bool {
+        self.source.is_some() && self.source == other.source
+    }
+}
+
+/// Writes the expression it was read from (`null` for a closure).
+impl Serialize for ScaleFn {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.source.serialize(s)
+    }
+}
+
+/// Reads an expression; a saved closure (`null`) reads as the identity: a
+/// loaded state keeps the function of the schedule it is loaded into.
+impl<'de> Deserialize<'de> for ScaleFn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            None => Ok(ScaleFn::new(|x| x)),
+            Some(src) => ScaleFn::parse(src).map_err(|e| serde::de::Error::custom(e.message)),
+        }
+    }
+}
+
+impl KwargValue for ScaleFn {
+    const TYPE: &'static str = String::TYPE;
+    fn from_kwarg(value: serde_yaml::Value) -> Result<Self, Diag> {
+        ScaleFn::parse(String::from_kwarg(value)?)
     }
 }
 
@@ -124,7 +156,7 @@ impl fmt::Debug for ScaleFn {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _, CyclicLR};
+/// use tch_lr::{Optim, CyclicLR};
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd { momentum: 0.9, ..Default::default() }, &vs, 0.1)?;
@@ -142,99 +174,23 @@ impl fmt::Debug for ScaleFn {
 /// [`Error::Value`](crate::Error::Value) when a per-group list has the wrong
 /// length (PyTorch's message); [`Error::ZeroDivision`](crate::Error::ZeroDivision)
 /// when both step sizes are 0.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CyclicLR {
-    base_lr: PerGroup,
-    max_lr: PerGroup,
-    step_size_up: f64,
-    step_size_down: Option<f64>,
-    mode: CyclicMode,
-    gamma: f64,
-    #[serde(skip)]
-    scale_fn: Option<ScaleFn>,
-    scale_mode: ScaleMode,
-    cycle_momentum: bool,
-    base_momentum: PerGroup,
-    max_momentum: PerGroup,
-    // Set by the constructor.
+pub type CyclicLR = LRScheduler<CyclicLRConfig>;
+
+/// What `CyclicLR`'s constructor computes from its arguments and the groups.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CyclicBounds {
     cyclic_base_lrs: Vec<f64>,
     max_lrs: Vec<f64>,
     total_size: f64,
     step_ratio: f64,
     base_momentums: Vec<f64>,
     max_momentums: Vec<f64>,
-    base: Base,
 }
 
-impl CyclicLR {
-    /// `CyclicLR(optimizer, base_lr, max_lr)` with PyTorch's defaults (those
-    /// of [`CyclicLRConfig`]: `step_size_up = 2000`, mode `triangular`,
-    /// `cycle_momentum = true`, momentum between 0.8 and 0.9).
-    pub fn new(base_lr: impl Into<PerGroup>, max_lr: impl Into<PerGroup>) -> Self {
-        type C = CyclicLRConfig;
-        CyclicLR {
-            base_lr: base_lr.into(),
-            max_lr: max_lr.into(),
-            step_size_up: C::step_size_up as f64,
-            step_size_down: None,
-            mode: C::mode,
-            gamma: C::gamma,
-            scale_fn: None,
-            scale_mode: C::scale_mode,
-            cycle_momentum: C::cycle_momentum,
-            base_momentum: C::base_momentum,
-            max_momentum: C::max_momentum,
-            cyclic_base_lrs: Vec::new(),
-            max_lrs: Vec::new(),
-            total_size: 0.0,
-            step_ratio: 0.0,
-            base_momentums: Vec::new(),
-            max_momentums: Vec::new(),
-            base: Base::default(),
-        }
-    }
-
-    /// Steps in the increasing half of a cycle (default `CyclicLRConfig::step_size_up`).
-    pub fn step_size_up(mut self, v: i64) -> Self {
-        self.step_size_up = v as f64;
-        self
-    }
-
-    /// Steps in the decreasing half (default: `step_size_up`).
-    pub fn step_size_down(mut self, v: Option<i64>) -> Self {
-        self.step_size_down = v.map(|v| v as f64);
-        self
-    }
-
-    /// The amplitude policy (default `CyclicLRConfig::mode`); ignored with a custom `scale_fn`.
-    pub fn mode(mut self, mode: CyclicMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// The constant of `exp_range` (default `CyclicLRConfig::gamma`).
-    pub fn gamma(mut self, gamma: f64) -> Self {
-        self.gamma = gamma;
-        self
-    }
-
-    /// A custom amplitude scale, evaluated at the cycle or iteration per `scale_mode`.
-    pub fn scale_fn(mut self, f: ScaleFn) -> Self {
-        self.scale_fn = Some(f);
-        self
-    }
-
-    /// What the custom `scale_fn` takes (default `CyclicLRConfig::scale_mode`); the built-in modes set their own.
-    pub fn scale_mode(mut self, mode: ScaleMode) -> Self {
-        self.scale_mode = mode;
-        self
-    }
-
-    momentum_setters!(CyclicLRConfig);
-
+impl CyclicLRConfig {
     fn scale(&self, x: f64) -> Result<f64> {
         if let Some(f) = &self.scale_fn {
-            return (f.0)(x);
+            return (f.f)(x);
         }
         match self.mode {
             CyclicMode::Triangular => Ok(1.0),
@@ -244,22 +200,21 @@ impl CyclicLR {
     }
 }
 
-impl LrPolicy for CyclicLR {
-    const NAME: &'static str = CyclicLRConfig::NAME;
+impl LrPolicy for CyclicLRConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type State = CyclicBounds;
 
-    base_field!();
-
-    fn setup(&mut self, groups: &mut ParamGroups) -> Result<()> {
+    fn setup(&mut self, st: &mut CyclicBounds, groups: &mut ParamGroups) -> Result<()> {
         let base_lrs = groups.format_param("base_lr", &self.base_lr)?;
         for (g, &lr) in groups.iter_mut().zip(&base_lrs) {
             g.lr = lr;
         }
-        self.cyclic_base_lrs = base_lrs;
-        self.max_lrs = groups.format_param("max_lr", &self.max_lr)?;
-        let up = self.step_size_up;
-        let down = self.step_size_down.unwrap_or(up);
-        self.total_size = up + down;
-        self.step_ratio = div(up, self.total_size)?;
+        st.cyclic_base_lrs = base_lrs;
+        st.max_lrs = groups.format_param("max_lr", &self.max_lr)?;
+        let up = self.step_size_up as f64;
+        let down = self.step_size_down.map_or(up, |d| d as f64);
+        st.total_size = up + down;
+        st.step_ratio = div(up, st.total_size)?;
         if self.scale_fn.is_none() {
             self.scale_mode = match self.mode {
                 CyclicMode::Triangular | CyclicMode::Triangular2 => ScaleMode::Cycle,
@@ -267,9 +222,9 @@ impl LrPolicy for CyclicLR {
             };
         }
         if self.cycle_momentum {
-            self.base_momentums = groups.format_param("base_momentum", &self.base_momentum)?;
-            self.max_momentums = groups.format_param("max_momentum", &self.max_momentum)?;
-            for ((g, &max_m), &base_m) in groups.iter_mut().zip(&self.max_momentums).zip(&self.base_momentums) {
+            st.base_momentums = groups.format_param("base_momentum", &self.base_momentum)?;
+            st.max_momentums = groups.format_param("max_momentum", &self.max_momentum)?;
+            for ((g, &max_m), &base_m) in groups.iter_mut().zip(&st.max_momentums).zip(&st.base_momentums) {
                 g.momentum = max_m;
                 g.max_momentum = Some(max_m);
                 g.base_momentum = Some(base_m);
@@ -278,28 +233,27 @@ impl LrPolicy for CyclicLR {
         Ok(())
     }
 
-    fn finish(&mut self, _groups: &mut ParamGroups) -> Result<()> {
-        self.base.base_lrs = self.cyclic_base_lrs.clone();
+    fn finish(&self, st: &CyclicBounds, base: &mut Base) -> Result<()> {
+        base.base_lrs.clone_from(&st.cyclic_base_lrs);
         Ok(())
     }
 
-    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
-        let e = self.base.last_epoch as f64;
-        let cycle = (1.0 + div(e, self.total_size)?).floor();
-        let x = 1.0 + e / self.total_size - cycle;
-        let scale_factor =
-            if x <= self.step_ratio { div(x, self.step_ratio)? } else { div(x - 1.0, self.step_ratio - 1.0)? };
+    fn get_lr(&self, st: &CyclicBounds, base: &Base, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let e = base.last_epoch as f64;
+        let cycle = (1.0 + div(e, st.total_size)?).floor();
+        let x = 1.0 + e / st.total_size - cycle;
+        let scale_factor = if x <= st.step_ratio { div(x, st.step_ratio)? } else { div(x - 1.0, st.step_ratio - 1.0)? };
         let at = match self.scale_mode {
             ScaleMode::Cycle => cycle,
             ScaleMode::Iterations => e,
         };
         let s = self.scale(at)?;
-        for (o, (base_lr, max_lr)) in out.iter_mut().zip(self.base.base_lrs.iter().zip(&self.max_lrs)) {
+        for (o, (base_lr, max_lr)) in out.iter_mut().zip(base.base_lrs.iter().zip(&st.max_lrs)) {
             let base_height = (max_lr - base_lr) * scale_factor;
             *o = base_lr + base_height * s;
         }
         if self.cycle_momentum {
-            let bounds = self.base_momentums.iter().zip(&self.max_momentums);
+            let bounds = st.base_momentums.iter().zip(&st.max_momentums);
             for (g, (base_m, max_m)) in groups.iter_mut().zip(bounds) {
                 let base_height = (max_m - base_m) * scale_factor;
                 g.momentum = max_m - base_height * s;
@@ -312,9 +266,11 @@ impl LrPolicy for CyclicLR {
         self.cycle_momentum
     }
 
-    fn restore(&mut self, loaded: Self) {
+    /// A closure is not saved: the schedule keeps its own `scale_fn`.
+    fn restore(&mut self, st: &mut CyclicBounds, loaded: Self, loaded_st: CyclicBounds) {
         let scale_fn = self.scale_fn.take();
         *self = loaded;
         self.scale_fn = scale_fn;
+        *st = loaded_st;
     }
 }

@@ -5,19 +5,20 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::base::{base_field, Base, LrPolicy};
+use super::lr_scheduler::{Base, LRScheduler, LrPolicy};
 use super::registry::ScheduleConfig;
 use super::schedule::Schedule;
-use crate::config::kwargs::{kwargs, Diag, Seg};
+use crate::config::kwargs::{kwargs, Diag, KwargValue, Seg};
 use crate::config::{Expr, Exprs};
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
 
 kwargs! {
     /// `LambdaLR`'s keyword arguments: `LambdaLR(optimizer, lr_lambda)`.
-    pub struct LambdaLRConfig {
-        /// The factor of the base LR, an expression of `epoch` (one, or one per group).
-        lr_lambda: Exprs,
+    pub struct LambdaLRConfig for LambdaLR {
+        /// The factor of the base LR: a closure, or in a config an expression
+        /// of `epoch` (one, or one per group).
+        lr_lambda: LrLambdas,
     }
 }
 
@@ -26,15 +27,16 @@ impl ScheduleConfig for LambdaLRConfig {
     const EXAMPLE: &'static str = "{name: LambdaLR, lr_lambda: '0.9 ** epoch + 1 / (epoch + 2)'}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(LambdaLR::with(Lambdas::parse(&self.lr_lambda)?).boxed())
+        Ok(LambdaLR::from_args(self.clone()).boxed())
     }
 }
 
 kwargs! {
     /// `MultiplicativeLR`'s keyword arguments: `MultiplicativeLR(optimizer, lr_lambda)`.
-    pub struct MultiplicativeLRConfig {
-        /// The factor of each step, an expression of `epoch` (one, or one per group).
-        lr_lambda: Exprs,
+    pub struct MultiplicativeLRConfig for MultiplicativeLR {
+        /// The factor of each step: a closure, or in a config an expression
+        /// of `epoch` (one, or one per group).
+        lr_lambda: LrLambdas,
     }
 }
 
@@ -43,7 +45,7 @@ impl ScheduleConfig for MultiplicativeLRConfig {
     const EXAMPLE: &'static str = "{name: MultiplicativeLR, lr_lambda: '0.9 + 0.01 * (epoch % 3)'}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(MultiplicativeLR::with(Lambdas::parse(&self.lr_lambda)?).boxed())
+        Ok(MultiplicativeLR::from_args(self.clone()).boxed())
     }
 }
 
@@ -85,9 +87,17 @@ impl<F: Fn(i64) -> f64 + Send + Sync + 'static> From<F> for LrLambda {
     }
 }
 
-/// One function for every group, or one per group (PyTorch's `lr_lambda`
-/// argument, a callable or a list of callables).
-#[derive(Clone, Debug, Default)]
+/// PyTorch's `lr_lambda` argument: one function for every group, or one per
+/// group. From a closure (`LambdaLR::new(|epoch| ...)`), a list of
+/// [`LrLambda`]s, or in a config YAML expressions of `epoch`, which are kept
+/// to be written back.
+#[derive(Clone, Default)]
+pub struct LrLambdas {
+    fns: Lambdas,
+    source: Option<Exprs>,
+}
+
+#[derive(Clone, Default)]
 enum Lambdas {
     #[default]
     Unset,
@@ -95,28 +105,28 @@ enum Lambdas {
     Each(Vec<LrLambda>),
 }
 
-impl Lambdas {
+impl LrLambdas {
     /// The functions of YAML expressions of `epoch`.
-    fn parse(exprs: &Exprs) -> Result<Self, Diag> {
+    fn parse(exprs: Exprs) -> Result<Self, Diag> {
         let one = |src: &str| {
             let e = Expr::parse(src, "epoch").map_err(Diag::new)?;
             Ok(LrLambda::fallible(move |epoch| e.eval(epoch as f64)))
         };
-        let at = |d: Diag| d.within(Seg::Key("lr_lambda".into()));
-        match exprs {
-            Exprs::One(s) => one(s).map(Lambdas::All).map_err(at),
-            Exprs::Each(v) => v
-                .iter()
-                .enumerate()
-                .map(|(i, s)| one(s).map_err(|d: Diag| at(d.within(Seg::Index(i)))))
-                .collect::<Result<_, _>>()
-                .map(Lambdas::Each),
-        }
+        let fns = match &exprs {
+            Exprs::One(s) => Lambdas::All(one(s)?),
+            Exprs::Each(v) => Lambdas::Each(
+                v.iter()
+                    .enumerate()
+                    .map(|(i, s)| one(s).map_err(|d: Diag| d.within(Seg::Index(i))))
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        Ok(LrLambdas { fns, source: Some(exprs) })
     }
 
     /// Expands to one function per group, with PyTorch's message on a length mismatch.
     fn expand(&self, n: usize) -> Result<Vec<LrLambda>> {
-        match self {
+        match &self.fns {
             Lambdas::Unset => Err(Error::value("lr_lambda is missing")),
             Lambdas::All(f) => Ok(vec![f.clone(); n]),
             Lambdas::Each(fs) if fs.len() == n => Ok(fs.clone()),
@@ -125,43 +135,74 @@ impl Lambdas {
     }
 }
 
-/// `new` and `per_group` for a scheduler driven by `lr_lambda`.
-macro_rules! lambda_constructors {
-    ($name:ident) => {
-        impl $name {
-            #[doc = concat!("`", stringify!($name), "(optimizer, lr_lambda)` with one function for every group.")]
-            pub fn new(lr_lambda: impl Into<LrLambda>) -> Self {
-                $name { lr_lambda: Lambdas::All(lr_lambda.into()), lambdas: Vec::new(), base: Base::default() }
-            }
-
-            #[doc = concat!("`", stringify!($name), "(optimizer, [f0, f1, ...])` with one function per group.")]
-            pub fn per_group(lr_lambdas: Vec<LrLambda>) -> Self {
-                Self::with(Lambdas::Each(lr_lambdas))
-            }
-
-            fn with(lr_lambda: Lambdas) -> Self {
-                $name { lr_lambda, lambdas: Vec::new(), base: Base::default() }
-            }
-        }
-    };
+impl<F: Fn(i64) -> f64 + Send + Sync + 'static> From<F> for LrLambdas {
+    fn from(f: F) -> Self {
+        LrLambda::new(f).into()
+    }
 }
 
-/// The [`LrPolicy`] items the two lambda schedulers share: the base state,
-/// one function per group at construction, and a restore that keeps the
-/// functions (closures are not saved).
-macro_rules! lambda_policy {
-    () => {
-        base_field!();
+impl From<LrLambda> for LrLambdas {
+    fn from(f: LrLambda) -> Self {
+        LrLambdas { fns: Lambdas::All(f), source: None }
+    }
+}
 
-        fn setup(&mut self, groups: &mut ParamGroups) -> Result<()> {
-            self.lambdas = self.lr_lambda.expand(groups.len())?;
-            Ok(())
-        }
+impl From<Vec<LrLambda>> for LrLambdas {
+    fn from(fs: Vec<LrLambda>) -> Self {
+        LrLambdas { fns: Lambdas::Each(fs), source: None }
+    }
+}
 
-        fn restore(&mut self, loaded: Self) {
-            self.base = loaded.base;
+impl fmt::Debug for LrLambdas {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.source {
+            Some(src) => write!(f, "LrLambdas({src:?})"),
+            None => f.write_str("LrLambdas(..)"),
         }
-    };
+    }
+}
+
+/// Equal when read from the same expressions (closures are never equal).
+impl PartialEq for LrLambdas {
+    fn eq(&self, other: &Self) -> bool {
+        self.source.is_some() && self.source == other.source
+    }
+}
+
+/// Writes the expressions it was read from (`null` for closures).
+impl Serialize for LrLambdas {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        self.source.serialize(s)
+    }
+}
+
+/// Reads expressions; `null` (a saved closure) reads as no function: a
+/// loaded state keeps the functions of the schedule it is loaded into.
+impl<'de> Deserialize<'de> for LrLambdas {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        match Option::<Exprs>::deserialize(d)? {
+            None => Ok(LrLambdas::default()),
+            Some(exprs) => LrLambdas::parse(exprs).map_err(|e| serde::de::Error::custom(e.message)),
+        }
+    }
+}
+
+impl KwargValue for LrLambdas {
+    const TYPE: &'static str = Exprs::TYPE;
+    /// `null` (a saved closure) reads as no function: see [`Deserialize`].
+    fn from_kwarg(value: serde_yaml::Value) -> Result<Self, Diag> {
+        match value {
+            serde_yaml::Value::Null => Ok(LrLambdas::default()),
+            v => LrLambdas::parse(Exprs::from_kwarg(v)?),
+        }
+    }
+}
+
+/// One function per group, made by the constructor (not saved: closures).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct GroupLambdas {
+    #[serde(skip)]
+    fns: Vec<LrLambda>,
 }
 
 /// PyTorch's `LambdaLR`: `lr = base_lr * lr_lambda(epoch)`.
@@ -176,36 +217,41 @@ macro_rules! lambda_policy {
 /// [`Error::Value`] when a list of functions does not have one per group.
 /// Saved states do not include the functions: the scheduler a state is loaded
 /// into keeps its own, as in PyTorch.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct LambdaLR {
-    #[serde(skip)]
-    lr_lambda: Lambdas,
-    #[serde(skip)]
-    lambdas: Vec<LrLambda>,
-    base: Base,
+pub type LambdaLR = LRScheduler<LambdaLRConfig>;
+
+impl LambdaLR {
+    /// `LambdaLR(optimizer, [f0, f1, ...])`: one function per group.
+    pub fn per_group(lr_lambdas: Vec<LrLambda>) -> Self {
+        Self::new(lr_lambdas)
+    }
 }
 
-lambda_constructors!(LambdaLR);
+impl LrPolicy for LambdaLRConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type State = GroupLambdas;
 
-impl LrPolicy for LambdaLR {
-    const NAME: &'static str = LambdaLRConfig::NAME;
+    fn setup(&mut self, fns: &mut GroupLambdas, groups: &mut ParamGroups) -> Result<()> {
+        fns.fns = self.lr_lambda.expand(groups.len())?;
+        Ok(())
+    }
 
-    lambda_policy!();
-
-    fn get_lr(&self, _groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
-        let e = self.base.last_epoch;
-        for (o, (f, base_lr)) in out.iter_mut().zip(self.lambdas.iter().zip(&self.base.base_lrs)) {
+    fn get_lr(&self, fns: &GroupLambdas, base: &Base, _groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let e = base.last_epoch;
+        for (o, (f, base_lr)) in out.iter_mut().zip(fns.fns.iter().zip(&base.base_lrs)) {
             *o = base_lr * f.call(e)?;
         }
         Ok(())
     }
+
+    /// Closures are not saved: the schedule keeps its own.
+    fn restore(&mut self, _: &mut GroupLambdas, _: Self, _: GroupLambdas) {}
 }
 
 /// PyTorch's `MultiplicativeLR`: `lr = lr * lr_lambda(epoch)` at each step.
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _, MultiplicativeLR};
+/// use tch_lr::{Optim, MultiplicativeLR};
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd::default(), &vs, 0.05)?;
@@ -218,28 +264,33 @@ impl LrPolicy for LambdaLR {
 ///
 /// # Errors
 /// [`Error::Value`] when a list of functions does not have one per group.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct MultiplicativeLR {
-    #[serde(skip)]
-    lr_lambda: Lambdas,
-    #[serde(skip)]
-    lambdas: Vec<LrLambda>,
-    base: Base,
+pub type MultiplicativeLR = LRScheduler<MultiplicativeLRConfig>;
+
+impl MultiplicativeLR {
+    /// `MultiplicativeLR(optimizer, [f0, f1, ...])`: one function per group.
+    pub fn per_group(lr_lambdas: Vec<LrLambda>) -> Self {
+        Self::new(lr_lambdas)
+    }
 }
 
-lambda_constructors!(MultiplicativeLR);
+impl LrPolicy for MultiplicativeLRConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type State = GroupLambdas;
 
-impl LrPolicy for MultiplicativeLR {
-    const NAME: &'static str = MultiplicativeLRConfig::NAME;
+    fn setup(&mut self, fns: &mut GroupLambdas, groups: &mut ParamGroups) -> Result<()> {
+        fns.fns = self.lr_lambda.expand(groups.len())?;
+        Ok(())
+    }
 
-    lambda_policy!();
-
-    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
-        let e = self.base.last_epoch;
-        let initial = self.base.is_initial;
-        for (o, (f, g)) in out.iter_mut().zip(self.lambdas.iter().zip(groups.iter())) {
+    fn get_lr(&self, fns: &GroupLambdas, base: &Base, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let e = base.last_epoch;
+        let initial = base.is_initial;
+        for (o, (f, g)) in out.iter_mut().zip(fns.fns.iter().zip(groups.iter())) {
             *o = if initial { g.lr } else { g.lr * f.call(e)? };
         }
         Ok(())
     }
+
+    /// Closures are not saved: the schedule keeps its own.
+    fn restore(&mut self, _: &mut GroupLambdas, _: Self, _: GroupLambdas) {}
 }

@@ -4,7 +4,7 @@ use std::f64::consts::PI;
 
 use serde::{Deserialize, Serialize};
 
-use super::base::{base_field, momentum_setters, Base, LrPolicy};
+use super::lr_scheduler::{Base, LRScheduler, LrPolicy};
 use super::pymath::div;
 use super::registry::ScheduleConfig;
 use super::schedule::Schedule;
@@ -17,7 +17,7 @@ kwargs! {
     /// total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
     /// anneal_strategy='cos', cycle_momentum=True, base_momentum=0.85,
     /// max_momentum=0.95, div_factor=25.0, final_div_factor=1e4, three_phase=False)`.
-    pub struct OneCycleLRConfig {
+    pub struct OneCycleLRConfig for OneCycleLR {
         /// The peak LR (one, or one per group).
         max_lr: PerGroup,
         /// The number of steps in the cycle (or give `epochs` and `steps_per_epoch`).
@@ -51,20 +51,7 @@ impl ScheduleConfig for OneCycleLRConfig {
         "{name: OneCycleLR, max_lr: 0.1, total_steps: 16, three_phase: true, cycle_momentum: false}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        let c = self.clone();
-        let mut s = OneCycleLR::new(c.max_lr)
-            .pct_start(c.pct_start)
-            .anneal_strategy(c.anneal_strategy)
-            .cycle_momentum(c.cycle_momentum)
-            .base_momentum(c.base_momentum)
-            .max_momentum(c.max_momentum)
-            .div_factor(c.div_factor)
-            .final_div_factor(c.final_div_factor)
-            .three_phase(c.three_phase);
-        s.total_steps = c.total_steps;
-        s.epochs = c.epochs;
-        s.steps_per_epoch = c.steps_per_epoch;
-        Ok(s.boxed())
+        Ok(OneCycleLR::from_args(self.clone()).boxed())
     }
 }
 
@@ -116,7 +103,7 @@ struct Phase {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _, OneCycleLR};
+/// use tch_lr::{Optim, OneCycleLR};
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd { momentum: 0.9, ..Default::default() }, &vs, 0.1)?;
@@ -136,116 +123,31 @@ struct Phase {
 /// `[0, 1]`, a per-group list of the wrong length; and at the step after
 /// `total_steps`, PyTorch's "Tried to step ... times" error.
 /// [`Error::ZeroDivision`] where a phase has no length (as in PyTorch).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct OneCycleLR {
-    max_lr: PerGroup,
-    total_steps: Option<i64>,
-    epochs: Option<i64>,
-    steps_per_epoch: Option<i64>,
-    pct_start: f64,
-    anneal_strategy: AnnealStrategy,
-    cycle_momentum: bool,
-    base_momentum: PerGroup,
-    max_momentum: PerGroup,
-    div_factor: f64,
-    final_div_factor: f64,
-    three_phase: bool,
-    // Set by the constructor.
+pub type OneCycleLR = LRScheduler<OneCycleLRConfig>;
+
+/// What `OneCycleLR`'s constructor computes: the cycle's length and phases.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Cycle {
     total: i64,
     phases: Vec<Phase>,
-    base: Base,
 }
 
 impl OneCycleLR {
-    /// `OneCycleLR(optimizer, max_lr)`; give the length with
-    /// [`total_steps`](Self::total_steps) or [`epochs`](Self::epochs) and
-    /// [`steps_per_epoch`](Self::steps_per_epoch). PyTorch's defaults, those
-    /// of [`OneCycleLRConfig`]: `pct_start = 0.3`, cosine annealing, momentum
-    /// between 0.85 and 0.95, `div_factor = 25`, `final_div_factor = 1e4`, two phases.
-    pub fn new(max_lr: impl Into<PerGroup>) -> Self {
-        type C = OneCycleLRConfig;
-        OneCycleLR {
-            max_lr: max_lr.into(),
-            total_steps: C::total_steps,
-            epochs: C::epochs,
-            steps_per_epoch: C::steps_per_epoch,
-            pct_start: C::pct_start,
-            anneal_strategy: C::anneal_strategy,
-            cycle_momentum: C::cycle_momentum,
-            base_momentum: C::base_momentum,
-            max_momentum: C::max_momentum,
-            div_factor: C::div_factor,
-            final_div_factor: C::final_div_factor,
-            three_phase: C::three_phase,
-            total: 0,
-            phases: Vec::new(),
-            base: Base::default(),
-        }
-    }
-
-    /// The number of steps in the cycle.
-    pub fn total_steps(mut self, v: i64) -> Self {
-        self.total_steps = Some(v);
-        self
-    }
-
-    /// The number of epochs (with `steps_per_epoch`, when `total_steps` is not given).
-    pub fn epochs(mut self, v: i64) -> Self {
-        self.epochs = Some(v);
-        self
-    }
-
-    /// The number of steps per epoch (with `epochs`).
-    pub fn steps_per_epoch(mut self, v: i64) -> Self {
-        self.steps_per_epoch = Some(v);
-        self
-    }
-
-    /// The fraction of the cycle spent increasing the LR (default `OneCycleLRConfig::pct_start`).
-    pub fn pct_start(mut self, v: f64) -> Self {
-        self.pct_start = v;
-        self
-    }
-
-    /// Cosine or linear annealing (default `OneCycleLRConfig::anneal_strategy`).
-    pub fn anneal_strategy(mut self, v: AnnealStrategy) -> Self {
-        self.anneal_strategy = v;
-        self
-    }
-
-    momentum_setters!(OneCycleLRConfig);
-
-    /// `initial_lr = max_lr / div_factor` (default `OneCycleLRConfig::div_factor`).
-    pub fn div_factor(mut self, v: f64) -> Self {
-        self.div_factor = v;
-        self
-    }
-
-    /// `min_lr = initial_lr / final_div_factor` (default `OneCycleLRConfig::final_div_factor`).
-    pub fn final_div_factor(mut self, v: f64) -> Self {
-        self.final_div_factor = v;
-        self
-    }
-
-    /// Three phases (up, down to the initial LR, annihilation) instead of two (default `OneCycleLRConfig::three_phase`).
-    pub fn three_phase(mut self, on: bool) -> Self {
-        self.three_phase = on;
-        self
-    }
-
     /// The cycle's length: `total_steps`, or `epochs * steps_per_epoch`, once built.
     pub fn len(&self) -> i64 {
-        self.total
+        self.state.total
     }
 
     /// True before the scheduler is built.
     pub fn is_empty(&self) -> bool {
-        self.total == 0
+        self.state.total == 0
     }
+}
 
-    fn phases(&self) -> Vec<Phase> {
+impl OneCycleLRConfig {
+    fn phases(&self, total: i64) -> Vec<Phase> {
         use GroupKey::*;
-        let total = self.total as f64;
+        let total = total as f64;
         let phase = |end_step, start_lr, end_lr, start_momentum, end_momentum| Phase {
             end_step,
             start_lr,
@@ -268,13 +170,12 @@ impl OneCycleLR {
     }
 }
 
-impl LrPolicy for OneCycleLR {
-    const NAME: &'static str = OneCycleLRConfig::NAME;
+impl LrPolicy for OneCycleLRConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type State = Cycle;
 
-    base_field!();
-
-    fn setup(&mut self, groups: &mut ParamGroups) -> Result<()> {
-        self.total = match (self.total_steps, self.epochs, self.steps_per_epoch) {
+    fn setup(&mut self, cycle: &mut Cycle, groups: &mut ParamGroups) -> Result<()> {
+        cycle.total = match (self.total_steps, self.epochs, self.steps_per_epoch) {
             (Some(t), _, _) if t <= 0 => {
                 return Err(Error::value(format!("Expected positive integer total_steps, but got {t}")))
             }
@@ -290,7 +191,7 @@ impl LrPolicy for OneCycleLR {
             }
             _ => return Err(Error::value("You must define either total_steps OR (epochs AND steps_per_epoch)")),
         };
-        self.phases = self.phases();
+        cycle.phases = self.phases(cycle.total);
         if !(0.0..=1.0).contains(&self.pct_start) {
             return Err(Error::value(format!(
                 "Expected float between 0 and 1 pct_start, but got {}",
@@ -316,21 +217,21 @@ impl LrPolicy for OneCycleLR {
         Ok(())
     }
 
-    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
-        let step_num = self.base.last_epoch;
-        if step_num > self.total {
+    fn get_lr(&self, cycle: &Cycle, base: &Base, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let step_num = base.last_epoch;
+        if step_num > cycle.total {
             return Err(Error::value(format!(
                 "Tried to step {step_num} times. The specified number of total steps is {}",
-                self.total
+                cycle.total
             )));
         }
         let step = step_num as f64;
-        let last = self.phases.len().checked_sub(1).ok_or_else(|| Error::State("OneCycleLR has no phases".into()))?;
+        let last = cycle.phases.len().checked_sub(1).ok_or_else(|| Error::State("OneCycleLR has no phases".into()))?;
         // The phase and how far into it: the same for every group, so the
         // cosine is taken once per step, not twice per group (same bits).
         let mut start_step = 0.0;
         let mut current = None;
-        for (j, phase) in self.phases.iter().enumerate() {
+        for (j, phase) in cycle.phases.iter().enumerate() {
             if step <= phase.end_step || j == last {
                 current = Some((phase, div(step - start_step, phase.end_step - start_step)?));
                 break;

@@ -12,7 +12,7 @@ kwargs! {
     /// `ReduceLROnPlateau`'s keyword arguments: `ReduceLROnPlateau(optimizer,
     /// mode='min', factor=0.1, patience=10, threshold=1e-4, threshold_mode='rel',
     /// cooldown=0, min_lr=0, eps=1e-8)`.
-    pub struct ReduceLROnPlateauConfig {
+    pub struct ReduceLROnPlateauConfig for ReduceLROnPlateau {
         /// `min` (a loss) or `max` (an accuracy).
         mode: PlateauMode = PlateauMode::Min,
         /// The LR multiplier on a plateau (must be < 1).
@@ -38,17 +38,7 @@ impl ScheduleConfig for ReduceLROnPlateauConfig {
     const TAKES_METRIC: bool = true;
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        let c = self.clone();
-        Ok(ReduceLROnPlateau::new()
-            .mode(c.mode)
-            .factor(c.factor)
-            .patience(c.patience)
-            .threshold(c.threshold)
-            .threshold_mode(c.threshold_mode)
-            .cooldown(c.cooldown)
-            .min_lr(c.min_lr)
-            .eps(c.eps)
-            .boxed())
+        Ok(ReduceLROnPlateau::from_args(self.clone()).boxed())
     }
 }
 
@@ -82,7 +72,7 @@ pub enum ThresholdMode {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _, ReduceLROnPlateau};
+/// use tch_lr::{Optim, ReduceLROnPlateau};
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd { momentum: 0.9, ..Default::default() }, &vs, 0.05)?;
@@ -102,14 +92,8 @@ pub enum ThresholdMode {
 /// count it as a bad epoch silently).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ReduceLROnPlateau {
-    mode: PlateauMode,
-    factor: f64,
-    patience: i64,
-    threshold: f64,
-    threshold_mode: ThresholdMode,
-    cooldown: i64,
-    min_lr: PerGroup,
-    eps: f64,
+    #[serde(flatten)]
+    args: ReduceLROnPlateauConfig,
     min_lrs: Vec<f64>,
     best: f64,
     num_bad_epochs: i64,
@@ -118,18 +102,11 @@ pub struct ReduceLROnPlateau {
     last_lr: Vec<f64>,
 }
 
-impl Default for ReduceLROnPlateau {
-    fn default() -> Self {
-        type C = ReduceLROnPlateauConfig;
+impl ReduceLROnPlateau {
+    /// The schedule of `args`, not yet bound to an optimizer.
+    pub fn from_args(args: ReduceLROnPlateauConfig) -> Self {
         ReduceLROnPlateau {
-            mode: C::mode,
-            factor: C::factor,
-            patience: C::patience,
-            threshold: C::threshold,
-            threshold_mode: C::threshold_mode,
-            cooldown: C::cooldown,
-            min_lr: C::min_lr,
-            eps: C::eps,
+            args,
             min_lrs: Vec::new(),
             best: f64::INFINITY,
             num_bad_epochs: 0,
@@ -138,62 +115,18 @@ impl Default for ReduceLROnPlateau {
             last_lr: Vec::new(),
         }
     }
-}
 
-impl ReduceLROnPlateau {
-    /// `ReduceLROnPlateau(optimizer)` with PyTorch's defaults (those of
-    /// [`ReduceLROnPlateauConfig`]: mode `min`, factor 0.1, patience 10,
-    /// threshold 1e-4 (`rel`), cooldown 0, min_lr 0, eps 1e-8).
-    pub fn new() -> Self {
-        Self::default()
+    /// Binds the schedule to `optim`: see [`LRScheduler::build`](crate::schedulers::LRScheduler::build).
+    ///
+    /// # Errors
+    /// PyTorch's constructor errors (`factor >= 1`, a `min_lr` list of the wrong length).
+    pub fn build(self, optim: crate::Optim) -> Result<crate::Scheduler<Self>> {
+        crate::Scheduler::new(optim, self)
     }
 
-    /// `min` or `max` (default `ReduceLROnPlateauConfig::mode`).
-    pub fn mode(mut self, mode: PlateauMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// The LR multiplier on a plateau (default `ReduceLROnPlateauConfig::factor`; must be < 1).
-    pub fn factor(mut self, factor: f64) -> Self {
-        self.factor = factor;
-        self
-    }
-
-    /// The number of steps without improvement tolerated (default `ReduceLROnPlateauConfig::patience`).
-    pub fn patience(mut self, patience: i64) -> Self {
-        self.patience = patience;
-        self
-    }
-
-    /// The least change that counts as an improvement (default `ReduceLROnPlateauConfig::threshold`).
-    pub fn threshold(mut self, threshold: f64) -> Self {
-        self.threshold = threshold;
-        self
-    }
-
-    /// `rel` or `abs` (default `ReduceLROnPlateauConfig::threshold_mode`).
-    pub fn threshold_mode(mut self, mode: ThresholdMode) -> Self {
-        self.threshold_mode = mode;
-        self
-    }
-
-    /// Steps to wait after a reduction before counting again (default `ReduceLROnPlateauConfig::cooldown`).
-    pub fn cooldown(mut self, cooldown: i64) -> Self {
-        self.cooldown = cooldown;
-        self
-    }
-
-    /// The lower bound of the LR: one for all groups or one per group (default `ReduceLROnPlateauConfig::min_lr`).
-    pub fn min_lr(mut self, min_lr: impl Into<PerGroup>) -> Self {
-        self.min_lr = min_lr.into();
-        self
-    }
-
-    /// The smallest change of LR applied (default `ReduceLROnPlateauConfig::eps`).
-    pub fn eps(mut self, eps: f64) -> Self {
-        self.eps = eps;
-        self
+    /// Boxes the schedule, to drive it from code that handles any schedule.
+    pub fn boxed(self) -> Box<dyn Schedule> {
+        Box::new(self)
     }
 
     /// The best metric so far.
@@ -212,16 +145,16 @@ impl ReduceLROnPlateau {
     }
 
     fn is_better(&self, a: f64, best: f64) -> bool {
-        match (self.mode, self.threshold_mode) {
-            (PlateauMode::Min, ThresholdMode::Rel) => a < best * (1.0 - self.threshold),
-            (PlateauMode::Min, ThresholdMode::Abs) => a < best - self.threshold,
-            (PlateauMode::Max, ThresholdMode::Rel) => a > best * (self.threshold + 1.0),
-            (PlateauMode::Max, ThresholdMode::Abs) => a > best + self.threshold,
+        match (self.args.mode, self.args.threshold_mode) {
+            (PlateauMode::Min, ThresholdMode::Rel) => a < best * (1.0 - self.args.threshold),
+            (PlateauMode::Min, ThresholdMode::Abs) => a < best - self.args.threshold,
+            (PlateauMode::Max, ThresholdMode::Rel) => a > best * (self.args.threshold + 1.0),
+            (PlateauMode::Max, ThresholdMode::Abs) => a > best + self.args.threshold,
         }
     }
 
     fn mode_worse(&self) -> f64 {
-        match self.mode {
+        match self.args.mode {
             PlateauMode::Min => f64::INFINITY,
             PlateauMode::Max => f64::NEG_INFINITY,
         }
@@ -230,9 +163,9 @@ impl ReduceLROnPlateau {
     fn reduce_lr(&self, groups: &mut ParamGroups) {
         for (g, &min_lr) in groups.iter_mut().zip(&self.min_lrs) {
             let old = g.lr;
-            let scaled = old * self.factor;
+            let scaled = old * self.args.factor;
             let new = if min_lr > scaled { min_lr } else { scaled };
-            if old - new > self.eps {
+            if old - new > self.args.eps {
                 g.lr = new;
             }
         }
@@ -241,10 +174,10 @@ impl ReduceLROnPlateau {
 
 impl Protocol for ReduceLROnPlateau {
     fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
-        if self.factor >= 1.0 {
+        if self.args.factor >= 1.0 {
             return Err(Error::value("Factor should be < 1.0."));
         }
-        self.min_lrs = match &self.min_lr {
+        self.min_lrs = match &self.args.min_lr {
             PerGroup::All(v) => vec![*v; groups.len()],
             PerGroup::Each(v) if v.len() == groups.len() => v.clone(),
             PerGroup::Each(v) => {
@@ -290,9 +223,9 @@ impl Protocol for ReduceLROnPlateau {
             self.cooldown_counter -= 1;
             self.num_bad_epochs = 0;
         }
-        if self.num_bad_epochs > self.patience {
+        if self.num_bad_epochs > self.args.patience {
             self.reduce_lr(groups);
-            self.cooldown_counter = self.cooldown;
+            self.cooldown_counter = self.args.cooldown;
             self.num_bad_epochs = 0;
         }
         groups.copy_lrs_into(&mut self.last_lr);
@@ -302,7 +235,7 @@ impl Protocol for ReduceLROnPlateau {
 
 impl Schedule for ReduceLROnPlateau {
     fn name(&self) -> &'static str {
-        ReduceLROnPlateauConfig::NAME
+        <ReduceLROnPlateauConfig as ScheduleConfig>::NAME
     }
 
     fn last_lr(&self) -> &[f64] {
@@ -322,7 +255,7 @@ impl Schedule for ReduceLROnPlateau {
     }
 
     fn load_state(&mut self, state: serde_yaml::Value) -> Result<()> {
-        *self = from_state(ReduceLROnPlateauConfig::NAME, state)?;
+        *self = from_state(<ReduceLROnPlateauConfig as ScheduleConfig>::NAME, state)?;
         Ok(())
     }
 }

@@ -1,8 +1,6 @@
 //! `PolynomialLR`: polynomial decay to zero.
 
-use serde::{Deserialize, Serialize};
-
-use super::base::{base_field, Base, LrPolicy};
+use super::lr_scheduler::{scale_base, scale_groups, Base, LRScheduler, LrPolicy};
 use super::pymath::{div, idiv, pow};
 use super::registry::ScheduleConfig;
 use super::schedule::Schedule;
@@ -12,7 +10,7 @@ use crate::groups::ParamGroups;
 
 kwargs! {
     /// `PolynomialLR`'s keyword arguments: `PolynomialLR(optimizer, total_iters=5, power=1.0)`.
-    pub struct PolynomialLRConfig {
+    pub struct PolynomialLRConfig for PolynomialLR {
         /// The number of steps to reach zero.
         total_iters: i64 = 5,
         /// The power of the polynomial.
@@ -25,7 +23,7 @@ impl ScheduleConfig for PolynomialLRConfig {
     const EXAMPLE: &'static str = "{name: PolynomialLR, total_iters: 8, power: 2.0}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(PolynomialLR::new().total_iters(self.total_iters).power(self.power).boxed())
+        Ok(PolynomialLR::from_args(self.clone()).boxed())
     }
 }
 
@@ -34,7 +32,7 @@ impl ScheduleConfig for PolynomialLRConfig {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _, PolynomialLR};
+/// use tch_lr::{Optim, PolynomialLR};
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd::default(), &vs, 0.05)?;
@@ -47,71 +45,29 @@ impl ScheduleConfig for PolynomialLRConfig {
 ///
 /// # Errors
 /// None at construction (PyTorch checks nothing).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PolynomialLR {
-    total_iters: i64,
-    power: f64,
-    base: Base,
-}
+pub type PolynomialLR = LRScheduler<PolynomialLRConfig>;
 
-impl Default for PolynomialLR {
-    fn default() -> Self {
-        PolynomialLR {
-            total_iters: PolynomialLRConfig::total_iters,
-            power: PolynomialLRConfig::power,
-            base: Base::default(),
-        }
-    }
-}
+impl LrPolicy for PolynomialLRConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type State = ();
 
-impl PolynomialLR {
-    /// `PolynomialLR(optimizer)`, with the defaults of [`PolynomialLRConfig`].
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The number of steps to reach zero (default `PolynomialLRConfig::total_iters`).
-    pub fn total_iters(mut self, v: i64) -> Self {
-        self.total_iters = v;
-        self
-    }
-
-    /// The power of the polynomial (default `PolynomialLRConfig::power`).
-    pub fn power(mut self, v: f64) -> Self {
-        self.power = v;
-        self
-    }
-}
-
-impl LrPolicy for PolynomialLR {
-    const NAME: &'static str = PolynomialLRConfig::NAME;
-
-    base_field!();
-
-    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
-        let e = self.base.last_epoch;
+    fn get_lr(&self, _: &(), base: &Base, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let e = base.last_epoch;
         let t = self.total_iters;
-        let factor = if self.base.is_initial || e > t {
+        let factor = if base.is_initial || e > t {
             None
         } else {
             let ratio = div(1.0 - idiv(e, t)?, 1.0 - idiv(e - 1, t)?)?;
             Some(pow(ratio, self.power)?)
         };
-        for (o, g) in out.iter_mut().zip(groups.iter()) {
-            *o = match factor {
-                None => g.lr,
-                Some(f) => g.lr * f,
-            };
-        }
+        scale_groups(groups, factor, out);
         Ok(())
     }
 
-    fn closed_form(&self, out: &mut [f64]) -> Result<bool> {
+    fn closed_form(&self, _: &(), base: &Base, out: &mut [f64]) -> Result<bool> {
         let t = self.total_iters;
-        let factor = pow(1.0 - idiv(t.min(self.base.last_epoch), t)?, self.power)?;
-        for (o, b) in out.iter_mut().zip(&self.base.base_lrs) {
-            *o = b * factor;
-        }
+        let factor = pow(1.0 - idiv(t.min(base.last_epoch), t)?, self.power)?;
+        scale_base(base, factor, out);
         Ok(true)
     }
 }

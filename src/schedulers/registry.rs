@@ -260,10 +260,6 @@ impl Serialize for SchedulerConfig {
 
 impl<'de> serde::Deserialize<'de> for SchedulerConfig {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
-        let value = Value::deserialize(d)?;
-        SchedulerConfig::from_kwarg(value).map_err(|e| {
-            let at = e.dotted();
-            serde::de::Error::custom(if at.is_empty() { e.message } else { format!("{at}: {}", e.message) })
-        })
+        crate::config::kwargs::deserialize(d)
     }
 }

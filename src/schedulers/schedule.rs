@@ -13,11 +13,16 @@ use crate::groups::ParamGroups;
 /// A learning-rate schedule: PyTorch's scheduler logic without the optimizer.
 ///
 /// Build one with a scheduler type's constructor ([`StepLR::new`](crate::StepLR::new),
-/// ...) or from a config, and bind it to an optimizer with
-/// [`ScheduleExt::build`](crate::ScheduleExt::build); the
+/// ...) or from a config, and bind it to an optimizer with `build` (every
+/// schedule type has it as a method, so no import is needed); the
 /// [`Scheduler`](crate::Scheduler) steps it. A schedule of your own is an
-/// [`LrPolicy`](crate::LrPolicy) (see the [`schedulers`](crate::schedulers)
-/// module docs), which implements this trait.
+/// [`LrPolicy`](crate::schedulers::LrPolicy) inside an
+/// [`LRScheduler`](crate::schedulers::LRScheduler) (see the
+/// [`schedulers`](crate::schedulers) module docs).
+///
+/// The methods PyTorch's schedulers use internally (`_initial_step`,
+/// `_update_lr`, ...) are in a sealed supertrait: only this crate's types
+/// implement `Schedule`.
 pub trait Schedule: Protocol + Send + Debug {
     /// The name in configs (PyTorch's class name, e.g. `"StepLR"`).
     fn name(&self) -> &'static str;
@@ -52,6 +57,19 @@ pub trait Schedule: Protocol + Send + Debug {
     /// [`Error::State`] when the value is not a state of this scheduler.
     fn load_state(&mut self, state: serde_yaml::Value) -> Result<()>;
 
+    /// Runs the schedule's constructor on the optimizer's groups (validation
+    /// and the initial step) and writes the result into libtorch: PyTorch's
+    /// `Scheduler(optimizer, ...)`.
+    ///
+    /// # Errors
+    /// The schedule's constructor errors, PyTorch's where PyTorch has them.
+    fn build(self, optim: crate::Optim) -> Result<crate::Scheduler<Self>>
+    where
+        Self: Sized,
+    {
+        crate::Scheduler::new(optim, self)
+    }
+
     /// Boxes the schedule, to put it into a `SequentialLR` or `ChainedScheduler`.
     fn boxed(self) -> Box<dyn Schedule>
     where
@@ -64,9 +82,9 @@ pub trait Schedule: Protocol + Send + Debug {
 /// PyTorch's internal scheduler protocol, over [`ParamGroups`] and without
 /// an optimizer. [`Scheduler`](crate::Scheduler) and the composites call it;
 /// a program does not (it calls the [`Scheduler`](crate::Scheduler)'s step
-/// methods). Public only so that the crate's own tests and benchmarks can step
-/// a pure schedule: not part of the stable API.
-#[doc(hidden)]
+/// methods). Sealed: nameable outside the crate only with the `internals`
+/// feature, which the crate's own tests and benchmarks use to step a pure
+/// schedule.
 pub trait Protocol {
     /// PyTorch's constructor: validates against the groups, sets the group keys
     /// it owns (`initial_lr`, ...) and performs the initial step.
@@ -125,9 +143,9 @@ pub trait Protocol {
     }
 }
 
-/// Schedules stepped with a plain `step()`: every scheduler but
-/// `ReduceLROnPlateau`, whose `step` takes a metric.
-pub trait Chainable: Schedule {}
+/// Schedules stepped with a plain `step()` (no metric): every schedule but
+/// `ReduceLROnPlateau`, whose `step` takes one.
+pub trait PlainStep: Schedule {}
 
 impl Protocol for Box<dyn Schedule> {
     fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {

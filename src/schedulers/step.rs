@@ -1,8 +1,6 @@
 //! Decay by a constant factor: `StepLR`, `MultiStepLR`, `ExponentialLR`.
 
-use serde::{Deserialize, Serialize};
-
-use super::base::{base_field, Base, LrPolicy};
+use super::lr_scheduler::{scale_base, scale_groups, Base, LRScheduler, LrPolicy};
 use super::pymath::{pow, py_floordiv, py_mod};
 use super::registry::ScheduleConfig;
 use super::schedule::Schedule;
@@ -12,7 +10,7 @@ use crate::groups::ParamGroups;
 
 kwargs! {
     /// `StepLR`'s keyword arguments: `StepLR(optimizer, step_size, gamma=0.1)`.
-    pub struct StepLRConfig {
+    pub struct StepLRConfig for StepLR {
         /// The period of the decay, in steps.
         step_size: i64,
         /// The multiplicative factor.
@@ -25,13 +23,13 @@ impl ScheduleConfig for StepLRConfig {
     const EXAMPLE: &'static str = "{name: StepLR, step_size: 3, gamma: 0.5}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(StepLR::new(self.step_size).gamma(self.gamma).boxed())
+        Ok(StepLR::from_args(self.clone()).boxed())
     }
 }
 
 kwargs! {
     /// `MultiStepLR`'s keyword arguments: `MultiStepLR(optimizer, milestones, gamma=0.1)`.
-    pub struct MultiStepLRConfig {
+    pub struct MultiStepLRConfig for MultiStepLR {
         /// The steps at which the LR is multiplied by `gamma` (unsorted, repeats count twice).
         milestones: Vec<i64>,
         /// The multiplicative factor.
@@ -44,13 +42,13 @@ impl ScheduleConfig for MultiStepLRConfig {
     const EXAMPLE: &'static str = "{name: MultiStepLR, milestones: [2, 5, 5], gamma: 0.3}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(MultiStepLR::new(self.milestones.clone()).gamma(self.gamma).boxed())
+        Ok(MultiStepLR::from_args(self.clone()).boxed())
     }
 }
 
 kwargs! {
     /// `ExponentialLR`'s keyword arguments: `ExponentialLR(optimizer, gamma)`.
-    pub struct ExponentialLRConfig {
+    pub struct ExponentialLRConfig for ExponentialLR {
         /// The multiplicative factor of each step.
         gamma: f64,
     }
@@ -61,7 +59,7 @@ impl ScheduleConfig for ExponentialLRConfig {
     const EXAMPLE: &'static str = "{name: ExponentialLR, gamma: 0.8}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(ExponentialLR::new(self.gamma).boxed())
+        Ok(ExponentialLR::from_args(self.clone()).boxed())
     }
 }
 
@@ -71,7 +69,7 @@ impl ScheduleConfig for ExponentialLRConfig {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, Schedule as _, ScheduleExt as _, StepLR};
+/// use tch_lr::{Optim, Schedule as _, StepLR};
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd::default(), &vs, 0.05)?;
@@ -86,46 +84,22 @@ impl ScheduleConfig for ExponentialLRConfig {
 /// # Errors
 /// PyTorch checks nothing at construction; a `step_size` of 0 fails at the
 /// first step with [`Error::ZeroDivision`](crate::Error::ZeroDivision), as in PyTorch.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct StepLR {
-    step_size: i64,
-    gamma: f64,
-    base: Base,
-}
+pub type StepLR = LRScheduler<StepLRConfig>;
 
-impl StepLR {
-    /// `StepLR(optimizer, step_size)`, with the default `gamma`.
-    pub fn new(step_size: i64) -> Self {
-        StepLR { step_size, gamma: StepLRConfig::gamma, base: Base::default() }
-    }
+impl LrPolicy for StepLRConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type State = ();
 
-    /// The multiplicative factor (default `StepLRConfig::gamma`).
-    pub fn gamma(mut self, gamma: f64) -> Self {
-        self.gamma = gamma;
-        self
-    }
-}
-
-impl LrPolicy for StepLR {
-    const NAME: &'static str = StepLRConfig::NAME;
-
-    base_field!();
-
-    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
-        let e = self.base.last_epoch;
+    fn get_lr(&self, _: &(), base: &Base, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let e = base.last_epoch;
         let keep = e == 0 || py_mod(e.into(), self.step_size.into())? != 0;
-        for (o, g) in out.iter_mut().zip(groups.iter()) {
-            *o = if keep { g.lr } else { g.lr * self.gamma };
-        }
+        scale_groups(groups, if keep { None } else { Some(self.gamma) }, out);
         Ok(())
     }
 
-    fn closed_form(&self, out: &mut [f64]) -> Result<bool> {
-        let k = py_floordiv(self.base.last_epoch.into(), self.step_size.into())?;
-        let factor = pow(self.gamma, k as f64)?;
-        for (o, b) in out.iter_mut().zip(&self.base.base_lrs) {
-            *o = b * factor;
-        }
+    fn closed_form(&self, _: &(), base: &Base, out: &mut [f64]) -> Result<bool> {
+        let k = py_floordiv(base.last_epoch.into(), self.step_size.into())?;
+        scale_base(base, pow(self.gamma, k as f64)?, out);
         Ok(true)
     }
 }
@@ -137,7 +111,7 @@ impl LrPolicy for StepLR {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _, MultiStepLR};
+/// use tch_lr::{Optim, MultiStepLR};
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd::default(), &vs, 0.05)?;
@@ -151,59 +125,40 @@ impl LrPolicy for StepLR {
 ///
 /// # Errors
 /// None at construction (PyTorch checks nothing).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct MultiStepLR {
-    /// Sorted, duplicates kept (PyTorch's `Counter`).
-    milestones: Vec<i64>,
-    gamma: f64,
-    base: Base,
-}
+pub type MultiStepLR = LRScheduler<MultiStepLRConfig>;
 
-impl MultiStepLR {
-    /// `MultiStepLR(optimizer, milestones)`, with the default `gamma`. The
-    /// milestones may be unsorted and repeat.
-    pub fn new(milestones: impl Into<Vec<i64>>) -> Self {
-        let mut milestones = milestones.into();
-        milestones.sort_unstable();
-        MultiStepLR { milestones, gamma: MultiStepLRConfig::gamma, base: Base::default() }
-    }
+/// The milestones, sorted with repeats kept (PyTorch's `Counter`).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+pub struct SortedMilestones(Vec<i64>);
 
-    /// The multiplicative factor (default `MultiStepLRConfig::gamma`).
-    pub fn gamma(mut self, gamma: f64) -> Self {
-        self.gamma = gamma;
-        self
-    }
-
+impl SortedMilestones {
+    /// How many milestones equal `epoch`.
     fn count(&self, epoch: i64) -> usize {
-        let lo = self.milestones.partition_point(|&m| m < epoch);
-        let hi = self.milestones.partition_point(|&m| m <= epoch);
+        let lo = self.0.partition_point(|&m| m < epoch);
+        let hi = self.0.partition_point(|&m| m <= epoch);
         hi - lo
     }
 }
 
-impl LrPolicy for MultiStepLR {
-    const NAME: &'static str = MultiStepLRConfig::NAME;
+impl LrPolicy for MultiStepLRConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type State = SortedMilestones;
 
-    base_field!();
-
-    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
-        let n = self.count(self.base.last_epoch);
-        let factor = if n == 0 { None } else { Some(pow(self.gamma, n as f64)?) };
-        for (o, g) in out.iter_mut().zip(groups.iter()) {
-            *o = match factor {
-                None => g.lr,
-                Some(f) => g.lr * f,
-            };
-        }
+    fn setup(&mut self, sorted: &mut SortedMilestones, _groups: &mut ParamGroups) -> Result<()> {
+        sorted.0.clone_from(&self.milestones);
+        sorted.0.sort_unstable();
         Ok(())
     }
 
-    fn closed_form(&self, out: &mut [f64]) -> Result<bool> {
-        let k = self.milestones.partition_point(|&m| m <= self.base.last_epoch);
-        let factor = pow(self.gamma, k as f64)?;
-        for (o, b) in out.iter_mut().zip(&self.base.base_lrs) {
-            *o = b * factor;
-        }
+    fn get_lr(&self, sorted: &SortedMilestones, base: &Base, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let n = sorted.count(base.last_epoch);
+        scale_groups(groups, if n == 0 { None } else { Some(pow(self.gamma, n as f64)?) }, out);
+        Ok(())
+    }
+
+    fn closed_form(&self, sorted: &SortedMilestones, base: &Base, out: &mut [f64]) -> Result<bool> {
+        let k = sorted.0.partition_point(|&m| m <= base.last_epoch);
+        scale_base(base, pow(self.gamma, k as f64)?, out);
         Ok(true)
     }
 }
@@ -214,7 +169,7 @@ impl LrPolicy for MultiStepLR {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _, ExponentialLR};
+/// use tch_lr::{Optim, ExponentialLR};
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd::default(), &vs, 0.05)?;
@@ -227,37 +182,19 @@ impl LrPolicy for MultiStepLR {
 ///
 /// # Errors
 /// None at construction (PyTorch checks nothing).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ExponentialLR {
-    gamma: f64,
-    base: Base,
-}
+pub type ExponentialLR = LRScheduler<ExponentialLRConfig>;
 
-impl ExponentialLR {
-    /// `ExponentialLR(optimizer, gamma)`.
-    pub fn new(gamma: f64) -> Self {
-        ExponentialLR { gamma, base: Base::default() }
-    }
-}
+impl LrPolicy for ExponentialLRConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type State = ();
 
-impl LrPolicy for ExponentialLR {
-    const NAME: &'static str = ExponentialLRConfig::NAME;
-
-    base_field!();
-
-    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
-        let initial = self.base.is_initial;
-        for (o, g) in out.iter_mut().zip(groups.iter()) {
-            *o = if initial { g.lr } else { g.lr * self.gamma };
-        }
+    fn get_lr(&self, _: &(), base: &Base, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        scale_groups(groups, if base.is_initial { None } else { Some(self.gamma) }, out);
         Ok(())
     }
 
-    fn closed_form(&self, out: &mut [f64]) -> Result<bool> {
-        let factor = pow(self.gamma, self.base.last_epoch as f64)?;
-        for (o, b) in out.iter_mut().zip(&self.base.base_lrs) {
-            *o = b * factor;
-        }
+    fn closed_form(&self, _: &(), base: &Base, out: &mut [f64]) -> Result<bool> {
+        scale_base(base, pow(self.gamma, base.last_epoch as f64)?, out);
         Ok(true)
     }
 }

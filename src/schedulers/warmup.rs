@@ -1,8 +1,6 @@
 //! Warm-up multipliers that end at a step: `ConstantLR`, `LinearLR`.
 
-use serde::{Deserialize, Serialize};
-
-use super::base::{base_field, Base, LrPolicy};
+use super::lr_scheduler::{scale_base, scale_groups, Base, LRScheduler, LrPolicy};
 use super::pymath::div;
 use super::registry::ScheduleConfig;
 use super::schedule::Schedule;
@@ -12,7 +10,7 @@ use crate::groups::ParamGroups;
 
 kwargs! {
     /// `ConstantLR`'s keyword arguments: `ConstantLR(optimizer, factor=1/3, total_iters=5)`.
-    pub struct ConstantLRConfig {
+    pub struct ConstantLRConfig for ConstantLR {
         /// The multiplier applied until `total_iters`.
         factor: f64 = 1.0 / 3.0,
         /// The step at which the LR is restored.
@@ -25,7 +23,7 @@ impl ScheduleConfig for ConstantLRConfig {
     const EXAMPLE: &'static str = "{name: ConstantLR, factor: 0.25, total_iters: 4}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(ConstantLR::new().factor(self.factor).total_iters(self.total_iters).boxed())
+        Ok(ConstantLR::from_args(self.clone()).boxed())
     }
 }
 
@@ -52,7 +50,7 @@ kwargs! {
 kwargs! {
     /// `LinearLR`'s keyword arguments:
     /// `LinearLR(optimizer, start_factor=1/3, end_factor=1.0, total_iters=5)`.
-    pub struct LinearLRConfig {
+    pub struct LinearLRConfig for LinearLR {
         /// The factor at step 0.
         start_factor: f64 = 1.0 / 3.0,
         /// The factor from step `total_iters` on.
@@ -67,8 +65,7 @@ impl ScheduleConfig for LinearLRConfig {
     const EXAMPLE: &'static str = "{name: LinearLR, start_factor: 0.1, end_factor: 0.9, total_iters: 6}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        let c = self;
-        Ok(LinearLR::new().start_factor(c.start_factor).end_factor(c.end_factor).total_iters(c.total_iters).boxed())
+        Ok(LinearLR::from_args(self.clone()).boxed())
     }
 }
 
@@ -77,7 +74,7 @@ impl ScheduleConfig for LinearLRConfig {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _, ConstantLR};
+/// use tch_lr::{Optim, ConstantLR};
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd::default(), &vs, 0.05)?;
@@ -95,56 +92,21 @@ impl ScheduleConfig for LinearLRConfig {
 /// [`Error::Value`] when `factor` is outside `[0, 1]` (PyTorch's message). A
 /// `factor` of 0 fails with [`Error::ZeroDivision`] at step `total_iters`, as
 /// in PyTorch.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ConstantLR {
-    factor: f64,
-    total_iters: i64,
-    base: Base,
-}
+pub type ConstantLR = LRScheduler<ConstantLRConfig>;
 
-impl Default for ConstantLR {
-    fn default() -> Self {
-        ConstantLR {
-            factor: ConstantLRConfig::factor,
-            total_iters: ConstantLRConfig::total_iters,
-            base: Base::default(),
-        }
-    }
-}
+impl LrPolicy for ConstantLRConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type State = ();
 
-impl ConstantLR {
-    /// `ConstantLR(optimizer)`, with the defaults of [`ConstantLRConfig`].
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The multiplier applied until `total_iters` (default `ConstantLRConfig::factor`).
-    pub fn factor(mut self, factor: f64) -> Self {
-        self.factor = factor;
-        self
-    }
-
-    /// The step at which the LR is restored (default `ConstantLRConfig::total_iters`).
-    pub fn total_iters(mut self, total_iters: i64) -> Self {
-        self.total_iters = total_iters;
-        self
-    }
-}
-
-impl LrPolicy for ConstantLR {
-    const NAME: &'static str = ConstantLRConfig::NAME;
-
-    base_field!();
-
-    fn setup(&mut self, _groups: &mut ParamGroups) -> Result<()> {
+    fn setup(&mut self, _: &mut (), _groups: &mut ParamGroups) -> Result<()> {
         if self.factor > 1.0 || self.factor < 0.0 {
             return Err(Error::value("Constant multiplicative factor expected to be between 0 and 1."));
         }
         Ok(())
     }
 
-    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
-        let e = self.base.last_epoch;
+    fn get_lr(&self, _: &(), base: &Base, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let e = base.last_epoch;
         let factor = if e == 0 {
             Some(self.factor)
         } else if e != self.total_iters {
@@ -152,21 +114,14 @@ impl LrPolicy for ConstantLR {
         } else {
             Some(div(1.0, self.factor)?)
         };
-        for (o, g) in out.iter_mut().zip(groups.iter()) {
-            *o = match factor {
-                None => g.lr,
-                Some(f) => g.lr * f,
-            };
-        }
+        scale_groups(groups, factor, out);
         Ok(())
     }
 
-    fn closed_form(&self, out: &mut [f64]) -> Result<bool> {
-        let reached = if self.base.last_epoch >= self.total_iters { 1.0 } else { 0.0 };
+    fn closed_form(&self, _: &(), base: &Base, out: &mut [f64]) -> Result<bool> {
+        let reached = if base.last_epoch >= self.total_iters { 1.0 } else { 0.0 };
         let factor = self.factor + reached * (1.0 - self.factor);
-        for (o, b) in out.iter_mut().zip(&self.base.base_lrs) {
-            *o = b * factor;
-        }
+        scale_base(base, factor, out);
         Ok(true)
     }
 }
@@ -176,7 +131,7 @@ impl LrPolicy for ConstantLR {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _, LinearLR};
+/// use tch_lr::{Optim, LinearLR};
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd::default(), &vs, 0.05)?;
@@ -190,56 +145,13 @@ impl LrPolicy for ConstantLR {
 /// # Errors
 /// [`Error::Value`] when `start_factor` is outside `(0, 1]` or `end_factor`
 /// outside `[0, 1]` (PyTorch's messages).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct LinearLR {
-    start_factor: f64,
-    end_factor: f64,
-    total_iters: i64,
-    base: Base,
-}
+pub type LinearLR = LRScheduler<LinearLRConfig>;
 
-impl Default for LinearLR {
-    fn default() -> Self {
-        LinearLR {
-            start_factor: LinearLRConfig::start_factor,
-            end_factor: LinearLRConfig::end_factor,
-            total_iters: LinearLRConfig::total_iters,
-            base: Base::default(),
-        }
-    }
-}
+impl LrPolicy for LinearLRConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type State = ();
 
-impl LinearLR {
-    /// `LinearLR(optimizer)`, with the defaults of [`LinearLRConfig`].
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The factor at step 0 (default `LinearLRConfig::start_factor`).
-    pub fn start_factor(mut self, v: f64) -> Self {
-        self.start_factor = v;
-        self
-    }
-
-    /// The factor from step `total_iters` on (default `LinearLRConfig::end_factor`).
-    pub fn end_factor(mut self, v: f64) -> Self {
-        self.end_factor = v;
-        self
-    }
-
-    /// The number of steps of the ramp (default `LinearLRConfig::total_iters`).
-    pub fn total_iters(mut self, v: i64) -> Self {
-        self.total_iters = v;
-        self
-    }
-}
-
-impl LrPolicy for LinearLR {
-    const NAME: &'static str = LinearLRConfig::NAME;
-
-    base_field!();
-
-    fn setup(&mut self, _groups: &mut ParamGroups) -> Result<()> {
+    fn setup(&mut self, _: &mut (), _groups: &mut ParamGroups) -> Result<()> {
         if self.start_factor > 1.0 || self.start_factor <= 0.0 {
             return Err(Error::value(
                 "Starting multiplicative factor expected to be greater than 0 and less or equal to 1.",
@@ -251,33 +163,26 @@ impl LrPolicy for LinearLR {
         Ok(())
     }
 
-    fn get_lr(&self, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
-        let e = self.base.last_epoch;
+    fn get_lr(&self, _: &(), base: &Base, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        let e = base.last_epoch;
         let (sf, ef) = (self.start_factor, self.end_factor);
         let factor = if e == 0 {
             Some(sf)
-        } else if self.base.is_initial || e > self.total_iters {
+        } else if base.is_initial || e > self.total_iters {
             None
         } else {
             let denom = self.total_iters as f64 * sf + (e - 1) as f64 * (ef - sf);
             Some(1.0 + div(ef - sf, denom)?)
         };
-        for (o, g) in out.iter_mut().zip(groups.iter()) {
-            *o = match factor {
-                None => g.lr,
-                Some(f) => g.lr * f,
-            };
-        }
+        scale_groups(groups, factor, out);
         Ok(())
     }
 
-    fn closed_form(&self, out: &mut [f64]) -> Result<bool> {
+    fn closed_form(&self, _: &(), base: &Base, out: &mut [f64]) -> Result<bool> {
         let (sf, ef) = (self.start_factor, self.end_factor);
-        let done = self.total_iters.min(self.base.last_epoch) as f64;
+        let done = self.total_iters.min(base.last_epoch) as f64;
         let factor = sf + div((ef - sf) * done, self.total_iters as f64)?;
-        for (o, b) in out.iter_mut().zip(&self.base.base_lrs) {
-            *o = b * factor;
-        }
+        scale_base(base, factor, out);
         Ok(true)
     }
 }

@@ -11,7 +11,7 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// One case of a fixture written by `scripts/gen_fixtures.py` from PyTorch.
+/// One case of a fixture written by `scripts/fixtures/gen_pytorch.py` from PyTorch.
 #[derive(Debug, Deserialize)]
 pub struct Case {
     pub name: String,
@@ -114,7 +114,7 @@ pub fn assert_row(what: &str, case: &str, row: usize, got: &[f64], want: &[Num])
 
 /// A `VarStore` with one tiny trainable tensor in each of `groups` groups.
 #[allow(unused_imports)] // not every test binary uses it
-pub use tch_lr::support::tiny_var_store as tiny_vs;
+pub use tch_lr::internals::tiny_var_store as tiny_vs;
 
 /// Maps a library error to the Python exception class PyTorch raises there.
 pub fn py_type(e: &tch_lr::Error) -> &'static str {

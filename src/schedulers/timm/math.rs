@@ -4,119 +4,14 @@
 //! `TanhLRScheduler` and `PolyLRScheduler` share.
 
 use std::cell::Cell;
-use std::cmp::Ordering;
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::schedulers::pymath::py_floordiv;
-pub(crate) use crate::schedulers::pymath::{div, pow};
-
-fn domain_error() -> Error {
-    Error::value("math domain error")
-}
-
-/// `math.log(x)` for a float: `ValueError` where the result would be NaN or
-/// infinite for a finite argument (zero, negatives).
-fn ln(x: f64) -> Result<f64> {
-    let r = x.ln();
-    if (r.is_nan() && !x.is_nan()) || (r.is_infinite() && x.is_finite()) {
-        Err(domain_error())
-    } else {
-        Ok(r)
-    }
-}
-
-/// `math.log(x, base)`: `log(x) / log(base)`.
-pub(crate) fn log(x: f64, base: f64) -> Result<f64> {
-    div(ln(x)?, ln(base)?)
-}
-
-/// `math.floor(x)`, the Python int as an integral float.
-pub(crate) fn floor(x: f64) -> Result<f64> {
-    if x.is_nan() {
-        Err(Error::value("cannot convert float NaN to integer"))
-    } else if x.is_infinite() {
-        Err(Error::Overflow("cannot convert float infinity to integer"))
-    } else {
-        Ok(x.floor())
-    }
-}
-
-/// `math.cos(x)`: `ValueError` for an infinite argument.
-pub(crate) fn cos(x: f64) -> Result<f64> {
-    if x.is_infinite() {
-        Err(domain_error())
-    } else {
-        Ok(x.cos())
-    }
-}
-
-/// Python's `not a >= b`: also true when either is NaN.
-pub(crate) fn not_ge(a: f64, b: f64) -> bool {
-    !matches!(a.partial_cmp(&b), Some(Ordering::Greater | Ordering::Equal))
-}
-
-/// Python's `not a > b`: also true when either is NaN.
-pub(crate) fn not_gt(a: f64, b: f64) -> bool {
-    a.partial_cmp(&b) != Some(Ordering::Greater)
-}
-
-/// Python's `not a < b`: also true when either is NaN.
-pub(crate) fn not_lt(a: f64, b: f64) -> bool {
-    a.partial_cmp(&b) != Some(Ordering::Less)
-}
-
-/// Python's `max(a, b)`: `a` unless `b > a` (so `max(nan, 1.0)` is NaN).
-pub(crate) fn py_max(a: f64, b: f64) -> f64 {
-    if b > a {
-        b
-    } else {
-        a
-    }
-}
-
-/// Python's `min(a, b)`: `a` unless `b < a`.
-pub(crate) fn py_min(a: f64, b: f64) -> f64 {
-    if b < a {
-        b
-    } else {
-        a
-    }
-}
-
-/// Python's `t // b` for an int `t` and a float `b` (CPython's
-/// `_float_div_mod` on `float(t)`).
-pub(crate) fn floordiv(t: i128, b: f64) -> Result<f64> {
-    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53: integers are exact below
-    if b > 0.0 && b < EXACT && b.fract() == 0.0 && t.unsigned_abs() < 1 << 53 {
-        // Both exact integers: the quotient is the integer one (no fmod).
-        return Ok(t.div_euclid(b as i128) as f64);
-    }
-    float_floordiv(t as f64, b)
-}
-
-/// Python's `a // b` on floats (CPython's `_float_div_mod`).
-fn float_floordiv(a: f64, b: f64) -> Result<f64> {
-    if b == 0.0 {
-        return Err(Error::ZeroDivision("float floor division by zero"));
-    }
-    let m = a % b;
-    let mut d = (a - m) / b;
-    if m != 0.0 && ((b < 0.0) != (m < 0.0)) {
-        d -= 1.0;
-    }
-    Ok(if d != 0.0 {
-        let f = d.floor();
-        if d - f > 0.5 {
-            f + 1.0
-        } else {
-            f
-        }
-    } else {
-        0.0f64.copysign(a / b)
-    })
-}
+pub(crate) use crate::schedulers::pymath::{
+    cos, div, floor, floordiv, log, not_ge, not_gt, not_lt, pow, py_max, py_min,
+};
 
 /// Python's `bisect.bisect_right(a, x)`, step for step (the same answer as
 /// Python's on unsorted lists too).
@@ -252,37 +147,6 @@ pub(crate) fn assertion(name: &str, condition: &str, got: String) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn float_floor_division_follows_python() {
-        assert_eq!(float_floordiv(7.0, 2.0).unwrap(), 3.0);
-        assert_eq!(float_floordiv(-7.0, 2.0).unwrap(), -4.0);
-        assert_eq!(float_floordiv(7.0, -2.0).unwrap(), -4.0);
-        assert_eq!(float_floordiv(7.0, 2.5).unwrap(), 2.0);
-        assert_eq!(float_floordiv(1.0, 0.1).unwrap(), 9.0); // Python: 1.0 // 0.1 == 9.0
-        assert!(float_floordiv(0.0, -3.0).unwrap().is_sign_negative());
-        assert!(float_floordiv(1.0, 0.0).is_err());
-        // The integer path gives what the float path gives.
-        for t in [-7i128, -1, 0, 1, 2, 29, 30, 31, 1 << 40] {
-            for b in [1.0, 2.0, 3.0, 30.0, 1e15] {
-                let (fast, slow) = (floordiv(t, b).unwrap(), float_floordiv(t as f64, b).unwrap());
-                assert_eq!(fast.to_bits(), slow.to_bits(), "{t} // {b}");
-            }
-        }
-    }
-
-    #[test]
-    fn log_floor_cos_raise_as_python() {
-        assert!(log(0.0, 2.0).is_err());
-        assert!(log(-1.0, 2.0).is_err());
-        assert!(log(2.0, 0.0).is_err());
-        assert!(log(f64::NAN, 2.0).unwrap().is_nan());
-        assert!(floor(f64::NAN).is_err());
-        assert!(floor(f64::INFINITY).is_err());
-        assert!(cos(f64::INFINITY).is_err());
-        assert!(py_max(f64::NAN, 1.0).is_nan());
-        assert_eq!(py_min(0.5, 1.0), 0.5);
-    }
 
     #[test]
     fn bisect_right_as_python() {

@@ -74,7 +74,7 @@ impl ScheduleConfig for PolyLRSchedulerConfig {
 /// ```
 /// # use tch::{nn, Device};
 /// use tch_lr::timm::PolyLRScheduler;
-/// use tch_lr::{Optim, ScheduleExt as _};
+/// use tch_lr::Optim;
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd::default(), &vs, 0.1)?;

@@ -201,27 +201,37 @@ pub(crate) fn load<P: TimmPolicy>(p: &mut P, state: serde_yaml::Value) -> Result
 }
 
 /// Implements [`Protocol`](crate::Protocol), [`Schedule`](crate::Schedule)
-/// and [`Chainable`](crate::Chainable) for a [`TimmPolicy`].
+/// and [`PlainStep`](crate::schedulers::PlainStep) for a [`TimmPolicy`].
 macro_rules! timm_schedule {
     ($t:ty) => {
+        impl $t {
+            /// Binds the schedule to `optim`, as [`Schedule::build`](crate::Schedule::build).
+            ///
+            /// # Errors
+            /// timm's constructor assertions and errors.
+            pub fn build(self, optim: $crate::Optim) -> $crate::Result<$crate::Scheduler<Self>> {
+                $crate::Scheduler::new(optim, self)
+            }
+        }
+
         impl $crate::schedulers::Protocol for $t {
-            fn init(&mut self, groups: &mut $crate::ParamGroups) -> $crate::Result<()> {
+            fn init(&mut self, groups: &mut $crate::groups::ParamGroups) -> $crate::Result<()> {
                 $crate::schedulers::timm::scheduler::init(self, groups)
             }
 
-            fn initial_step(&mut self, groups: &mut $crate::ParamGroups) -> $crate::Result<()> {
+            fn initial_step(&mut self, groups: &mut $crate::groups::ParamGroups) -> $crate::Result<()> {
                 $crate::schedulers::timm::scheduler::initial_step(self, groups);
                 Ok(())
             }
 
             /// timm's `step(t + 1)`.
-            fn step(&mut self, groups: &mut $crate::ParamGroups) -> $crate::Result<()> {
+            fn step(&mut self, groups: &mut $crate::groups::ParamGroups) -> $crate::Result<()> {
                 use $crate::schedulers::timm::scheduler::{next_t, step_at, TimmPolicy as _};
                 step_at(self, groups, next_t(self.base().t)?)
             }
 
             /// timm's `step(epoch)`.
-            fn update_lr(&mut self, groups: &mut $crate::ParamGroups, epoch: i64) -> $crate::Result<()> {
+            fn update_lr(&mut self, groups: &mut $crate::groups::ParamGroups, epoch: i64) -> $crate::Result<()> {
                 $crate::schedulers::timm::scheduler::step_at(self, groups, epoch)
             }
 
@@ -231,7 +241,7 @@ macro_rules! timm_schedule {
             }
 
             /// timm's stateless `step(t)` at an explicit integer `t >= 0`.
-            fn step_epoch(&mut self, groups: &mut $crate::ParamGroups, t: f64) -> $crate::Result<()> {
+            fn step_epoch(&mut self, groups: &mut $crate::groups::ParamGroups, t: f64) -> $crate::Result<()> {
                 use $crate::schedulers::timm::scheduler::{explicit_t, step_at};
                 step_at(self, groups, explicit_t(t)?)
             }
@@ -262,7 +272,7 @@ macro_rules! timm_schedule {
             }
         }
 
-        impl $crate::schedulers::Chainable for $t {}
+        impl $crate::schedulers::PlainStep for $t {}
     };
 }
 pub(crate) use timm_schedule;

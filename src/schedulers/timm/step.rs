@@ -128,7 +128,7 @@ fn shifted(t: i64, base: &Base, warmup_prefix: bool) -> i128 {
 /// ```
 /// # use tch::{nn, Device};
 /// use tch_lr::timm::StepLRScheduler;
-/// use tch_lr::{Optim, ScheduleExt as _};
+/// use tch_lr::Optim;
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd::default(), &vs, 0.1)?;
@@ -222,7 +222,7 @@ timm_schedule!(StepLRScheduler);
 /// ```
 /// # use tch::{nn, Device};
 /// use tch_lr::timm::MultiStepLRScheduler;
-/// use tch_lr::{Optim, ScheduleExt as _};
+/// use tch_lr::Optim;
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::Sgd::default(), &vs, 0.1)?;

@@ -133,7 +133,7 @@ impl ScheduleConfig for WSDLRSchedulerConfig {
 /// ```
 /// # use tch::{nn, Device};
 /// use tch_lr::timm::{DecayFn, WSDLRScheduler};
-/// use tch_lr::{Optim, ScheduleExt as _};
+/// use tch_lr::Optim;
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::AdamW::default(), &vs, 1e-3)?;

@@ -1,18 +1,16 @@
 //! transformers' cosine schedules: `cosine`, `cosine_with_restarts`,
 //! `cosine_with_min_lr`, `cosine_warmup_with_min_lr`.
 
-use serde::{Deserialize, Serialize};
-
 use super::lambda::Lambda;
-use super::{lambda_lr, min_lr_rate, required};
+use super::{min_lr_rate, required, GetScheduler};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
-use crate::schedulers::{Base, Schedule, ScheduleConfig};
+use crate::schedulers::{LRScheduler, Schedule, ScheduleConfig};
 
 kwargs! {
     /// `get_scheduler("cosine", optimizer, num_warmup_steps, num_training_steps,
     /// scheduler_specific_kwargs={num_cycles})`'s arguments.
-    pub struct CosineConfig {
+    pub struct CosineConfig for Cosine {
         /// The warmup's length in steps (required: `get_scheduler` raises without it).
         num_warmup_steps: Option<i64> = None,
         /// The length of the schedule in steps (required: `get_scheduler` raises without it).
@@ -27,21 +25,14 @@ impl ScheduleConfig for CosineConfig {
     const EXAMPLE: &'static str = "{name: transformers.cosine, num_warmup_steps: 3, num_training_steps: 10}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(Cosine {
-            num_warmup_steps: self.num_warmup_steps,
-            num_training_steps: self.num_training_steps,
-            num_cycles: self.num_cycles,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-        .boxed())
+        Ok(Cosine::from_args(self.clone()).boxed())
     }
 }
 
 kwargs! {
     /// `get_scheduler("cosine_with_restarts", optimizer, num_warmup_steps,
     /// num_training_steps, scheduler_specific_kwargs={num_cycles})`'s arguments.
-    pub struct CosineWithRestartsConfig {
+    pub struct CosineWithRestartsConfig for CosineWithRestarts {
         /// The warmup's length in steps (required: `get_scheduler` raises without it).
         num_warmup_steps: Option<i64> = None,
         /// The length of the schedule in steps (required: `get_scheduler` raises without it).
@@ -57,14 +48,7 @@ impl ScheduleConfig for CosineWithRestartsConfig {
         "{name: transformers.cosine_with_restarts, num_warmup_steps: 2, num_training_steps: 11, num_cycles: 3}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(CosineWithRestarts {
-            num_warmup_steps: self.num_warmup_steps,
-            num_training_steps: self.num_training_steps,
-            num_cycles: self.num_cycles,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-        .boxed())
+        Ok(CosineWithRestarts::from_args(self.clone()).boxed())
     }
 }
 
@@ -72,7 +56,7 @@ kwargs! {
     /// `get_scheduler("cosine_with_min_lr", optimizer, num_warmup_steps,
     /// num_training_steps, scheduler_specific_kwargs={num_cycles, min_lr,
     /// min_lr_rate})`'s arguments.
-    pub struct CosineWithMinLrConfig {
+    pub struct CosineWithMinLrConfig for CosineWithMinLr {
         /// The warmup's length in steps (required: `get_scheduler` raises without it).
         num_warmup_steps: Option<i64> = None,
         /// The length of the schedule in steps (required: `get_scheduler` raises without it).
@@ -93,16 +77,7 @@ impl ScheduleConfig for CosineWithMinLrConfig {
         "{name: transformers.cosine_with_min_lr, num_warmup_steps: 3, num_training_steps: 10, min_lr_rate: 0.1}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(CosineWithMinLr {
-            num_warmup_steps: self.num_warmup_steps,
-            num_training_steps: self.num_training_steps,
-            num_cycles: self.num_cycles,
-            min_lr: self.min_lr,
-            min_lr_rate: self.min_lr_rate,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-        .boxed())
+        Ok(CosineWithMinLr::from_args(self.clone()).boxed())
     }
 }
 
@@ -110,7 +85,7 @@ kwargs! {
     /// `get_scheduler("cosine_warmup_with_min_lr", optimizer, num_warmup_steps,
     /// num_training_steps, scheduler_specific_kwargs={num_cycles, min_lr,
     /// min_lr_rate, warmup_lr_rate})`'s arguments.
-    pub struct CosineWarmupWithMinLrConfig {
+    pub struct CosineWarmupWithMinLrConfig for CosineWarmupWithMinLr {
         /// The warmup's length in steps (required: `get_scheduler` raises without it).
         num_warmup_steps: Option<i64> = None,
         /// The length of the schedule in steps (required: `get_scheduler` raises without it).
@@ -133,17 +108,7 @@ impl ScheduleConfig for CosineWarmupWithMinLrConfig {
         "{name: transformers.cosine_warmup_with_min_lr, num_warmup_steps: 3, num_training_steps: 10, min_lr_rate: 0.1}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(CosineWarmupWithMinLr {
-            num_warmup_steps: self.num_warmup_steps,
-            num_training_steps: self.num_training_steps,
-            num_cycles: self.num_cycles,
-            min_lr: self.min_lr,
-            min_lr_rate: self.min_lr_rate,
-            warmup_lr_rate: self.warmup_lr_rate,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-        .boxed())
+        Ok(CosineWarmupWithMinLr::from_args(self.clone()).boxed())
     }
 }
 
@@ -157,13 +122,13 @@ impl ScheduleConfig for CosineWarmupWithMinLrConfig {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _};
+/// use tch_lr::Optim;
 /// use tch_lr::transformers::Cosine;
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::AdamW::default(), &vs, 5e-5)?;
 /// // get_scheduler("cosine", optimizer, num_warmup_steps=100, num_training_steps=1000)
-/// let mut sched = Cosine::new(100, 1000).build(opt)?;
+/// let mut sched = Cosine::new().num_warmup_steps(100).num_training_steps(1000).build(opt)?;
 /// for _ in 0..100 {
 ///     sched.step()?;
 /// }
@@ -175,38 +140,9 @@ impl ScheduleConfig for CosineWarmupWithMinLrConfig {
 /// From a config without `num_warmup_steps` or `num_training_steps`:
 /// [`Error::Value`](crate::Error::Value) with `get_scheduler`'s message, when
 /// bound to an optimizer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Cosine {
-    #[serde(skip)]
-    num_warmup_steps: Option<i64>,
-    #[serde(skip)]
-    num_training_steps: Option<i64>,
-    #[serde(skip)]
-    num_cycles: f64,
-    #[serde(skip)]
-    lambda: Lambda,
-    base: Base,
-}
+pub type Cosine = LRScheduler<CosineConfig>;
 
-impl Cosine {
-    /// `get_scheduler("cosine", optimizer, num_warmup_steps, num_training_steps)`,
-    /// with the default `num_cycles`.
-    pub fn new(num_warmup_steps: i64, num_training_steps: i64) -> Self {
-        Cosine {
-            num_warmup_steps: Some(num_warmup_steps),
-            num_training_steps: Some(num_training_steps),
-            num_cycles: CosineConfig::num_cycles,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-    }
-
-    /// The number of cosine waves over the decay (default `CosineConfig::num_cycles`).
-    pub fn num_cycles(mut self, num_cycles: f64) -> Self {
-        self.num_cycles = num_cycles;
-        self
-    }
-
+impl GetScheduler for CosineConfig {
     fn resolve(&self, _default_lr: f64) -> Result<Lambda> {
         let w = required(self.num_warmup_steps, "COSINE", "num_warmup_steps")?;
         let t = required(self.num_training_steps, "COSINE", "num_training_steps")?;
@@ -214,8 +150,6 @@ impl Cosine {
         Ok(Lambda::Cosine { w, t, num_cycles: self.num_cycles, min_lr_rate: 0.0 })
     }
 }
-
-lambda_lr!(Cosine, CosineConfig);
 
 /// transformers' `cosine_with_restarts` schedule
 /// (`get_cosine_with_hard_restarts_schedule_with_warmup`): a linear warmup
@@ -227,14 +161,14 @@ lambda_lr!(Cosine, CosineConfig);
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _};
+/// use tch_lr::Optim;
 /// use tch_lr::transformers::CosineWithRestarts;
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::AdamW::default(), &vs, 5e-5)?;
 /// // get_scheduler("cosine_with_restarts", optimizer, num_warmup_steps=100, num_training_steps=1000,
 /// //               scheduler_specific_kwargs={"num_cycles": 3})
-/// let mut sched = CosineWithRestarts::new(100, 1000).num_cycles(3.0).build(opt)?;
+/// let mut sched = CosineWithRestarts::new().num_warmup_steps(100).num_training_steps(1000).num_cycles(3.0).build(opt)?;
 /// for _ in 0..400 {
 ///     sched.step()?;
 /// }
@@ -246,46 +180,15 @@ lambda_lr!(Cosine, CosineConfig);
 /// From a config without `num_warmup_steps` or `num_training_steps`:
 /// [`Error::Value`](crate::Error::Value) with `get_scheduler`'s message, when
 /// bound to an optimizer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CosineWithRestarts {
-    #[serde(skip)]
-    num_warmup_steps: Option<i64>,
-    #[serde(skip)]
-    num_training_steps: Option<i64>,
-    #[serde(skip)]
-    num_cycles: f64,
-    #[serde(skip)]
-    lambda: Lambda,
-    base: Base,
-}
+pub type CosineWithRestarts = LRScheduler<CosineWithRestartsConfig>;
 
-impl CosineWithRestarts {
-    /// `get_scheduler("cosine_with_restarts", optimizer, num_warmup_steps,
-    /// num_training_steps)`, with the default `num_cycles`.
-    pub fn new(num_warmup_steps: i64, num_training_steps: i64) -> Self {
-        CosineWithRestarts {
-            num_warmup_steps: Some(num_warmup_steps),
-            num_training_steps: Some(num_training_steps),
-            num_cycles: CosineWithRestartsConfig::num_cycles,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-    }
-
-    /// The number of hard restarts (default `CosineWithRestartsConfig::num_cycles`).
-    pub fn num_cycles(mut self, num_cycles: f64) -> Self {
-        self.num_cycles = num_cycles;
-        self
-    }
-
+impl GetScheduler for CosineWithRestartsConfig {
     fn resolve(&self, _default_lr: f64) -> Result<Lambda> {
         let w = required(self.num_warmup_steps, "COSINE_WITH_RESTARTS", "num_warmup_steps")?;
         let t = required(self.num_training_steps, "COSINE_WITH_RESTARTS", "num_training_steps")?;
         Ok(Lambda::CosineWithRestarts { w, t, num_cycles: self.num_cycles })
     }
 }
-
-lambda_lr!(CosineWithRestarts, CosineWithRestartsConfig);
 
 /// transformers' `cosine_with_min_lr` schedule
 /// (`get_cosine_with_min_lr_schedule_with_warmup`): `cosine`, decaying to a
@@ -298,14 +201,14 @@ lambda_lr!(CosineWithRestarts, CosineWithRestartsConfig);
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _};
+/// use tch_lr::Optim;
 /// use tch_lr::transformers::CosineWithMinLr;
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::AdamW::default(), &vs, 5e-5)?;
 /// // get_scheduler("cosine_with_min_lr", optimizer, num_warmup_steps=100, num_training_steps=1000,
 /// //               scheduler_specific_kwargs={"min_lr_rate": 0.1})
-/// let mut sched = CosineWithMinLr::new(100, 1000).min_lr_rate(0.1).build(opt)?;
+/// let mut sched = CosineWithMinLr::new().num_warmup_steps(100).num_training_steps(1000).min_lr_rate(0.1).build(opt)?;
 /// for _ in 0..1000 {
 ///     sched.step()?;
 /// }
@@ -319,57 +222,9 @@ lambda_lr!(CosineWithRestarts, CosineWithRestartsConfig);
 /// or neither of `min_lr` and `min_lr_rate` given.
 /// [`Error::ZeroDivision`](crate::Error::ZeroDivision) for `min_lr` with a
 /// default LR of 0.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CosineWithMinLr {
-    #[serde(skip)]
-    num_warmup_steps: Option<i64>,
-    #[serde(skip)]
-    num_training_steps: Option<i64>,
-    #[serde(skip)]
-    num_cycles: f64,
-    #[serde(skip)]
-    min_lr: Option<f64>,
-    #[serde(skip)]
-    min_lr_rate: Option<f64>,
-    #[serde(skip)]
-    lambda: Lambda,
-    base: Base,
-}
+pub type CosineWithMinLr = LRScheduler<CosineWithMinLrConfig>;
 
-impl CosineWithMinLr {
-    /// `get_scheduler("cosine_with_min_lr", optimizer, num_warmup_steps,
-    /// num_training_steps)`, with the default `num_cycles`; give the floor with
-    /// [`min_lr`](Self::min_lr) or [`min_lr_rate`](Self::min_lr_rate).
-    pub fn new(num_warmup_steps: i64, num_training_steps: i64) -> Self {
-        CosineWithMinLr {
-            num_warmup_steps: Some(num_warmup_steps),
-            num_training_steps: Some(num_training_steps),
-            num_cycles: CosineWithMinLrConfig::num_cycles,
-            min_lr: CosineWithMinLrConfig::min_lr,
-            min_lr_rate: CosineWithMinLrConfig::min_lr_rate,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-    }
-
-    /// The number of cosine waves over the decay (default `CosineWithMinLrConfig::num_cycles`).
-    pub fn num_cycles(mut self, num_cycles: f64) -> Self {
-        self.num_cycles = num_cycles;
-        self
-    }
-
-    /// The floor as an LR (divided by the optimizer's default LR).
-    pub fn min_lr(mut self, min_lr: f64) -> Self {
-        self.min_lr = Some(min_lr);
-        self
-    }
-
-    /// The floor as a fraction of each group's LR.
-    pub fn min_lr_rate(mut self, min_lr_rate: f64) -> Self {
-        self.min_lr_rate = Some(min_lr_rate);
-        self
-    }
-
+impl GetScheduler for CosineWithMinLrConfig {
     fn resolve(&self, default_lr: f64) -> Result<Lambda> {
         let w = required(self.num_warmup_steps, "COSINE_WITH_MIN_LR", "num_warmup_steps")?;
         let t = required(self.num_training_steps, "COSINE_WITH_MIN_LR", "num_training_steps")?;
@@ -377,8 +232,6 @@ impl CosineWithMinLr {
         Ok(Lambda::Cosine { w, t, num_cycles: self.num_cycles, min_lr_rate })
     }
 }
-
-lambda_lr!(CosineWithMinLr, CosineWithMinLrConfig);
 
 /// transformers' `cosine_warmup_with_min_lr` schedule
 /// (`get_cosine_with_min_lr_schedule_with_warmup_lr_rate`): `cosine_with_min_lr`
@@ -392,81 +245,23 @@ lambda_lr!(CosineWithMinLr, CosineWithMinLrConfig);
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _};
+/// use tch_lr::Optim;
 /// use tch_lr::transformers::CosineWarmupWithMinLr;
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::AdamW::default(), &vs, 5e-5)?;
 /// // get_scheduler("cosine_warmup_with_min_lr", optimizer, num_warmup_steps=100,
 /// //               num_training_steps=1000, scheduler_specific_kwargs={"min_lr_rate": 0.1})
-/// let mut sched = CosineWarmupWithMinLr::new(100, 1000).min_lr_rate(0.1).build(opt)?;
+/// let mut sched = CosineWarmupWithMinLr::new().num_warmup_steps(100).num_training_steps(1000).min_lr_rate(0.1).build(opt)?;
 /// assert!((sched.last_lr()[0] - 5e-7).abs() < 1e-18); // (0 + 1) / 100: not 0 at step 0
 /// # Ok::<(), tch_lr::Error>(())
 /// ```
 ///
 /// # Errors
 /// As [`CosineWithMinLr`].
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CosineWarmupWithMinLr {
-    #[serde(skip)]
-    num_warmup_steps: Option<i64>,
-    #[serde(skip)]
-    num_training_steps: Option<i64>,
-    #[serde(skip)]
-    num_cycles: f64,
-    #[serde(skip)]
-    min_lr: Option<f64>,
-    #[serde(skip)]
-    min_lr_rate: Option<f64>,
-    #[serde(skip)]
-    warmup_lr_rate: Option<f64>,
-    #[serde(skip)]
-    lambda: Lambda,
-    base: Base,
-}
+pub type CosineWarmupWithMinLr = LRScheduler<CosineWarmupWithMinLrConfig>;
 
-impl CosineWarmupWithMinLr {
-    /// `get_scheduler("cosine_warmup_with_min_lr", optimizer, num_warmup_steps,
-    /// num_training_steps)`, with the default `num_cycles` and `warmup_lr_rate`;
-    /// give the floor with [`min_lr`](Self::min_lr) or [`min_lr_rate`](Self::min_lr_rate).
-    pub fn new(num_warmup_steps: i64, num_training_steps: i64) -> Self {
-        CosineWarmupWithMinLr {
-            num_warmup_steps: Some(num_warmup_steps),
-            num_training_steps: Some(num_training_steps),
-            num_cycles: CosineWarmupWithMinLrConfig::num_cycles,
-            min_lr: CosineWarmupWithMinLrConfig::min_lr,
-            min_lr_rate: CosineWarmupWithMinLrConfig::min_lr_rate,
-            warmup_lr_rate: CosineWarmupWithMinLrConfig::warmup_lr_rate,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-    }
-
-    /// The number of cosine waves over the decay (default `CosineWarmupWithMinLrConfig::num_cycles`).
-    pub fn num_cycles(mut self, num_cycles: f64) -> Self {
-        self.num_cycles = num_cycles;
-        self
-    }
-
-    /// The floor as an LR (divided by the optimizer's default LR).
-    pub fn min_lr(mut self, min_lr: f64) -> Self {
-        self.min_lr = Some(min_lr);
-        self
-    }
-
-    /// The floor as a fraction of each group's LR.
-    pub fn min_lr_rate(mut self, min_lr_rate: f64) -> Self {
-        self.min_lr_rate = Some(min_lr_rate);
-        self
-    }
-
-    /// The warmup's first factor (default `CosineWarmupWithMinLrConfig::warmup_lr_rate`:
-    /// none, the warmup runs `(s + 1) / W`).
-    pub fn warmup_lr_rate(mut self, warmup_lr_rate: f64) -> Self {
-        self.warmup_lr_rate = Some(warmup_lr_rate);
-        self
-    }
-
+impl GetScheduler for CosineWarmupWithMinLrConfig {
     fn resolve(&self, default_lr: f64) -> Result<Lambda> {
         let w = required(self.num_warmup_steps, "COSINE_WARMUP_WITH_MIN_LR", "num_warmup_steps")?;
         let t = required(self.num_training_steps, "COSINE_WARMUP_WITH_MIN_LR", "num_training_steps")?;
@@ -480,5 +275,3 @@ impl CosineWarmupWithMinLr {
         })
     }
 }
-
-lambda_lr!(CosineWarmupWithMinLr, CosineWarmupWithMinLrConfig);

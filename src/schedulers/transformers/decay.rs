@@ -1,17 +1,15 @@
 //! transformers' `constant`, `constant_with_warmup`, `linear`, `polynomial`
 //! and `inverse_sqrt`.
 
-use serde::{Deserialize, Serialize};
-
 use super::lambda::Lambda;
-use super::{lambda_lr, required};
+use super::{required, GetScheduler};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::{Error, Result};
-use crate::schedulers::{py_float, Base, Schedule, ScheduleConfig};
+use crate::schedulers::{py_float, LRScheduler, Schedule, ScheduleConfig};
 
 kwargs! {
     /// `get_scheduler("constant", optimizer)`'s arguments: none that it uses.
-    pub struct ConstantConfig {
+    pub struct ConstantConfig for Constant {
         /// Accepted and ignored, as `get_scheduler` ignores it for `constant`.
         num_warmup_steps: Option<i64> = None,
         /// Accepted and ignored, as `get_scheduler` ignores it for `constant`.
@@ -24,13 +22,13 @@ impl ScheduleConfig for ConstantConfig {
     const EXAMPLE: &'static str = "{name: transformers.constant}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(Constant::new().boxed())
+        Ok(Constant::from_args(self.clone()).boxed())
     }
 }
 
 kwargs! {
     /// `get_scheduler("constant_with_warmup", optimizer, num_warmup_steps)`'s arguments.
-    pub struct ConstantWithWarmupConfig {
+    pub struct ConstantWithWarmupConfig for ConstantWithWarmup {
         /// The warmup's length in steps (required: `get_scheduler` raises without it).
         num_warmup_steps: Option<i64> = None,
         /// Accepted and ignored, as `get_scheduler` ignores it for `constant_with_warmup`.
@@ -43,18 +41,13 @@ impl ScheduleConfig for ConstantWithWarmupConfig {
     const EXAMPLE: &'static str = "{name: transformers.constant_with_warmup, num_warmup_steps: 5}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(ConstantWithWarmup {
-            num_warmup_steps: self.num_warmup_steps,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-        .boxed())
+        Ok(ConstantWithWarmup::from_args(self.clone()).boxed())
     }
 }
 
 kwargs! {
     /// `get_scheduler("linear", optimizer, num_warmup_steps, num_training_steps)`'s arguments.
-    pub struct LinearConfig {
+    pub struct LinearConfig for Linear {
         /// The warmup's length in steps (required: `get_scheduler` raises without it).
         num_warmup_steps: Option<i64> = None,
         /// The step at which the LR reaches 0 (required: `get_scheduler` raises without it).
@@ -67,20 +60,14 @@ impl ScheduleConfig for LinearConfig {
     const EXAMPLE: &'static str = "{name: transformers.linear, num_warmup_steps: 3, num_training_steps: 10}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(Linear {
-            num_warmup_steps: self.num_warmup_steps,
-            num_training_steps: self.num_training_steps,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-        .boxed())
+        Ok(Linear::from_args(self.clone()).boxed())
     }
 }
 
 kwargs! {
     /// `get_scheduler("polynomial", optimizer, num_warmup_steps, num_training_steps,
     /// scheduler_specific_kwargs={lr_end, power})`'s arguments.
-    pub struct PolynomialConfig {
+    pub struct PolynomialConfig for Polynomial {
         /// The warmup's length in steps (required: `get_scheduler` raises without it).
         num_warmup_steps: Option<i64> = None,
         /// The step at which the LR reaches `lr_end` (required: `get_scheduler` raises without it).
@@ -98,22 +85,14 @@ impl ScheduleConfig for PolynomialConfig {
         "{name: transformers.polynomial, num_warmup_steps: 2, num_training_steps: 10, lr_end: 0.001, power: 2.0}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(Polynomial {
-            num_warmup_steps: self.num_warmup_steps,
-            num_training_steps: self.num_training_steps,
-            lr_end: self.lr_end,
-            power: self.power,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-        .boxed())
+        Ok(Polynomial::from_args(self.clone()).boxed())
     }
 }
 
 kwargs! {
     /// `get_scheduler("inverse_sqrt", optimizer, num_warmup_steps,
     /// scheduler_specific_kwargs={timescale})`'s arguments.
-    pub struct InverseSqrtConfig {
+    pub struct InverseSqrtConfig for InverseSqrt {
         /// The warmup's length in steps (required: `get_scheduler` raises without it).
         num_warmup_steps: Option<i64> = None,
         /// Accepted and ignored, as `get_scheduler` ignores it for `inverse_sqrt`.
@@ -128,13 +107,7 @@ impl ScheduleConfig for InverseSqrtConfig {
     const EXAMPLE: &'static str = "{name: transformers.inverse_sqrt, num_warmup_steps: 3}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(InverseSqrt {
-            num_warmup_steps: self.num_warmup_steps,
-            timescale: self.timescale,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-        .boxed())
+        Ok(InverseSqrt::from_args(self.clone()).boxed())
     }
 }
 
@@ -143,7 +116,7 @@ impl ScheduleConfig for InverseSqrtConfig {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _};
+/// use tch_lr::Optim;
 /// use tch_lr::transformers::Constant;
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
@@ -157,31 +130,13 @@ impl ScheduleConfig for InverseSqrtConfig {
 ///
 /// # Errors
 /// None.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Constant {
-    #[serde(skip)]
-    lambda: Lambda,
-    base: Base,
-}
+pub type Constant = LRScheduler<ConstantConfig>;
 
-impl Constant {
-    /// `get_scheduler("constant", optimizer)`.
-    pub fn new() -> Self {
-        Constant { lambda: Lambda::Constant, base: Base::default() }
-    }
-
+impl GetScheduler for ConstantConfig {
     fn resolve(&self, _default_lr: f64) -> Result<Lambda> {
         Ok(Lambda::Constant)
     }
 }
-
-impl Default for Constant {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-lambda_lr!(Constant, ConstantConfig);
 
 /// transformers' `constant_with_warmup` schedule
 /// (`get_constant_schedule_with_warmup`): a linear warmup from 0 over
@@ -191,13 +146,13 @@ lambda_lr!(Constant, ConstantConfig);
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _};
+/// use tch_lr::Optim;
 /// use tch_lr::transformers::ConstantWithWarmup;
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::AdamW::default(), &vs, 5e-5)?;
 /// // get_scheduler("constant_with_warmup", optimizer, num_warmup_steps=100)
-/// let mut sched = ConstantWithWarmup::new(100).build(opt)?;
+/// let mut sched = ConstantWithWarmup::new().num_warmup_steps(100).build(opt)?;
 /// assert_eq!(sched.last_lr(), [0.0]); // step 0 of the warmup
 /// for _ in 0..100 {
 ///     sched.step()?;
@@ -209,32 +164,14 @@ lambda_lr!(Constant, ConstantConfig);
 /// # Errors
 /// From a config without `num_warmup_steps`: [`Error::Value`] with
 /// `get_scheduler`'s message, when bound to an optimizer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct ConstantWithWarmup {
-    #[serde(skip)]
-    num_warmup_steps: Option<i64>,
-    #[serde(skip)]
-    lambda: Lambda,
-    base: Base,
-}
+pub type ConstantWithWarmup = LRScheduler<ConstantWithWarmupConfig>;
 
-impl ConstantWithWarmup {
-    /// `get_scheduler("constant_with_warmup", optimizer, num_warmup_steps)`.
-    pub fn new(num_warmup_steps: i64) -> Self {
-        ConstantWithWarmup {
-            num_warmup_steps: Some(num_warmup_steps),
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-    }
-
+impl GetScheduler for ConstantWithWarmupConfig {
     fn resolve(&self, _default_lr: f64) -> Result<Lambda> {
         let w = required(self.num_warmup_steps, "CONSTANT_WITH_WARMUP", "num_warmup_steps")?;
         Ok(Lambda::ConstantWithWarmup { w })
     }
 }
-
-lambda_lr!(ConstantWithWarmup, ConstantWithWarmupConfig);
 
 /// transformers' `linear` schedule (`get_linear_schedule_with_warmup`, the
 /// `Trainer`'s default): a linear warmup from 0 over `num_warmup_steps`
@@ -244,13 +181,13 @@ lambda_lr!(ConstantWithWarmup, ConstantWithWarmupConfig);
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _};
+/// use tch_lr::Optim;
 /// use tch_lr::transformers::Linear;
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::AdamW::default(), &vs, 5e-5)?;
 /// // get_scheduler("linear", optimizer, num_warmup_steps=100, num_training_steps=1000)
-/// let mut sched = Linear::new(100, 1000).build(opt)?;
+/// let mut sched = Linear::new().num_warmup_steps(100).num_training_steps(1000).build(opt)?;
 /// for _ in 0..1000 {
 ///     sched.step()?;
 /// }
@@ -261,36 +198,15 @@ lambda_lr!(ConstantWithWarmup, ConstantWithWarmupConfig);
 /// # Errors
 /// From a config without `num_warmup_steps` or `num_training_steps`:
 /// [`Error::Value`] with `get_scheduler`'s message, when bound to an optimizer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Linear {
-    #[serde(skip)]
-    num_warmup_steps: Option<i64>,
-    #[serde(skip)]
-    num_training_steps: Option<i64>,
-    #[serde(skip)]
-    lambda: Lambda,
-    base: Base,
-}
+pub type Linear = LRScheduler<LinearConfig>;
 
-impl Linear {
-    /// `get_scheduler("linear", optimizer, num_warmup_steps, num_training_steps)`.
-    pub fn new(num_warmup_steps: i64, num_training_steps: i64) -> Self {
-        Linear {
-            num_warmup_steps: Some(num_warmup_steps),
-            num_training_steps: Some(num_training_steps),
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-    }
-
+impl GetScheduler for LinearConfig {
     fn resolve(&self, _default_lr: f64) -> Result<Lambda> {
         let w = required(self.num_warmup_steps, "LINEAR", "num_warmup_steps")?;
         let t = required(self.num_training_steps, "LINEAR", "num_training_steps")?;
         Ok(Lambda::Linear { w, t })
     }
 }
-
-lambda_lr!(Linear, LinearConfig);
 
 /// transformers' `polynomial` schedule
 /// (`get_polynomial_decay_schedule_with_warmup`): a linear warmup from 0, then
@@ -306,14 +222,14 @@ lambda_lr!(Linear, LinearConfig);
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _};
+/// use tch_lr::Optim;
 /// use tch_lr::transformers::Polynomial;
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::AdamW::default(), &vs, 5e-5)?;
 /// // get_scheduler("polynomial", optimizer, num_warmup_steps=100, num_training_steps=1000,
 /// //               scheduler_specific_kwargs={"lr_end": 1e-6, "power": 2.0})
-/// let mut sched = Polynomial::new(100, 1000).lr_end(1e-6).power(2.0).build(opt)?;
+/// let mut sched = Polynomial::new().num_warmup_steps(100).num_training_steps(1000).lr_end(1e-6).power(2.0).build(opt)?;
 /// for _ in 0..1000 {
 ///     sched.step()?;
 /// }
@@ -326,47 +242,9 @@ lambda_lr!(Linear, LinearConfig);
 /// `num_warmup_steps` or `num_training_steps` missing (from a config), or
 /// `lr_end` not below the default LR. [`Error::ZeroDivision`] at step `T` when
 /// `W == T`, as in Python.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct Polynomial {
-    #[serde(skip)]
-    num_warmup_steps: Option<i64>,
-    #[serde(skip)]
-    num_training_steps: Option<i64>,
-    #[serde(skip)]
-    lr_end: f64,
-    #[serde(skip)]
-    power: f64,
-    #[serde(skip)]
-    lambda: Lambda,
-    base: Base,
-}
+pub type Polynomial = LRScheduler<PolynomialConfig>;
 
-impl Polynomial {
-    /// `get_scheduler("polynomial", optimizer, num_warmup_steps, num_training_steps)`,
-    /// with the default `lr_end` and `power`.
-    pub fn new(num_warmup_steps: i64, num_training_steps: i64) -> Self {
-        Polynomial {
-            num_warmup_steps: Some(num_warmup_steps),
-            num_training_steps: Some(num_training_steps),
-            lr_end: PolynomialConfig::lr_end,
-            power: PolynomialConfig::power,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-    }
-
-    /// The final LR (default `PolynomialConfig::lr_end`).
-    pub fn lr_end(mut self, lr_end: f64) -> Self {
-        self.lr_end = lr_end;
-        self
-    }
-
-    /// The power of the decay (default `PolynomialConfig::power`).
-    pub fn power(mut self, power: f64) -> Self {
-        self.power = power;
-        self
-    }
-
+impl GetScheduler for PolynomialConfig {
     fn resolve(&self, lr_init: f64) -> Result<Lambda> {
         let w = required(self.num_warmup_steps, "POLYNOMIAL", "num_warmup_steps")?;
         let t = required(self.num_training_steps, "POLYNOMIAL", "num_training_steps")?;
@@ -383,8 +261,6 @@ impl Polynomial {
     }
 }
 
-lambda_lr!(Polynomial, PolynomialConfig);
-
 /// transformers' `inverse_sqrt` schedule (`get_inverse_sqrt_schedule`): a
 /// linear warmup from 0, then an inverse square root decay.
 ///
@@ -393,13 +269,13 @@ lambda_lr!(Polynomial, PolynomialConfig);
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _};
+/// use tch_lr::Optim;
 /// use tch_lr::transformers::InverseSqrt;
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::AdamW::default(), &vs, 5e-5)?;
 /// // get_scheduler("inverse_sqrt", optimizer, num_warmup_steps=100)
-/// let mut sched = InverseSqrt::new(100).build(opt)?;
+/// let mut sched = InverseSqrt::new().num_warmup_steps(100).build(opt)?;
 /// for _ in 0..400 {
 ///     sched.step()?;
 /// }
@@ -411,35 +287,9 @@ lambda_lr!(Polynomial, PolynomialConfig);
 /// From a config without `num_warmup_steps`: [`Error::Value`] with
 /// `get_scheduler`'s message, when bound to an optimizer. Python's errors at
 /// the steps where it raises (a `timescale` of 0: [`Error::ZeroDivision`]).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct InverseSqrt {
-    #[serde(skip)]
-    num_warmup_steps: Option<i64>,
-    #[serde(skip)]
-    timescale: Option<i64>,
-    #[serde(skip)]
-    lambda: Lambda,
-    base: Base,
-}
+pub type InverseSqrt = LRScheduler<InverseSqrtConfig>;
 
-impl InverseSqrt {
-    /// `get_scheduler("inverse_sqrt", optimizer, num_warmup_steps)`, with the default `timescale`.
-    pub fn new(num_warmup_steps: i64) -> Self {
-        InverseSqrt {
-            num_warmup_steps: Some(num_warmup_steps),
-            timescale: InverseSqrtConfig::timescale,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-    }
-
-    /// The time scale of the decay (default `InverseSqrtConfig::timescale`:
-    /// `num_warmup_steps`, or 10,000 when that is 0).
-    pub fn timescale(mut self, timescale: i64) -> Self {
-        self.timescale = Some(timescale);
-        self
-    }
-
+impl GetScheduler for InverseSqrtConfig {
     fn resolve(&self, _default_lr: f64) -> Result<Lambda> {
         let w = required(self.num_warmup_steps, "INVERSE_SQRT", "num_warmup_steps")?;
         // `timescale = num_warmup_steps or 10_000`
@@ -447,5 +297,3 @@ impl InverseSqrt {
         Ok(Lambda::InverseSqrt { w, timescale })
     }
 }
-
-lambda_lr!(InverseSqrt, InverseSqrtConfig);

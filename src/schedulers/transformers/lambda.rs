@@ -7,14 +7,14 @@
 use std::f64::consts::PI;
 
 use super::wsd::{DecayType, WarmupType};
-use crate::error::{Error, Result};
-use crate::schedulers::pymath::{div, pow};
+use crate::error::Result;
+use crate::schedulers::pymath::{cos, div, float, mod_one, pow, py_max, sqrt, true_div};
 
 /// A transformers λ with its arguments resolved (`get_scheduler`'s checks
 /// passed, `timescale`, `min_lr_rate`, `num_stable_steps` and the optimizer's
 /// default LR known): `LambdaLR` multiplies each group's `initial_lr` by it.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub(super) enum Lambda {
+pub(crate) enum Lambda {
     /// `_get_constant_lambda`: `1`.
     #[default]
     Constant,
@@ -43,66 +43,6 @@ pub(super) enum Lambda {
         min_lr_ratio: f64,
         num_cycles: f64,
     },
-}
-
-/// Python's `max(a, b)`: `a` unless `b > a` (so NaN never wins over `a`, and
-/// `max(0.0, -0.0)` is `0.0`).
-#[inline]
-fn py_max(a: f64, b: f64) -> f64 {
-    if b > a {
-        b
-    } else {
-        a
-    }
-}
-
-/// `math.cos`: `ValueError` for an infinity.
-#[inline]
-fn cos(x: f64) -> Result<f64> {
-    if x.is_infinite() {
-        Err(Error::value("math domain error"))
-    } else {
-        Ok(x.cos())
-    }
-}
-
-/// `math.sqrt`: `ValueError` below zero (`-0.0` is fine).
-#[inline]
-fn sqrt(x: f64) -> Result<f64> {
-    if x < 0.0 {
-        Err(Error::value("math domain error"))
-    } else {
-        Ok(x.sqrt())
-    }
-}
-
-/// Python's `x % 1.0` on floats: the result has the sign of the divisor.
-#[inline]
-fn mod_one(x: f64) -> f64 {
-    let m = x % 1.0;
-    if m == 0.0 {
-        0.0
-    } else if m < 0.0 {
-        m + 1.0
-    } else {
-        m
-    }
-}
-
-/// `float(a)` of an int.
-#[inline]
-fn float(a: i128) -> f64 {
-    a as f64
-}
-
-/// `a / b` on ints (true division): `ZeroDivisionError` when `b` is zero.
-#[inline]
-fn true_div(a: i128, b: i128) -> Result<f64> {
-    if b == 0 {
-        Err(Error::ZeroDivision("division by zero"))
-    } else {
-        Ok(float(a) / float(b))
-    }
 }
 
 /// The linear warmup most λs share: `float(s) / float(max(1, W))`.
@@ -220,6 +160,7 @@ impl Lambda {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Error;
 
     #[test]
     fn python_helpers_follow_python() {

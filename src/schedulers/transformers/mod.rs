@@ -52,6 +52,10 @@ pub use decay::{
 };
 pub use wsd::{DecayType, WarmupStableDecay, WarmupStableDecayConfig, WarmupType};
 
+use lambda::Lambda;
+
+use super::lr_scheduler::{scale_base, Base, LrPolicy};
+use super::registry::ScheduleConfig;
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
 
@@ -83,42 +87,45 @@ fn min_lr_rate(min_lr: Option<f64>, min_lr_rate: Option<f64>, default_lr: f64) -
     }
 }
 
-/// Implements [`LrPolicy`](crate::LrPolicy) for a transformers schedule: its
-/// inherent `resolve(default_lr)` (the checks of `get_scheduler` and of the
-/// `get_*_schedule*` function, giving the λ) runs in the constructor, and
-/// `get_lr` is `LambdaLR`'s: `base_lr * lr_lambda(last_epoch)` per group.
-/// The λ's arguments are not saved: a load keeps those of `self`.
-macro_rules! lambda_lr {
-    ($name:ident, $config:ident) => {
-        impl $crate::schedulers::LrPolicy for $name {
-            const NAME: &'static str = <$config as $crate::schedulers::ScheduleConfig>::NAME;
-
-            fn base(&self) -> &$crate::schedulers::Base {
-                &self.base
-            }
-
-            fn base_mut(&mut self) -> &mut $crate::schedulers::Base {
-                &mut self.base
-            }
-
-            fn setup(&mut self, groups: &mut $crate::groups::ParamGroups) -> $crate::error::Result<()> {
-                self.lambda = self.resolve(super::default_lr(groups))?;
-                Ok(())
-            }
-
-            fn get_lr(&self, _groups: &mut $crate::groups::ParamGroups, out: &mut [f64]) -> $crate::error::Result<()> {
-                // LambdaLR calls the λ once per group; it is pure, so once is enough.
-                let factor = self.lambda.at(self.base.last_epoch)?;
-                for (o, base_lr) in out.iter_mut().zip(&self.base.base_lrs) {
-                    *o = base_lr * factor;
-                }
-                Ok(())
-            }
-
-            fn restore(&mut self, loaded: Self) {
-                self.base = loaded.base;
-            }
-        }
-    };
+/// A transformers schedule: its keyword arguments and `resolve`, the checks
+/// of `get_scheduler` and of its `get_*_schedule*` function, giving the λ.
+/// Every such schedule is transformers' `LambdaLR(optimizer, λ)`: the
+/// [`LrPolicy`] below, written once.
+pub(crate) trait GetScheduler:
+    ScheduleConfig + Clone + Send + serde::Serialize + serde::de::DeserializeOwned + 'static
+{
+    /// The λ, with the optimizer's default LR (the first group's).
+    ///
+    /// # Errors
+    /// `get_scheduler`'s and the schedule function's errors, with their messages.
+    fn resolve(&self, default_lr: f64) -> Result<Lambda>;
 }
-use lambda_lr;
+
+/// The resolved λ: made by the constructor, not saved (as in transformers,
+/// whose λ is a `functools.partial` that `state_dict()` leaves out).
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
+#[doc(hidden)]
+pub struct Resolved {
+    #[serde(skip)]
+    lambda: Lambda,
+}
+
+/// `LambdaLR`'s `get_lr` for a transformers λ: `base_lr * λ(last_epoch)` per group.
+impl<C: GetScheduler> LrPolicy for C {
+    const NAME: &'static str = <C as ScheduleConfig>::NAME;
+    type State = Resolved;
+
+    fn setup(&mut self, lambda: &mut Resolved, groups: &mut ParamGroups) -> Result<()> {
+        lambda.lambda = self.resolve(default_lr(groups))?;
+        Ok(())
+    }
+
+    fn get_lr(&self, lambda: &Resolved, base: &Base, _groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
+        // LambdaLR calls the λ once per group; it is pure, so once is enough.
+        scale_base(base, lambda.lambda.at(base.last_epoch)?, out);
+        Ok(())
+    }
+
+    /// The λ's arguments are not saved: a load keeps those of `self`.
+    fn restore(&mut self, _: &mut Resolved, _: Self, _: Resolved) {}
+}

@@ -4,10 +4,10 @@ use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 
 use super::lambda::Lambda;
-use super::{lambda_lr, required};
+use super::{required, GetScheduler};
 use crate::config::kwargs::{from_serde, kwargs, Diag, KwargValue};
 use crate::error::{Error, Result};
-use crate::schedulers::{Base, Schedule, ScheduleConfig};
+use crate::schedulers::{LRScheduler, Schedule, ScheduleConfig};
 
 /// The shape of [`WarmupStableDecay`]'s warmup (`warmup_type`), from
 /// `min_lr_ratio` up to 1 with `p` going from 0 to 1.
@@ -75,7 +75,7 @@ impl KwargValue for DecayType {
 kwargs! {
     /// `get_scheduler("warmup_stable_decay", optimizer, num_warmup_steps,
     /// num_training_steps, scheduler_specific_kwargs={num_decay_steps, ...})`'s arguments.
-    pub struct WarmupStableDecayConfig {
+    pub struct WarmupStableDecayConfig for WarmupStableDecay {
         /// The warmup's length in steps (required: `get_scheduler` raises without it).
         num_warmup_steps: Option<i64> = None,
         /// The length of the schedule: the stable phase is what warmup and
@@ -102,19 +102,7 @@ impl ScheduleConfig for WarmupStableDecayConfig {
                                    num_training_steps: 10, num_decay_steps: 4, decay_type: 1-sqrt, min_lr_ratio: 0.1}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        Ok(WarmupStableDecay {
-            num_warmup_steps: self.num_warmup_steps,
-            num_training_steps: self.num_training_steps,
-            num_decay_steps: self.num_decay_steps,
-            num_stable_steps: self.num_stable_steps,
-            warmup_type: self.warmup_type,
-            decay_type: self.decay_type,
-            min_lr_ratio: self.min_lr_ratio,
-            num_cycles: self.num_cycles,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-        .boxed())
+        Ok(WarmupStableDecay::from_args(self.clone()).boxed())
     }
 }
 
@@ -130,14 +118,14 @@ impl ScheduleConfig for WarmupStableDecayConfig {
 ///
 /// ```
 /// # use tch::{nn, Device};
-/// use tch_lr::{Optim, ScheduleExt as _};
+/// use tch_lr::Optim;
 /// use tch_lr::transformers::{DecayType, WarmupStableDecay};
 /// # let vs = nn::VarStore::new(Device::Cpu);
 /// # let _w = vs.root().zeros("w", &[1]);
 /// let opt = Optim::new(nn::AdamW::default(), &vs, 5e-5)?;
 /// // get_scheduler("warmup_stable_decay", optimizer, num_warmup_steps=100, num_training_steps=1000,
 /// //               scheduler_specific_kwargs={"num_decay_steps": 200, "decay_type": "1-sqrt"})
-/// let mut sched = WarmupStableDecay::new(100, 200)
+/// let mut sched = WarmupStableDecay::new(200).num_warmup_steps(100)
 ///     .num_training_steps(1000)
 ///     .decay_type(DecayType::OneMinusSqrt)
 ///     .build(opt)?;
@@ -152,87 +140,9 @@ impl ScheduleConfig for WarmupStableDecayConfig {
 /// When bound to an optimizer, [`Error::Value`] with transformers' message
 /// when `num_warmup_steps` (from a config) or both `num_training_steps` and
 /// `num_stable_steps` are missing.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct WarmupStableDecay {
-    #[serde(skip)]
-    num_warmup_steps: Option<i64>,
-    #[serde(skip)]
-    num_training_steps: Option<i64>,
-    #[serde(skip)]
-    num_decay_steps: i64,
-    #[serde(skip)]
-    num_stable_steps: Option<i64>,
-    #[serde(skip)]
-    warmup_type: WarmupType,
-    #[serde(skip)]
-    decay_type: DecayType,
-    #[serde(skip)]
-    min_lr_ratio: f64,
-    #[serde(skip)]
-    num_cycles: f64,
-    #[serde(skip)]
-    lambda: Lambda,
-    base: Base,
-}
+pub type WarmupStableDecay = LRScheduler<WarmupStableDecayConfig>;
 
-impl WarmupStableDecay {
-    /// `get_scheduler("warmup_stable_decay", optimizer, num_warmup_steps,
-    /// scheduler_specific_kwargs={"num_decay_steps": ...})`, with the default
-    /// shapes, floor and `num_cycles`; give the length with
-    /// [`num_training_steps`](Self::num_training_steps) or
-    /// [`num_stable_steps`](Self::num_stable_steps).
-    pub fn new(num_warmup_steps: i64, num_decay_steps: i64) -> Self {
-        WarmupStableDecay {
-            num_warmup_steps: Some(num_warmup_steps),
-            num_training_steps: WarmupStableDecayConfig::num_training_steps,
-            num_decay_steps,
-            num_stable_steps: WarmupStableDecayConfig::num_stable_steps,
-            warmup_type: WarmupStableDecayConfig::warmup_type,
-            decay_type: WarmupStableDecayConfig::decay_type,
-            min_lr_ratio: WarmupStableDecayConfig::min_lr_ratio,
-            num_cycles: WarmupStableDecayConfig::num_cycles,
-            lambda: Lambda::default(),
-            base: Base::default(),
-        }
-    }
-
-    /// The schedule's length: the stable phase lasts
-    /// `num_training_steps - num_warmup_steps - num_decay_steps` steps.
-    pub fn num_training_steps(mut self, num_training_steps: i64) -> Self {
-        self.num_training_steps = Some(num_training_steps);
-        self
-    }
-
-    /// The stable phase's length (wins over [`num_training_steps`](Self::num_training_steps)).
-    pub fn num_stable_steps(mut self, num_stable_steps: i64) -> Self {
-        self.num_stable_steps = Some(num_stable_steps);
-        self
-    }
-
-    /// The warmup's shape (default `WarmupStableDecayConfig::warmup_type`).
-    pub fn warmup_type(mut self, warmup_type: WarmupType) -> Self {
-        self.warmup_type = warmup_type;
-        self
-    }
-
-    /// The decay's shape (default `WarmupStableDecayConfig::decay_type`).
-    pub fn decay_type(mut self, decay_type: DecayType) -> Self {
-        self.decay_type = decay_type;
-        self
-    }
-
-    /// The floor, as a fraction of each group's LR (default `WarmupStableDecayConfig::min_lr_ratio`).
-    pub fn min_lr_ratio(mut self, min_lr_ratio: f64) -> Self {
-        self.min_lr_ratio = min_lr_ratio;
-        self
-    }
-
-    /// The number of cosine waves of a cosine decay (default `WarmupStableDecayConfig::num_cycles`).
-    pub fn num_cycles(mut self, num_cycles: f64) -> Self {
-        self.num_cycles = num_cycles;
-        self
-    }
-
+impl GetScheduler for WarmupStableDecayConfig {
     fn resolve(&self, _default_lr: f64) -> Result<Lambda> {
         let w = required(self.num_warmup_steps, "WARMUP_STABLE_DECAY", "num_warmup_steps")?;
         let decay = i128::from(self.num_decay_steps);
@@ -255,5 +165,3 @@ impl WarmupStableDecay {
         })
     }
 }
-
-lambda_lr!(WarmupStableDecay, WarmupStableDecayConfig);

@@ -1,0 +1,98 @@
+#!/usr/bin/env python3
+"""The reference side of `tch-lr trace`: the same config, stepped by the reference library
+(torch.optim.lr_scheduler; transformers and timm for their names; see references.py).
+
+    python scripts/reference/trace_torch.py CONFIG --steps N [--metrics FILE]
+
+prints `{"lr": [[...]], "momentum": [[...]]}` exactly as `tch-lr trace --format json`
+does (row 0 after construction, row k after k steps), with `"weight_decay": [[...]]`
+when the config has a `weight_decay_scheduler:`, so the two can be diffed. A
+`weight_decay_scheduler:` (`momentum_scheduler:`) is its schedule run on a second
+optimizer of the same kind whose LRs are the groups' weight decays (momenta): its
+LRs are the rows (references.shadow_optimizer). A step the reference refuses prints
+its message on stderr and exits with status 1.
+"""
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import yaml
+from torch.optim import lr_scheduler as L
+
+SCRIPTS = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(SCRIPTS / "fixtures"), str(SCRIPTS / "reference")]
+from common import momenta, num  # noqa: E402
+from references import build_optimizer, build_scheduler, shadow_optimizer  # noqa: E402
+
+DEFAULT_OPTIMIZER = {"name": "sgd", "lr": 0.1}
+
+# The sections that schedule another hyper-parameter, and the group key each drives.
+HYPERS = (("weight_decay_scheduler", "weight_decay"), ("momentum_scheduler", "momentum"))
+
+
+def step(sched, metric, epoch):
+    """`step(epoch)`, `step(metric)` for ReduceLROnPlateau, else `step()`."""
+    if epoch is not None:
+        sched.step(epoch)
+    elif metric is not None and isinstance(sched, L.ReduceLROnPlateau):
+        sched.step(metric)
+    else:
+        sched.step()
+
+
+def trace(config, rows, metrics=None, epochs=None):
+    """Returns (rows, error): rows holds each row's "lr" and "momentum" (and "weight_decay"
+    with a weight_decay_scheduler:) per group; error is None or {"row", "type", "message"}."""
+    o = config.get("optimizer") or DEFAULT_OPTIMIZER
+    opt = build_optimizer(o)
+    out = {"lr": [], "momentum": []}
+    if config.get("weight_decay_scheduler"):
+        out["weight_decay"] = []
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            scheds = [build_scheduler(opt, config["scheduler"])]
+            shadows = {}
+            for key, target in HYPERS:
+                if config.get(key):
+                    values = momenta(opt) if target == "momentum" else [g[target] for g in opt.param_groups]
+                    shadow = shadow_optimizer(o, values)
+                    scheds.append(build_scheduler(shadow, config[key]))
+                    shadows[target] = shadow
+            for row in range(rows):
+                if row > 0:
+                    for sched in scheds:
+                        step(sched, metrics[row - 1] if metrics is not None else None,
+                             epochs[row - 1] if epochs is not None else None)
+                out["lr"].append([num(g["lr"]) for g in opt.param_groups])
+                m = shadows.get("momentum")
+                out["momentum"].append([num(g["lr"]) for g in m.param_groups] if m else [num(v) for v in momenta(opt)])
+                if "weight_decay" in out:
+                    out["weight_decay"].append([num(g["lr"]) for g in shadows["weight_decay"].param_groups])
+    except Exception as e:  # noqa: BLE001 - reported like tch-lr does
+        return out, {"row": len(out["lr"]), "type": type(e).__name__, "message": str(e)}
+    return out, None
+
+
+def read_metrics(path):
+    return [float(line) for line in Path(path).read_text().splitlines() if line.strip()]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("config")
+    ap.add_argument("--steps", type=int, required=True)
+    ap.add_argument("--metrics")
+    args = ap.parse_args()
+    config = yaml.safe_load(Path(args.config).read_text())
+    rows, err = trace(config, args.steps, read_metrics(args.metrics) if args.metrics else None)
+    if err:
+        sys.exit(f"error: {err['message']}")
+    print(json.dumps(rows, separators=(",", ":")))
+
+
+if __name__ == "__main__":
+    main()
