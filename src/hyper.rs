@@ -95,7 +95,7 @@ pub(crate) struct HyperSchedule {
 }
 
 /// The saved state of a schedule of weight decay or momentum, part of a
-/// [`SchedulerState`](crate::SchedulerState).
+/// [`SchedulerState`](crate::scheduler::SchedulerState).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HyperState {
     /// What the schedule drives.

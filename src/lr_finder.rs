@@ -34,7 +34,7 @@
 //! ## What is restored, and what is not
 //! Every variable of the `VarStore` (trainable or not: batch-norm running
 //! statistics too) is copied before the test and copied back after it, bit for
-//! bit, and the optimizer's groups ([`ParamGroups`](crate::ParamGroups): LRs,
+//! bit, and the optimizer's groups ([`ParamGroups`](crate::groups::ParamGroups): LRs,
 //! momenta, weight decays, the scheduler keys) are written back into libtorch,
 //! also when the test ends in an error. The optimizer's own state (SGD's
 //! momentum buffers, Adam's moments and step counts) is saved before and

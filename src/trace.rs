@@ -1,11 +1,12 @@
 //! Tracing a config: the LR, momentum and (when scheduled) weight decay of
 //! every group after construction and after each `step()`, with a real tch
 //! optimizer (one tiny parameter per group). This is what `tch-lr trace`
-//! prints and `tch-lr plot` draws.
+//! prints and `tch-lr plot` draws, and what `tch-lr check` runs over the
+//! schedule's own length ([`horizon`]).
 
 use std::path::PathBuf;
 
-use crate::config::{Config, OptimizerConfig};
+use crate::config::{Config, OptimizerConfig, SchedulerConfig};
 use crate::error::{Error, Result};
 use crate::groups::{OptimizerKind, PerGroup};
 use crate::scheduler::Scheduler;
@@ -162,4 +163,89 @@ pub fn trace(config: &Config, opts: &TraceOptions) -> Result<Trace> {
         t.weight_decay.push(r.weight_decay.to_vec());
     })?;
     Ok(t)
+}
+
+/// The number of `step()` calls a schedule is made for, where its arguments
+/// say (`None` where they do not: `StepLR`, `ExponentialLR`, `LambdaLR`,
+/// `CyclicLR`, `CosineAnnealingWarmRestarts`, `ReduceLROnPlateau`, ...):
+/// - `OneCycleLR`: `total_steps`, or `epochs * steps_per_epoch` (one more
+///   step raises in PyTorch);
+/// - `CosineAnnealingLR`: `T_max`; `PolynomialLR`: `total_iters` (not
+///   `LinearLR`'s and `ConstantLR`'s: a warmup's length, not the run's);
+/// - `MultiStepLR`: the last milestone, plus one step at the last LR;
+/// - `SequentialLR`: the last milestone plus the last schedule's length
+///   ([`DEFAULT_HORIZON`] when it has none); `ChainedScheduler`: the longest
+///   of its schedules';
+/// - transformers' schedules: `num_training_steps` (`WarmupStableDecay`: its
+///   three phases when it is not given);
+/// - timm's: the warmup (when before the cycles) and every cycle
+///   (`t_initial`, `cycle_mul`, `cycle_limit`: timm's `get_cycle_length`);
+///   `MultiStepLRScheduler`: the last `decay_t` plus one; `WSDLRScheduler`:
+///   `warmup_t + t_initial`.
+///
+/// ```
+/// use tch_lr::config::Config;
+///
+/// let config = Config::from_yaml("scheduler: {name: OneCycleLR, max_lr: 0.1, epochs: 3, steps_per_epoch: 10}")?;
+/// assert_eq!(tch_lr::trace::length(&config.scheduler), Some(30));
+/// # Ok::<(), tch_lr::Error>(())
+/// ```
+pub fn length(s: &SchedulerConfig) -> Option<u64> {
+    use SchedulerConfig as S;
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    let sum = |a: i64, b: i64| n(a).saturating_add(n(b));
+    // timm's get_cycle_length(): t_initial * (cycle_mul^cycle_limit - 1) / (cycle_mul - 1).
+    let cycles = |t_initial: i64, cycle_mul: f64, cycle_limit: i64, warmup: i64| {
+        let (t, k) = (n(t_initial) as f64, cycle_limit.max(1) as f64);
+        let len = if cycle_mul == 1.0 { t * k } else { (-t * (cycle_mul.powf(k) - 1.0) / (1.0 - cycle_mul)).floor() };
+        let len = if len.is_finite() && len >= 0.0 { (len as u64).min(u64::MAX / 2) } else { u64::MAX / 2 };
+        len.saturating_add(n(warmup))
+    };
+    match s {
+        S::OneCycleLR(c) => c.total_steps.or(c.epochs.zip(c.steps_per_epoch).map(|(e, k)| e.saturating_mul(k))).map(n),
+        S::CosineAnnealingLR(c) => Some(n(c.T_max)),
+        S::PolynomialLR(c) => Some(n(c.total_iters)),
+        S::MultiStepLR(c) => c.milestones.iter().max().map(|&m| sum(m, 1)),
+        S::SequentialLR(c) => {
+            let last = c.milestones.iter().max().copied().unwrap_or(0);
+            let tail = c.schedulers.last().and_then(length).unwrap_or(DEFAULT_HORIZON);
+            Some(n(last).saturating_add(tail))
+        }
+        S::ChainedScheduler(c) => c.schedulers.iter().filter_map(length).max(),
+        S::TransformersLinear(c) => c.num_training_steps.map(n),
+        S::TransformersCosine(c) => c.num_training_steps.map(n),
+        S::TransformersCosineWithRestarts(c) => c.num_training_steps.map(n),
+        S::TransformersPolynomial(c) => c.num_training_steps.map(n),
+        S::TransformersCosineWithMinLr(c) => c.num_training_steps.map(n),
+        S::TransformersCosineWarmupWithMinLr(c) => c.num_training_steps.map(n),
+        S::TransformersWarmupStableDecay(c) => c.num_training_steps.map(n).or_else(|| {
+            let stable = c.num_stable_steps?;
+            Some(sum(c.num_warmup_steps.unwrap_or(0), stable).saturating_add(n(c.num_decay_steps)))
+        }),
+        S::TimmCosineLRScheduler(c) => {
+            Some(cycles(c.t_initial, c.cycle_mul, c.cycle_limit, if c.warmup_prefix { c.warmup_t } else { 0 }))
+        }
+        S::TimmTanhLRScheduler(c) => {
+            Some(cycles(c.t_initial, c.cycle_mul, c.cycle_limit, if c.warmup_prefix { c.warmup_t } else { 0 }))
+        }
+        S::TimmPolyLRScheduler(c) => {
+            Some(cycles(c.t_initial, c.cycle_mul, c.cycle_limit, if c.warmup_prefix { c.warmup_t } else { 0 }))
+        }
+        S::TimmMultiStepLRScheduler(c) => {
+            c.decay_t.iter().max().map(|&m| sum(m, 1).saturating_add(if c.warmup_prefix { n(c.warmup_t) } else { 0 }))
+        }
+        S::TimmWSDLRScheduler(c) => Some(sum(c.warmup_t, c.t_initial)),
+        _ => None,
+    }
+}
+
+/// How many steps `tch-lr check` runs when a config has no length of its
+/// own ([`horizon`] is `None`) and no `--steps` is given.
+pub const DEFAULT_HORIZON: u64 = 1000;
+
+/// The config's own length: the longest [`length`] of its `scheduler:` and
+/// its weight decay and momentum schedules (they step together), `None` when
+/// none of them has one.
+pub fn horizon(config: &Config) -> Option<u64> {
+    std::iter::once(&config.scheduler).chain(config.hyper_sections().map(|(_, _, s)| s)).filter_map(length).max()
 }

@@ -1,6 +1,6 @@
 //! `tch-lr trace | plot | check`, run as a user runs them, against PyTorch.
 //!
-//! `tests/fixtures/cli/expected.json` (written by `scripts/gen_config_fixtures.py`
+//! `tests/fixtures/cli/expected.json` (written by `scripts/fixtures/gen_config.py`
 //! with PyTorch 2.13) holds, for every file in `configs/` and 134 generated
 //! configs, the rows PyTorch produces (LR, momentum, and weight decay where a
 //! `weight_decay_scheduler:` drives it); the binary must print the same, with
@@ -173,7 +173,7 @@ fn every_file_in_configs_is_checked_by_the_fixture() {
     let traced: Vec<String> = cases().into_iter().map(|c| c.config).collect();
     for entry in std::fs::read_dir(root().join("configs")).unwrap() {
         let name = format!("configs/{}", entry.unwrap().file_name().to_string_lossy());
-        assert!(traced.contains(&name), "{name} has no PyTorch fixture: run scripts/gen_config_fixtures.py");
+        assert!(traced.contains(&name), "{name} has no PyTorch fixture: run scripts/fixtures/gen.py config");
     }
 }
 
@@ -299,7 +299,7 @@ fn help_explains_every_subcommand() {
     for (sub, words) in [
         ("trace", &["--steps", "--metrics", "--format", "--checkpoint-at"][..]),
         ("plot", &["--steps", "--output", "--metrics"][..]),
-        ("check", &["CONFIG"][..]),
+        ("check", &["CONFIG", "--steps", "--metrics", "1000"][..]),
     ] {
         let out = tch_lr(&[sub, "--help"]);
         assert!(out.status.success());
@@ -319,7 +319,7 @@ fn list_prints_the_registry() {
     let out = tch_lr(&["list"]);
     assert!(out.status.success());
     let names: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
-    let registered: Vec<String> = tch_lr::REGISTRY.iter().map(|s| s.name.to_string()).collect();
+    let registered: Vec<String> = tch_lr::schedulers::REGISTRY.iter().map(|s| s.name.to_string()).collect();
     assert_eq!(names, registered);
 
     let out = tch_lr(&["list", "--format", "json"]);
@@ -372,5 +372,128 @@ fn check_and_trace_reject_bad_input_alike_in_one_line() {
             said.push(err);
         }
         assert_eq!(said[0], said[1], "check and trace disagree on {yaml:?}");
+    }
+}
+
+/// The values each numeric flag refuses: zero, negative, too large, not a
+/// number, NaN, infinite, fractional, empty.
+const BAD_COUNTS: &[&str] =
+    &["0", "-1", "-0", "-inf", "-x", "10000001", "99999999999999999999999", "abc", "nan", "inf", "1.5", "1e3", ""];
+
+/// Every bad value of a numeric flag, and every contradicting pair, is
+/// clap's usage error: status 2, no panic, nothing on stdout, one `error:`
+/// line that names the flag.
+#[test]
+fn bad_flag_values_are_usage_errors_naming_the_flag() {
+    let step = "configs/step_lr.yaml";
+    let mut cases: Vec<(Vec<String>, &str)> = vec![];
+    for bad in BAD_COUNTS {
+        cases.push((argv(&["trace", step, "--steps", bad]), "--steps"));
+        cases.push((argv(&["plot", step, "--steps", bad, "-o", "/tmp/never-written.png"]), "--steps"));
+        cases.push((argv(&["check", step, "--steps", bad]), "--steps"));
+        if *bad != "0" && *bad != "-0" {
+            cases.push((argv(&["trace", step, "--steps", "3", "--checkpoint-at", bad]), "--checkpoint-at"));
+        }
+    }
+    // `--checkpoint-at` past the last row (`--steps 3` prints rows 0 to 2).
+    for k in ["3", "4", "1000"] {
+        cases.push((argv(&["trace", step, "--steps", "3", "--checkpoint-at", k]), "--checkpoint-at"));
+    }
+    for (args, flag) in cases {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = tch_lr(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: clap's usage error: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {err}");
+        assert!(errors[0].contains(flag), "{args:?}: {:?} should name {flag}", errors[0]);
+    }
+    assert!(!Path::new("/tmp/never-written.png").exists());
+    // The edges that are allowed.
+    assert!(tch_lr(&["trace", step, "--steps", "1"]).status.success());
+    assert!(tch_lr(&["trace", step, "--steps", "3", "--checkpoint-at", "2"]).status.success());
+    assert!(tch_lr(&["trace", step, "--steps", "3", "--checkpoint-at", "0"]).status.success());
+}
+
+/// `tch-lr ARGS` fails in one line on stderr (status 1); returns that line.
+fn check_fails(args: &[&str]) -> String {
+    let out = tch_lr(args);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{args:?} should fail: {err}");
+    assert_eq!(err.lines().count(), 1, "{args:?}: one line: {err}");
+    assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
+    err
+}
+
+/// `tch-lr ARGS` succeeds with one line on stdout; returns it.
+fn check_passes(args: &[&str]) -> String {
+    let out = tch_lr(args);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(text.lines().count(), 1, "{args:?}: {text}");
+    text
+}
+
+/// `check` steps the schedule over its horizon (`--steps`, else the
+/// config's own length, else 1,000 steps) and fails, in one line naming the
+/// step (and the group), where a value would not be finite or PyTorch would
+/// raise; `trace` agrees on the step.
+#[test]
+fn check_runs_the_schedule_over_its_horizon_and_names_the_failing_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // 0.1 * 1e300 * 1000^3 overflows at step 3, in group 1 only.
+    let lambda = write(
+        d,
+        "lambda.yaml",
+        b"optimizer: {name: sgd, lr: [0.1, 0.1]}\nscheduler: {name: LambdaLR, lr_lambda: ['1.0', '1e300 * 1000 ** epoch']}\n",
+    );
+    let err = check_fails(&["check", &lambda]);
+    assert!(err.contains("lambda.yaml") && err.contains("fails at step 3 ") && err.contains("lr of group 1"), "{err}");
+    assert!(err.contains("inf"), "{err}");
+    assert!(check_passes(&["check", &lambda, "--steps", "2"]).contains("2 steps run without error (--steps)"));
+    // trace: rows 0 to 2 (2 steps) print; the third step fails.
+    assert!(tch_lr(&["trace", &lambda, "--steps", "3"]).status.success());
+    assert_eq!(tch_lr(&["trace", &lambda, "--steps", "4"]).status.code(), Some(1));
+
+    // OneCycleLR: its length is total_steps (epochs * steps_per_epoch = 100); one more raises.
+    let one_cycle = "configs/one_cycle_lr.yaml";
+    assert!(check_passes(&["check", one_cycle]).contains("100 steps run without error (its length)"));
+    check_passes(&["check", one_cycle, "--steps", "100"]);
+    let err = check_fails(&["check", one_cycle, "--steps", "101"]);
+    assert!(err.contains("fails at step 101") && err.contains("Tried to step 101 times"), "{err}");
+    // Within a SequentialLR: the last milestone plus the OneCycleLR's length.
+    let seq = write(
+        d,
+        "seq.yaml",
+        b"scheduler:\n  name: SequentialLR\n  milestones: [5]\n  schedulers:\n    - {name: ConstantLR, factor: 0.5, total_iters: 5}\n    - {name: OneCycleLR, max_lr: 0.1, total_steps: 20}\n",
+    );
+    assert!(check_passes(&["check", &seq]).contains("25 steps"));
+    assert!(check_fails(&["check", &seq, "--steps", "26"]).contains("fails at step 26"));
+
+    // No length of its own: 1,000 steps. Python's `10.0 ** 309` overflows.
+    let pow = write(d, "pow.yaml", b"scheduler: {name: LambdaLR, lr_lambda: '10.0 ** epoch'}\n");
+    let err = check_fails(&["check", &pow]);
+    assert!(err.contains("fails at step 309 of 1000"), "{err}");
+    assert!(check_passes(&["check", &pow, "--steps", "308"]).contains("308 steps"));
+
+    // ReduceLROnPlateau: constructed only, unless --metrics gives its metric.
+    let plateau = "configs/reduce_lr_on_plateau.yaml";
+    assert!(check_passes(&["check", plateau]).contains("constructed only"));
+    let m = write(d, "m.txt", b"1\n0.5\n0.5\n");
+    assert!(check_passes(&["check", plateau, "--metrics", &m]).contains("3 steps run without error"));
+    assert!(check_fails(&["check", plateau, "--metrics", &m, "--steps", "4"]).contains("--metrics"));
+    let nan = write(d, "nan.txt", b"1\nnan\n");
+    assert!(check_fails(&["check", plateau, "--metrics", &nan]).contains("fails at step 2"));
+}
+
+/// Every config in `configs/` passes `check`, its schedule run over its horizon.
+#[test]
+fn every_config_in_configs_passes_check() {
+    for entry in std::fs::read_dir(root().join("configs")).unwrap() {
+        let name = format!("configs/{}", entry.unwrap().file_name().to_string_lossy());
+        let text = check_passes(&["check", &name]);
+        assert!(text.contains("run without error") || text.contains("constructed only"), "{name}: {text}");
     }
 }

@@ -519,3 +519,115 @@ fn find_lr_writes_the_curve_and_the_plot_and_prints_the_suggestion() {
     let out = train(&[&args[..], &["--stop-after", "2"]].concat());
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--stop-after"));
 }
+
+/// Every bad value of the example's numeric flags (zero, negative, huge, not
+/// a number, NaN, infinite) and every contradicting pair is a usage error
+/// (status 2; never a panic, as `--batch-size 0` was): one `error:` line
+/// naming the flag, before any data is made or log written.
+#[test]
+fn bad_flag_values_are_usage_errors_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg =
+        config(dir.path(), "c.yaml", "optimizer: {name: sgd, lr: 0.1}\nscheduler: {name: ExponentialLR, gamma: 0.9}\n");
+    let log = dir.path().join("log.csv");
+    let ckpt_dir = dir.path().join("ckpt");
+    let (ckpt, log_s) = (ckpt_dir.to_str().unwrap(), log.to_str().unwrap());
+    let huge = "99999999999999999999999";
+    let mut cases: Vec<(Vec<&str>, &str)> = vec![];
+    /// `with`, then `flag` with each of `bad` and the values no numeric flag takes.
+    fn each<'a>(cases: &mut Vec<(Vec<&'a str>, &'a str)>, flag: &'a str, bad: &[&'a str], with: &[&'a str]) {
+        let fractions: &[&str] =
+            if flag.starts_with("--find-lr-s") || flag == "--find-lr-end" { &[] } else { &["1.5", "1e3"] };
+        for b in bad.iter().chain(&["abc", "nan", "inf", "-inf", ""]).chain(fractions) {
+            let mut a = with.to_vec();
+            a.extend([flag, b]);
+            cases.push((a, flag));
+        }
+    }
+    each(&mut cases, "--batch-size", &["0", "-1", "-64", "100001", huge], &[]);
+    each(&mut cases, "--epochs", &["0", "-1", "1000001", huge], &[]);
+    each(&mut cases, "--train-size", &["-1", "100001", huge], &[]);
+    each(&mut cases, "--test-size", &["-1", "100001", huge], &[]);
+    each(&mut cases, "--seed", &[huge, "-99999999999999999999"], &[]);
+    each(&mut cases, "--checkpoint-every", &["-1", huge], &["--checkpoint-dir", ckpt]);
+    each(&mut cases, "--stop-after", &["0", "-1", huge], &[]);
+    each(&mut cases, "--find-lr-steps", &["0", "1", "-1", "100001", huge], &["--find-lr"]);
+    each(&mut cases, "--find-lr-start", &["0", "-1e-5", "1e400", "NaN"], &["--find-lr"]);
+    each(&mut cases, "--find-lr-end", &["0", "-1", "1e400", "-nan"], &["--find-lr"]);
+    each(&mut cases, "--device", &["tpu", "cuda:x", "cuda:-1", "cuda:99999999999"], &[]);
+    // Pairs: each flag valid alone.
+    let pairs: [(&[&str], &str); 9] = [
+        (&["--train-size", "0"], "--train-size"),
+        (&["--test-size", "0"], "--test-size"),
+        (&["--batch-size", "100", "--train-size", "50"], "--batch-size"),
+        (&["--checkpoint-every", "5"], "--checkpoint-every"),
+        (&["--find-lr-steps", "10"], "--find-lr-steps"),
+        (&["--find-lr-start", "1e-3"], "--find-lr-start"),
+        (&["--find-lr", "--find-lr-start", "1", "--find-lr-end", "0.5"], "--find-lr-start"),
+        (&["--find-lr", "--find-lr-start", "1", "--find-lr-end", "1"], "--find-lr-end"),
+        (&["--resume", ckpt, "--epochs", "3"], "--epochs"),
+    ];
+    cases.extend(pairs.iter().map(|(a, f)| (a.to_vec(), *f)));
+    for (args, flag) in cases {
+        let mut a = vec!["--config", cfg.as_str(), "--log", log_s];
+        if args.contains(&"--resume") {
+            a.clear();
+        }
+        if !args.contains(&"--device") {
+            a.extend(["--device", "cpu"]);
+        }
+        a.extend(&args);
+        let out = train(&a);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: clap's usage error: {err}");
+        let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{args:?}: {err}");
+        assert!(errors[0].contains(flag), "{args:?}: {:?} should name {flag}", errors[0]);
+        assert!(out.stdout.is_empty(), "{args:?}: nothing ran: {}", String::from_utf8_lossy(&out.stdout));
+    }
+    assert!(!log.exists() && !Path::new(ckpt).exists(), "nothing was trained");
+    assert!(!dir.path().join("lr_find.csv").exists(), "no range test ran");
+}
+
+/// Where 0 is allowed, `--help` says what it means, and it means that:
+/// `--train-size 0` and `--test-size 0` take all of `--data`'s samples
+/// (`cifar10_binary_files_are_read`), `--checkpoint-every 0` checkpoints only
+/// at each epoch's end. A checkpoint whose settings no flag would allow (a
+/// hand-edited `progress.yaml`) is refused in one line.
+#[test]
+fn zero_means_what_help_says_and_bad_checkpoint_settings_are_one_line() {
+    let help = ok(&train(&["--help"]));
+    for want in ["0 means all", "0: only at each epoch's end", "1 to 100000", "cannot be given with it"] {
+        assert!(help.contains(want), "--help should say {want:?}: {help}");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "c.yaml",
+        "optimizer: {name: sgd, lr: 0.1}\nscheduler: {name: ExponentialLR, gamma: 0.9}\ninterval: step\n",
+    );
+    let log = dir.path().join("log.csv");
+    let ckpt = dir.path().join("ckpt");
+    let mut args = small(&cfg, log.to_str().unwrap());
+    args.extend(["--checkpoint-dir", ckpt.to_str().unwrap(), "--checkpoint-every", "0", "--stop-after", "7"]);
+    ok(&train(&args));
+    // 4 batches per epoch: saved at the end of epoch 0 (step 4) only.
+    let latest = std::fs::read_to_string(ckpt.join("latest")).unwrap();
+    assert_eq!(latest.trim(), "step-000000004");
+    let steps: Vec<String> = std::fs::read_dir(&ckpt)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("step-"))
+        .collect();
+    assert_eq!(steps, ["step-000000004"]);
+
+    let progress = ckpt.join("step-000000004/progress.yaml");
+    let text = std::fs::read_to_string(&progress).unwrap();
+    assert!(text.contains("batch_size: 16"), "{text}");
+    std::fs::write(&progress, text.replace("batch_size: 16", "batch_size: 0")).unwrap();
+    let out = train(&["--resume", ckpt.to_str().unwrap(), "--device", "cpu"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("batch_size is 0") && err.contains("progress.yaml"), "{err}");
+}

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
 use tch::nn::{ModuleT, VarStore};
 use tch::{Device, Kind};
@@ -34,82 +34,216 @@ use checkpoint::{Progress, RunSettings};
 use model::Model;
 
 /// Train a ResNet with a tch-lr schedule from a YAML config; log the LR of every batch.
+///
+/// Every numeric flag is checked where it is parsed: a bad value (or two flags
+/// that contradict each other) is a usage error naming the flag, before anything runs.
 #[derive(Parser, Debug)]
 #[command(name = "train_resnet")]
 struct Args {
     /// The optimizer and scheduler (see configs/).
-    #[arg(long, default_value = "configs/one_cycle_per_batch.yaml")]
+    #[arg(long, default_value = "configs/one_cycle_per_batch.yaml", conflicts_with = "resume")]
     config: PathBuf,
     /// The network.
-    #[arg(long, value_enum, default_value_t = Model::Resnet20)]
+    #[arg(long, value_enum, default_value_t = Model::Resnet20, conflicts_with = "resume")]
     model: Model,
     /// `auto` (CUDA when available, else CPU), `cpu`, `cuda` or `cuda:N`.
-    #[arg(long, default_value = "auto")]
+    #[arg(long, default_value = "auto", value_parser = device_spec, allow_hyphen_values = true)]
     device: String,
     /// Mixed precision (autocast) on CUDA.
     #[arg(long)]
     amp: bool,
     /// CIFAR-10's binary files (data_batch_1.bin .. test_batch.bin). Default: embedded synthetic data.
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "resume")]
     data: Option<PathBuf>,
-    /// Epochs.
-    #[arg(long, default_value_t = 6)]
+    /// Epochs (1 to 1000000).
+    #[arg(long, value_name = "N", default_value_t = 6, value_parser = epochs, allow_hyphen_values = true,
+          conflicts_with = "resume")]
     epochs: usize,
-    /// Batch size (the last partial batch of an epoch is dropped).
-    #[arg(long, default_value_t = 64)]
+    /// Batch size (1 to 100000, at most the training samples; the last partial batch of an epoch is dropped).
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = batch_size, allow_hyphen_values = true,
+          conflicts_with = "resume")]
     batch_size: i64,
-    /// Training samples of the synthetic data (with --data: the first N of CIFAR-10's; 0: all).
-    #[arg(long, default_value_t = 4096)]
+    /// Training samples of the synthetic data (1 to 100000); with --data, the first N of
+    /// CIFAR-10's, and 0 means all of them.
+    #[arg(long, value_name = "N", default_value_t = 4096, value_parser = samples, allow_hyphen_values = true,
+          conflicts_with = "resume")]
     train_size: i64,
-    /// Test samples of the synthetic data (with --data: the first N; 0: all).
-    #[arg(long, default_value_t = 1024)]
+    /// Test samples of the synthetic data (1 to 100000); with --data, the first N, and 0 means all.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = samples, allow_hyphen_values = true,
+          conflicts_with = "resume")]
     test_size: i64,
-    /// Seed for the weights, the synthetic data and the batch order.
-    #[arg(long, default_value_t = 0)]
+    /// Seed for the weights, the synthetic data and the batch order (any 64-bit integer).
+    #[arg(long, default_value_t = 0, value_parser = seed, allow_hyphen_values = true, conflicts_with = "resume")]
     seed: i64,
     /// The per-batch CSV log (default: runs/<config name>/log.csv).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     log: Option<PathBuf>,
     /// Save checkpoints (model, scheduler, position) into this folder...
     #[arg(long, value_name = "DIR")]
     checkpoint_dir: Option<PathBuf>,
-    /// ...every N batches (and at each epoch's end). Default 100; a resumed
-    /// run keeps its own.
-    #[arg(long, value_name = "N")]
+    /// ...every N batches and at each epoch's end; 0: only at each epoch's end.
+    /// Default 100; a resumed run keeps its own. Needs --checkpoint-dir or --resume.
+    #[arg(long, value_name = "N", value_parser = checkpoint_every, allow_hyphen_values = true)]
     checkpoint_every: Option<u64>,
     /// Continue the run saved in this checkpoint folder (its settings, log and
-    /// schedule), checkpointing on into it (or into --checkpoint-dir).
+    /// schedule), checkpointing on into it (or into --checkpoint-dir). The
+    /// run's settings come from the checkpoint: --config, --model, --data,
+    /// --epochs, --batch-size, --train-size, --test-size, --seed and --log
+    /// cannot be given with it.
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
-    /// Stop after this many batches in total (as if the run were killed there).
-    #[arg(long, value_name = "N")]
+    /// Stop after this many batches in total, at least 1 (as if the run were killed there).
+    #[arg(long, value_name = "N", value_parser = stop_after, allow_hyphen_values = true)]
     stop_after: Option<u64>,
     /// Instead of training, run the LR range test on this run's model,
     /// optimizer and batches: writes lr_find.csv and lr_find.png beside the
     /// log and prints the suggested LR.
     #[arg(long, conflicts_with_all = ["resume", "checkpoint_dir", "stop_after"])]
     find_lr: bool,
-    /// The range test's number of steps (batches; Lightning's num_training).
-    #[arg(long, value_name = "N", default_value_t = LrFinder::NUM_STEPS, requires = "find_lr")]
+    /// The range test's number of steps (batches; Lightning's num_training; 2 to 100000).
+    #[arg(long, value_name = "N", default_value_t = LrFinder::NUM_STEPS, value_parser = find_lr_steps,
+          allow_hyphen_values = true)]
     find_lr_steps: usize,
-    /// The range test's first LR (Lightning's default min_lr is 1e-8: this
-    /// ResNet learns nothing below 1e-5).
-    #[arg(long, value_name = "LR", default_value_t = 1e-5, requires = "find_lr")]
+    /// The range test's first LR, a finite number above 0 and below --find-lr-end
+    /// (Lightning's default min_lr is 1e-8: this ResNet learns nothing below 1e-5).
+    #[arg(long, value_name = "LR", default_value_t = 1e-5, value_parser = lr, allow_hyphen_values = true)]
     find_lr_start: f64,
-    /// The range test's last LR (Lightning's default max_lr is 1: this
-    /// ResNet's loss still falls there; it diverges near 10).
-    #[arg(long, value_name = "LR", default_value_t = 100.0, requires = "find_lr")]
+    /// The range test's last LR, a finite number above --find-lr-start (Lightning's
+    /// default max_lr is 1: this ResNet's loss still falls there; it diverges near 10).
+    #[arg(long, value_name = "LR", default_value_t = 100.0, value_parser = lr, allow_hyphen_values = true)]
     find_lr_end: f64,
     /// The rule of the suggested LR: fastai's valley, or Lightning's steepest
     /// descent (the library's default, `suggestion()`; Lightning 2.6.6
     /// differentiates against the LR itself, which on a noisy curve picks
     /// one of the first LRs it may).
-    #[arg(long, value_enum, default_value_t = find_lr::Rule::Valley, requires = "find_lr")]
+    #[arg(long, value_enum, default_value_t = find_lr::Rule::Valley)]
     find_lr_rule: find_lr::Rule,
 }
 
+/// The most samples of a split (CIFAR-10 has 50,000 training images).
+const MAX_SAMPLES: i128 = 100_000;
+/// The most epochs.
+const MAX_EPOCHS: i128 = 1_000_000;
+
+/// A whole number in `min..=max`, for a flag's value parser; the message
+/// (after clap's `invalid value 'V' for '--flag <N>'`) says why it is refused.
+fn whole(s: &str, min: i128, max: i128, why: &str) -> Result<i128, String> {
+    let t = s.trim();
+    let too_big = || format!("must be at most {max}");
+    match t.parse::<i128>() {
+        Ok(v) if v < min => Err(format!("must be at least {min}{why}")),
+        Ok(v) if v > max => Err(too_big()),
+        Ok(v) => Ok(v),
+        Err(_) if t.starts_with('-') && t[1..].bytes().all(|b| b.is_ascii_digit()) && t.len() > 1 => {
+            Err(format!("must be at least {min}{why}"))
+        }
+        Err(_) if !t.is_empty() && t.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit()) => Err(too_big()),
+        Err(_) if t.parse::<f64>().is_ok() => Err("not a whole number".into()),
+        Err(_) => Err("not a number".into()),
+    }
+}
+
+fn epochs(s: &str) -> Result<usize, String> {
+    whole(s, 1, MAX_EPOCHS, " (an epoch is a pass over the training samples)").map(|v| v as usize)
+}
+
+fn batch_size(s: &str) -> Result<i64, String> {
+    whole(s, 1, MAX_SAMPLES, " (a batch needs a sample)").map(|v| v as i64)
+}
+
+fn samples(s: &str) -> Result<i64, String> {
+    whole(s, 0, MAX_SAMPLES, " (0: all of --data's samples)").map(|v| v as i64)
+}
+
+fn seed(s: &str) -> Result<i64, String> {
+    whole(s, i64::MIN.into(), i64::MAX.into(), "").map(|v| v as i64)
+}
+
+fn checkpoint_every(s: &str) -> Result<u64, String> {
+    whole(s, 0, u64::MAX as i128, " (0: only at each epoch's end)").map(|v| v as u64)
+}
+
+fn stop_after(s: &str) -> Result<u64, String> {
+    whole(s, 1, u64::MAX as i128, " (a number of batches)").map(|v| v as u64)
+}
+
+fn find_lr_steps(s: &str) -> Result<usize, String> {
+    whole(s, 2, MAX_SAMPLES, " (the range test needs a first and a last LR)").map(|v| v as usize)
+}
+
+/// An LR of the range test: finite and above 0 (it rises exponentially).
+fn lr(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if !v.is_finite() => Err("must be a finite number".into()),
+        Ok(v) if v <= 0.0 => Err("must be above 0 (the range test's LR rises exponentially)".into()),
+        Ok(v) => Ok(v),
+        Err(_) => Err("not a number".into()),
+    }
+}
+
+/// `--device`: `auto`, `cpu`, `cuda` or `cuda:N` (whether it is there is checked later).
+fn device_spec(s: &str) -> Result<String, String> {
+    match s {
+        "auto" | "cpu" | "cuda" => Ok(s.to_string()),
+        _ if s.strip_prefix("cuda:").is_some_and(|n| n.parse::<u16>().is_ok()) => Ok(s.to_string()),
+        _ => Err("expected auto, cpu, cuda or cuda:N".into()),
+    }
+}
+
+/// The flags that contradict each other (each alone is valid): clap's usage error.
+fn check_pairs(args: &Args, matches: &clap::ArgMatches) {
+    use clap::parser::ValueSource;
+    let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    let mut problem = None;
+    if given("checkpoint_every") && args.checkpoint_dir.is_none() && args.resume.is_none() {
+        problem = Some(format!(
+            "--checkpoint-every {} needs --checkpoint-dir DIR (or --resume DIR): there is nowhere to save",
+            args.checkpoint_every.unwrap_or_default()
+        ));
+    }
+    if !args.find_lr {
+        for (flag, id) in [
+            ("--find-lr-steps", "find_lr_steps"),
+            ("--find-lr-start", "find_lr_start"),
+            ("--find-lr-end", "find_lr_end"),
+            ("--find-lr-rule", "find_lr_rule"),
+        ] {
+            if given(id) {
+                problem = Some(format!("{flag} is a setting of the LR range test: add --find-lr"));
+            }
+        }
+    }
+    if args.data.is_none() && args.resume.is_none() {
+        for (flag, id, n) in
+            [("--train-size", "train_size", args.train_size), ("--test-size", "test_size", args.test_size)]
+        {
+            if n == 0 && given(id) {
+                problem = Some(format!(
+                    "{flag} 0 means all of --data's samples: the synthetic data needs a number (1 to {MAX_SAMPLES})"
+                ));
+            }
+        }
+    }
+    if args.resume.is_none() && args.train_size > 0 && args.batch_size > args.train_size {
+        problem = Some(format!(
+            "--batch-size {} is larger than --train-size {}: no batch would be full (the partial one is dropped)",
+            args.batch_size, args.train_size
+        ));
+    }
+    if args.find_lr && args.find_lr_start >= args.find_lr_end {
+        problem =
+            Some(format!("--find-lr-start {} must be below --find-lr-end {}", args.find_lr_start, args.find_lr_end));
+    }
+    if let Some(msg) = problem {
+        Args::command().error(clap::error::ErrorKind::ArgumentConflict, msg).exit();
+    }
+}
+
 fn main() {
-    if let Err(e) = run(Args::parse()) {
+    let matches = Args::command().get_matches();
+    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    check_pairs(&args, &matches);
+    if let Err(e) = run(args) {
         // One line: libtorch's errors carry a C++ backtrace.
         eprintln!("error: {}", tch_lr::error::one_line(&format!("{e:#}")));
         std::process::exit(1);
@@ -250,6 +384,23 @@ fn settings(args: &Args) -> Result<RunSettings> {
     })
 }
 
+/// A checkpoint's settings hold what the flags would have allowed (a
+/// hand-edited `progress.yaml` is refused in one line, not a panic).
+fn check_settings(run: &RunSettings) -> Result<()> {
+    let checks = [
+        ("epochs", run.epochs as i128, 1, MAX_EPOCHS),
+        ("batch_size", run.batch_size.into(), 1, MAX_SAMPLES),
+        ("train_size", run.train_size.into(), 0, MAX_SAMPLES),
+        ("test_size", run.test_size.into(), 0, MAX_SAMPLES),
+    ];
+    for (key, v, min, max) in checks {
+        if !(min..=max).contains(&v) {
+            bail!("run.{key} is {v}: it must be {min} to {max} (as --{})", key.replace('_', "-"));
+        }
+    }
+    Ok(())
+}
+
 fn run(args: Args) -> Result<()> {
     // One run per checkpoint folder at a time, held until the process ends.
     // A resumed run checkpoints on into its folder unless told otherwise.
@@ -265,7 +416,11 @@ fn run(args: Args) -> Result<()> {
         }
         None => (settings(&args)?, None),
     };
-    let checkpoint_every = args.checkpoint_every.or(run.checkpoint_every).unwrap_or(100).max(1);
+    if let Some((path, _)) = &resume {
+        check_settings(&run).with_context(|| format!("{}", path.join("progress.yaml").display()))?;
+    }
+    // 0: only at each epoch's end.
+    let checkpoint_every = args.checkpoint_every.or(run.checkpoint_every).unwrap_or(100);
     let run = checkpoint::RunSettings { checkpoint_every: Some(checkpoint_every), ..run };
     let config = Config::from_yaml(&run.config_text).with_context(|| format!("--config {}", args.config.display()))?;
     let model = if run.model == "resnet18" { Model::Resnet18 } else { Model::Resnet20 };
@@ -437,7 +592,7 @@ fn run(args: Args) -> Result<()> {
             bar.set_position(step);
             bar.set_message(format!("epoch {epoch} loss {loss:.4} lr {:.3e} {rate:.0} samples/s", lrs[0]));
             if let Some(dir) = &checkpoint_dir {
-                if step % checkpoint_every == 0 {
+                if checkpoint_every > 0 && step % checkpoint_every == 0 {
                     let progress = Progress { step, epoch, batch: batch + 1, run: run.clone() };
                     checkpoint::save(dir, &vs, &sched, &progress)?;
                 }

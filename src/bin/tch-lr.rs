@@ -3,19 +3,59 @@
 //! ```text
 //! tch-lr trace CONFIG --steps N [--metrics FILE] [--format csv|json] [--checkpoint-at K]
 //! tch-lr plot  CONFIG --steps N -o FILE.png|FILE.svg [--metrics FILE]
-//! tch-lr check CONFIG
+//! tch-lr check CONFIG [--steps N] [--metrics FILE]
 //! tch-lr list  [--format text|json]
 //! ```
+//!
+//! Every numeric flag is checked where it is parsed (a bad value is clap's
+//! usage error, exit status 2, naming the flag and saying why); a flag that
+//! contradicts another is refused the same way.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use tch_lr::config::Config;
 use tch_lr::plot::{Chart, Series};
-use tch_lr::trace::{optimizer_or_default, trace, trace_with, TraceOptions};
+use tch_lr::trace::{horizon, optimizer_or_default, trace, trace_with, TraceOptions, DEFAULT_HORIZON};
+use tch_lr::Error;
+
+/// The most rows `trace` and `plot` make, and steps `check` runs.
+const MAX_STEPS: usize = 10_000_000;
+
+/// A whole number in `min..=MAX_STEPS` for a flag's value parser; the message
+/// (after clap's `invalid value 'V' for '--flag <N>'`) says why it is refused.
+fn count(s: &str, min: usize, why: &str) -> Result<usize, String> {
+    let t = s.trim();
+    match t.parse::<i128>() {
+        Ok(v) if v < min as i128 => Err(format!("must be at least {min}{why}")),
+        Ok(v) if v > MAX_STEPS as i128 => Err(format!("must be at most {MAX_STEPS}")),
+        Ok(v) => Ok(v as usize),
+        Err(_) if !t.is_empty() && t.trim_start_matches(['-', '+']).bytes().all(|b| b.is_ascii_digit()) => {
+            Err(format!("must be at most {MAX_STEPS}"))
+        }
+        Err(_) if t.parse::<f64>().is_ok() => Err("not a whole number".into()),
+        Err(_) => Err("not a number".into()),
+    }
+}
+
+/// `trace --steps`, `plot --steps`: rows, row 0 included.
+fn rows(s: &str) -> Result<usize, String> {
+    count(s, 1, " (row 0 is the state after construction)")
+}
+
+/// `check --steps`: `step()` calls.
+fn steps(s: &str) -> Result<usize, String> {
+    count(s, 1, " (a number of step() calls)")
+}
+
+/// `trace --checkpoint-at`: a row.
+fn row(s: &str) -> Result<usize, String> {
+    count(s, 0, "")
+}
 
 /// PyTorch's learning-rate schedulers for tch: trace, plot and check a YAML config.
 #[derive(Parser)]
@@ -37,8 +77,8 @@ enum Command {
     Trace {
         /// The YAML config.
         config: PathBuf,
-        /// The number of rows to print: row 0, then one row per step.
-        #[arg(long, value_name = "N")]
+        /// The number of rows to print: row 0, then one row per step (1 to 10000000).
+        #[arg(long, value_name = "N", value_parser = rows, allow_hyphen_values = true)]
         steps: usize,
         /// ReduceLROnPlateau's metric, one number per line: the k-th value goes to the k-th step.
         #[arg(long, value_name = "FILE")]
@@ -49,8 +89,9 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Csv)]
         format: Format,
         /// After row K, save the state, rebuild scheduler and optimizer from the config, load the
-        /// state and go on: the output is the same as without it (a check of resuming).
-        #[arg(long, value_name = "K")]
+        /// state and go on: the output is the same as without it (a check of resuming). A row
+        /// that is printed: 0 to N-1.
+        #[arg(long, value_name = "K", value_parser = row, allow_hyphen_values = true)]
         checkpoint_at: Option<usize>,
     },
     /// Draw the LR of each group against the step (momentum when cycled or scheduled, and weight
@@ -58,8 +99,8 @@ enum Command {
     Plot {
         /// The YAML config.
         config: PathBuf,
-        /// The number of points: row 0, then one per step.
-        #[arg(long, value_name = "N")]
+        /// The number of points: row 0, then one per step (1 to 10000000).
+        #[arg(long, value_name = "N", value_parser = rows, allow_hyphen_values = true)]
         steps: usize,
         /// The image to write: `.png` or `.svg`.
         #[arg(short, long, value_name = "FILE")]
@@ -71,10 +112,25 @@ enum Command {
         #[arg(long)]
         title: Option<String>,
     },
-    /// Validate a config (YAML, names, keys, PyTorch's argument checks) and print a one-line summary.
+    /// Validate a config (YAML, names, keys, PyTorch's argument checks), run its schedule over
+    /// its horizon, and print a one-line summary.
+    ///
+    /// The horizon is `--steps N`, else the config's own length (OneCycleLR's total_steps,
+    /// CosineAnnealingLR's T_max, transformers' num_training_steps, timm's cycles and warmup, the
+    /// last milestone and some, ...), else 1000 steps. A step where a value would be NaN or
+    /// infinite, or where PyTorch would raise (OneCycleLR past its end), fails the check, in one
+    /// line naming the step: passing means a run of that length will not fail because of its
+    /// schedule. ReduceLROnPlateau is only constructed, unless --metrics gives its metric.
     Check {
         /// The YAML config.
         config: PathBuf,
+        /// The number of step() calls to run (1 to 10000000); `trace --steps N+1` prints them.
+        #[arg(long, value_name = "N", value_parser = steps, allow_hyphen_values = true)]
+        steps: Option<usize>,
+        /// ReduceLROnPlateau's metric, one number per line: the k-th value goes to the k-th step
+        /// (without --steps, one step per value).
+        #[arg(long, value_name = "FILE")]
+        metrics: Option<PathBuf>,
     },
     /// List every schedule a config can name: one per line, or as JSON with each schedule's
     /// keyword arguments (type, default), an example config and whether it steps on a metric.
@@ -99,6 +155,18 @@ enum Format {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Trace { steps, checkpoint_at: Some(k), .. } = cli.command {
+        if k >= steps {
+            let msg =
+                format!("--checkpoint-at {k} is past the last row: --steps {steps} prints rows 0 to {}", steps - 1);
+            let mut cli = Cli::command();
+            cli.build();
+            match cli.find_subcommand_mut("trace") {
+                Some(trace) => trace.error(ErrorKind::ArgumentConflict, msg).exit(),
+                None => cli.error(ErrorKind::ArgumentConflict, msg).exit(),
+            }
+        }
+    }
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
@@ -136,12 +204,12 @@ fn run(command: Command) -> Result<()> {
             let mut out = io::stdout().lock();
             match format {
                 ListFormat::Text => {
-                    for s in tch_lr::REGISTRY {
+                    for s in tch_lr::schedulers::REGISTRY {
                         writeln!(out, "{}", s.name)?;
                     }
                 }
                 ListFormat::Json => {
-                    let all: Vec<_> = tch_lr::REGISTRY.iter().map(|s| s.describe()).collect();
+                    let all: Vec<_> = tch_lr::schedulers::REGISTRY.iter().map(|s| s.describe()).collect();
                     serde_json::to_writer_pretty(&mut out, &all).map_err(io::Error::from)?;
                     writeln!(out)?;
                 }
@@ -187,12 +255,14 @@ fn run(command: Command) -> Result<()> {
             eprintln!("wrote {}", output.display());
             Ok(())
         }
-        Command::Check { config } => {
+        Command::Check { config, steps, metrics } => {
             let cfg = Config::from_path(&config)?;
             let groups = cfg.validate().with_context(|| config.display().to_string())?;
+            let metrics = read_metrics(metrics.as_deref())?;
+            let ran = run_horizon(&cfg, steps, metrics).with_context(|| config.display().to_string())?;
             let n = groups.len();
             println!(
-                "{}: valid: {} on {} with {n} parameter group{}, stepped once per {}",
+                "{}: valid: {} on {} with {n} parameter group{}, stepped once per {}; {ran}",
                 config.display(),
                 describe(&cfg),
                 groups.kind().name(),
@@ -202,6 +272,47 @@ fn run(command: Command) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `check`'s run: steps the schedule (on the optimizer `trace` builds) over
+/// `--steps`, else the config's [`horizon`], else [`DEFAULT_HORIZON`]
+/// steps; says what it ran, or fails naming the step (and the group, for a
+/// value that is not finite).
+fn run_horizon(cfg: &Config, steps: Option<usize>, metrics: Option<Vec<f64>>) -> Result<String> {
+    let own = horizon(cfg);
+    let (n, why) = match (steps, &metrics) {
+        (Some(n), _) => (n, "--steps".to_string()),
+        (None, Some(m)) if cfg.takes_metric() => (m.len(), "one per value in --metrics".into()),
+        (None, None) if cfg.takes_metric() => {
+            return Ok("steps on a metric: constructed only (give --metrics FILE to step it)".into())
+        }
+        (None, _) => match own {
+            Some(h) if h > MAX_STEPS as u64 => (MAX_STEPS, format!("the first {MAX_STEPS} of its length {h}")),
+            Some(h) => (h as usize, "its length".into()),
+            None => (DEFAULT_HORIZON as usize, "the default: it has no length of its own".into()),
+        },
+    };
+    if let Some(m) = metrics.as_ref().filter(|m| m.len() < n && cfg.takes_metric()) {
+        bail!("--steps {n} needs {n} metrics, one per step: --metrics gives {}", m.len());
+    }
+    let opts = TraceOptions { rows: n + 1, metrics, checkpoint_at: None };
+    let mut last_row = None;
+    trace_with(cfg, &opts, |r| last_row = Some(r.row)).map_err(|e| match last_row {
+        // The error came with the step after the last row.
+        Some(row) => {
+            let step = row + 1;
+            match e {
+                Error::NonFinite { what, group, value } => {
+                    anyhow::anyhow!(
+                        "the schedule fails at step {step} of {n}: {what} of group {group} would be {value}"
+                    )
+                }
+                e => anyhow::Error::new(e).context(format!("the schedule fails at step {step} of {n}")),
+            }
+        }
+        None => e.into(),
+    })?;
+    Ok(format!("{n} step{} run without error ({why})", if n == 1 { "" } else { "s" }))
 }
 
 /// `SequentialLR(LinearLR, CosineAnnealingLR)`, and `; weight_decay: StepLR`

@@ -200,7 +200,7 @@ pub(crate) fn load<P: TimmPolicy>(p: &mut P, state: serde_yaml::Value) -> Result
     Ok(())
 }
 
-/// Implements [`Protocol`](crate::Protocol), [`Schedule`](crate::Schedule)
+/// Implements `Protocol`, [`Schedule`](crate::Schedule)
 /// and [`PlainStep`](crate::schedulers::PlainStep) for a [`TimmPolicy`].
 macro_rules! timm_schedule {
     ($t:ty) => {
