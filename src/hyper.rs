@@ -6,9 +6,9 @@
 //! `lr` holds the values it drives: what PyTorch's own scheduler does on an
 //! optimizer whose LRs are those weight decays (the tests' oracle). After each
 //! step the values are copied into the real groups and written into libtorch
-//! together with the LR. [`Scheduler::with_schedule`] adds one to a scheduler;
-//! [`Scheduler::step`] and its siblings step them all, and
-//! [`Scheduler::save`] keeps them all in one state file.
+//! together with the LR. [`Scheduler::with_schedule`](crate::Scheduler::with_schedule) adds one to a scheduler;
+//! [`Scheduler::step`](crate::Scheduler::step) and its siblings step them all, and
+//! [`Scheduler::save`](crate::Scheduler::save) keeps them all in one state file.
 //!
 //! Only the schedule's LR output is used: a `CyclicLR` or `OneCycleLR` that
 //! cycles momentum itself does so on its shadow groups alone. A momentum
@@ -40,7 +40,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::groups::{ParamGroup, ParamGroups};
-use crate::scheduler::{check_loaded, Scheduler};
+use crate::schedulers::schedule::check_loaded;
 use crate::schedulers::Schedule;
 
 /// A hyper-parameter of each parameter group that a schedule can drive.
@@ -178,109 +178,74 @@ impl HyperSchedule {
     }
 }
 
-impl<S: Schedule> Scheduler<S> {
-    /// Adds a schedule for the weight decay or the momentum (beta1 for Adam
-    /// and AdamW) of every group, applied to each group's current value as
-    /// the scheduler's own schedule is applied to its initial LR. From now on
-    /// every step steps it too (after the LR schedule; a metric goes to each
-    /// schedule that takes one), [`save`](Self::save) keeps its state, and
-    /// [`load`](Self::load) expects it.
-    ///
-    /// # Errors
-    /// [`Error::Unsupported`] for [`HyperParam::Lr`] (the scheduler's own
-    /// schedule), for a target already scheduled, and for a momentum schedule
-    /// beside an LR schedule that cycles momentum (`CyclicLR`, `OneCycleLR`
-    /// with `cycle_momentum`); the schedule's constructor errors (PyTorch's);
-    /// [`Optim::sync`](crate::Optim::sync)'s errors (momenta that differ
-    /// between Adam, AdamW or RMSprop groups).
-    pub fn with_schedule(self, target: HyperParam, schedule: impl Schedule + 'static) -> Result<Self> {
-        self.with_boxed(target, Box::new(schedule))
+/// The schedules of weight decay and momentum of a
+/// [`Scheduler`](crate::Scheduler): at most one per target, stepped after
+/// the LR schedule, saved with it.
+#[derive(Debug, Default)]
+pub(crate) struct HyperSchedules(Vec<HyperSchedule>);
+
+impl HyperSchedules {
+    /// Whether there are none (the LR-only path).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
-    /// [`with_schedule`](Self::with_schedule) for a boxed schedule (from a config).
-    pub(crate) fn with_boxed(mut self, target: HyperParam, schedule: Box<dyn Schedule>) -> Result<Self> {
-        let main = self.schedule.name();
+    /// Adds a schedule for `target` beside the LR schedule `main`, run on
+    /// the current values of `groups`.
+    pub(crate) fn add(
+        &mut self,
+        target: HyperParam,
+        schedule: Box<dyn Schedule>,
+        main: &dyn Schedule,
+        groups: &mut ParamGroups,
+    ) -> Result<()> {
         if target == HyperParam::Lr {
             return Err(Error::Unsupported(format!(
-                "{main} already schedules the LR: combine LR schedules in a ChainedScheduler or SequentialLR"
+                "{} already schedules the LR: combine LR schedules in a ChainedScheduler or SequentialLR",
+                main.name()
             )));
         }
-        if let Some(h) = self.hypers.iter().find(|h| h.target == target) {
+        if let Some(h) = self.0.iter().find(|h| h.target == target) {
             return Err(Error::Unsupported(format!(
                 "{} is already scheduled by {}: combine both in a ChainedScheduler or SequentialLR",
                 target.name(),
                 h.schedule.name()
             )));
         }
-        if target == HyperParam::Momentum && self.schedule.cycles_momentum() {
-            return Err(momentum_conflict(schedule.name(), main));
+        if target == HyperParam::Momentum && main.cycles_momentum() {
+            return Err(momentum_conflict(schedule.name(), main.name()));
         }
-        let h = HyperSchedule::new(target, schedule, self.optim.groups_mut())?;
-        self.hypers.push(h);
-        self.optim.sync()?;
-        Ok(self)
+        self.0.push(HyperSchedule::new(target, schedule, groups)?);
+        Ok(())
     }
 
-    /// The schedule driving `target`: the scheduler's own for
-    /// [`HyperParam::Lr`], else the one added with
-    /// [`with_schedule`](Self::with_schedule), if any.
-    pub fn schedule_of(&self, target: HyperParam) -> Option<&dyn Schedule> {
-        if target == HyperParam::Lr {
-            return Some(&self.schedule);
-        }
-        self.hypers.iter().find(|h| h.target == target).map(|h| h.schedule())
+    /// The schedule driving `target`, if any.
+    pub(crate) fn schedule_of(&self, target: HyperParam) -> Option<&dyn Schedule> {
+        self.0.iter().find(|h| h.target == target).map(HyperSchedule::schedule)
     }
 
-    /// Each group's weight decay when it is scheduled, else `None`.
-    pub fn last_weight_decay(&self) -> Option<Vec<f64>> {
-        self.schedule_of(HyperParam::WeightDecay).map(|_| self.optim.groups().weight_decays())
+    /// The schedules, in the order they were added.
+    pub(crate) fn schedules(&self) -> impl Iterator<Item = &dyn Schedule> {
+        self.0.iter().map(HyperSchedule::schedule)
     }
 
-    /// Whether a step needs a metric: some schedule of this scheduler is a
-    /// `ReduceLROnPlateau`.
-    pub fn takes_metric(&self) -> bool {
-        self.schedule.takes_metric() || self.hypers.iter().any(|h| h.schedule.takes_metric())
+    /// One step of each (`step(metric)` for those that take one).
+    pub(crate) fn step(&mut self, groups: &mut ParamGroups, metric: Option<f64>) -> Result<()> {
+        self.0.iter_mut().try_for_each(|h| h.step(groups, metric))
     }
 
-    /// One step of every schedule, `step()` or `step(metric)` as each takes,
-    /// then one write of everything that changed.
-    pub(crate) fn step_all(&mut self, metric: Option<f64>) -> Result<()> {
-        if metric.is_some() && !self.takes_metric() {
-            return Err(Error::Unsupported(format!("{} takes no metric", self.schedule.name())));
-        }
-        if metric.is_none() {
-            let hypers = self.hypers.iter().map(|h| h.schedule());
-            if let Some(s) = std::iter::once(&self.schedule as &dyn Schedule).chain(hypers).find(|s| s.takes_metric()) {
-                return Err(Error::Unsupported(format!("{} needs a metric at each step", s.name())));
-            }
-        }
-        match metric.filter(|_| self.schedule.takes_metric()) {
-            Some(m) => self.schedule.step_metric(self.optim.groups_mut(), m)?,
-            None => self.schedule.step(self.optim.groups_mut())?,
-        }
-        for h in &mut self.hypers {
-            h.step(self.optim.groups_mut(), metric)?;
-        }
-        self.optim.sync()
+    /// `step(epoch)` of each.
+    pub(crate) fn step_epoch(&mut self, groups: &mut ParamGroups, epoch: f64) -> Result<()> {
+        self.0.iter_mut().try_for_each(|h| h.step_epoch(groups, epoch))
     }
 
-    /// `step(epoch)` of every schedule, then one write.
-    pub(crate) fn step_all_to(&mut self, epoch: f64) -> Result<()> {
-        self.schedule.step_epoch(self.optim.groups_mut(), epoch)?;
-        for h in &mut self.hypers {
-            h.step_epoch(self.optim.groups_mut(), epoch)?;
-        }
-        self.optim.sync()
+    /// Their states.
+    pub(crate) fn states(&self) -> Result<Vec<HyperState>> {
+        self.0.iter().map(HyperSchedule::state).collect()
     }
 
-    /// The states of the schedules of weight decay and momentum.
-    pub(crate) fn hyper_states(&self) -> Result<Vec<HyperState>> {
-        self.hypers.iter().map(HyperSchedule::state).collect()
-    }
-
-    /// Loads the states of the schedules of weight decay and momentum: the
-    /// same targets and schedules, in the same order, as this scheduler's.
-    pub(crate) fn load_hyper_states(&mut self, states: Vec<HyperState>) -> Result<()> {
+    /// Loads states: the same targets and schedules, in the same order.
+    pub(crate) fn load_states(&mut self, states: Vec<HyperState>) -> Result<()> {
         let describe = |v: &mut dyn Iterator<Item = (HyperParam, String)>| {
             let parts: Vec<String> = v.map(|(t, s)| format!("{} by {s}", t.name())).collect();
             if parts.is_empty() {
@@ -289,16 +254,16 @@ impl<S: Schedule> Scheduler<S> {
                 parts.join(", ")
             }
         };
-        let same = states.len() == self.hypers.len()
-            && states.iter().zip(&self.hypers).all(|(s, h)| s.target == h.target && s.scheduler == h.schedule.name());
+        let same = states.len() == self.0.len()
+            && states.iter().zip(&self.0).all(|(s, h)| s.target == h.target && s.scheduler == h.schedule.name());
         if !same {
             return Err(Error::State(format!(
                 "the state schedules {}; this scheduler schedules {}",
                 describe(&mut states.iter().map(|s| (s.target, s.scheduler.clone()))),
-                describe(&mut self.hypers.iter().map(|h| (h.target, h.schedule.name().to_string()))),
+                describe(&mut self.0.iter().map(|h| (h.target, h.schedule.name().to_string()))),
             )));
         }
-        for (h, s) in self.hypers.iter_mut().zip(states) {
+        for (h, s) in self.0.iter_mut().zip(states) {
             h.load_state(s)?;
         }
         Ok(())

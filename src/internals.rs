@@ -4,7 +4,12 @@
 //! group count of a `VarStore`. Behind the `internals` feature, which only
 //! the crate's dev-dependency on itself enables.
 
-pub use crate::optim::group_count;
 pub use crate::schedulers::schedule::Protocol;
-pub use crate::schedulers::timm::TorchGenerator;
+pub use crate::schedulers::timm::noise::TorchGenerator;
 pub use crate::support::{tiny_var_store, write_atomic};
+
+/// The number of parameter groups of `vs` (tch's `nn::Optimizer` makes one
+/// per distinct group of trainable variables).
+pub fn group_count(vs: &tch::nn::VarStore) -> usize {
+    crate::optim::group_count(vs)
+}

@@ -63,6 +63,7 @@ pub mod hyper;
 pub mod internals;
 pub mod lr_finder;
 pub mod optim;
+pub mod plan;
 #[cfg(feature = "plot")]
 pub mod plot;
 pub mod scheduler;

@@ -11,7 +11,23 @@ use crate::groups::{OptimizerKind, ParamGroups, PerGroup};
 mod backend;
 mod owned;
 
-use backend::Backend;
+use backend::Engine;
+
+/// Which optimizer an [`Optim`] built from a config drives.
+///
+/// | | [`Backend::Owned`] | [`Backend::Tch`] |
+/// |---|---|---|
+/// | the optimizer | libtorch's, built and owned by tch-lr ([`Optim::owned`]) | tch's `nn::Optimizer` ([`Optim::new`]) |
+/// | its state (momentum buffers, moments) in checkpoints | saved and loaded ([`Optim::save`], [`Optim::load`]) | out of reach (tch exposes none) |
+/// | choose it when | checkpoints must resume bit for bit (the usual case) | other code needs tch's optimizer itself |
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// libtorch's optimizer, owned by tch-lr: its state can be saved.
+    #[default]
+    Owned,
+    /// tch's `nn::Optimizer`.
+    Tch,
+}
 use owned::Owned;
 
 /// An optimizer configuration tch-lr knows how to schedule: tch's four
@@ -114,7 +130,7 @@ impl OptimizerSpec for nn::RmsProp {
 
 /// The number of parameter groups a `VarStore`'s trainable variables span
 /// (one more than the highest group index; libtorch creates the groups between).
-pub fn group_count(vs: &VarStore) -> usize {
+pub(crate) fn group_count(vs: &VarStore) -> usize {
     let vars = vs.variables_.lock().unwrap_or_else(|e| e.into_inner());
     vars.trainable_variables.iter().map(|v| v.group + 1).max().unwrap_or(0)
 }
@@ -143,7 +159,7 @@ pub fn group_count(vs: &VarStore) -> usize {
 /// ```
 #[derive(Debug)]
 pub struct Optim {
-    opt: Backend,
+    opt: Engine,
     groups: ParamGroups,
     written_lr: Vec<f64>,
     written_momentum: Vec<f64>,
@@ -161,7 +177,7 @@ impl Optim {
     /// [`Error::GroupCount`] when a list of LRs does not match its groups,
     /// [`Error::Tch`] when libtorch rejects the configuration.
     pub fn new<C: OptimizerSpec>(config: C, vs: &VarStore, lr: impl Into<PerGroup>) -> Result<Self> {
-        Self::with_backend(config, vs, lr.into(), false)
+        Self::with_backend(config, vs, lr.into(), Backend::Tch)
     }
 
     /// Builds libtorch's optimizer itself, as tch would (the same libtorch
@@ -188,19 +204,21 @@ impl Optim {
     /// # Errors
     /// As [`Optim::new`].
     pub fn owned<C: OptimizerSpec>(config: C, vs: &VarStore, lr: impl Into<PerGroup>) -> Result<Self> {
-        Self::with_backend(config, vs, lr.into(), true)
+        Self::with_backend(config, vs, lr.into(), Backend::Owned)
     }
 
-    /// [`Optim::new`] (`owned` false) or [`Optim::owned`].
-    fn with_backend<C: OptimizerSpec>(config: C, vs: &VarStore, lr: PerGroup, owned: bool) -> Result<Self> {
+    /// [`Optim::new`] or [`Optim::owned`], as `backend` says.
+    ///
+    /// # Errors
+    /// As [`Optim::new`].
+    pub fn with_backend<C: OptimizerSpec>(config: C, vs: &VarStore, lr: PerGroup, backend: Backend) -> Result<Self> {
         let kind = config.kind();
         let (momentum, wd) = (config.momentum(), config.weight_decay());
         let lrs = lrs_for(vs, lr)?;
         config.check(&lrs)?;
-        let opt = if owned {
-            Backend::Owned(Owned::new(config.settings(), vs, lrs[0])?)
-        } else {
-            Backend::Tch(config.build(vs, lrs[0])?)
+        let opt = match backend {
+            Backend::Owned => Engine::Owned(Owned::new(config.settings(), vs, lrs[0])?),
+            Backend::Tch => Engine::Tch(config.build(vs, lrs[0])?),
         };
         let mut groups = ParamGroups::new(kind, &lrs, momentum)?;
         groups.set_weight_decays(&vec![wd; lrs.len()])?;
@@ -248,7 +266,7 @@ impl Optim {
             opt.set_weight_decay_group(i, g.weight_decay);
         }
         Ok(Optim {
-            opt: Backend::Tch(opt),
+            opt: Engine::Tch(opt),
             written_lr: lrs.clone(),
             written_momentum: vec![momentum; lrs.len()],
             written_weight_decay: groups.weight_decays(),

@@ -19,14 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
-use crate::hyper::{HyperParam, HyperSchedule, HyperState};
+use crate::hyper::{HyperParam, HyperSchedules, HyperState};
 use crate::optim::Optim;
+use crate::schedulers::schedule::check_loaded;
 use crate::schedulers::{PlainStep, ReduceLROnPlateau, Schedule};
 use crate::support::write_atomic;
-
-/// The most steps a loaded state may have taken: far beyond any run, and
-/// where step counts are still exact as `f64`.
-const MAX_STEPS: i64 = 1 << 53;
 
 /// A scheduler that owns its optimizer: PyTorch's `scheduler` object.
 ///
@@ -60,7 +57,7 @@ pub struct Scheduler<S> {
     pub(crate) optim: Optim,
     pub(crate) schedule: S,
     /// The schedules of weight decay and momentum (none: the LR-only path).
-    pub(crate) hypers: Vec<HyperSchedule>,
+    pub(crate) hypers: HyperSchedules,
 }
 
 /// A scheduler's saved state: the parameter groups, the schedule's own
@@ -89,7 +86,7 @@ impl<S: Schedule> Scheduler<S> {
     pub fn new(mut optim: Optim, mut schedule: S) -> Result<Self> {
         schedule.init(optim.groups_mut())?;
         optim.sync()?;
-        Ok(Scheduler { optim, schedule, hypers: Vec::new() })
+        Ok(Scheduler { optim, schedule, hypers: HyperSchedules::default() })
     }
 
     /// The optimizer (PyTorch's `scheduler.optimizer`), read-only: its
@@ -195,7 +192,7 @@ impl<S: Schedule> Scheduler<S> {
             scheduler: self.schedule.name().to_string(),
             groups: self.optim.groups().clone(),
             schedule: self.schedule.state()?,
-            hypers: self.hyper_states()?,
+            hypers: self.hypers.states()?,
         })
     }
 
@@ -228,7 +225,7 @@ impl<S: Schedule> Scheduler<S> {
         }
         self.schedule.load_state(state.schedule)?;
         check_loaded(&self.schedule, state.groups.len())?;
-        self.load_hyper_states(state.hypers)?;
+        self.hypers.load_states(state.hypers)?;
         self.optim.replace_groups(state.groups)
     }
 
@@ -257,6 +254,79 @@ impl<S: Schedule> Scheduler<S> {
         self.load_state(state)
     }
 
+    /// Adds a schedule for the weight decay or the momentum (beta1 for Adam
+    /// and AdamW) of every group, applied to each group's current value as
+    /// the scheduler's own schedule is applied to its initial LR. From now on
+    /// every step steps it too (after the LR schedule; a metric goes to each
+    /// schedule that takes one), [`save`](Self::save) keeps its state, and
+    /// [`load`](Self::load) expects it.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for [`HyperParam::Lr`] (the scheduler's own
+    /// schedule), for a target already scheduled, and for a momentum schedule
+    /// beside an LR schedule that cycles momentum (`CyclicLR`, `OneCycleLR`
+    /// with `cycle_momentum`); the schedule's constructor errors (PyTorch's);
+    /// [`Optim::sync`]'s errors (momenta that differ between Adam, AdamW or
+    /// RMSprop groups).
+    pub fn with_schedule(self, target: HyperParam, schedule: impl Schedule + 'static) -> Result<Self> {
+        self.with_boxed(target, Box::new(schedule))
+    }
+
+    /// [`with_schedule`](Self::with_schedule) for a boxed schedule (from a config).
+    pub(crate) fn with_boxed(mut self, target: HyperParam, schedule: Box<dyn Schedule>) -> Result<Self> {
+        self.hypers.add(target, schedule, &self.schedule, self.optim.groups_mut())?;
+        self.optim.sync()?;
+        Ok(self)
+    }
+
+    /// The schedule driving `target`: the scheduler's own for
+    /// [`HyperParam::Lr`], else the one added with
+    /// [`with_schedule`](Self::with_schedule), if any.
+    pub fn schedule_of(&self, target: HyperParam) -> Option<&dyn Schedule> {
+        if target == HyperParam::Lr {
+            return Some(&self.schedule);
+        }
+        self.hypers.schedule_of(target)
+    }
+
+    /// Each group's weight decay when it is scheduled, else `None`.
+    pub fn last_weight_decay(&self) -> Option<Vec<f64>> {
+        self.schedule_of(HyperParam::WeightDecay).map(|_| self.optim.groups().weight_decays())
+    }
+
+    /// Whether a step needs a metric: some schedule of this scheduler is a
+    /// `ReduceLROnPlateau`.
+    pub fn takes_metric(&self) -> bool {
+        self.schedule.takes_metric() || self.hypers.schedules().any(|s| s.takes_metric())
+    }
+
+    /// One step of every schedule, `step()` or `step(metric)` as each takes,
+    /// then one write of everything that changed.
+    fn step_all(&mut self, metric: Option<f64>) -> Result<()> {
+        if metric.is_some() && !self.takes_metric() {
+            return Err(Error::Unsupported(format!("{} takes no metric", self.schedule.name())));
+        }
+        if metric.is_none() {
+            let all = std::iter::once(&self.schedule as &dyn Schedule).chain(self.hypers.schedules());
+            if let Some(s) = all.into_iter().find(|s| s.takes_metric()) {
+                return Err(Error::Unsupported(format!("{} needs a metric at each step", s.name())));
+            }
+        }
+        match metric.filter(|_| self.schedule.takes_metric()) {
+            Some(m) => self.schedule.step_metric(self.optim.groups_mut(), m)?,
+            None => self.schedule.step(self.optim.groups_mut())?,
+        }
+        self.hypers.step(self.optim.groups_mut(), metric)?;
+        self.optim.sync()
+    }
+
+    /// `step(epoch)` of every schedule, then one write.
+    fn step_all_to(&mut self, epoch: f64) -> Result<()> {
+        self.schedule.step_epoch(self.optim.groups_mut(), epoch)?;
+        self.hypers.step_epoch(self.optim.groups_mut(), epoch)?;
+        self.optim.sync()
+    }
+
     /// Splits into the optimizer and the schedule (dropping any schedules of
     /// weight decay and momentum).
     pub fn into_parts(self) -> (Optim, S) {
@@ -278,21 +348,6 @@ impl<S: PlainStep> Scheduler<S> {
         self.schedule.step(self.optim.groups_mut())?;
         self.optim.sync_lr_momentum()
     }
-}
-
-/// A loaded schedule's step count and size, checked: a state a run can reach,
-/// for this many groups.
-pub(crate) fn check_loaded(schedule: &dyn Schedule, groups: usize) -> Result<()> {
-    if !(-1..=MAX_STEPS).contains(&schedule.last_epoch()) {
-        return Err(Error::State(format!(
-            "last_epoch {} is outside [-1, 2^53]: not a state a run can reach",
-            schedule.last_epoch()
-        )));
-    }
-    if schedule.last_lr().len() != groups {
-        return Err(Error::State("the schedule's state does not match the number of groups".into()));
-    }
-    Ok(())
 }
 
 impl Scheduler<Box<dyn Schedule>> {

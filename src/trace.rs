@@ -75,7 +75,7 @@ pub fn optimizer_or_default(config: &Config) -> OptimizerConfig {
 
 fn build(config: &Config, optimizer: &OptimizerConfig) -> Result<Scheduler<Box<dyn Schedule>>> {
     let vs = tiny_var_store(optimizer.lrs()?.len());
-    let optim = optimizer.build(&vs)?;
+    let optim = optimizer.build(&vs, crate::optim::Backend::Tch)?;
     let config = Config { optimizer: Some(optimizer.clone()), ..config.clone() };
     config.build(optim)
 }
@@ -222,19 +222,30 @@ pub fn length(s: &SchedulerConfig) -> Option<u64> {
             let stable = c.num_stable_steps?;
             Some(sum(c.num_warmup_steps.unwrap_or(0), stable).saturating_add(n(c.num_decay_steps)))
         }),
-        S::TimmCosineLRScheduler(c) => {
-            Some(cycles(c.t_initial, c.cycle_mul, c.cycle_limit, if c.warmup_prefix { c.warmup_t } else { 0 }))
-        }
-        S::TimmTanhLRScheduler(c) => {
-            Some(cycles(c.t_initial, c.cycle_mul, c.cycle_limit, if c.warmup_prefix { c.warmup_t } else { 0 }))
-        }
-        S::TimmPolyLRScheduler(c) => {
-            Some(cycles(c.t_initial, c.cycle_mul, c.cycle_limit, if c.warmup_prefix { c.warmup_t } else { 0 }))
-        }
-        S::TimmMultiStepLRScheduler(c) => {
-            c.decay_t.iter().max().map(|&m| sum(m, 1).saturating_add(if c.warmup_prefix { n(c.warmup_t) } else { 0 }))
-        }
-        S::TimmWSDLRScheduler(c) => Some(sum(c.warmup_t, c.t_initial)),
+        S::TimmCosineLRScheduler(c) => Some(cycles(
+            c.t_initial,
+            c.cycles.cycle_mul,
+            c.cycles.cycle_limit,
+            if c.warmup_prefix { c.warmup.warmup_t } else { 0 },
+        )),
+        S::TimmTanhLRScheduler(c) => Some(cycles(
+            c.t_initial,
+            c.cycles.cycle_mul,
+            c.cycles.cycle_limit,
+            if c.warmup_prefix { c.warmup.warmup_t } else { 0 },
+        )),
+        S::TimmPolyLRScheduler(c) => Some(cycles(
+            c.t_initial,
+            c.cycles.cycle_mul,
+            c.cycles.cycle_limit,
+            if c.warmup_prefix { c.warmup.warmup_t } else { 0 },
+        )),
+        S::TimmMultiStepLRScheduler(c) => c
+            .decay_t
+            .iter()
+            .max()
+            .map(|&m| sum(m, 1).saturating_add(if c.warmup_prefix { n(c.warmup.warmup_t) } else { 0 })),
+        S::TimmWSDLRScheduler(c) => Some(sum(c.warmup.warmup_t, c.t_initial)),
         _ => None,
     }
 }

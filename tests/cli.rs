@@ -299,7 +299,7 @@ fn help_explains_every_subcommand() {
     for (sub, words) in [
         ("trace", &["--steps", "--metrics", "--format", "--checkpoint-at"][..]),
         ("plot", &["--steps", "--output", "--metrics"][..]),
-        ("check", &["CONFIG", "--steps", "--metrics", "1000"][..]),
+        ("check", &["CONFIG", "--steps", "--metrics", "1000", "--epochs", "--steps-per-epoch"][..]),
     ] {
         let out = tch_lr(&[sub, "--help"]);
         assert!(out.status.success());
@@ -391,6 +391,8 @@ fn bad_flag_values_are_usage_errors_naming_the_flag() {
         cases.push((argv(&["trace", step, "--steps", bad]), "--steps"));
         cases.push((argv(&["plot", step, "--steps", bad, "-o", "/tmp/never-written.png"]), "--steps"));
         cases.push((argv(&["check", step, "--steps", bad]), "--steps"));
+        cases.push((argv(&["check", step, "--epochs", bad, "--steps-per-epoch", "4"]), "--epochs"));
+        cases.push((argv(&["check", step, "--epochs", "3", "--steps-per-epoch", bad]), "--steps-per-epoch"));
         if *bad != "0" && *bad != "-0" {
             cases.push((argv(&["trace", step, "--steps", "3", "--checkpoint-at", bad]), "--checkpoint-at"));
         }
@@ -495,5 +497,94 @@ fn every_config_in_configs_passes_check() {
         let name = format!("configs/{}", entry.unwrap().file_name().to_string_lossy());
         let text = check_passes(&["check", &name]);
         assert!(text.contains("run without error") || text.contains("constructed only"), "{name}: {text}");
+    }
+}
+
+/// `check CONFIG --epochs N --steps-per-epoch M`: the run plan's check
+/// (`tch_lr::plan::check`, as the training example runs it before training)
+/// refuses in one line what the run cannot follow, notes what it allows but
+/// may not be meant, and steps the schedule over the plan's scheduler steps;
+/// without the two flags it is skipped, and one without the other is a usage
+/// error.
+#[test]
+fn check_with_a_run_plan_refuses_a_clock_or_a_length_the_run_cannot_follow() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let plan = ["--epochs", "3", "--steps-per-epoch", "4"];
+    // transformers' schedules step once per optimizer update.
+    let hf = write(
+        d,
+        "hf.yaml",
+        b"optimizer: {name: adamw, lr: 0.01}\n\
+          scheduler: {name: transformers.linear, num_warmup_steps: 2, num_training_steps: 12}\ninterval: epoch\n",
+    );
+    let err = check_fails(&[&["check", hf.as_str()][..], &plan].concat());
+    assert!(err.starts_with("error: ") && err.contains("hf.yaml: "), "{err}");
+    assert!(
+        err.contains("transformers.linear steps once per optimizer update") && err.contains("set `interval: step`")
+    );
+    assert!(!check_passes(&["check", &hf]).contains("plan"), "no plan, no plan check");
+
+    // timm's clock is `t_in_epochs`'s; ReduceLROnPlateau steps per epoch.
+    for (yaml, want) in [
+        ("scheduler: {name: timm.CosineLRScheduler, t_initial: 8, t_in_epochs: false}\ninterval: epoch\n", "set `interval: step`"),
+        ("scheduler: {name: timm.StepLRScheduler, decay_t: 2}\ninterval: step\n", "set `interval: epoch`"),
+        ("scheduler: {name: ReduceLROnPlateau}\ninterval: step\n", "set `interval: epoch`"),
+        // Within a composite too.
+        (
+            "scheduler: {name: SequentialLR, milestones: [2], schedulers: [{name: ConstantLR}, {name: transformers.constant}]}\n",
+            "transformers.constant steps once per optimizer update",
+        ),
+    ] {
+        let path = write(d, "clock.yaml", yaml.as_bytes());
+        let err = check_fails(&[&["check", path.as_str()][..], &plan].concat());
+        assert!(err.contains(want), "{yaml}: {err}");
+    }
+
+    // OneCycleLR's cycle must cover the run's scheduler steps: 3 epochs of 4 updates are 12.
+    let short =
+        write(d, "short.yaml", b"scheduler: {name: OneCycleLR, max_lr: 0.1, total_steps: 10}\ninterval: step\n");
+    let err = check_fails(&[&["check", short.as_str()][..], &plan].concat());
+    assert!(
+        err.contains("total_steps is 10") && err.contains("12 times") && err.contains("set total_steps to 12"),
+        "{err}"
+    );
+    // Per epoch, the same cycle is 3 scheduler steps: long enough.
+    let per_epoch = write(d, "per_epoch.yaml", b"scheduler: {name: OneCycleLR, max_lr: 0.1, total_steps: 10}\n");
+    let out = tch_lr(&[&["check", per_epoch.as_str()][..], &plan].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("note: OneCycleLR's total_steps is 10; this run takes only 3")
+    );
+
+    // A plan that fits passes, its schedule run over the plan's scheduler steps.
+    let text = check_passes(&["check", &short, "--epochs", "2", "--steps-per-epoch", "5"]);
+    assert!(text.contains("10 steps run without error (the plan's scheduler steps)"), "{text}");
+    assert!(text.contains("plan checked: 2 epochs of 5 updates, 10 scheduler steps"), "{text}");
+    let text = check_passes(&[&["check", "configs/warmup_cosine.yaml"][..], &plan].concat());
+    assert!(text.contains("plan checked"), "{text}");
+    // A transformers cosine past its num_training_steps passes, with a note that its LR rises again.
+    let cos = write(
+        d,
+        "cos.yaml",
+        b"scheduler: {name: transformers.cosine, num_warmup_steps: 2, num_training_steps: 6}\ninterval: step\n",
+    );
+    let out = tch_lr(&["check", &cos, "--epochs", "2", "--steps-per-epoch", "4"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.starts_with("note: transformers.cosine's num_training_steps is 6") && err.contains("rises again"),
+        "{err}"
+    );
+
+    // The two flags go together.
+    for args in [
+        ["check", "configs/step_lr.yaml", "--epochs", "3"],
+        ["check", "configs/step_lr.yaml", "--steps-per-epoch", "4"],
+    ] {
+        let out = tch_lr(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: clap's usage error");
+        let missing = if args[2] == "--epochs" { "--steps-per-epoch" } else { "--epochs" };
+        assert!(String::from_utf8_lossy(&out.stderr).contains(missing), "{args:?}");
     }
 }

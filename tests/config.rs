@@ -18,7 +18,9 @@ fn every_file_in_configs_loads_validates_and_builds() {
         config.validate().unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let groups = config.optimizer.as_ref().unwrap().lrs().unwrap().len();
         let vs = tiny_vs(groups);
-        config.build(config.build_optim(&vs).unwrap()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        config
+            .build(config.build_optim(&vs, tch_lr::optim::Backend::Tch).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         n += 1;
     }
     assert!(n >= 18, "{n} configs");
@@ -164,7 +166,7 @@ fn lambda_expressions_use_float_arithmetic_and_python_operators() {
         "optimizer: {name: sgd, lr: 1.0}\nscheduler: {name: LambdaLR, lr_lambda: 'epoch / 30 + 2 ^ 2 - 2 ** 2 + (-7 % 3) - 2 + max(0, min(1, 0))'}",
     )
     .unwrap();
-    let mut s = config.build(config.build_optim(&vs).unwrap()).unwrap();
+    let mut s = config.build(config.build_optim(&vs, tch_lr::optim::Backend::Tch).unwrap()).unwrap();
     for _ in 0..15 {
         s.step().unwrap();
     }
@@ -239,17 +241,186 @@ fn invalid_values_are_placed_at_their_own_key() {
     assert!(message.starts_with("optimizer.momentum: "), "{message}");
 }
 
-/// A value echoed in an error is cut: a 2 MB scheduler name or key gives one
-/// short line that still says what is wrong and where.
+/// A value echoed in an error is cut: a 2 MB scheduler name, or a long
+/// unknown key (YAML itself caps a key at 1,024 characters), gives one short
+/// line that still says what is wrong and where.
 #[test]
 fn a_huge_value_gives_a_short_error_line() {
     let huge = "x".repeat(2 << 20);
+    let long = "k".repeat(1000);
     for yaml in
-        [format!("scheduler: {{name: {huge}}}"), format!("scheduler: {{name: StepLR, step_size: 3, {huge}: 1}}")]
+        [format!("scheduler: {{name: {huge}}}"), format!("scheduler:\n  name: StepLR\n  step_size: 3\n  {long}: 1\n")]
     {
         let msg = err(&yaml).to_string();
         assert!(msg.chars().count() <= 1000, "{} characters", msg.chars().count());
         assert!(!msg.contains('\n'), "{msg}");
-        assert!(msg.contains("line 1") && msg.contains('…'), "{msg}");
+        assert!(msg.contains('…') && msg.contains("line "), "{msg}");
+    }
+}
+
+/// The line, column and message of a config error.
+fn placed(e: Error) -> (Option<usize>, Option<usize>, String) {
+    match e {
+        Error::Config { line, column, message, .. } => (line, column, message),
+        e => panic!("{e:?}"),
+    }
+}
+
+/// (line, column) of the `n`-th (from 0) occurrence of `needle` in `text`.
+fn nth_place(text: &str, needle: &str, n: usize) -> (Option<usize>, Option<usize>) {
+    let at = text.match_indices(needle).nth(n).unwrap_or_else(|| panic!("{needle} #{n} in {text}")).0;
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    (Some(text[..at].matches('\n').count() + 1), Some(text[line_start..at].chars().count() + 1))
+}
+
+/// A duplicate key is placed at the duplicate (its second occurrence in its
+/// mapping), at any depth, not at the start of the mapping.
+#[test]
+fn a_duplicate_key_is_placed_at_the_duplicate() {
+    let cases = [
+        ("scheduler:\n  name: StepLR\n  step_size: 3\n  step_size: 4\n", "step_size", 1, "scheduler: "),
+        ("scheduler: {name: StepLR, step_size: 3}\ninterval: step\nscheduler: {name: StepLR, step_size: 4}\n", "scheduler:", 1, ""),
+        (
+            "optimizer:\n  name: sgd\n  lr: 0.1\n  momentum: 0.9\n  lr: 0.2\nscheduler: {name: StepLR, step_size: 3}\n",
+            "lr:",
+            1,
+            "optimizer: ",
+        ),
+        (
+            "optimizer: {name: sgd, lr: 0.1}\nscheduler:\n  name: SequentialLR\n  milestones: [2]\n  schedulers:\n    - {name: ConstantLR, factor: 0.5}\n    - name: StepLR\n      step_size: 2\n      gamma: 0.5\n      step_size: 3\n",
+            "step_size",
+            1,
+            "scheduler.schedulers[1]: ",
+        ),
+        (
+            "scheduler:\n  name: ChainedScheduler\n  schedulers: [{name: StepLR, step_size: 2}, {name: ConstantLR, factor: 0.5, factor: 0.4}]\n",
+            "factor",
+            1,
+            "scheduler.schedulers[1]: ",
+        ),
+    ];
+    for (yaml, key, n, prefix) in cases {
+        let (line, column, message) = placed(Config::from_yaml(yaml).unwrap_err());
+        assert_eq!((line, column), nth_place(yaml, key, n), "{yaml}: {message}");
+        let key = key.trim_end_matches(':');
+        assert_eq!(message, format!("{prefix}duplicate entry with key {key:?}"), "{yaml}");
+    }
+    // A syntax error before any duplicate keeps YAML's own place.
+    let (line, _, message) = placed(Config::from_yaml("scheduler:\n  name: StepLR\n   step_size: 3\n").unwrap_err());
+    assert_eq!(line, Some(3), "{message}");
+}
+
+/// Builds `yaml` (with an SGD optimizer of one group when it has none) and
+/// validates it: both must fail alike.
+fn constructor_error(yaml: &str) -> Error {
+    let config = Config::from_yaml(yaml).unwrap_or_else(|e| panic!("{yaml}: {e}"));
+    let validated = config.validate().expect_err(yaml);
+    let vs = tiny_vs(1);
+    let optim = match &config.optimizer {
+        Some(_) => config.build_optim(&vs, tch_lr::optim::Backend::Tch).unwrap(),
+        None => Optim::new(tch::nn::Sgd::default(), &vs, 0.1).unwrap(),
+    };
+    let built = config.build(optim).err().unwrap_or_else(|| panic!("{yaml}: built"));
+    assert_eq!(validated.to_string(), built.to_string(), "{yaml}");
+    built
+}
+
+/// An error of a reference's constructor (PyTorch's, transformers', timm's)
+/// names the line of the argument it is about, else of the `name:` of the
+/// schedule that raised it, its message kept whole after the dotted path.
+#[test]
+fn constructor_errors_are_placed_at_their_argument_or_schedule() {
+    let factor = "Constant multiplicative factor expected to be between 0 and 1.";
+    let cases: &[(&str, &str, usize, String)] = &[
+        (
+            "optimizer: {name: sgd, lr: 0.1}\nscheduler:\n  name: ConstantLR\n  total_iters: 4\n  factor: 1.5\n",
+            "factor",
+            0,
+            format!("scheduler.factor: {factor}"),
+        ),
+        (
+            "scheduler:\n  name: SequentialLR\n  milestones: [2]\n  schedulers:\n    - {name: ConstantLR, factor: 0.5}\n    - name: ConstantLR\n      factor: 2.0\n",
+            "factor",
+            1,
+            format!("scheduler.schedulers[1].factor: {factor}"),
+        ),
+        (
+            // Missing: at the schedule's `name:`.
+            "scheduler:\n  name: transformers.cosine\n  num_warmup_steps: 3\n",
+            "name",
+            0,
+            "scheduler: SchedulerType.COSINE requires `num_training_steps`, please provide that argument.".into(),
+        ),
+        (
+            "scheduler:\n  name: ChainedScheduler\n  schedulers:\n    - {name: StepLR, step_size: 2}\n    - {name: transformers.linear, num_warmup_steps: 3}\n",
+            "name",
+            2,
+            "scheduler.schedulers[1]: SchedulerType.LINEAR requires `num_training_steps`, please provide that argument."
+                .into(),
+        ),
+        (
+            "scheduler:\n  name: LinearLR\n  start_factor: 0.5\n  end_factor: 1.5\n",
+            "end_factor",
+            0,
+            "scheduler.end_factor: Ending multiplicative factor expected to be between 0 and 1.".into(),
+        ),
+        (
+            "scheduler:\n  name: CosineAnnealingWarmRestarts\n  T_0: 0\n",
+            "T_0",
+            0,
+            "scheduler.T_0: Expected positive integer T_0, but got 0".into(),
+        ),
+        (
+            // Two arguments named: at the schedule.
+            "scheduler:\n  name: OneCycleLR\n  max_lr: 0.1\n",
+            "name",
+            0,
+            "scheduler: You must define either total_steps OR (epochs AND steps_per_epoch)".into(),
+        ),
+        (
+            "scheduler:\n  name: SequentialLR\n  milestones: [2, 4]\n  schedulers: [{name: StepLR, step_size: 1}, {name: StepLR, step_size: 1}, {name: ReduceLROnPlateau}]\n",
+            "{name: ReduceLROnPlateau",
+            0,
+            "scheduler.schedulers[2]: SequentialLR does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs to be specified when calling `step`, but got one at index 2 in the given schedulers sequence.".into(),
+        ),
+        (
+            "optimizer: {name: sgd, lr: 0.1, weight_decay: 0.01}\nscheduler: {name: StepLR, step_size: 2}\nweight_decay_scheduler:\n  name: ReduceLROnPlateau\n  factor: 1.0\n",
+            "factor",
+            0,
+            "weight_decay_scheduler.factor: Factor should be < 1.0.".into(),
+        ),
+        (
+            "scheduler:\n  name: timm.CosineLRScheduler\n  t_initial: 0\n",
+            "t_initial",
+            0,
+            "scheduler.t_initial: timm.CosineLRScheduler: timm asserts t_initial > 0, got 0".into(),
+        ),
+        (
+            "scheduler:\n  name: OneCycleLR\n  total_steps: 10\n  max_lr: [0.1, 0.2]\n",
+            "max_lr",
+            0,
+            "scheduler.max_lr: max_lr must have the same length as optimizer.param_groups. max_lr has 2 values, \
+             param_groups has 1."
+                .into(),
+        ),
+    ];
+    for (yaml, key, n, message) in cases {
+        let (line, column, got) = placed(constructor_error(yaml));
+        assert_eq!(&got, message, "{yaml}");
+        assert_eq!((line, column), nth_place(yaml, key, *n), "{yaml}: {got}");
+    }
+    // From a file: the same place.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("factor.yaml");
+    std::fs::write(&path, cases[0].0).unwrap();
+    let config = Config::from_path(&path).unwrap();
+    let msg =
+        config.build(config.build_optim(&tiny_vs(1), tch_lr::optim::Backend::Tch).unwrap()).unwrap_err().to_string();
+    assert_eq!(msg, format!("scheduler.factor: {factor} (line 5, column 3)"));
+    // Without text (a `Value`), PyTorch's error as it is.
+    let config = Config::from_value(serde_yaml::from_str(cases[0].0).unwrap()).unwrap();
+    match config.build(config.build_optim(&tiny_vs(1), tch_lr::optim::Backend::Tch).unwrap()) {
+        Err(Error::Value(m)) => assert_eq!(m, factor),
+        r => panic!("{:?}", r.err()),
     }
 }

@@ -260,7 +260,7 @@ fn mutate(rng: &mut Rng, v: &mut Value, depth: usize) {
 
 fn build(example: &str, optimizer: &str, groups: usize) -> Scheduler<Box<dyn Schedule>> {
     let config = Config::from_yaml(&format!("optimizer: {optimizer}\nscheduler: {example}")).unwrap();
-    config.build(config.build_optim(&tiny_vs(groups)).unwrap()).unwrap()
+    config.build(config.build_optim(&tiny_vs(groups), tch_lr::optim::Backend::Tch).unwrap()).unwrap()
 }
 
 #[test]

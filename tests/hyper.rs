@@ -66,7 +66,7 @@ fn config_of(case: &HyperCase) -> Config {
 
 fn build(config: &Config) -> tch_lr::Result<Scheduler<Box<dyn Schedule>>> {
     let vs = tiny_vs(config.optimizer.as_ref().unwrap().lrs().unwrap().len());
-    config.build(config.build_optim(&vs)?)
+    config.build(config.build_optim(&vs, tch_lr::optim::Backend::Tch)?)
 }
 
 /// The step the reference took before row `k + 1`.

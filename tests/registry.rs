@@ -90,7 +90,7 @@ fn every_example_parses_builds_and_steps() {
         assert_eq!(config.scheduler.name(), s.name);
         assert_eq!(config.scheduler.takes_metric(), s.takes_metric, "{}", s.name);
         let vs = tiny_vs(2);
-        let mut sched = config.build(config.build_optim(&vs).unwrap()).unwrap();
+        let mut sched = config.build(config.build_optim(&vs, tch_lr::optim::Backend::Tch).unwrap()).unwrap();
         for _ in 0..12 {
             sched.step_with(s.takes_metric.then_some(1.0)).unwrap_or_else(|e| panic!("{}: {e}", s.name));
         }

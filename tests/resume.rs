@@ -18,7 +18,7 @@ fn metric(k: usize) -> f64 {
 
 fn build(config: &Config) -> Scheduler<Box<dyn Schedule>> {
     let vs = tiny_vs(config.optimizer.as_ref().unwrap().lrs().unwrap().len());
-    config.build(config.build_optim(&vs).unwrap()).unwrap()
+    config.build(config.build_optim(&vs, tch_lr::optim::Backend::Tch).unwrap()).unwrap()
 }
 
 /// One row: the bits of every group's LR, last LR and momentum.
@@ -61,15 +61,42 @@ fn check_resume(name: &str, config: &Config, fractional: bool) {
     }
 }
 
-#[test]
-fn every_scheduler_resumes_bit_identically() {
-    for &tch_lr::schedulers::ScheduleInfo { name, example: scheduler, .. } in tch_lr::schedulers::REGISTRY {
-        for optimizer in ["{name: sgd, lr: [0.1, 0.02], momentum: 0.9}", "{name: adam, lr: [0.1, 0.02]}"] {
-            let config = Config::from_yaml(&format!("optimizer: {optimizer}\nscheduler: {scheduler}")).unwrap();
-            check_resume(name, &config, false);
-        }
+/// A schedule's resume cases: its registry example with SGD (momentum) and
+/// with Adam, and, for transformers' schedules, its fixture cases resumed half
+/// way (see [`resume_fixture_case_half_way`]).
+fn check_schedule(name: &str) {
+    let example = tch_lr::schedulers::registry::info(name).expect("a registered schedule").example;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scheduler.yaml");
+    let fixture = if name.starts_with("transformers.") {
+        load_cases(&root().join(format!("tests/fixtures/parity/{name}.json")))
+    } else {
+        vec![]
+    };
+    let mut cases: Vec<(String, Box<dyn FnOnce() + '_>)> = Vec::new();
+    for optimizer in ["{name: sgd, lr: [0.1, 0.02], momentum: 0.9}", "{name: adam, lr: [0.1, 0.02]}"] {
+        cases.push((
+            format!("example, optimizer {optimizer}"),
+            Box::new(move || {
+                let config = Config::from_yaml(&format!("optimizer: {optimizer}\nscheduler: {example}")).unwrap();
+                check_resume(name, &config, false)
+            }),
+        ));
     }
+    for case in fixture.iter().filter(|c| resumes_half_way(c)) {
+        let path = &path;
+        cases.push((
+            format!("fixture case `{}` resumed half way", case.name),
+            Box::new(move || resume_fixture_case_half_way(case, path)),
+        ));
+    }
+    let n = check_cases(name, cases);
+    println!("{name}: {n} resume cases");
 }
+
+// `resume::StepLR`, `resume::transformers_linear`, ...: one test per
+// registered schedule (`cargo test -- --exact resume::StepLR` runs one).
+registered_schedule_tests!(resume, check_schedule);
 
 #[test]
 fn cycled_momentum_and_fractional_epochs_resume_bit_identically() {
@@ -100,7 +127,7 @@ fn loaded_lr_reaches_libtorch() {
     }
     first.save(&path).unwrap();
     let (vs, ws) = probe_vs(2);
-    let mut resumed = config.build(config.build_optim(&vs).unwrap()).unwrap();
+    let mut resumed = config.build(config.build_optim(&vs, tch_lr::optim::Backend::Tch).unwrap()).unwrap();
     resumed.load(&path).unwrap();
     let moved = probe_step(resumed.optimizer_mut(), &ws);
     assert_eq!(moved, vec![-0.1 * 0.5f64.powi(5), -0.02 * 0.5f64.powi(5)]);
@@ -172,47 +199,46 @@ fn save_is_atomic_and_replaces_the_old_state() {
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
 }
 
-/// Every case of the fixture files whose name starts with `prefix` (written by
-/// the reference library, not by tch-lr) that runs without an error, stopped
-/// half-way, saved, loaded into a freshly built scheduler and run to its end:
-/// every row still matches the reference to 1e-9 relative.
-fn fixture_cases_resume_half_way(prefix: &str) -> usize {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("scheduler.yaml");
-    let mut n = 0;
-    let files = parity_files();
-    for file in files.iter().filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix)) {
-        for case in load_cases(file) {
-            if case.expected.error.is_some() || case.metrics.is_some() || case.epochs.is_some() {
-                continue;
-            }
-            let config = Config::from_value(serde_yaml::to_value(&case.config).unwrap()).unwrap();
-            let stop = case.steps / 2;
-            let mut first = build(&config);
-            for _ in 0..stop {
-                first.step().unwrap();
-            }
-            first.save(&path).unwrap();
-            drop(first);
-            let mut resumed = build(&config);
-            resumed.load(&path).unwrap();
-            for row in stop..=case.steps {
-                if row > stop {
-                    resumed.step().unwrap_or_else(|e| panic!("{}: row {row}: {e}", case.name));
-                }
-                let name = format!("{} (resumed at {stop})", case.name);
-                assert_row("lr", &name, row, &resumed.groups().lrs(), &case.expected.lr[row]);
-                assert_row("last_lr", &name, row, resumed.last_lr(), &case.expected.last_lr[row]);
-                assert_row("momentum", &name, row, &resumed.groups().momenta(), &case.expected.momentum[row]);
-            }
-            n += 1;
-        }
-    }
-    n
+/// Whether a fixture case (written by the reference library, not by tch-lr)
+/// is one that [`resume_fixture_case_half_way`] runs: no error, metric or epochs.
+fn resumes_half_way(case: &Case) -> bool {
+    case.expected.error.is_none() && case.metrics.is_none() && case.epochs.is_none()
 }
 
+/// A fixture case stopped half-way, saved to `path`, loaded into a freshly
+/// built scheduler and run to its end: every row still matches the reference
+/// to 1e-9 relative.
+fn resume_fixture_case_half_way(case: &Case, path: &std::path::Path) {
+    let config = Config::from_value(serde_yaml::to_value(&case.config).unwrap()).unwrap();
+    let stop = case.steps / 2;
+    let mut first = build(&config);
+    for _ in 0..stop {
+        first.step().unwrap();
+    }
+    first.save(path).unwrap();
+    drop(first);
+    let mut resumed = build(&config);
+    resumed.load(path).unwrap();
+    for row in stop..=case.steps {
+        if row > stop {
+            resumed.step().unwrap_or_else(|e| panic!("{}: row {row}: {e}", case.name));
+        }
+        let name = format!("{} (resumed at {stop})", case.name);
+        assert_row("lr", &name, row, &resumed.groups().lrs(), &case.expected.lr[row]);
+        assert_row("last_lr", &name, row, resumed.last_lr(), &case.expected.last_lr[row]);
+        assert_row("momentum", &name, row, &resumed.groups().momenta(), &case.expected.momentum[row]);
+    }
+}
+
+/// The transformers fixture cases that `resume::transformers_*` resume half
+/// way (each in its schedule's test) are enough of them.
 #[test]
 fn transformers_fixture_cases_resume_half_way() {
-    let n = fixture_cases_resume_half_way("transformers.");
+    let files = parity_files();
+    let n: usize = files
+        .iter()
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("transformers."))
+        .map(|file| load_cases(file).iter().filter(|c| resumes_half_way(c)).count())
+        .sum();
     assert!(n >= 100, "only {n} transformers cases resumed");
 }

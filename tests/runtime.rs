@@ -24,34 +24,53 @@ fn config(optimizer: &str, scheduler: &str) -> Config {
     Config::from_yaml(&format!("optimizer: {optimizer}\nscheduler: {scheduler}\n")).expect("test config")
 }
 
-#[test]
-fn every_scheduler_sets_the_lr_libtorch_applies_per_group() {
-    for &tch_lr::schedulers::ScheduleInfo { name, example: scheduler, .. } in tch_lr::schedulers::REGISTRY {
-        let config = config("{name: sgd, lr: [0.1, 0.02]}", scheduler);
-        let (vs, ws) = probe_vs(2);
-        let mut sched = config.build(config.build_optim(&vs).unwrap()).unwrap();
-        let mut distinct = std::collections::BTreeSet::new();
-        for step in 0..STEPS {
-            let lrs = sched.groups().lrs();
-            let moved = probe_step(sched.optimizer_mut(), &ws);
-            for g in 0..2 {
-                // 0 - lr * 1 is exact in f64: the bits must agree.
-                assert_eq!(
-                    moved[g], -lrs[g],
-                    "{name}: step {step}: group {g}: libtorch applied {}, scheduler {}",
-                    -moved[g], lrs[g]
-                );
-                distinct.insert((g, lrs[g].to_bits()));
-            }
-            sched.step_with(sched.schedule().takes_metric().then_some(1.0)).unwrap();
+/// Plain SGD (two groups): before every step, each group's parameter moves by
+/// exactly the LR the scheduler set, and the LR changes (unless `NEVER_CHANGE`).
+fn check_lr_per_group(name: &str, scheduler: &str) {
+    let config = config("{name: sgd, lr: [0.1, 0.02]}", scheduler);
+    let (vs, ws) = probe_vs(2);
+    let mut sched = config.build(config.build_optim(&vs, tch_lr::optim::Backend::Tch).unwrap()).unwrap();
+    let mut distinct = std::collections::BTreeSet::new();
+    for step in 0..STEPS {
+        let lrs = sched.groups().lrs();
+        let moved = probe_step(sched.optimizer_mut(), &ws);
+        for g in 0..2 {
+            // 0 - lr * 1 is exact in f64: the bits must agree.
+            assert_eq!(
+                moved[g], -lrs[g],
+                "{name}: step {step}: group {g}: libtorch applied {}, scheduler {}",
+                -moved[g], lrs[g]
+            );
+            distinct.insert((g, lrs[g].to_bits()));
         }
-        if NEVER_CHANGE.contains(&name) {
-            assert_eq!(distinct.len(), 2, "{name}: one LR per group throughout (saw {distinct:?})");
-        } else {
-            assert!(distinct.len() > 3, "{name}: the test must see the LR change (saw {distinct:?})");
-        }
+        sched.step_with(sched.schedule().takes_metric().then_some(1.0)).unwrap();
+    }
+    if NEVER_CHANGE.contains(&name) {
+        assert_eq!(distinct.len(), 2, "{name}: one LR per group throughout (saw {distinct:?})");
+    } else {
+        assert!(distinct.len() > 3, "{name}: the test must see the LR change (saw {distinct:?})");
     }
 }
+
+/// A schedule's registry example: the LR per group with plain SGD, and with
+/// SGD with momentum 0.9 ([`check_sgd_momentum`]).
+fn check_schedule(name: &str) {
+    let scheduler = tch_lr::schedulers::registry::info(name).expect("a registered schedule").example;
+    check_cases(
+        name,
+        [
+            (
+                "example, LR per group with SGD".to_string(),
+                Box::new(|| check_lr_per_group(name, scheduler)) as Box<dyn FnOnce()>,
+            ),
+            ("example, SGD with momentum 0.9".to_string(), Box::new(|| check_sgd_momentum(name, scheduler, 0.9))),
+        ],
+    );
+}
+
+// `runtime::StepLR`, `runtime::transformers_linear`, ...: one test per
+// registered schedule (`cargo test -- --exact runtime::StepLR` runs one).
+registered_schedule_tests!(runtime, check_schedule);
 
 /// SGD with momentum: libtorch's buffer is `buf = momentum * buf + grad`
 /// (dampening 0), and the step is `-lr * buf`.
@@ -62,7 +81,7 @@ fn check_sgd_momentum(name: &str, scheduler: &str, momentum: f64) {
 /// [`check_sgd_momentum`] for a whole config (two SGD groups).
 fn check_sgd_momentum_of(name: &str, config: &Config) {
     let (vs, ws) = probe_vs(2);
-    let mut sched = config.build(config.build_optim(&vs).unwrap()).unwrap();
+    let mut sched = config.build(config.build_optim(&vs, tch_lr::optim::Backend::Tch).unwrap()).unwrap();
     let mut buf = [0.0f64; 2];
     let mut momenta_seen = std::collections::BTreeSet::new();
     for step in 0..STEPS {
@@ -78,13 +97,6 @@ fn check_sgd_momentum_of(name: &str, config: &Config) {
     }
     if sched.last_momentum().is_some() {
         assert!(momenta_seen.len() > 4, "{name}: momentum must change (saw {momenta_seen:?})");
-    }
-}
-
-#[test]
-fn sgd_with_momentum_follows_the_scheduler_lr() {
-    for &tch_lr::schedulers::ScheduleInfo { name, example: scheduler, .. } in tch_lr::schedulers::REGISTRY {
-        check_sgd_momentum(name, scheduler, 0.9);
     }
 }
 
@@ -113,7 +125,7 @@ fn cycled_beta1_reaches_libtorch_adam() {
         "{name: OneCycleLR, max_lr: [0.1, 0.05], total_steps: 13}",
     );
     let (vs, ws) = probe_vs(2);
-    let mut sched = config.build(config.build_optim(&vs).unwrap()).unwrap();
+    let mut sched = config.build(config.build_optim(&vs, tch_lr::optim::Backend::Tch).unwrap()).unwrap();
     let (b2, eps) = (0.999f64, 1e-8);
     let mut m = [0.0f64; 2];
     let mut v = [0.0f64; 2];
@@ -142,7 +154,7 @@ fn cycled_beta1_reaches_libtorch_adam() {
 fn group_count_mismatch_is_an_error() {
     let config = config("{name: sgd, lr: [0.1, 0.02, 0.3]}", "{name: StepLR, step_size: 2}");
     let (vs, _) = probe_vs(2);
-    let err = config.build_optim(&vs).unwrap_err();
+    let err = config.build_optim(&vs, tch_lr::optim::Backend::Tch).unwrap_err();
     assert!(matches!(err, tch_lr::Error::GroupCount { expected: 2, got: 3, .. }), "{err:?}");
 }
 
@@ -188,7 +200,7 @@ fn scheduled_weight_decay_is_what_libtorch_applies() {
         ))
         .unwrap();
         let (vs, ws) = probe_vs(2);
-        let mut sched = config.build(config.build_optim(&vs).unwrap()).unwrap();
+        let mut sched = config.build(config.build_optim(&vs, tch_lr::optim::Backend::Tch).unwrap()).unwrap();
         let mut seen = std::collections::BTreeSet::new();
         for step in 0..STEPS {
             let (lrs, wds) = (sched.groups().lrs(), sched.last_weight_decay().unwrap());
@@ -223,7 +235,7 @@ fn scheduled_weight_decay_reaches_adam_and_rmsprop() {
         ))
         .unwrap();
         let (vs, ws) = probe_vs(2);
-        let mut sched = config.build(config.build_optim(&vs).unwrap()).unwrap();
+        let mut sched = config.build(config.build_optim(&vs, tch_lr::optim::Backend::Tch).unwrap()).unwrap();
         for step in 0..4 {
             let wds = sched.last_weight_decay().unwrap();
             let after = decay_step(sched.optimizer_mut(), &ws);

@@ -17,7 +17,7 @@ fn rows(name: &str) -> (Vec<f64>, Vec<f64>) {
     let torch: Vec<f64> = case.expected.lr.iter().map(|r| r[0].get()).collect();
     let config = Config::from_value(serde_yaml::to_value(&case.config).unwrap()).unwrap();
     let vs = tiny_vs(1);
-    let mut s = config.build(config.build_optim(&vs).unwrap()).unwrap();
+    let mut s = config.build(config.build_optim(&vs, tch_lr::optim::Backend::Tch).unwrap()).unwrap();
     let mut ours = vec![s.groups().lrs()[0]];
     for k in 0..case.steps {
         match (&case.metrics, &case.epochs) {

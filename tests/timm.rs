@@ -122,7 +122,7 @@ fn replay(case: &Case, stop: Option<usize>) -> (Vec<Row>, Option<(usize, tch_lr:
     let config = Config::from_value(yaml).unwrap_or_else(|e| panic!("{}: {e}", case.name));
     let groups = config.optimizer.as_ref().unwrap().lrs().unwrap().len();
     let vs = tiny_vs(groups);
-    let mut s = match config.build(config.build_optim(&vs).unwrap()) {
+    let mut s = match config.build(config.build_optim(&vs, tch_lr::optim::Backend::Tch).unwrap()) {
         Ok(s) => s,
         Err(e) => return (vec![], Some((0, e))),
     };
@@ -130,7 +130,8 @@ fn replay(case: &Case, stop: Option<usize>) -> (Vec<Row>, Option<(usize, tch_lr:
     for k in 0..case.steps {
         if stop == Some(k) {
             let text = serde_yaml::to_string(&s.state().unwrap()).unwrap();
-            let mut fresh = config.build(config.build_optim(&tiny_vs(groups)).unwrap()).unwrap();
+            let mut fresh =
+                config.build(config.build_optim(&tiny_vs(groups), tch_lr::optim::Backend::Tch).unwrap()).unwrap();
             fresh.load_state(serde_yaml::from_str(&text).unwrap()).unwrap();
             assert_eq!(row(&fresh), rows[k], "{}: the state after load", case.name);
             s = fresh;

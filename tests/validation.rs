@@ -206,7 +206,7 @@ fn a_non_finite_step_is_not_written_and_the_optimizer_keeps_its_last_values() {
     )
     .unwrap();
     let (vs, ws) = probe_vs(2);
-    let mut sched = config.build(config.build_optim(&vs).unwrap()).unwrap();
+    let mut sched = config.build(config.build_optim(&vs, tch_lr::optim::Backend::Tch).unwrap()).unwrap();
     let before = sched.groups().lrs();
     let e = sched.step().unwrap_err();
     assert!(matches!(e, Error::NonFinite { what: "lr", group: 0, .. }), "{e:?}");

@@ -52,19 +52,19 @@ pub fn save(dir: &Path, vs: &VarStore, sched: &Scheduler<Box<dyn Schedule>>, pro
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
     vs.save(tmp.join("model.ot")).with_context(|| format!("saving the model into {}", tmp.display()))?;
-    crate::test_hook("save:model", Some(dir));
+    crate::hooks::at("save:model", Some(dir));
     sched.save(tmp.join("scheduler.yaml"))?;
-    crate::test_hook("save:scheduler", Some(dir));
+    crate::hooks::at("save:scheduler", Some(dir));
     sched.optimizer().save(tmp.join("optimizer.pt"))?;
-    crate::test_hook("save:optimizer", Some(dir));
+    crate::hooks::at("save:optimizer", Some(dir));
     write_atomic(&tmp.join("progress.yaml"), serde_yaml::to_string(progress)?.as_bytes())?;
     let dst = dir.join(&name);
     let _ = std::fs::remove_dir_all(&dst);
     std::fs::rename(&tmp, &dst).with_context(|| format!("renaming {} to {}", tmp.display(), dst.display()))?;
-    crate::test_hook("save:renamed", Some(dir));
+    crate::hooks::at("save:renamed", Some(dir));
     let previous = std::fs::read_to_string(dir.join("latest")).ok();
     write_atomic(&dir.join("latest"), name.as_bytes())?;
-    crate::test_hook("save:latest", Some(dir));
+    crate::hooks::at("save:latest", Some(dir));
     // Keep the new checkpoint and the one before it.
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

@@ -45,7 +45,7 @@ pub fn run(inputs: Inputs) -> Result<()> {
     let Inputs { finder, rule, config, vs, net, train, batch_size, seed, amp, log } = inputs;
     finder.check()?;
     // The run's optimizer, as the config builds it for training.
-    let mut optim = config.build_owned_optim(vs)?;
+    let mut optim = config.build_optim(vs, tch_lr::optim::Backend::Owned)?;
     let batches = train.len() / batch_size;
     let mut order = (usize::MAX, tch::Tensor::new());
     println!(

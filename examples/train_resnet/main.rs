@@ -11,10 +11,16 @@
 //! `step,epoch,batch,lr_0,..,[momentum_0,..,][weight_decay_0,..,]loss,samples_per_sec`; beside it
 //! `log.epochs.csv` (validation loss and accuracy per epoch) and `log.png` (LR and loss).
 //! `--find-lr` runs the LR range test instead of training (`find_lr.rs`).
+//!
+//! [`run`] reads the run ([`prepare`]), has the library check its plan
+//! ([`check_plan`]: each family's clock, OneCycleLR's length), then trains
+//! epoch by epoch ([`Trainer`]). `hooks.rs` holds the test-only hooks
+//! (`TRAIN_RESNET_DIE_AT`, `TRAIN_RESNET_PAUSE_AT`) that `tests/train.rs` uses.
 
 mod checkpoint;
 mod data;
 mod find_lr;
+mod hooks;
 mod log;
 mod model;
 
@@ -24,11 +30,13 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{CommandFactory, FromArgMatches, Parser};
 use indicatif::{ProgressBar, ProgressStyle};
-use tch::nn::{ModuleT, VarStore};
-use tch::{Device, Kind};
-use tch_lr::config::{Config, Interval, SchedulerConfig};
+use tch::nn::{FuncT, ModuleT, VarStore};
+use tch::{Device, Kind, Tensor};
+use tch_lr::config::{Config, Interval};
 use tch_lr::lr_finder::LrFinder;
+use tch_lr::plan::RunPlan;
 use tch_lr::plot::{Chart, Series};
+use tch_lr::{Schedule, Scheduler};
 
 use checkpoint::{Progress, RunSettings};
 use model::Model;
@@ -239,6 +247,7 @@ fn check_pairs(args: &Args, matches: &clap::ArgMatches) {
     }
 }
 
+/// Parses and checks the flags, then [`run`]s; an error is one `error:` line, status 1.
 fn main() {
     let matches = Args::command().get_matches();
     let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -250,53 +259,7 @@ fn main() {
     }
 }
 
-/// Test hooks, off unless their variable is set (`tests/train.rs` uses them
-/// to act at exact moments, a checkpoint write included):
-/// - `TRAIN_RESNET_DIE_AT=<point>:<n>`: the n-th time the run reaches
-///   `<point>` (`row`, `step`, `epoch`, `save:model`, `save:scheduler`,
-///   `save:optimizer`, `save:renamed`, `save:latest`), it kills itself with SIGKILL.
-/// - `TRAIN_RESNET_PAUSE_AT=<point>:<n>`: there it writes `.paused` into the
-///   checkpoint folder `dir` and waits forever (to be killed).
-fn test_hook(point: &str, dir: Option<&Path>) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    use std::sync::OnceLock;
-    /// `<point>:<n>` from the variable, and how often each was reached.
-    struct Hook {
-        at: Option<(String, u64)>,
-        seen: AtomicU64,
-    }
-    fn hook(var: &str) -> Hook {
-        let at = std::env::var(var).ok().and_then(|v| {
-            let (p, n) = v.rsplit_once(':')?;
-            Some((p.to_string(), n.parse().ok()?))
-        });
-        Hook { at, seen: AtomicU64::new(0) }
-    }
-    fn reached(h: &Hook, point: &str) -> bool {
-        matches!(&h.at, Some((p, n)) if p == point && h.seen.fetch_add(1, Ordering::SeqCst) + 1 == *n)
-    }
-    static DIE: OnceLock<Hook> = OnceLock::new();
-    static PAUSE: OnceLock<Hook> = OnceLock::new();
-    if reached(DIE.get_or_init(|| hook("TRAIN_RESNET_DIE_AT")), point) {
-        extern "C" {
-            fn kill(pid: i32, sig: i32) -> i32;
-        }
-        // SAFETY: kill(2) on this process's own pid with SIGKILL (9) touches
-        // no memory of ours; the process ends here.
-        unsafe {
-            kill(std::process::id() as i32, 9);
-        }
-    }
-    if reached(PAUSE.get_or_init(|| hook("TRAIN_RESNET_PAUSE_AT")), point) {
-        if let Some(dir) = dir {
-            let _ = std::fs::write(dir.join(".paused"), std::process::id().to_string());
-        }
-        loop {
-            std::thread::park();
-        }
-    }
-}
-
+/// The device `--device` names, checked to be there (CUDA with cuDNN's autotuner on).
 fn pick_device(spec: &str) -> Result<Device> {
     let device = match spec {
         "auto" => Device::cuda_if_available(),
@@ -319,53 +282,8 @@ fn pick_device(spec: &str) -> Result<Device> {
     Ok(device)
 }
 
-/// The number of `step()` calls OneCycleLR allows, anywhere in the config.
-fn one_cycle_lengths(s: &SchedulerConfig, out: &mut Vec<i64>) {
-    if let SchedulerConfig::OneCycleLR(c) = s {
-        if let Some(t) = c.total_steps.or(c.epochs.zip(c.steps_per_epoch).map(|(e, n)| e.saturating_mul(n))) {
-            out.push(t);
-        }
-    }
-    s.children().iter().for_each(|c| one_cycle_lengths(c, out));
-}
-
-/// The clock each family's schedules expect, and their planned length,
-/// against the run (the config's `interval` and its number of scheduler
-/// steps), for `s` and the schedules it is made of:
-/// - transformers' schedules step once per optimizer update (`interval: step`);
-///   past `num_training_steps` the cosine ones rise again: said before training.
-/// - timm's step per epoch (`step(epoch)`) when `t_in_epochs` (the default),
-///   else per update (`step_update(n)`): `interval` must agree.
-fn check_clock(s: &SchedulerConfig, interval: Interval, sched_steps: i64) -> Result<()> {
-    let name = s.name();
-    let args = serde_yaml::to_value(s).unwrap_or_default();
-    if name.starts_with("transformers.") {
-        if interval != Interval::Step {
-            bail!("{name} steps once per optimizer update, as transformers' Trainer does: set `interval: step`");
-        }
-        if let Some(t) = args.get("num_training_steps").and_then(|v| v.as_i64()) {
-            if sched_steps > t {
-                let after = if name.contains("cosine") { "its LR rises again" } else { "it stays at its final value" };
-                eprintln!(
-                    "note: {name}'s num_training_steps is {t} but this run steps it {sched_steps} times: past {t} {after} (as in transformers)"
-                );
-            }
-        }
-    }
-    if name.starts_with("timm.") {
-        let in_epochs = args.get("t_in_epochs").and_then(|v| v.as_bool()).unwrap_or(true);
-        let want = if in_epochs { Interval::Epoch } else { Interval::Step };
-        if interval != want {
-            bail!(
-                "{name} has t_in_epochs: {in_epochs}, so timm steps it {}: set `interval: {}`",
-                if in_epochs { "once per epoch (step(epoch))" } else { "once per update (step_update(n))" },
-                if in_epochs { "epoch" } else { "step" }
-            );
-        }
-    }
-    s.children().iter().try_for_each(|c| check_clock(c, interval, sched_steps))
-}
-
+/// A new run's settings, from the flags (the config file read whole: a
+/// checkpoint keeps its text).
 fn settings(args: &Args) -> Result<RunSettings> {
     let config_text =
         std::fs::read_to_string(&args.config).with_context(|| format!("--config {}", args.config.display()))?;
@@ -401,27 +319,67 @@ fn check_settings(run: &RunSettings) -> Result<()> {
     Ok(())
 }
 
+/// A run once its flags, checkpoint, config, device and data are read:
+/// what the steps after [`prepare`] share.
+struct Prepared {
+    /// The run's settings: from the flags, or from the checkpoint resumed.
+    run: RunSettings,
+    /// The optimizer and schedules.
+    config: Config,
+    /// The network.
+    model: Model,
+    /// Where it trains.
+    device: Device,
+    /// The training split, on `device`.
+    train: data::Split,
+    /// The test split, on `device`.
+    test: data::Split,
+    /// Full batches per epoch (the last partial one is dropped).
+    batches: usize,
+    /// Where checkpoints go (`--checkpoint-dir`, else the folder resumed).
+    checkpoint_dir: Option<PathBuf>,
+    /// Batches between checkpoints; 0: only at each epoch's end.
+    checkpoint_every: u64,
+    /// The checkpoint resumed: its folder and where the run stood.
+    resume: Option<(PathBuf, Progress)>,
+    /// The checkpoint folders' locks, held until the process ends.
+    _locks: Vec<checkpoint::Lock>,
+}
+
+/// The whole run: [`prepare`], [`check_plan`], then either the LR range test
+/// or training ([`Trainer::start`], [`Trainer::train_epoch`] and
+/// [`Trainer::end_epoch`] for each epoch, [`Trainer::finish`]).
 fn run(args: Args) -> Result<()> {
+    let p = prepare(&args)?;
+    check_plan(&p.config, &p.run, p.batches)?;
+    let (vs, net) = build_model(&p)?;
+    if args.find_lr {
+        return range_test(&args, &p, &vs, &net);
+    }
+    let mut t = Trainer::start(&p, &args, vs, net)?;
+    let (epoch0, batch0) = t.position;
+    for epoch in epoch0..p.run.epochs {
+        let first = if epoch == epoch0 { batch0 } else { 0 };
+        let Some(train_loss) = t.train_epoch(epoch, first)? else { break };
+        t.end_epoch(epoch, train_loss)?;
+    }
+    t.finish()
+}
+
+/// Reads what the run is: takes the checkpoint folders' locks, the settings
+/// ([`read_settings`]), the config, the device ([`pick_device`]) and the data
+/// ([`load_data`]).
+fn prepare(args: &Args) -> Result<Prepared> {
     // One run per checkpoint folder at a time, held until the process ends.
     // A resumed run checkpoints on into its folder unless told otherwise.
     let checkpoint_dir = args.checkpoint_dir.clone().or_else(|| args.resume.clone());
     let mut dirs: Vec<&PathBuf> = args.resume.iter().chain(&checkpoint_dir).collect();
     dirs.dedup();
     let _locks = dirs.into_iter().map(|d| checkpoint::lock(d)).collect::<Result<Vec<_>>>()?;
-    // A resumed run takes its settings from the checkpoint.
-    let (run, resume) = match &args.resume {
-        Some(dir) => {
-            let (path, progress) = checkpoint::latest(dir)?;
-            (progress.run.clone(), Some((path, progress)))
-        }
-        None => (settings(&args)?, None),
-    };
-    if let Some((path, _)) = &resume {
-        check_settings(&run).with_context(|| format!("{}", path.join("progress.yaml").display()))?;
-    }
+    let (run, resume) = read_settings(args)?;
     // 0: only at each epoch's end.
     let checkpoint_every = args.checkpoint_every.or(run.checkpoint_every).unwrap_or(100);
-    let run = checkpoint::RunSettings { checkpoint_every: Some(checkpoint_every), ..run };
+    let run = RunSettings { checkpoint_every: Some(checkpoint_every), ..run };
     let config = Config::from_yaml(&run.config_text).with_context(|| format!("--config {}", args.config.display()))?;
     let model = if run.model == "resnet18" { Model::Resnet18 } else { Model::Resnet20 };
     let device = pick_device(&args.device)?;
@@ -429,7 +387,22 @@ fn run(args: Args) -> Result<()> {
         bail!("--amp needs CUDA (autocast is for the GPU here)");
     }
     println!("device: {}", if let Device::Cuda(n) = device { format!("CUDA {n}") } else { "CPU".into() });
+    let (train, test, batches) = load_data(&run, device)?;
+    Ok(Prepared { run, config, model, device, train, test, batches, checkpoint_dir, checkpoint_every, resume, _locks })
+}
 
+/// The run's settings: the flags' ([`settings`]), or, with `--resume`, the
+/// latest checkpoint's (checked as the flags are) with its position.
+fn read_settings(args: &Args) -> Result<(RunSettings, Option<(PathBuf, Progress)>)> {
+    let Some(dir) = &args.resume else { return Ok((settings(args)?, None)) };
+    let (path, progress) = checkpoint::latest(dir)?;
+    check_settings(&progress.run).with_context(|| format!("{}", path.join("progress.yaml").display()))?;
+    Ok((progress.run.clone(), Some((path, progress))))
+}
+
+/// The training and test splits on `device`, cut to the run's sizes, and the
+/// number of full batches per epoch; says what they are.
+fn load_data(run: &RunSettings, device: Device) -> Result<(data::Split, data::Split, usize)> {
     let data = match &run.data {
         Some(dir) => data::cifar10(dir)?,
         None => data::synthetic(run.train_size, run.test_size, run.seed),
@@ -451,85 +424,259 @@ fn run(args: Args) -> Result<()> {
         test.len(),
         run.batch_size
     );
+    Ok((train, test, batches))
+}
 
-    // The schedule's length against the run's.
-    let sched_steps = match config.interval {
-        Interval::Step => run.epochs * batches,
-        Interval::Epoch => run.epochs,
-    } as i64;
-    let mut lengths = vec![];
-    one_cycle_lengths(&config.scheduler, &mut lengths);
-    config.hyper_sections().for_each(|(_, _, s)| one_cycle_lengths(s, &mut lengths));
-    for total in lengths {
-        if total < sched_steps {
-            bail!(
-                "OneCycleLR's total_steps is {total} but this run steps the scheduler {sched_steps} times ({} epochs{}): \
-                 set total_steps to {sched_steps} (or epochs: {}, steps_per_epoch: {batches})",
-                run.epochs,
-                if config.interval == Interval::Step { format!(" × {batches} batches") } else { String::new() },
-                run.epochs
-            );
-        }
-        if total > sched_steps {
-            eprintln!("note: OneCycleLR's total_steps is {total}; this run takes only {sched_steps} steps of it");
-        }
+/// The library's check of the run plan ([`tch_lr::plan::check`]): each
+/// family's clock against `interval`, the schedules' lengths against the
+/// run's. A refusal ends the run before training; a warning is a `note:`.
+fn check_plan(config: &Config, run: &RunSettings, batches: usize) -> Result<()> {
+    let plan = RunPlan { epochs: run.epochs as u64, steps_per_epoch: batches as u64 };
+    for warning in tch_lr::plan::check(config, &plan)? {
+        eprintln!("note: {warning}");
     }
-    check_clock(&config.scheduler, config.interval, sched_steps)?;
-    for (_, _, s) in config.hyper_sections() {
-        check_clock(s, config.interval, sched_steps)?;
-    }
-    if config.takes_metric() && config.interval == Interval::Step {
-        bail!("ReduceLROnPlateau steps once per epoch on the validation loss: set `interval: epoch`");
-    }
+    Ok(())
+}
 
-    // Model, optimizer and scheduler.
-    tch::manual_seed(run.seed);
-    let mut vs = VarStore::new(device);
-    let groups = config.optimizer.as_ref().map(|o| o.lrs()).transpose()?.map_or(1, |l| l.len());
+/// The seeded model, with one parameter group per group of the config's
+/// optimizer (at most 2: backbone, head).
+fn build_model(p: &Prepared) -> Result<(VarStore, FuncT<'static>)> {
+    tch::manual_seed(p.run.seed);
+    let vs = VarStore::new(p.device);
+    let groups = p.config.optimizer.as_ref().map(|o| o.lrs()).transpose()?.map_or(1, |l| l.len());
     if groups > 2 {
         bail!("the ResNet has at most 2 parameter groups (0: backbone, 1: head); the config has {groups}");
     }
-    let net = model::build(model, &vs.root(), 10, groups - 1)?;
-    if args.find_lr {
-        let finder = LrFinder::new(args.find_lr_start, args.find_lr_end).num_steps(args.find_lr_steps);
-        let (train, log, amp) = (&train, &run.log, args.amp);
-        let (batch_size, seed) = (run.batch_size, run.seed);
-        return find_lr::run(find_lr::Inputs {
-            finder,
-            rule: args.find_lr_rule,
-            config: &config,
-            vs: &vs,
-            net: &net,
-            train,
-            batch_size,
-            seed,
-            amp,
-            log,
-        });
-    }
-    // libtorch's optimizer owned by tch-lr: its state goes into the checkpoints.
-    let optim = config.build_owned_optim(&vs)?;
-    let mut sched = config.build(optim)?;
-    let cycles = sched.last_momentum().is_some();
-    let decays = sched.last_weight_decay().is_some();
-    let (mut step, mut epoch0, mut batch0) = (0u64, 0usize, 0usize);
-    if let Some((path, progress)) = &resume {
-        vs.load(path.join("model.ot")).with_context(|| format!("loading {}", path.join("model.ot").display()))?;
-        sched.load(path.join("scheduler.yaml"))?;
-        let optimizer = path.join("optimizer.pt");
-        if optimizer.is_file() {
-            sched.optimizer_mut().load(&optimizer)?;
-        } else {
-            eprintln!(
-                "note: {} has no optimizer.pt (an older checkpoint): the optimizer's state starts afresh",
-                path.display()
-            );
-        }
-        (step, epoch0, batch0) = (progress.step, progress.epoch, progress.batch);
-        println!("resuming {} at step {step} (epoch {epoch0}, batch {batch0})", path.display());
+    let net = model::build(p.model, &vs.root(), 10, groups - 1)?;
+    Ok((vs, net))
+}
+
+/// `--find-lr`: the LR range test on the run's model, optimizer and batches, instead of training.
+fn range_test(args: &Args, p: &Prepared, vs: &VarStore, net: &FuncT<'static>) -> Result<()> {
+    find_lr::run(find_lr::Inputs {
+        finder: LrFinder::new(args.find_lr_start, args.find_lr_end).num_steps(args.find_lr_steps),
+        rule: args.find_lr_rule,
+        config: &p.config,
+        vs,
+        net,
+        train: &p.train,
+        batch_size: p.run.batch_size,
+        seed: p.run.seed,
+        amp: args.amp,
+        log: &p.run.log,
+    })
+}
+
+/// The per-batch log and the per-epoch one beside it.
+struct Logs {
+    /// One row per batch.
+    batches: log::Csv,
+    /// One row per epoch: losses and accuracy.
+    epochs: log::Csv,
+    /// The per-epoch log's path.
+    epochs_path: PathBuf,
+}
+
+/// The training loop's state, which its steps advance.
+struct Trainer<'a> {
+    p: &'a Prepared,
+    /// `--amp`.
+    amp: bool,
+    /// `--stop-after`.
+    stop_after: Option<u64>,
+    vs: VarStore,
+    net: FuncT<'static>,
+    sched: Scheduler<Box<dyn Schedule>>,
+    /// Whether momentum, and weight decay, are scheduled: logged per group.
+    cycles: bool,
+    decays: bool,
+    logs: Logs,
+    bar: ProgressBar,
+    /// The first batch to train: its epoch and index in the epoch.
+    position: (usize, usize),
+    /// The next batch's global step.
+    step: u64,
+    /// Samples trained on by this process, and since when.
+    samples: i64,
+    started: Instant,
+    /// The last epoch's validation loss and accuracy.
+    last: (f64, f64),
+}
+
+impl<'a> Trainer<'a> {
+    /// Builds the optimizer and scheduler, resumes or starts the run
+    /// ([`resume_or_start`]), and opens the logs and the progress bar.
+    fn start(p: &'a Prepared, args: &Args, mut vs: VarStore, net: FuncT<'static>) -> Result<Self> {
+        // libtorch's optimizer owned by tch-lr: its state goes into the checkpoints.
+        let optim = p.config.build_optim(&vs, tch_lr::optim::Backend::Owned)?;
+        let mut sched = p.config.build(optim)?;
+        let (cycles, decays) = (sched.last_momentum().is_some(), sched.last_weight_decay().is_some());
+        let (step, epoch0, batch0) = resume_or_start(p.resume.as_ref(), &mut vs, &mut sched)?;
+        let groups = sched.groups().lrs().len();
+        let resumed_at = p.resume.as_ref().map(|_| (step, epoch0));
+        let logs = open_logs(&p.run.log, groups, cycles, decays, resumed_at)?;
+        let bar = ProgressBar::new((p.run.epochs * p.batches) as u64).with_position(step);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} batches, {elapsed} < {eta} | {msg}")
+                .expect("a valid template"),
+        );
+        Ok(Trainer {
+            p,
+            amp: args.amp,
+            stop_after: args.stop_after,
+            vs,
+            net,
+            sched,
+            cycles,
+            decays,
+            logs,
+            bar,
+            position: (epoch0, batch0),
+            step,
+            samples: 0,
+            started: Instant::now(),
+            last: (f64::NAN, f64::NAN),
+        })
     }
 
-    // Logs.
+    /// Trains the batches `first..` of `epoch` ([`train_batch`](Self::train_batch));
+    /// the mean training loss, or `None` when `--stop-after` stops the run.
+    fn train_epoch(&mut self, epoch: usize, first: usize) -> Result<Option<f64>> {
+        let order = data::epoch_order(self.p.train.len(), self.p.run.seed, epoch).to_device(self.p.device);
+        let (mut sum, mut n) = (0.0, 0usize);
+        for batch in first..self.p.batches {
+            if self.stop_after.is_some_and(|n| self.step >= n) {
+                self.bar.abandon_with_message(format!("stopped after {} batches (--stop-after)", self.step));
+                return Ok(None);
+            }
+            sum += self.train_batch(epoch, batch, &order)?;
+            n += 1;
+        }
+        Ok(Some(sum / n.max(1) as f64))
+    }
+
+    /// One batch: the optimizer's step, its log row (with the values it was
+    /// trained with), the scheduler's step when it steps per update, and a
+    /// checkpoint every `checkpoint_every` batches. Its loss.
+    fn train_batch(&mut self, epoch: usize, batch: usize, order: &Tensor) -> Result<f64> {
+        let p = self.p;
+        let (run, train) = (&p.run, &p.train);
+        let t0 = Instant::now();
+        let idx = order.narrow(0, batch as i64 * run.batch_size, run.batch_size);
+        let (x, y) = (train.images.index_select(0, &idx), train.labels.index_select(0, &idx));
+        let lrs = self.sched.groups().lrs();
+        let momenta = self.sched.groups().momenta();
+        let weight_decays = self.sched.groups().weight_decays();
+        let net = &self.net;
+        let loss = tch::autocast(self.amp, || net.forward_t(&x, true).cross_entropy_for_logits(&y));
+        self.sched.optimizer_mut().backward_step(&loss);
+        let loss = loss.double_value(&[]);
+        let rate = run.batch_size as f64 / t0.elapsed().as_secs_f64();
+        let mut row = vec![self.step.to_string(), epoch.to_string(), batch.to_string()];
+        row.extend(lrs.iter().map(|v| v.to_string()));
+        if self.cycles {
+            row.extend(momenta.iter().map(|v| v.to_string()));
+        }
+        if self.decays {
+            row.extend(weight_decays.iter().map(|v| v.to_string()));
+        }
+        row.extend([format!("{loss:.6}"), format!("{rate:.1}")]);
+        self.logs.batches.row(&row)?;
+        hooks::at("row", None);
+        if p.config.interval == Interval::Step {
+            self.sched.step().context("scheduler step")?;
+            hooks::at("step", None);
+        }
+        self.step += 1;
+        self.samples += run.batch_size;
+        self.bar.set_position(self.step);
+        self.bar.set_message(format!("epoch {epoch} loss {loss:.4} lr {:.3e} {rate:.0} samples/s", lrs[0]));
+        if p.checkpoint_every > 0 && self.step.is_multiple_of(p.checkpoint_every) {
+            self.checkpoint(epoch, batch + 1)?;
+        }
+        Ok(loss)
+    }
+
+    /// After the last batch of `epoch`: [`evaluate`] on the test split, the
+    /// epoch's log row, the scheduler's step when it steps per epoch (on the
+    /// validation loss for ReduceLROnPlateau), and a checkpoint.
+    fn end_epoch(&mut self, epoch: usize, train_loss: f64) -> Result<()> {
+        let (val_loss, val_acc) = evaluate(&self.net, &self.p.test, self.p.run.batch_size.max(256));
+        self.last = (val_loss, val_acc);
+        let row = [epoch.to_string(), train_loss.to_string(), val_loss.to_string(), val_acc.to_string()];
+        self.logs.epochs.row(&row)?;
+        hooks::at("epoch", None);
+        self.bar.suspend(|| {
+            println!(
+                "epoch {epoch}: train loss {train_loss:.4}, val loss {val_loss:.4}, val accuracy {:.1}%",
+                100.0 * val_acc
+            )
+        });
+        if self.p.config.interval == Interval::Epoch {
+            if self.p.config.takes_metric() {
+                self.sched.step_metric(val_loss).context("scheduler step")?;
+            } else {
+                self.sched.step().context("scheduler step")?;
+            }
+        }
+        self.checkpoint(epoch + 1, 0)
+    }
+
+    /// Saves a checkpoint (when the run has a checkpoint folder) whose next
+    /// batch is `batch` of `epoch`.
+    fn checkpoint(&self, epoch: usize, batch: usize) -> Result<()> {
+        let Some(dir) = &self.p.checkpoint_dir else { return Ok(()) };
+        let progress = Progress { step: self.step, epoch, batch, run: self.p.run.clone() };
+        checkpoint::save(dir, &self.vs, &self.sched, &progress)
+    }
+
+    /// Says how the run went, and draws the log's plot.
+    fn finish(self) -> Result<()> {
+        self.bar.finish_and_clear();
+        let secs = self.started.elapsed().as_secs_f64();
+        let (step, (val_loss, val_acc)) = (self.step, self.last);
+        println!(
+            "done: {step} batches in {secs:.1} s ({:.0} samples/s); val loss {val_loss:.4}, val accuracy {:.1}%",
+            self.samples as f64 / secs.max(1e-9),
+            100.0 * val_acc
+        );
+        let log = &self.p.run.log;
+        let plot = log.with_extension("png");
+        plot_log(log, &plot, self.p.config.scheduler.name())?;
+        println!("log: {}\nper epoch: {}\nplot: {}", log.display(), self.logs.epochs_path.display(), plot.display());
+        Ok(())
+    }
+}
+
+/// Loads the checkpoint resumed, if any, into the model, the scheduler and
+/// the optimizer; where the run goes on: its global step, epoch and batch
+/// (0, 0, 0 for a fresh run).
+fn resume_or_start(
+    resume: Option<&(PathBuf, Progress)>,
+    vs: &mut VarStore,
+    sched: &mut Scheduler<Box<dyn Schedule>>,
+) -> Result<(u64, usize, usize)> {
+    let Some((path, progress)) = resume else { return Ok((0, 0, 0)) };
+    vs.load(path.join("model.ot")).with_context(|| format!("loading {}", path.join("model.ot").display()))?;
+    sched.load(path.join("scheduler.yaml"))?;
+    let optimizer = path.join("optimizer.pt");
+    if optimizer.is_file() {
+        sched.optimizer_mut().load(&optimizer)?;
+    } else {
+        eprintln!(
+            "note: {} has no optimizer.pt (an older checkpoint): the optimizer's state starts afresh",
+            path.display()
+        );
+    }
+    let (step, epoch, batch) = (progress.step, progress.epoch, progress.batch);
+    println!("resuming {} at step {step} (epoch {epoch}, batch {batch})", path.display());
+    Ok((step, epoch, batch))
+}
+
+/// Opens the per-batch log at `path` (`step,epoch,batch,lr_0,..,[momentum_0,..,]
+/// [weight_decay_0,..,]loss,samples_per_sec`) and the per-epoch log beside
+/// it; a resumed run (`resumed_at`: its step and epoch) keeps their rows before it.
+fn open_logs(path: &Path, groups: usize, cycles: bool, decays: bool, resumed_at: Option<(u64, usize)>) -> Result<Logs> {
     let mut header = vec!["step".to_string(), "epoch".into(), "batch".into()];
     header.extend((0..groups).map(|g| format!("lr_{g}")));
     if cycles {
@@ -539,98 +686,14 @@ fn run(args: Args) -> Result<()> {
         header.extend((0..groups).map(|g| format!("weight_decay_{g}")));
     }
     header.extend(["loss".into(), "samples_per_sec".into()]);
-    let mut log = log::Csv::open(&run.log, &header.join(","), resume.as_ref().map(|_| step))?;
-    let epochs_path = run.log.with_extension("epochs.csv");
-    let mut epoch_log =
-        log::Csv::open(&epochs_path, "epoch,train_loss,val_loss,val_accuracy", resume.as_ref().map(|_| epoch0 as u64))?;
-
-    let total = (run.epochs * batches) as u64;
-    let bar = ProgressBar::new(total).with_position(step);
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} batches, {elapsed} < {eta} | {msg}")
-            .expect("a valid template"),
-    );
-    let started = Instant::now();
-    let mut samples = 0i64;
-    let (mut last_loss, mut last_acc) = (f64::NAN, f64::NAN);
-    'epochs: for epoch in epoch0..run.epochs {
-        let order = data::epoch_order(train.len(), run.seed, epoch).to_device(device);
-        let mut epoch_loss = (0.0, 0usize);
-        for batch in if epoch == epoch0 { batch0 } else { 0 }..batches {
-            if args.stop_after.is_some_and(|n| step >= n) {
-                bar.abandon_with_message(format!("stopped after {step} batches (--stop-after)"));
-                break 'epochs;
-            }
-            let t0 = Instant::now();
-            let idx = order.narrow(0, batch as i64 * run.batch_size, run.batch_size);
-            let (x, y) = (train.images.index_select(0, &idx), train.labels.index_select(0, &idx));
-            let lrs = sched.groups().lrs();
-            let momenta = sched.groups().momenta();
-            let weight_decays = sched.groups().weight_decays();
-            let loss = tch::autocast(args.amp, || net.forward_t(&x, true).cross_entropy_for_logits(&y));
-            sched.optimizer_mut().backward_step(&loss);
-            let loss = loss.double_value(&[]);
-            let rate = run.batch_size as f64 / t0.elapsed().as_secs_f64();
-            let mut row = vec![step.to_string(), epoch.to_string(), batch.to_string()];
-            row.extend(lrs.iter().map(|v| v.to_string()));
-            if cycles {
-                row.extend(momenta.iter().map(|v| v.to_string()));
-            }
-            if decays {
-                row.extend(weight_decays.iter().map(|v| v.to_string()));
-            }
-            row.extend([format!("{loss:.6}"), format!("{rate:.1}")]);
-            log.row(&row)?;
-            test_hook("row", None);
-            if config.interval == Interval::Step {
-                sched.step().context("scheduler step")?;
-                test_hook("step", None);
-            }
-            step += 1;
-            samples += run.batch_size;
-            epoch_loss = (epoch_loss.0 + loss, epoch_loss.1 + 1);
-            bar.set_position(step);
-            bar.set_message(format!("epoch {epoch} loss {loss:.4} lr {:.3e} {rate:.0} samples/s", lrs[0]));
-            if let Some(dir) = &checkpoint_dir {
-                if checkpoint_every > 0 && step % checkpoint_every == 0 {
-                    let progress = Progress { step, epoch, batch: batch + 1, run: run.clone() };
-                    checkpoint::save(dir, &vs, &sched, &progress)?;
-                }
-            }
-        }
-        let (val_loss, val_acc) = evaluate(&net, &test, run.batch_size.max(256));
-        (last_loss, last_acc) = (val_loss, val_acc);
-        let train_loss = epoch_loss.0 / epoch_loss.1.max(1) as f64;
-        epoch_log.row(&[epoch.to_string(), train_loss.to_string(), val_loss.to_string(), val_acc.to_string()])?;
-        test_hook("epoch", None);
-        bar.suspend(|| {
-            println!(
-                "epoch {epoch}: train loss {train_loss:.4}, val loss {val_loss:.4}, val accuracy {:.1}%",
-                100.0 * val_acc
-            )
-        });
-        if config.interval == Interval::Epoch {
-            if config.takes_metric() {
-                sched.step_metric(val_loss).context("scheduler step")?;
-            } else {
-                sched.step().context("scheduler step")?;
-            }
-        }
-        if let Some(dir) = &checkpoint_dir {
-            checkpoint::save(dir, &vs, &sched, &Progress { step, epoch: epoch + 1, batch: 0, run: run.clone() })?;
-        }
-    }
-    bar.finish_and_clear();
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "done: {step} batches in {secs:.1} s ({:.0} samples/s); val loss {last_loss:.4}, val accuracy {:.1}%",
-        samples as f64 / secs.max(1e-9),
-        100.0 * last_acc
-    );
-    let plot = run.log.with_extension("png");
-    plot_log(&run.log, &plot, config.scheduler.name())?;
-    println!("log: {}\nper epoch: {}\nplot: {}", run.log.display(), epochs_path.display(), plot.display());
-    Ok(())
+    let batches = log::Csv::open(path, &header.join(","), resumed_at.map(|(step, _)| step))?;
+    let epochs_path = path.with_extension("epochs.csv");
+    let epochs = log::Csv::open(
+        &epochs_path,
+        "epoch,train_loss,val_loss,val_accuracy",
+        resumed_at.map(|(_, epoch)| epoch as u64),
+    )?;
+    Ok(Logs { batches, epochs, epochs_path })
 }
 
 /// Mean loss and accuracy on `split`, in evaluation mode, without gradients.

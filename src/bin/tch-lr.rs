@@ -3,7 +3,7 @@
 //! ```text
 //! tch-lr trace CONFIG --steps N [--metrics FILE] [--format csv|json] [--checkpoint-at K]
 //! tch-lr plot  CONFIG --steps N -o FILE.png|FILE.svg [--metrics FILE]
-//! tch-lr check CONFIG [--steps N] [--metrics FILE]
+//! tch-lr check CONFIG [--steps N] [--metrics FILE] [--epochs N --steps-per-epoch M]
 //! tch-lr list  [--format text|json]
 //! ```
 //!
@@ -19,6 +19,7 @@ use anyhow::{bail, Context, Result};
 use clap::error::ErrorKind;
 use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use tch_lr::config::Config;
+use tch_lr::plan::RunPlan;
 use tch_lr::plot::{Chart, Series};
 use tch_lr::trace::{horizon, optimizer_or_default, trace, trace_with, TraceOptions, DEFAULT_HORIZON};
 use tch_lr::Error;
@@ -50,6 +51,16 @@ fn rows(s: &str) -> Result<usize, String> {
 /// `check --steps`: `step()` calls.
 fn steps(s: &str) -> Result<usize, String> {
     count(s, 1, " (a number of step() calls)")
+}
+
+/// `check --epochs`: the run plan's epochs.
+fn plan_epochs(s: &str) -> Result<usize, String> {
+    count(s, 1, " (a number of epochs)")
+}
+
+/// `check --steps-per-epoch`: the run plan's optimizer updates per epoch.
+fn steps_per_epoch(s: &str) -> Result<usize, String> {
+    count(s, 1, " (a number of optimizer updates, batches, per epoch)")
 }
 
 /// `trace --checkpoint-at`: a row.
@@ -121,6 +132,15 @@ enum Command {
     /// infinite, or where PyTorch would raise (OneCycleLR past its end), fails the check, in one
     /// line naming the step: passing means a run of that length will not fail because of its
     /// schedule. ReduceLROnPlateau is only constructed, unless --metrics gives its metric.
+    ///
+    /// With --epochs N --steps-per-epoch M (a run plan: N epochs of M optimizer updates), it also
+    /// checks the config against the run, as the training example does before training
+    /// (tch_lr::plan::check): transformers' schedules need `interval: step`; timm's need the
+    /// interval `t_in_epochs` names; ReduceLROnPlateau needs `interval: epoch`; OneCycleLR's
+    /// total_steps must cover the run's scheduler steps (N*M per step, N per epoch). A refusal is
+    /// one line; what is allowed but likely unintended (a transformers cosine past
+    /// num_training_steps, whose LR rises again) is a `note:` on stderr. The horizon is then the
+    /// plan's scheduler steps, unless --steps is given. Without them the plan check is skipped.
     Check {
         /// The YAML config.
         config: PathBuf,
@@ -131,6 +151,15 @@ enum Command {
         /// (without --steps, one step per value).
         #[arg(long, value_name = "FILE")]
         metrics: Option<PathBuf>,
+        /// The run plan's epochs (1 to 10000000), with --steps-per-epoch: checks the config
+        /// against that run.
+        #[arg(long, value_name = "N", value_parser = plan_epochs, allow_hyphen_values = true,
+              requires = "steps_per_epoch")]
+        epochs: Option<usize>,
+        /// The run plan's optimizer updates (batches) per epoch (1 to 10000000), with --epochs.
+        #[arg(long, value_name = "M", value_parser = steps_per_epoch, allow_hyphen_values = true,
+              requires = "epochs")]
+        steps_per_epoch: Option<usize>,
     },
     /// List every schedule a config can name: one per line, or as JSON with each schedule's
     /// keyword arguments (type, default), an example config and whether it steps on a metric.
@@ -255,11 +284,30 @@ fn run(command: Command) -> Result<()> {
             eprintln!("wrote {}", output.display());
             Ok(())
         }
-        Command::Check { config, steps, metrics } => {
+        Command::Check { config, steps, metrics, epochs, steps_per_epoch } => {
             let cfg = Config::from_path(&config)?;
             let groups = cfg.validate().with_context(|| config.display().to_string())?;
+            let plan =
+                epochs.zip(steps_per_epoch).map(|(e, m)| RunPlan { epochs: e as u64, steps_per_epoch: m as u64 });
+            if let Some(plan) = &plan {
+                for warning in tch_lr::plan::check(&cfg, plan).with_context(|| config.display().to_string())? {
+                    eprintln!("note: {warning}");
+                }
+            }
             let metrics = read_metrics(metrics.as_deref())?;
-            let ran = run_horizon(&cfg, steps, metrics).with_context(|| config.display().to_string())?;
+            let plan_steps = plan.map(|p| p.scheduler_steps(cfg.interval));
+            let mut ran =
+                run_horizon(&cfg, steps, metrics, plan_steps).with_context(|| config.display().to_string())?;
+            if let (Some(p), Some(k)) = (plan, plan_steps) {
+                let s = |n: u64| if n == 1 { "" } else { "s" };
+                let (e, m) = (p.epochs, p.steps_per_epoch);
+                ran.push_str(&format!(
+                    "; plan checked: {e} epoch{} of {m} update{}, {k} scheduler step{}",
+                    s(e),
+                    s(m),
+                    s(k)
+                ));
+            }
             let n = groups.len();
             println!(
                 "{}: valid: {} on {} with {n} parameter group{}, stepped once per {}; {ran}",
@@ -275,20 +323,26 @@ fn run(command: Command) -> Result<()> {
 }
 
 /// `check`'s run: steps the schedule (on the optimizer `trace` builds) over
-/// `--steps`, else the config's [`horizon`], else [`DEFAULT_HORIZON`]
-/// steps; says what it ran, or fails naming the step (and the group, for a
-/// value that is not finite).
-fn run_horizon(cfg: &Config, steps: Option<usize>, metrics: Option<Vec<f64>>) -> Result<String> {
-    let own = horizon(cfg);
+/// `--steps`, else the run plan's scheduler steps (`plan_steps`), else the
+/// config's [`horizon`], else [`DEFAULT_HORIZON`] steps; says what it ran,
+/// or fails naming the step (and the group, for a value that is not finite).
+fn run_horizon(
+    cfg: &Config,
+    steps: Option<usize>,
+    metrics: Option<Vec<f64>>,
+    plan_steps: Option<u64>,
+) -> Result<String> {
+    // The run plan's scheduler steps, else the config's own length.
+    let length = plan_steps.map(|k| (k, "the plan's scheduler steps")).or(horizon(cfg).map(|h| (h, "its length")));
     let (n, why) = match (steps, &metrics) {
         (Some(n), _) => (n, "--steps".to_string()),
         (None, Some(m)) if cfg.takes_metric() => (m.len(), "one per value in --metrics".into()),
         (None, None) if cfg.takes_metric() => {
             return Ok("steps on a metric: constructed only (give --metrics FILE to step it)".into())
         }
-        (None, _) => match own {
-            Some(h) if h > MAX_STEPS as u64 => (MAX_STEPS, format!("the first {MAX_STEPS} of its length {h}")),
-            Some(h) => (h as usize, "its length".into()),
+        (None, _) => match length {
+            Some((h, what)) if h > MAX_STEPS as u64 => (MAX_STEPS, format!("the first {MAX_STEPS} of {what} {h}")),
+            Some((h, what)) => (h as usize, what.into()),
             None => (DEFAULT_HORIZON as usize, "the default: it has no length of its own".into()),
         },
     };

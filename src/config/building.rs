@@ -12,7 +12,7 @@ use crate::checks::{check, Hyper};
 use crate::error::{Error, Result};
 use crate::groups::{OptimizerKind, ParamGroups, PerGroup};
 use crate::hyper::{HyperParam, HyperSchedule};
-use crate::optim::{Optim, OptimizerSpec};
+use crate::optim::{Backend, Optim, OptimizerSpec};
 use crate::scheduler::Scheduler;
 use crate::schedulers::{Schedule, SchedulerConfig};
 
@@ -150,26 +150,14 @@ impl OptimizerConfig {
         Ok(())
     }
 
-    /// Builds the tch optimizer over `vs`, whose trainable variables must span
-    /// exactly this many groups.
+    /// Builds the optimizer over `vs`, whose trainable variables must span
+    /// exactly this many groups, on the chosen [`Backend`] (`Backend::Owned`
+    /// unless other code needs tch's own optimizer).
     ///
     /// # Errors
     /// [`Error::Config`] for an inconsistent section, [`Error::GroupCount`]
     /// when the `VarStore`'s groups differ from the config's.
-    pub fn build(&self, vs: &VarStore) -> Result<Optim> {
-        self.build_backend(vs, false)
-    }
-
-    /// As [`OptimizerConfig::build`], with libtorch's optimizer owned by
-    /// tch-lr ([`Optim::owned`]), whose state a checkpoint can hold.
-    ///
-    /// # Errors
-    /// As [`OptimizerConfig::build`].
-    pub fn build_owned(&self, vs: &VarStore) -> Result<Optim> {
-        self.build_backend(vs, true)
-    }
-
-    fn build_backend(&self, vs: &VarStore, owned: bool) -> Result<Optim> {
+    pub fn build(&self, vs: &VarStore, backend: Backend) -> Result<Optim> {
         self.diagnose().map_err(|d| diagnostics::error(None, None, d.within(Seg::Key("optimizer".into()))))?;
         let lrs = self.lrs()?;
         let wds = self.weight_decays()?;
@@ -179,13 +167,13 @@ impl OptimizerConfig {
         let optim = match self.name {
             OptimizerKind::Sgd => {
                 let c = nn::Sgd { momentum: h.momentum, dampening: h.dampening, wd, nesterov: h.nesterov };
-                make(owned, c, vs, lrs)
+                make(backend, c, vs, lrs)
             }
-            OptimizerKind::Adam => make(owned, nn::Adam { beta1, beta2, wd, eps, amsgrad }, vs, lrs),
-            OptimizerKind::AdamW => make(owned, nn::AdamW { beta1, beta2, wd, eps, amsgrad }, vs, lrs),
+            OptimizerKind::Adam => make(backend, nn::Adam { beta1, beta2, wd, eps, amsgrad }, vs, lrs),
+            OptimizerKind::AdamW => make(backend, nn::AdamW { beta1, beta2, wd, eps, amsgrad }, vs, lrs),
             OptimizerKind::RmsProp => {
                 let centered = self.centered.unwrap_or(false);
-                make(owned, nn::RmsProp { alpha: h.alpha, eps, wd, momentum: h.momentum, centered }, vs, lrs)
+                make(backend, nn::RmsProp { alpha: h.alpha, eps, wd, momentum: h.momentum, centered }, vs, lrs)
             }
         }?;
         match self.weight_decay {
@@ -195,18 +183,26 @@ impl OptimizerConfig {
     }
 }
 
-/// [`Optim::owned`] when `owned`, else [`Optim::new`].
-fn make<C: OptimizerSpec>(owned: bool, config: C, vs: &VarStore, lrs: Vec<f64>) -> Result<Optim> {
-    if owned {
-        Optim::owned(config, vs, lrs)
-    } else {
-        Optim::new(config, vs, lrs)
-    }
+/// The optimizer of `config` on `backend`.
+fn make<C: OptimizerSpec>(backend: Backend, config: C, vs: &VarStore, lrs: Vec<f64>) -> Result<Optim> {
+    Optim::with_backend(config, vs, lrs.into(), backend)
 }
 
 /// The schedule of the section at `key`, unbuilt; an error names the key.
 fn section_schedule(key: &str, section: &SchedulerConfig) -> Result<Box<dyn Schedule>> {
     section.build().map_err(|d| diagnostics::error(None, None, d.within(Seg::Key(key.into()))))
+}
+
+/// The error of the schedule `config` built alone and bound to a copy of
+/// `groups` as the schedule of `target`, if it fails.
+fn alone(config: &SchedulerConfig, target: HyperParam, groups: &ParamGroups) -> Option<String> {
+    let mut schedule = config.build().ok()?;
+    let mut groups = groups.clone();
+    let bound = match target {
+        HyperParam::Lr => schedule.init(&mut groups),
+        _ => HyperSchedule::new(target, schedule, &mut groups).map(|_| ()),
+    };
+    bound.err().map(|e| e.to_string())
 }
 
 fn config_error(message: impl Into<String>) -> Error {
@@ -248,7 +244,7 @@ impl Config {
     }
 
     fn parse(file: Option<&Path>, text: &str) -> Result<Config> {
-        let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| diagnostics::syntax(file, &e))?;
+        let value: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| diagnostics::syntax(file, text, &e))?;
         if value.is_null() {
             let mut e = config_error(diagnostics::EMPTY);
             if let Error::Config { path, .. } = &mut e {
@@ -256,7 +252,9 @@ impl Config {
             }
             return Err(e);
         }
-        Self::read(value).map_err(|d| diagnostics::error(file, Some(text), d))
+        let mut config = Self::read(value).map_err(|d| diagnostics::error(file, Some(text), d))?;
+        config.source = diagnostics::Source::new(text);
+        Ok(config)
     }
 
     /// Reads the sections and checks what needs no optimizer: the
@@ -307,23 +305,29 @@ impl Config {
         self.optimizer.as_ref().ok_or_else(|| config_error("the config has no `optimizer:` section (name, lr, ...)"))
     }
 
-    /// Builds the optimizer the `optimizer:` section describes over `vs`.
+    /// Builds the optimizer the `optimizer:` section describes over `vs`, on
+    /// the chosen [`Backend`]: `Backend::Owned` (libtorch's optimizer owned by
+    /// tch-lr, whose state a checkpoint holds) unless other code needs tch's
+    /// own `nn::Optimizer` (`Backend::Tch`).
+    ///
+    /// ```
+    /// use tch::{nn, Device};
+    /// use tch_lr::config::Config;
+    /// use tch_lr::optim::Backend;
+    ///
+    /// let config = Config::from_yaml("optimizer: {name: sgd, lr: 0.1}\nscheduler: {name: StepLR, step_size: 3}")?;
+    /// let vs = nn::VarStore::new(Device::Cpu);
+    /// let _w = vs.root().zeros("w", &[1]);
+    /// let mut sched = config.build(config.build_optim(&vs, Backend::Owned)?)?;
+    /// sched.step()?;
+    /// # Ok::<(), tch_lr::Error>(())
+    /// ```
     ///
     /// # Errors
     /// [`Error::Config`] without an `optimizer:` section, and
     /// [`OptimizerConfig::build`]'s errors.
-    pub fn build_optim(&self, vs: &VarStore) -> Result<Optim> {
-        self.optimizer_section()?.build(vs)
-    }
-
-    /// Builds the optimizer the `optimizer:` section describes over `vs`, as
-    /// libtorch's optimizer owned by tch-lr ([`Optim::owned`]): the one to
-    /// choose when checkpoints must hold the optimizer's state.
-    ///
-    /// # Errors
-    /// As [`Config::build_optim`].
-    pub fn build_owned_optim(&self, vs: &VarStore) -> Result<Optim> {
-        self.optimizer_section()?.build_owned(vs)
+    pub fn build_optim(&self, vs: &VarStore, backend: Backend) -> Result<Optim> {
+        self.optimizer_section()?.build(vs, backend)
     }
 
     /// Builds the scheduler around an optimizer (the program's own, or one
@@ -349,11 +353,30 @@ impl Config {
                 return Err(Error::GroupCount { what: "optimizer.lr".into(), expected: n, got: want });
             }
         }
-        let mut sched = Scheduler::new(optim, self.schedule()?)?;
+        let groups = optim.groups().clone();
+        let mut sched = Scheduler::new(optim, self.schedule()?)
+            .map_err(|e| self.placed("scheduler", &self.scheduler, e, HyperParam::Lr, &groups))?;
         for (target, key, section) in self.hyper_sections() {
-            sched = sched.with_boxed(target, section_schedule(key, section)?)?;
+            let groups = sched.groups().clone();
+            sched = sched
+                .with_boxed(target, section_schedule(key, section)?)
+                .map_err(|e| self.placed(key, section, e, target, &groups))?;
         }
         Ok(sched)
+    }
+
+    /// `e`, raised by the constructor of the schedule `section` (at `key`)
+    /// on `groups`, placed in the text the config was read from
+    /// ([`diagnostics::constructor`]).
+    fn placed(
+        &self,
+        key: &str,
+        section: &SchedulerConfig,
+        e: Error,
+        target: HyperParam,
+        groups: &ParamGroups,
+    ) -> Error {
+        diagnostics::constructor(&self.source, vec![Seg::Key(key.into())], section, e, |c| alone(c, target, groups))
     }
 
     /// Validates the whole config without libtorch: runs the scheduler's
@@ -372,9 +395,14 @@ impl Config {
             }
             None => ParamGroups::new(OptimizerKind::Sgd, &[0.1], 0.0)?,
         };
-        self.schedule()?.init(&mut groups)?;
+        let before = groups.clone();
+        self.schedule()?
+            .init(&mut groups)
+            .map_err(|e| self.placed("scheduler", &self.scheduler, e, HyperParam::Lr, &before))?;
         for (target, key, section) in self.hyper_sections() {
-            HyperSchedule::new(target, section_schedule(key, section)?, &mut groups)?;
+            let before = groups.clone();
+            HyperSchedule::new(target, section_schedule(key, section)?, &mut groups)
+                .map_err(|e| self.placed(key, section, e, target, &before))?;
         }
         let m = groups.momenta();
         if groups.kind() != OptimizerKind::Sgd && m.iter().any(|v| v.to_bits() != m[0].to_bits()) {

@@ -260,16 +260,49 @@ pub fn kind(v: &Value) -> &'static str {
     }
 }
 
-/// A struct of keyword arguments, written by the crate's `kwargs!` macro.
+/// A group of keyword arguments at its defaults (every field of a group has one).
+pub(crate) fn defaults<T: KwargStruct>() -> T {
+    let mut empty = Kwargs { what: "defaults", map: Mapping::new() };
+    match T::take_from(&mut empty) {
+        Ok(t) => t,
+        // A group is declared with a default for every field: see `kwargs!`.
+        Err(d) => unreachable!("a group of keyword arguments without a default: {d}"),
+    }
+}
+
+/// A struct of keyword arguments, written by the crate's `kwargs!` macro:
+/// read from a mapping of its own, or as a group (a `..group` field of
+/// another struct) from a mapping it shares.
 pub trait KwargStruct: Sized {
-    /// Reads the struct from a mapping.
+    /// Reads (removes) this struct's keys from `kw`, leaving the others.
     ///
     /// # Errors
     /// A [`Diag`] at the offending key.
-    fn from_kwargs(kwargs: Kwargs) -> Result<Self, Diag>;
+    fn take_from(kw: &mut Kwargs) -> Result<Self, Diag>;
+
+    /// Appends this struct's keys, in order.
+    fn keys(keys: &mut Vec<&'static str>);
+
+    /// Appends the description of this struct's keyword arguments, in order.
+    fn describe(all: &mut Vec<Kwarg>);
+
+    /// Reads the struct from a mapping of its own: an unknown key is an error.
+    ///
+    /// # Errors
+    /// A [`Diag`] at the offending key.
+    fn from_kwargs(mut kw: Kwargs) -> Result<Self, Diag> {
+        let mut keys = Vec::new();
+        Self::keys(&mut keys);
+        kw.only(&keys)?;
+        Self::take_from(&mut kw)
+    }
 
     /// The keyword arguments, their types and defaults.
-    fn kwargs() -> Vec<Kwarg>;
+    fn kwargs() -> Vec<Kwarg> {
+        let mut all = Vec::new();
+        Self::describe(&mut all);
+        all
+    }
 }
 
 impl fmt::Display for Diag {
@@ -285,7 +318,11 @@ pub fn default_json<T: Serialize>(v: &T) -> serde_json::Value {
 
 /// Declares a struct of keyword arguments: each field once, with its type
 /// and, after `=`, its default (written into the docs, an associated constant
-/// named like the field, the reader and `tch-lr list`).
+/// named like the field, the reader and `tch-lr list`). A field written
+/// `..name: Group` is a group of keyword arguments declared once elsewhere
+/// (with `kwargs!`, every field defaulted) and read flat from the same
+/// mapping, in its place in the order; the struct gets `AsRef<Group>` and
+/// `AsMut<Group>`.
 ///
 /// With `for Schedule` after the struct's name, it also writes the schedule's
 /// builder, as tch writes its optimizer configs: `Schedule::new(required
@@ -293,6 +330,8 @@ pub fn default_json<T: Serialize>(v: &T) -> serde_json::Value {
 /// default, each taking `impl Into<T>` and documented with the field's docs.
 /// `Schedule` must have `fn from_args(Self) -> Schedule` and a field `args`
 /// holding the struct, as [`LRScheduler`](crate::schedulers::LRScheduler) has.
+/// A group's setters come from the group's own declaration, written with
+/// `for Wrapper<P: Bound>`: on every `Wrapper<P>` whose `P` holds the group.
 ///
 /// ```ignore
 /// kwargs! {
@@ -308,73 +347,64 @@ pub fn default_json<T: Serialize>(v: &T) -> serde_json::Value {
 /// // StepLR::new(step_size) and StepLR::gamma(self, v) -> StepLR.
 /// ```
 macro_rules! kwargs {
-    (
-        $(#[$meta:meta])*
-        pub struct $name:ident for $sched:ty {
-            $(
-                $(#[$fmeta:meta])*
-                $field:ident : $ty:ty $(= $default:expr)?
-            ),* $(,)?
-        }
-    ) => {
-        $crate::config::kwargs::kwargs! {
-            $(#[$meta])*
-            pub struct $name {
-                $($(#[$fmeta])* $field : $ty $(= $default)?,)*
-            }
-        }
-        $crate::config::kwargs::kwargs! {
-            @builder $sched, $name; req[]; opt[];
-            $([$(#[$fmeta])* $field : $ty $(= $default)?])*
-        }
+    // The three forms: a struct, a schedule's arguments (with its builder), a
+    // group (with setters on a generic wrapper).
+    ($(#[$meta:meta])* pub struct $name:ident for $w:ident<$p:ident: $bound:path> { $($body:tt)* }) => {
+        $crate::config::kwargs::kwargs!(@fields [$(#[$meta])*] $name [group $w $p $bound] [] $($body)*);
     };
-    (
-        $(#[$meta:meta])*
-        pub struct $name:ident {
-            $(
-                $(#[$fmeta:meta])*
-                $field:ident : $ty:ty $(= $default:expr)?
-            ),* $(,)?
-        }
-    ) => {
+    ($(#[$meta:meta])* pub struct $name:ident for $sched:ty { $($body:tt)* }) => {
+        $crate::config::kwargs::kwargs!(@fields [$(#[$meta])*] $name [schedule $sched] [] $($body)*);
+    };
+    ($(#[$meta:meta])* pub struct $name:ident { $($body:tt)* }) => {
+        $crate::config::kwargs::kwargs!(@fields [$(#[$meta])*] $name [none] [] $($body)*);
+    };
+    // Reading the fields, one at a time: a group ...
+    (@fields $metas:tt $name:ident $builder:tt [$($acc:tt)*]
+        $(#[doc = $doc:expr])* .. $f:ident : $t:ty $(, $($rest:tt)*)?) => {
+        $crate::config::kwargs::kwargs!(@fields $metas $name $builder
+            [$($acc)* [flat [$(#[doc = $doc])* #[serde(flatten)]] $f : $t]] $($($rest)*)?);
+    };
+    // ... an argument with a default ...
+    (@fields $metas:tt $name:ident $builder:tt [$($acc:tt)*]
+        $(#[doc = $doc:expr])* $f:ident : $t:ty = $d:expr $(, $($rest:tt)*)?) => {
+        $crate::config::kwargs::kwargs!(@fields $metas $name $builder
+            [$($acc)* [opt [$(#[doc = $doc])* #[doc = concat!("\n\nDefault: `", stringify!($d), "`.")]] $f : $t = $d]]
+            $($($rest)*)?);
+    };
+    // ... a required argument.
+    (@fields $metas:tt $name:ident $builder:tt [$($acc:tt)*]
+        $(#[doc = $doc:expr])* $f:ident : $t:ty $(, $($rest:tt)*)?) => {
+        $crate::config::kwargs::kwargs!(@fields $metas $name $builder
+            [$($acc)* [req [$(#[doc = $doc])*] $f : $t]] $($($rest)*)?);
+    };
+    // All fields read: the struct, its defaults, its reader and description.
+    (@fields [$(#[$meta:meta])*] $name:ident $builder:tt
+        [$([$kind:ident [$($fm:tt)*] $f:ident : $t:ty $(= $d:expr)?])*]) => {
         $(#[$meta])*
         #[derive(Clone, Debug, PartialEq, serde::Serialize)]
         #[allow(non_snake_case)]
         pub struct $name {
-            $(
-                $(#[$fmeta])*
-                $(#[doc = concat!("\n\nDefault: `", stringify!($default), "`.")])?
-                pub $field: $ty,
-            )*
+            $($($fm)* pub $f: $t,)*
         }
 
         #[allow(non_upper_case_globals)]
         impl $name {
-            $($(
-                #[doc = concat!("The default of `", stringify!($field), "`: `", stringify!($default), "`.")]
-                pub const $field: $ty = $default;
-            )?)*
+            $($crate::config::kwargs::kwargs!(@const $kind $f : $t $(= $d)?);)*
         }
 
         impl $crate::config::kwargs::KwargStruct for $name {
-            fn from_kwargs(
-                mut kw: $crate::config::kwargs::Kwargs,
+            fn take_from(
+                kw: &mut $crate::config::kwargs::Kwargs,
             ) -> std::result::Result<Self, $crate::config::kwargs::Diag> {
-                kw.only(&[$(stringify!($field)),*])?;
-                Ok($name {
-                    $($field: $crate::config::kwargs::kwargs!(@read kw, $field, $ty $(, $default)?),)*
-                })
+                Ok($name { $($f: $crate::config::kwargs::kwargs!(@take $kind kw, $f, $t $(, $d)?),)* })
             }
 
-            fn kwargs() -> Vec<$crate::config::kwargs::Kwarg> {
-                vec![$(
-                    $crate::config::kwargs::Kwarg {
-                        name: stringify!($field),
-                        ty: <$ty as $crate::config::kwargs::KwargValue>::TYPE,
-                        required: $crate::config::kwargs::kwargs!(@required $($default)?),
-                        default: $crate::config::kwargs::kwargs!(@default $ty $(, $default)?),
-                    },
-                )*]
+            fn keys(keys: &mut Vec<&'static str>) {
+                $($crate::config::kwargs::kwargs!(@keys $kind keys, $f, $t);)*
+            }
+
+            fn describe(all: &mut Vec<$crate::config::kwargs::Kwarg>) {
+                $($crate::config::kwargs::kwargs!(@describe $kind all, $f, $t $(, $d)?);)*
             }
         }
 
@@ -393,32 +423,88 @@ macro_rules! kwargs {
                 $crate::config::kwargs::deserialize(d)
             }
         }
+
+        $($crate::config::kwargs::kwargs!(@as_ref $kind $name, $f, $t);)*
+
+        $crate::config::kwargs::kwargs!(@builder $builder $name; req[]; opt[]; flat[];
+            $([$kind [$($fm)*] $f : $t $(= $d)?])*);
     };
-    // The builder: sort the fields into required and defaulted ones ...
-    (@builder $sched:ty, $name:ident; req[$($req:tt)*]; opt[$($opt:tt)*];
-        [$(#[$m:meta])* $f:ident : $t:ty = $d:expr] $($rest:tt)*) => {
-        $crate::config::kwargs::kwargs! {
-            @builder $sched, $name; req[$($req)*]; opt[$($opt)* [$(#[$m])* $f : $t = $d]]; $($rest)*
+    (@const opt $f:ident : $t:ty = $d:expr) => {
+        #[doc = concat!("The default of `", stringify!($f), "`: `", stringify!($d), "`.")]
+        pub const $f: $t = $d;
+    };
+    (@const $kind:ident $f:ident : $t:ty) => {};
+    (@take opt $kw:ident, $f:ident, $t:ty, $d:expr) => {
+        $kw.take::<$t>(stringify!($f))?.unwrap_or($d)
+    };
+    (@take req $kw:ident, $f:ident, $t:ty) => {
+        $kw.require::<$t>(stringify!($f))?
+    };
+    (@take flat $kw:ident, $f:ident, $t:ty) => {
+        <$t as $crate::config::kwargs::KwargStruct>::take_from($kw)?
+    };
+    (@keys flat $keys:ident, $f:ident, $t:ty) => {
+        <$t as $crate::config::kwargs::KwargStruct>::keys($keys)
+    };
+    (@keys $kind:ident $keys:ident, $f:ident, $t:ty) => {
+        $keys.push(stringify!($f))
+    };
+    (@describe flat $all:ident, $f:ident, $t:ty) => {
+        <$t as $crate::config::kwargs::KwargStruct>::describe($all)
+    };
+    (@describe $kind:ident $all:ident, $f:ident, $t:ty $(, $d:expr)?) => {
+        $all.push($crate::config::kwargs::Kwarg {
+            name: stringify!($f),
+            ty: <$t as $crate::config::kwargs::KwargValue>::TYPE,
+            required: $crate::config::kwargs::kwargs!(@required $($d)?),
+            default: $crate::config::kwargs::kwargs!(@default $t $(, $d)?),
+        })
+    };
+    (@as_ref flat $name:ident, $f:ident, $t:ty) => {
+        impl AsRef<$t> for $name {
+            fn as_ref(&self) -> &$t {
+                &self.$f
+            }
+        }
+
+        impl AsMut<$t> for $name {
+            fn as_mut(&mut self) -> &mut $t {
+                &mut self.$f
+            }
         }
     };
-    (@builder $sched:ty, $name:ident; req[$($req:tt)*]; opt[$($opt:tt)*];
-        [$(#[$m:meta])* $f:ident : $t:ty] $($rest:tt)*) => {
-        $crate::config::kwargs::kwargs! {
-            @builder $sched, $name; req[$($req)* [$f : $t]]; opt[$($opt)*]; $($rest)*
-        }
+    (@as_ref $kind:ident $name:ident, $f:ident, $t:ty) => {};
+    // The builder: sort the fields into required, defaulted and grouped ...
+    (@builder $builder:tt $name:ident; req[$($req:tt)*]; opt[$($opt:tt)*]; flat[$($flat:tt)*];
+        [req [$($fm:tt)*] $f:ident : $t:ty] $($rest:tt)*) => {
+        $crate::config::kwargs::kwargs!(@builder $builder $name; req[$($req)* [$f : $t]]; opt[$($opt)*];
+            flat[$($flat)*]; $($rest)*);
     };
-    // ... then write `new` and the setters.
-    (@builder $sched:ty, $name:ident; req[$([$rf:ident : $rt:ty])*];
-        opt[$([$(#[$om:meta])* $of:ident : $ot:ty = $od:expr])*];) => {
+    (@builder $builder:tt $name:ident; req[$($req:tt)*]; opt[$($opt:tt)*]; flat[$($flat:tt)*];
+        [opt [$($fm:tt)*] $f:ident : $t:ty = $d:expr] $($rest:tt)*) => {
+        $crate::config::kwargs::kwargs!(@builder $builder $name; req[$($req)*];
+            opt[$($opt)* [[$($fm)*] $f : $t = $d]]; flat[$($flat)*]; $($rest)*);
+    };
+    (@builder $builder:tt $name:ident; req[$($req:tt)*]; opt[$($opt:tt)*]; flat[$($flat:tt)*];
+        [flat [$($fm:tt)*] $f:ident : $t:ty] $($rest:tt)*) => {
+        $crate::config::kwargs::kwargs!(@builder $builder $name; req[$($req)*]; opt[$($opt)*];
+            flat[$($flat)* [$f : $t]]; $($rest)*);
+    };
+    // ... then write `new` and the setters: on the schedule ...
+    (@builder [schedule $sched:ty] $name:ident; req[$([$rf:ident : $rt:ty])*];
+        opt[$([[$($om:tt)*] $of:ident : $ot:ty = $od:expr])*]; flat[$([$ff:ident : $ft:ty])*];) => {
         #[allow(non_snake_case, clippy::new_without_default)]
         impl $sched {
             #[doc = concat!("The schedule with its required arguments (`", $(stringify!($rf), " ",)* "`), the others at their defaults ([`", stringify!($name), "`]).")]
             pub fn new($($rf: impl Into<$rt>),*) -> Self {
-                Self::from_args($name { $($rf: $rf.into(),)* $($of: $od,)* })
+                Self::from_args($name {
+                    $($rf: $rf.into(),)*
+                    $($of: $od,)*
+                    $($ff: $crate::config::kwargs::defaults::<$ft>(),)*
+                })
             }
             $(
-                $(#[$om])*
-                #[doc = concat!("\n\nDefault: `", stringify!($od), "`.")]
+                $($om)*
                 pub fn $of(mut self, value: impl Into<$ot>) -> Self {
                     self.args.$of = value.into();
                     self
@@ -426,12 +512,22 @@ macro_rules! kwargs {
             )*
         }
     };
-    (@read $kw:ident, $field:ident, $ty:ty, $default:expr) => {
-        $kw.take::<$ty>(stringify!($field))?.unwrap_or($default)
+    // ... on every wrapper of a policy that holds the group ...
+    (@builder [group $w:ident $p:ident $bound:path] $name:ident; req[];
+        opt[$([[$($om:tt)*] $of:ident : $ot:ty = $od:expr])*]; flat[];) => {
+        #[allow(non_snake_case)]
+        impl<$p: $bound + AsMut<$name>> $w<$p> {
+            $(
+                $($om)*
+                pub fn $of(mut self, value: impl Into<$ot>) -> Self {
+                    AsMut::<$name>::as_mut(&mut self.args).$of = value.into();
+                    self
+                }
+            )*
+        }
     };
-    (@read $kw:ident, $field:ident, $ty:ty) => {
-        $kw.require::<$ty>(stringify!($field))?
-    };
+    // ... or nowhere.
+    (@builder [none] $name:ident; req[$($req:tt)*]; opt[$($opt:tt)*]; flat[$($flat:tt)*];) => {};
     (@required $default:expr) => { false };
     (@required) => { true };
     (@default $ty:ty, $default:expr) => {{

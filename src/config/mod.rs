@@ -45,12 +45,16 @@ pub use expr::Expr;
 pub use schema::{Config, Exprs, Interval, OptimizerConfig};
 
 pub use crate::schedulers::configs::*;
-pub use crate::schedulers::timm::{
-    CosineLRSchedulerConfig, MultiStepLRSchedulerConfig, PolyLRSchedulerConfig, StepLRSchedulerConfig,
-    TanhLRSchedulerConfig, WSDLRSchedulerConfig,
+pub use crate::schedulers::timm::cosine::CosineLRSchedulerConfig;
+pub use crate::schedulers::timm::poly::PolyLRSchedulerConfig;
+pub use crate::schedulers::timm::step::{MultiStepLRSchedulerConfig, StepLRSchedulerConfig};
+pub use crate::schedulers::timm::tanh::TanhLRSchedulerConfig;
+pub use crate::schedulers::timm::wsd::WSDLRSchedulerConfig;
+pub use crate::schedulers::transformers::cosine::{
+    CosineConfig, CosineWarmupWithMinLrConfig, CosineWithMinLrConfig, CosineWithRestartsConfig,
 };
-pub use crate::schedulers::transformers::{
-    ConstantConfig, ConstantWithWarmupConfig, CosineConfig, CosineWarmupWithMinLrConfig, CosineWithMinLrConfig,
-    CosineWithRestartsConfig, InverseSqrtConfig, LinearConfig, PolynomialConfig, WarmupStableDecayConfig,
+pub use crate::schedulers::transformers::decay::{
+    ConstantConfig, ConstantWithWarmupConfig, InverseSqrtConfig, LinearConfig, PolynomialConfig,
 };
+pub use crate::schedulers::transformers::wsd::WarmupStableDecayConfig;
 pub use crate::schedulers::{ScheduleConfig, ScheduleInfo, SchedulerConfig, REGISTRY};

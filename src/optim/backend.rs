@@ -20,7 +20,7 @@ use crate::support::write_atomic;
 
 /// The optimizer behind an [`Optim`].
 #[derive(Debug)]
-pub(super) enum Backend {
+pub(super) enum Engine {
     /// tch's.
     Tch(nn::Optimizer),
     /// libtorch's, owned by tch-lr.
@@ -38,46 +38,46 @@ fn or_panic(result: Result<()>) {
 /// optimizer they cannot fail: `Optim` writes only the groups it has (the
 /// `VarStore`'s, all added at construction) and momenta per group only for
 /// SGD; a libtorch error would still panic, as tch's setters do.
-impl Backend {
+impl Engine {
     pub(super) fn set_lr(&mut self, lr: f64) {
         match self {
-            Backend::Tch(o) => o.set_lr(lr),
-            Backend::Owned(o) => or_panic(o.set_lr(lr)),
+            Engine::Tch(o) => o.set_lr(lr),
+            Engine::Owned(o) => or_panic(o.set_lr(lr)),
         }
     }
 
     pub(super) fn set_lr_group(&mut self, group: usize, lr: f64) {
         match self {
-            Backend::Tch(o) => o.set_lr_group(group, lr),
-            Backend::Owned(o) => or_panic(o.set_lr_group(group, lr)),
+            Engine::Tch(o) => o.set_lr_group(group, lr),
+            Engine::Owned(o) => or_panic(o.set_lr_group(group, lr)),
         }
     }
 
     pub(super) fn set_momentum(&mut self, m: f64) {
         match self {
-            Backend::Tch(o) => o.set_momentum(m),
-            Backend::Owned(o) => or_panic(o.set_momentum(m)),
+            Engine::Tch(o) => o.set_momentum(m),
+            Engine::Owned(o) => or_panic(o.set_momentum(m)),
         }
     }
 
     pub(super) fn set_momentum_group(&mut self, group: usize, m: f64) {
         match self {
-            Backend::Tch(o) => o.set_momentum_group(group, m),
-            Backend::Owned(o) => or_panic(o.set_momentum_group(group, m)),
+            Engine::Tch(o) => o.set_momentum_group(group, m),
+            Engine::Owned(o) => or_panic(o.set_momentum_group(group, m)),
         }
     }
 
     pub(super) fn set_weight_decay(&mut self, wd: f64) {
         match self {
-            Backend::Tch(o) => o.set_weight_decay(wd),
-            Backend::Owned(o) => or_panic(o.set_weight_decay(wd)),
+            Engine::Tch(o) => o.set_weight_decay(wd),
+            Engine::Owned(o) => or_panic(o.set_weight_decay(wd)),
         }
     }
 
     pub(super) fn set_weight_decay_group(&mut self, group: usize, wd: f64) {
         match self {
-            Backend::Tch(o) => o.set_weight_decay_group(group, wd),
-            Backend::Owned(o) => or_panic(o.set_weight_decay_group(group, wd)),
+            Engine::Tch(o) => o.set_weight_decay_group(group, wd),
+            Engine::Owned(o) => or_panic(o.set_weight_decay_group(group, wd)),
         }
     }
 }
@@ -98,8 +98,8 @@ impl Optim {
     /// When libtorch fails, as tch's `backward_step` does.
     pub fn backward_step(&mut self, loss: &Tensor) {
         match &mut self.opt {
-            Backend::Tch(o) => o.backward_step(loss),
-            Backend::Owned(o) => {
+            Engine::Tch(o) => o.backward_step(loss),
+            Engine::Owned(o) => {
                 or_panic(o.zero_grad());
                 loss.backward();
                 or_panic(o.step());
@@ -113,8 +113,8 @@ impl Optim {
     /// When libtorch fails, as tch's `zero_grad` does.
     pub fn zero_grad(&mut self) {
         match &mut self.opt {
-            Backend::Tch(o) => o.zero_grad(),
-            Backend::Owned(o) => or_panic(o.zero_grad()),
+            Engine::Tch(o) => o.zero_grad(),
+            Engine::Owned(o) => or_panic(o.zero_grad()),
         }
     }
 
@@ -124,8 +124,8 @@ impl Optim {
     /// When libtorch fails, as tch's `step` does.
     pub fn step(&mut self) {
         match &mut self.opt {
-            Backend::Tch(o) => o.step(),
-            Backend::Owned(o) => or_panic(o.step()),
+            Engine::Tch(o) => o.step(),
+            Engine::Owned(o) => or_panic(o.step()),
         }
     }
 
@@ -134,31 +134,31 @@ impl Optim {
     /// momentum directly bypasses the scheduler.
     pub fn tch_optimizer(&self) -> Option<&nn::Optimizer> {
         match &self.opt {
-            Backend::Tch(o) => Some(o),
-            Backend::Owned(_) => None,
+            Engine::Tch(o) => Some(o),
+            Engine::Owned(_) => None,
         }
     }
 
     /// tch's optimizer, mutable. See [`Optim::tch_optimizer`].
     pub fn tch_optimizer_mut(&mut self) -> Option<&mut nn::Optimizer> {
         match &mut self.opt {
-            Backend::Tch(o) => Some(o),
-            Backend::Owned(_) => None,
+            Engine::Tch(o) => Some(o),
+            Engine::Owned(_) => None,
         }
     }
 
     /// Gives tch's optimizer back; `None` for [`Optim::owned`].
     pub fn into_tch(self) -> Option<nn::Optimizer> {
         match self.opt {
-            Backend::Tch(o) => Some(o),
-            Backend::Owned(_) => None,
+            Engine::Tch(o) => Some(o),
+            Engine::Owned(_) => None,
         }
     }
 
     /// Whether the optimizer's own state can be saved: true for
     /// [`Optim::owned`], false for tch's optimizer.
     pub fn saves_state(&self) -> bool {
-        matches!(self.opt, Backend::Owned(_))
+        matches!(self.opt, Engine::Owned(_))
     }
 
     /// PyTorch's `optimizer.state_dict()`: the optimizer's state (SGD's
@@ -173,8 +173,8 @@ impl Optim {
     /// [`saves_state`](Self::saves_state)) or when libtorch fails.
     pub fn state(&self) -> Result<Vec<u8>> {
         match &self.opt {
-            Backend::Tch(_) => Err(no_state()),
-            Backend::Owned(o) => o.state(),
+            Engine::Tch(_) => Err(no_state()),
+            Engine::Owned(o) => o.state(),
         }
     }
 
@@ -191,8 +191,8 @@ impl Optim {
     /// unchanged.
     pub fn load_state(&mut self, bytes: &[u8]) -> Result<()> {
         match &mut self.opt {
-            Backend::Tch(_) => return Err(no_state()),
-            Backend::Owned(o) => o.load_state(bytes)?,
+            Engine::Tch(_) => return Err(no_state()),
+            Engine::Owned(o) => o.load_state(bytes)?,
         }
         self.rewrite_groups()
     }

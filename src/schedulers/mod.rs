@@ -133,6 +133,5 @@ pub(crate) mod configs {
     pub use super::warmup::{ConstantLRConfig, LinearLRConfig, WarmupConfig};
 }
 pub(crate) use configs::*;
-pub(crate) use schedule::Protocol;
 
 pub(crate) use pymath::py_float;

@@ -214,3 +214,22 @@ pub(crate) fn to_state<T: serde::Serialize>(v: &T) -> Result<serde_yaml::Value> 
 pub(crate) fn from_state<T: serde::de::DeserializeOwned>(name: &str, v: serde_yaml::Value) -> Result<T> {
     serde_yaml::from_value(v).map_err(|e| Error::State(format!("not a {name} state: {e}")))
 }
+
+/// The most steps a loaded state may have taken: far beyond any run, and
+/// where step counts are still exact as `f64`.
+const MAX_STEPS: i64 = 1 << 53;
+
+/// A loaded schedule's step count and size, checked: a state a run can reach,
+/// for this many groups.
+pub(crate) fn check_loaded(schedule: &dyn Schedule, groups: usize) -> Result<()> {
+    if !(-1..=MAX_STEPS).contains(&schedule.last_epoch()) {
+        return Err(Error::State(format!(
+            "last_epoch {} is outside [-1, 2^53]: not a state a run can reach",
+            schedule.last_epoch()
+        )));
+    }
+    if schedule.last_lr().len() != groups {
+        return Err(Error::State("the schedule's state does not match the number of groups".into()));
+    }
+    Ok(())
+}

@@ -152,3 +152,131 @@ pub fn probe_step(opt: &mut tch_lr::Optim, ws: &[tch::Tensor]) -> Vec<f64> {
     opt.backward_step(&loss);
     ws.iter().map(|w| w.double_value(&[0])).collect()
 }
+
+/// Runs every `(description, case)` of `schedule`, each to its end even when an
+/// earlier one fails, and returns how many ran. If any failed, panics with one
+/// line per failure: `<schedule>: case <index> (<description>): <message>`.
+pub fn check_cases<F: FnOnce()>(schedule: &str, cases: impl IntoIterator<Item = (String, F)>) -> usize {
+    let mut total = 0;
+    let mut failures = Vec::new();
+    for (index, (what, case)) in cases.into_iter().enumerate() {
+        total += 1;
+        if let Err(p) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(case)) {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failures.push(format!("{schedule}: case {index} ({what}): {msg}"));
+        }
+    }
+    assert!(failures.is_empty(), "{schedule}: {} of {total} cases failed:\n{}", failures.len(), failures.join("\n"));
+    total
+}
+
+/// Writes one `#[test]` per schedule into a module named after the suite, so
+/// that a schedule's cases can be run, and are reported, by its name:
+/// `cargo test StepLR` runs `parity::StepLR`, `resume::StepLR`,
+/// `runtime::StepLR` (and, by substring, `MultiStepLR`, ...), while
+/// `cargo test -- --exact parity::StepLR` runs just that one. The module also
+/// gets `every_registered_schedule_has_a_test`, which fails unless the list is
+/// exactly `tch_lr::schedulers::REGISTRY`'s names (each test named after its
+/// schedule with `.` as `_`), so a newly registered schedule without a test fails.
+///
+/// ```ignore
+/// fn check_schedule(name: &str) { /* every case of `name` */ }
+///
+/// schedule_tests!(parity, check_schedule; StepLR => "StepLR", transformers_linear => "transformers.linear");
+/// ```
+///
+/// writes
+///
+/// ```ignore
+/// mod parity {
+///     #[test]
+///     fn StepLR() { super::check_schedule("StepLR") }
+///     #[test]
+///     fn transformers_linear() { super::check_schedule("transformers.linear") }
+///     #[test]
+///     fn every_registered_schedule_has_a_test() { /* the list is the registry */ }
+/// }
+/// ```
+///
+/// [`registered_schedule_tests!`] passes the list of every registered schedule.
+#[allow(unused_macros)] // not every test binary uses it
+macro_rules! schedule_tests {
+    ($suite:ident, $check:ident; $($test:ident => $name:literal),+ $(,)?) => {
+        #[allow(non_snake_case)]
+        mod $suite {
+            $(
+                #[test]
+                fn $test() {
+                    super::$check($name)
+                }
+            )+
+
+            #[test]
+            fn every_registered_schedule_has_a_test() {
+                let listed: &[(&str, &str)] = &[$((stringify!($test), $name)),+];
+                let tested: ::std::collections::BTreeSet<&str> = listed.iter().map(|t| t.1).collect();
+                let registered: ::std::collections::BTreeSet<&str> =
+                    ::tch_lr::schedulers::REGISTRY.iter().map(|s| s.name).collect();
+                let missing: Vec<_> = registered.difference(&tested).collect();
+                let extra: Vec<_> = tested.difference(&registered).collect();
+                assert!(
+                    missing.is_empty() && extra.is_empty() && tested.len() == listed.len(),
+                    "{}: registered schedules without a test: {missing:?}; tests of no registered schedule: {extra:?} \
+                     (add `ident => \"name\"` to the list in tests/common/mod.rs)",
+                    stringify!($suite)
+                );
+                for (test, name) in listed {
+                    assert_eq!(*test, name.replace('.', "_"), "{}: the test of {name}", stringify!($suite));
+                }
+            }
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use schedule_tests;
+
+/// [`schedule_tests!`] for every registered schedule: `registered_schedule_tests!(parity, check_schedule);`
+#[allow(unused_macros)] // not every test binary uses it
+macro_rules! registered_schedule_tests {
+    ($suite:ident, $check:ident) => {
+        $crate::common::schedule_tests!($suite, $check;
+            ChainedScheduler => "ChainedScheduler",
+            ConstantLR => "ConstantLR",
+            CosineAnnealingLR => "CosineAnnealingLR",
+            CosineAnnealingWarmRestarts => "CosineAnnealingWarmRestarts",
+            CyclicLR => "CyclicLR",
+            ExponentialLR => "ExponentialLR",
+            LambdaLR => "LambdaLR",
+            LinearLR => "LinearLR",
+            MultiStepLR => "MultiStepLR",
+            MultiplicativeLR => "MultiplicativeLR",
+            OneCycleLR => "OneCycleLR",
+            PolynomialLR => "PolynomialLR",
+            ReduceLROnPlateau => "ReduceLROnPlateau",
+            SequentialLR => "SequentialLR",
+            StepLR => "StepLR",
+            timm_CosineLRScheduler => "timm.CosineLRScheduler",
+            timm_MultiStepLRScheduler => "timm.MultiStepLRScheduler",
+            timm_PolyLRScheduler => "timm.PolyLRScheduler",
+            timm_StepLRScheduler => "timm.StepLRScheduler",
+            timm_TanhLRScheduler => "timm.TanhLRScheduler",
+            timm_WSDLRScheduler => "timm.WSDLRScheduler",
+            transformers_constant => "transformers.constant",
+            transformers_constant_with_warmup => "transformers.constant_with_warmup",
+            transformers_cosine => "transformers.cosine",
+            transformers_cosine_warmup_with_min_lr => "transformers.cosine_warmup_with_min_lr",
+            transformers_cosine_with_min_lr => "transformers.cosine_with_min_lr",
+            transformers_cosine_with_restarts => "transformers.cosine_with_restarts",
+            transformers_inverse_sqrt => "transformers.inverse_sqrt",
+            transformers_linear => "transformers.linear",
+            transformers_polynomial => "transformers.polynomial",
+            transformers_warmup_stable_decay => "transformers.warmup_stable_decay",
+        );
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use registered_schedule_tests;

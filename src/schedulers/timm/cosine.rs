@@ -4,11 +4,8 @@
 
 use std::f64::consts::PI;
 
-use serde::{Deserialize, Serialize};
-
 use super::math::{cos, decay_pow, div, pow_k, Cycles};
-use super::noise::NoiseRange;
-use super::scheduler::{base_of, base_setters, cycle_setters, cycles_of, timm_schedule, Base, TimmPolicy};
+use super::scheduler::{TimmCycles, TimmNoise, TimmPolicy, TimmScheduler, TimmWarmup};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
 use crate::schedulers::registry::ScheduleConfig;
@@ -21,33 +18,17 @@ kwargs! {
     /// noise_range_t=None, noise_pct=0.67, noise_std=1.0, noise_seed=42,
     /// k_decay=1.0)`. (timm's `initialize` is not one: tch-lr always
     /// initializes, as timm does by default.)
-    pub struct CosineLRSchedulerConfig {
+    pub struct CosineLRSchedulerConfig for CosineLRScheduler {
         /// The length of the first cycle, in `t`.
         t_initial: i64,
-        /// The LR at the end of each cycle, held after the last.
-        lr_min: f64 = 0.0,
-        /// The factor by which each cycle is longer than the last.
-        cycle_mul: f64 = 1.0,
-        /// The factor by which each cycle's peak is lower than the last's.
-        cycle_decay: f64 = 1.0,
-        /// The number of cycles.
-        cycle_limit: i64 = 1,
-        /// The warmup length, in `t`.
-        warmup_t: i64 = 0,
-        /// The LR at `t = 0` of the warmup.
-        warmup_lr_init: f64 = 0.0,
+        /// `lr_min`, `cycle_mul`, `cycle_decay`, `cycle_limit` ([`TimmCycles`]).
+        ..cycles: TimmCycles,
+        /// `warmup_t`, `warmup_lr_init` ([`TimmWarmup`]).
+        ..warmup: TimmWarmup,
         /// Whether the cycles start after the warmup.
         warmup_prefix: bool = false,
-        /// Whether `t` counts epochs (`step`) or updates (`step_update`).
-        t_in_epochs: bool = true,
-        /// Where the LR gets noise: `t0` (from `t0` on) or `[t0, t1]`.
-        noise_range_t: Option<NoiseRange> = None,
-        /// The noise's bound, relative to the LR.
-        noise_pct: f64 = 0.67,
-        /// The noise's standard deviation.
-        noise_std: f64 = 1.0,
-        /// The noise seed (step `t` uses `noise_seed + t`).
-        noise_seed: i64 = 42,
+        /// `t_in_epochs`, `noise_range_t`, `noise_pct`, `noise_std`, `noise_seed` ([`TimmNoise`]).
+        ..noise: TimmNoise,
         /// The k-decay exponent of `t` in the cosine.
         k_decay: f64 = 1.0,
     }
@@ -60,8 +41,7 @@ impl ScheduleConfig for CosineLRSchedulerConfig {
                                    noise_range_t: 6, noise_seed: 7}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        let c = self;
-        Ok(CosineLRScheduler { cycles: cycles_of!(c), k_decay: c.k_decay, base: base_of!(c) }.boxed())
+        Ok(CosineLRScheduler::from_args(self.clone()).boxed())
     }
 }
 
@@ -101,55 +81,32 @@ impl ScheduleConfig for CosineLRSchedulerConfig {
 /// [`Error::Assertion`](crate::Error::Assertion) where timm asserts
 /// (`t_initial > 0`, `lr_min >= 0`); at a step, what Python raises there
 /// (`math domain error` past the end of cycles that shrink, `cycle_mul < 1`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct CosineLRScheduler {
-    cycles: Cycles,
-    k_decay: f64,
-    base: Base,
-}
+pub type CosineLRScheduler = TimmScheduler<CosineLRSchedulerConfig>;
 
-impl CosineLRScheduler {
-    /// `CosineLRScheduler(optimizer, t_initial)`, with the defaults of
-    /// [`CosineLRSchedulerConfig`].
-    pub fn new(t_initial: i64) -> Self {
-        type C = CosineLRSchedulerConfig;
-        CosineLRScheduler { cycles: cycles_of!(defaults C, t_initial), k_decay: C::k_decay, base: base_of!(defaults C) }
-    }
-
-    cycle_setters!(CosineLRSchedulerConfig);
-    base_setters!(CosineLRSchedulerConfig);
-
-    /// The k-decay exponent: the cosine runs over `t_curr^k / t_i^k`
-    /// (default `CosineLRSchedulerConfig::k_decay`).
-    pub fn k_decay(mut self, k: f64) -> Self {
-        self.k_decay = k;
-        self
+impl CosineLRSchedulerConfig {
+    /// The cycles of `t`, from the arguments.
+    fn cycles(&self) -> Cycles {
+        let s = self;
+        Cycles::new(s.t_initial, &s.cycles, s.warmup_prefix)
     }
 }
 
-impl TimmPolicy for CosineLRScheduler {
-    const NAME: &'static str = CosineLRSchedulerConfig::NAME;
-
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+impl TimmPolicy for CosineLRSchedulerConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type Cache = ();
 
     fn check(&self) -> Result<()> {
-        self.cycles.check(Self::NAME)
+        self.cycles().check(<Self as ScheduleConfig>::NAME)
     }
 
-    fn get_lr(&self, t: i64, out: &mut [f64]) -> Result<()> {
-        let c = self.cycles.at(t, self.base.warmup_t)?;
+    fn get_lr(&self, _: &(), base_values: &[f64], t: i64, out: &mut [f64]) -> Result<()> {
+        let c = self.cycles().at(t, self.warmup.warmup_t)?;
         let gamma = decay_pow(self.cycles.cycle_decay, c.i)?;
         let lr_min = self.cycles.lr_min;
         if c.within_limit {
             let k = self.k_decay;
             let x = 1.0 + cos(div(PI * pow_k(c.t_curr, k)?, pow_k(c.t_i, k)?)?)?;
-            for (o, v) in out.iter_mut().zip(&self.base.base_values) {
+            for (o, v) in out.iter_mut().zip(base_values) {
                 *o = lr_min + 0.5 * (v * gamma - lr_min) * x;
             }
         } else {
@@ -158,5 +115,3 @@ impl TimmPolicy for CosineLRScheduler {
         Ok(())
     }
 }
-
-timm_schedule!(CosineLRScheduler);

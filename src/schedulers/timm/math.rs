@@ -65,6 +65,12 @@ pub(crate) struct Cycle {
 }
 
 impl Cycles {
+    /// The cycles of a cyclic schedule's arguments.
+    pub fn new(t_initial: i64, c: &super::scheduler::TimmCycles, warmup_prefix: bool) -> Self {
+        let (lr_min, cycle_mul, cycle_decay, cycle_limit) = (c.lr_min, c.cycle_mul, c.cycle_decay, c.cycle_limit);
+        Cycles { t_initial, lr_min, cycle_mul, cycle_decay, cycle_limit, warmup_prefix }
+    }
+
     /// timm's asserts shared by the cyclic schedules: `t_initial > 0`,
     /// `lr_min >= 0`.
     pub fn check(&self, name: &str) -> Result<()> {
@@ -123,7 +129,8 @@ pub(crate) fn decay_pow(cycle_decay: f64, i: f64) -> Result<f64> {
 /// `base ** e` for a fixed `base`, remembering the last exponent: a step
 /// decay's factor changes only at its milestones.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct PowCache(Cell<Option<(u64, f64)>>);
+#[doc(hidden)]
+pub struct PowCache(Cell<Option<(u64, f64)>>);
 
 impl PowCache {
     /// `base ** e` (`base` must be the same at every call).

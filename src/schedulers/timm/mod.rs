@@ -11,9 +11,14 @@
 //! | `timm.PolyLRScheduler` | `poly.rs` | `timm/scheduler/poly_lr.py` |
 //! | `timm.WSDLRScheduler` | `wsd.rs` | `timm/scheduler/wsd_lr.py` |
 //!
-//! Shared: `scheduler.rs` (timm's `Scheduler` base class: construction,
-//! warmup, noise, `step(t)`), `math.rs` (Python's float functions, the
-//! cycles), `noise.rs` (PyTorch's CPU generator in Rust, for the noise).
+//! Each class is [`TimmScheduler`] of its keyword arguments
+//! (`CosineLRScheduler = TimmScheduler<config::CosineLRSchedulerConfig>`),
+//! whose builder (`CosineLRScheduler::new(50).warmup_t(5)`) the one
+//! declaration of those arguments writes. Shared: `scheduler.rs` (timm's
+//! `Scheduler` base class, [`TimmScheduler`]: construction, warmup, noise,
+//! `step(t)`), `math.rs` (the cycles; Python's float functions are in
+//! `schedulers/pymath.rs`), `noise.rs` (PyTorch's CPU generator in Rust, for
+//! the noise).
 //!
 //! # Time
 //!
@@ -48,18 +53,19 @@
 //! (`t + 1`), and the warmup of `CosineLRScheduler` and `PolyLRScheduler`
 //! without `warmup_prefix`, which never reaches the base LR.
 
-mod cosine;
+pub(crate) mod cosine;
 mod math;
-mod noise;
-mod poly;
-pub(crate) mod scheduler;
-mod step;
-mod tanh;
-mod wsd;
+pub(crate) mod noise;
+pub(crate) mod poly;
+mod scheduler;
+pub(crate) mod step;
+pub(crate) mod tanh;
+pub(crate) mod wsd;
 
-pub use cosine::{CosineLRScheduler, CosineLRSchedulerConfig};
-pub use noise::{NoiseRange, TorchGenerator};
-pub use poly::{PolyLRScheduler, PolyLRSchedulerConfig};
-pub use step::{MultiStepLRScheduler, MultiStepLRSchedulerConfig, StepLRScheduler, StepLRSchedulerConfig};
-pub use tanh::{TanhLRScheduler, TanhLRSchedulerConfig};
-pub use wsd::{DecayFn, StableFn, WSDLRScheduler, WSDLRSchedulerConfig};
+pub use cosine::CosineLRScheduler;
+pub use noise::{NoiseRange, NoiseRangeT};
+pub use poly::PolyLRScheduler;
+pub use scheduler::{TimmCycles, TimmNoise, TimmPolicy, TimmScheduler, TimmWarmup};
+pub use step::{MultiStepLRScheduler, StepLRScheduler};
+pub use tanh::TanhLRScheduler;
+pub use wsd::{DecayFn, StableFn, WSDLRScheduler};

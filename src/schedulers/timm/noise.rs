@@ -24,7 +24,7 @@ const M: usize = 397;
 /// lives on the stack: no allocation.
 ///
 /// ```
-/// use tch_lr::timm::TorchGenerator;
+/// use tch_lr::internals::TorchGenerator; // with the `internals` feature
 ///
 /// // g = torch.Generator(); g.manual_seed(5); torch.randn(1, generator=g).item()
 /// let mut g = TorchGenerator::new(5);
@@ -105,6 +105,7 @@ impl TorchGenerator {
     }
 
     /// `torch.rand(1, generator=g).item()`: 24 random bits scaled to `[0, 1)`.
+    #[cfg_attr(not(feature = "internals"), allow(dead_code))]
     pub fn rand1(&mut self) -> f64 {
         let x = (self.random() & 0x00ff_ffff) as f32 * (1.0 / 16_777_216.0);
         f64::from(x)
@@ -164,6 +165,57 @@ impl From<[f64; 2]> for NoiseRange {
 impl From<[i64; 2]> for NoiseRange {
     fn from([t0, t1]: [i64; 2]) -> Self {
         NoiseRange::Between(t0 as f64, t1 as f64)
+    }
+}
+
+/// The `noise_range_t` argument: none (timm's default `None`) or a
+/// [`NoiseRange`]; a builder takes `t0`, `[t0, t1]` or a `NoiseRange`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct NoiseRangeT(pub Option<NoiseRange>);
+
+impl From<NoiseRange> for NoiseRangeT {
+    fn from(r: NoiseRange) -> Self {
+        NoiseRangeT(Some(r))
+    }
+}
+
+impl From<Option<NoiseRange>> for NoiseRangeT {
+    fn from(r: Option<NoiseRange>) -> Self {
+        NoiseRangeT(r)
+    }
+}
+
+impl From<f64> for NoiseRangeT {
+    fn from(t0: f64) -> Self {
+        NoiseRange::from(t0).into()
+    }
+}
+
+impl From<i64> for NoiseRangeT {
+    fn from(t0: i64) -> Self {
+        NoiseRange::from(t0).into()
+    }
+}
+
+impl From<[f64; 2]> for NoiseRangeT {
+    fn from(ts: [f64; 2]) -> Self {
+        NoiseRange::from(ts).into()
+    }
+}
+
+impl From<[i64; 2]> for NoiseRangeT {
+    fn from(ts: [i64; 2]) -> Self {
+        NoiseRange::from(ts).into()
+    }
+}
+
+impl KwargValue for NoiseRangeT {
+    const TYPE: &'static str = NoiseRange::TYPE;
+
+    /// `null`, a number or a list of two, each finite.
+    fn from_kwarg(value: serde_yaml::Value) -> std::result::Result<Self, Diag> {
+        Option::<NoiseRange>::from_kwarg(value).map(NoiseRangeT)
     }
 }
 

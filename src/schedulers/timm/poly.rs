@@ -1,11 +1,8 @@
 //! timm's `PolyLRScheduler` (`timm/scheduler/poly_lr.py`): polynomial decay
 //! with warmup, restarts, k-decay and noise.
 
-use serde::{Deserialize, Serialize};
-
 use super::math::{decay_pow, div, pow, pow_k, Cycles};
-use super::noise::NoiseRange;
-use super::scheduler::{base_of, base_setters, cycle_setters, cycles_of, timm_schedule, Base, TimmPolicy};
+use super::scheduler::{TimmCycles, TimmNoise, TimmPolicy, TimmScheduler, TimmWarmup};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
 use crate::schedulers::registry::ScheduleConfig;
@@ -18,35 +15,19 @@ kwargs! {
     /// t_in_epochs=True, noise_range_t=None, noise_pct=0.67, noise_std=1.0,
     /// noise_seed=42, k_decay=1.0)`. (timm's `initialize` is not one: tch-lr
     /// always initializes, as timm does by default.)
-    pub struct PolyLRSchedulerConfig {
+    pub struct PolyLRSchedulerConfig for PolyLRScheduler {
         /// The length of the first cycle, in `t`.
         t_initial: i64,
         /// The polynomial's power.
         power: f64 = 0.5,
-        /// The LR at the end of each cycle, held after the last.
-        lr_min: f64 = 0.0,
-        /// The factor by which each cycle is longer than the last.
-        cycle_mul: f64 = 1.0,
-        /// The factor by which each cycle's peak is lower than the last's.
-        cycle_decay: f64 = 1.0,
-        /// The number of cycles.
-        cycle_limit: i64 = 1,
-        /// The warmup length, in `t`.
-        warmup_t: i64 = 0,
-        /// The LR at `t = 0` of the warmup.
-        warmup_lr_init: f64 = 0.0,
+        /// `lr_min`, `cycle_mul`, `cycle_decay`, `cycle_limit` ([`TimmCycles`]).
+        ..cycles: TimmCycles,
+        /// `warmup_t`, `warmup_lr_init` ([`TimmWarmup`]).
+        ..warmup: TimmWarmup,
         /// Whether the cycles start after the warmup.
         warmup_prefix: bool = false,
-        /// Whether `t` counts epochs (`step`) or updates (`step_update`).
-        t_in_epochs: bool = true,
-        /// Where the LR gets noise: `t0` (from `t0` on) or `[t0, t1]`.
-        noise_range_t: Option<NoiseRange> = None,
-        /// The noise's bound, relative to the LR.
-        noise_pct: f64 = 0.67,
-        /// The noise's standard deviation.
-        noise_std: f64 = 1.0,
-        /// The noise seed (step `t` uses `noise_seed + t`).
-        noise_seed: i64 = 42,
+        /// `t_in_epochs`, `noise_range_t`, `noise_pct`, `noise_std`, `noise_seed` ([`TimmNoise`]).
+        ..noise: TimmNoise,
         /// The k-decay exponent of `t` in the polynomial.
         k_decay: f64 = 1.0,
     }
@@ -58,8 +39,7 @@ impl ScheduleConfig for PolyLRSchedulerConfig {
                                    cycle_limit: 2, warmup_t: 2, warmup_lr_init: 0.0001, warmup_prefix: true}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        let c = self;
-        Ok(PolyLRScheduler { power: c.power, cycles: cycles_of!(c), k_decay: c.k_decay, base: base_of!(c) }.boxed())
+        Ok(PolyLRScheduler::from_args(self.clone()).boxed())
     }
 }
 
@@ -93,67 +73,32 @@ impl ScheduleConfig for PolyLRSchedulerConfig {
 /// [`Error::Assertion`](crate::Error::Assertion) where timm asserts
 /// (`t_initial > 0`, `lr_min >= 0`); at a step, what Python raises there
 /// (`math domain error` past the end of cycles that shrink, `cycle_mul < 1`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct PolyLRScheduler {
-    power: f64,
-    cycles: Cycles,
-    k_decay: f64,
-    base: Base,
-}
+pub type PolyLRScheduler = TimmScheduler<PolyLRSchedulerConfig>;
 
-impl PolyLRScheduler {
-    /// `PolyLRScheduler(optimizer, t_initial)`, with the defaults of
-    /// [`PolyLRSchedulerConfig`].
-    pub fn new(t_initial: i64) -> Self {
-        type C = PolyLRSchedulerConfig;
-        PolyLRScheduler {
-            power: C::power,
-            cycles: cycles_of!(defaults C, t_initial),
-            k_decay: C::k_decay,
-            base: base_of!(defaults C),
-        }
-    }
-
-    /// The polynomial's power (default `PolyLRSchedulerConfig::power`).
-    pub fn power(mut self, power: f64) -> Self {
-        self.power = power;
-        self
-    }
-
-    cycle_setters!(PolyLRSchedulerConfig);
-    base_setters!(PolyLRSchedulerConfig);
-
-    /// The k-decay exponent: the polynomial runs over `t_curr^k / t_i^k`
-    /// (default `PolyLRSchedulerConfig::k_decay`).
-    pub fn k_decay(mut self, k: f64) -> Self {
-        self.k_decay = k;
-        self
+impl PolyLRSchedulerConfig {
+    /// The cycles of `t`, from the arguments.
+    fn cycles(&self) -> Cycles {
+        let s = self;
+        Cycles::new(s.t_initial, &s.cycles, s.warmup_prefix)
     }
 }
 
-impl TimmPolicy for PolyLRScheduler {
-    const NAME: &'static str = PolyLRSchedulerConfig::NAME;
-
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+impl TimmPolicy for PolyLRSchedulerConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type Cache = ();
 
     fn check(&self) -> Result<()> {
-        self.cycles.check(Self::NAME)
+        self.cycles().check(<Self as ScheduleConfig>::NAME)
     }
 
-    fn get_lr(&self, t: i64, out: &mut [f64]) -> Result<()> {
-        let c = self.cycles.at(t, self.base.warmup_t)?;
+    fn get_lr(&self, _: &(), base_values: &[f64], t: i64, out: &mut [f64]) -> Result<()> {
+        let c = self.cycles().at(t, self.warmup.warmup_t)?;
         let gamma = decay_pow(self.cycles.cycle_decay, c.i)?;
         let lr_min = self.cycles.lr_min;
         if c.within_limit {
             let k = self.k_decay;
             let x = pow(1.0 - div(pow_k(c.t_curr, k)?, pow_k(c.t_i, k)?)?, self.power)?;
-            for (o, v) in out.iter_mut().zip(&self.base.base_values) {
+            for (o, v) in out.iter_mut().zip(base_values) {
                 *o = lr_min + (v * gamma - lr_min) * x;
             }
         } else {
@@ -162,5 +107,3 @@ impl TimmPolicy for PolyLRScheduler {
         Ok(())
     }
 }
-
-timm_schedule!(PolyLRScheduler);

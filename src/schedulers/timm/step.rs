@@ -2,11 +2,8 @@
 //! `MultiStepLRScheduler` (`timm/scheduler/multistep_lr.py`), with warmup and
 //! noise.
 
-use serde::{Deserialize, Serialize};
-
 use super::math::{bisect_right, floordiv, PowCache};
-use super::noise::NoiseRange;
-use super::scheduler::{base_of, base_setters, timm_schedule, Base, TimmPolicy};
+use super::scheduler::{TimmNoise, TimmPolicy, TimmScheduler, TimmWarmup};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
 use crate::schedulers::registry::ScheduleConfig;
@@ -18,27 +15,17 @@ kwargs! {
     /// warmup_prefix=True, t_in_epochs=True, noise_range_t=None,
     /// noise_pct=0.67, noise_std=1.0, noise_seed=42)`. (timm's `initialize` is
     /// not one: tch-lr always initializes, as timm does by default.)
-    pub struct StepLRSchedulerConfig {
+    pub struct StepLRSchedulerConfig for StepLRScheduler {
         /// The period of the decay, in `t` (a float, as in timm).
         decay_t: f64,
         /// The multiplicative factor.
         decay_rate: f64 = 1.0,
-        /// The warmup length, in `t`.
-        warmup_t: i64 = 0,
-        /// The LR at `t = 0` of the warmup.
-        warmup_lr_init: f64 = 0.0,
+        /// `warmup_t`, `warmup_lr_init` ([`TimmWarmup`]).
+        ..warmup: TimmWarmup,
         /// Whether the decay starts after the warmup.
         warmup_prefix: bool = true,
-        /// Whether `t` counts epochs (`step`) or updates (`step_update`).
-        t_in_epochs: bool = true,
-        /// Where the LR gets noise: `t0` (from `t0` on) or `[t0, t1]`.
-        noise_range_t: Option<NoiseRange> = None,
-        /// The noise's bound, relative to the LR.
-        noise_pct: f64 = 0.67,
-        /// The noise's standard deviation.
-        noise_std: f64 = 1.0,
-        /// The noise seed (step `t` uses `noise_seed + t`).
-        noise_seed: i64 = 42,
+        /// `t_in_epochs`, `noise_range_t`, `noise_pct`, `noise_std`, `noise_seed` ([`TimmNoise`]).
+        ..noise: TimmNoise,
     }
 }
 
@@ -48,15 +35,7 @@ impl ScheduleConfig for StepLRSchedulerConfig {
         "{name: timm.StepLRScheduler, decay_t: 3, decay_rate: 0.5, warmup_t: 2, warmup_lr_init: 0.001}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        let c = self;
-        Ok(StepLRScheduler {
-            decay_t: c.decay_t,
-            decay_rate: c.decay_rate,
-            warmup_prefix: c.warmup_prefix,
-            base: base_of!(c),
-            factor: PowCache::default(),
-        }
-        .boxed())
+        Ok(StepLRScheduler::from_args(self.clone()).boxed())
     }
 }
 
@@ -67,28 +46,18 @@ kwargs! {
     /// noise_range_t=None, noise_pct=0.67, noise_std=1.0, noise_seed=42)`.
     /// (timm's `initialize` is not one: tch-lr always initializes, as timm
     /// does by default.)
-    pub struct MultiStepLRSchedulerConfig {
+    pub struct MultiStepLRSchedulerConfig for MultiStepLRScheduler {
         /// The milestones, sorted (timm assumes it): milestone `m` applies
         /// from `t = m - 1` on (timm's `t + 1`).
         decay_t: Vec<i64>,
         /// The multiplicative factor.
         decay_rate: f64 = 1.0,
-        /// The warmup length, in `t`.
-        warmup_t: i64 = 0,
-        /// The LR at `t = 0` of the warmup.
-        warmup_lr_init: f64 = 0.0,
+        /// `warmup_t`, `warmup_lr_init` ([`TimmWarmup`]).
+        ..warmup: TimmWarmup,
         /// Whether the milestones count from the end of the warmup.
         warmup_prefix: bool = true,
-        /// Whether `t` counts epochs (`step`) or updates (`step_update`).
-        t_in_epochs: bool = true,
-        /// Where the LR gets noise: `t0` (from `t0` on) or `[t0, t1]`.
-        noise_range_t: Option<NoiseRange> = None,
-        /// The noise's bound, relative to the LR.
-        noise_pct: f64 = 0.67,
-        /// The noise's standard deviation.
-        noise_std: f64 = 1.0,
-        /// The noise seed (step `t` uses `noise_seed + t`).
-        noise_seed: i64 = 42,
+        /// `t_in_epochs`, `noise_range_t`, `noise_pct`, `noise_std`, `noise_seed` ([`TimmNoise`]).
+        ..noise: TimmNoise,
     }
 }
 
@@ -98,22 +67,14 @@ impl ScheduleConfig for MultiStepLRSchedulerConfig {
         "{name: timm.MultiStepLRScheduler, decay_t: [3, 5, 8], decay_rate: 0.5, warmup_t: 1, warmup_lr_init: 0.001}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        let c = self;
-        Ok(MultiStepLRScheduler {
-            decay_t: c.decay_t.clone(),
-            decay_rate: c.decay_rate,
-            warmup_prefix: c.warmup_prefix,
-            base: base_of!(c),
-            factor: PowCache::default(),
-        }
-        .boxed())
+        Ok(MultiStepLRScheduler::from_args(self.clone()).boxed())
     }
 }
 
 /// `t`, less `warmup_t` with `warmup_prefix`.
-fn shifted(t: i64, base: &Base, warmup_prefix: bool) -> i128 {
+fn shifted(t: i64, warmup_t: i64, warmup_prefix: bool) -> i128 {
     if warmup_prefix {
-        i128::from(t) - i128::from(base.warmup_t)
+        i128::from(t) - i128::from(warmup_t)
     } else {
         i128::from(t)
     }
@@ -146,68 +107,21 @@ fn shifted(t: i64, base: &Base, warmup_prefix: bool) -> i128 {
 /// None at construction (timm checks nothing); `decay_t = 0` fails at the
 /// first step past the warmup with
 /// [`Error::ZeroDivision`](crate::Error::ZeroDivision), as in Python.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct StepLRScheduler {
-    decay_t: f64,
-    decay_rate: f64,
-    warmup_prefix: bool,
-    base: Base,
-    #[serde(skip)]
-    factor: PowCache,
-}
+pub type StepLRScheduler = TimmScheduler<StepLRSchedulerConfig>;
 
-impl StepLRScheduler {
-    /// `StepLRScheduler(optimizer, decay_t)`, with the defaults of
-    /// [`StepLRSchedulerConfig`].
-    pub fn new(decay_t: f64) -> Self {
-        type C = StepLRSchedulerConfig;
-        StepLRScheduler {
-            decay_t,
-            decay_rate: C::decay_rate,
-            warmup_prefix: C::warmup_prefix,
-            base: base_of!(defaults C),
-            factor: PowCache::default(),
-        }
-    }
+impl TimmPolicy for StepLRSchedulerConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type Cache = PowCache;
 
-    /// The multiplicative factor (default `StepLRSchedulerConfig::decay_rate`).
-    pub fn decay_rate(mut self, rate: f64) -> Self {
-        self.decay_rate = rate;
-        self
-    }
-
-    /// Whether the decay counts from the end of the warmup (default
-    /// `StepLRSchedulerConfig::warmup_prefix`).
-    pub fn warmup_prefix(mut self, on: bool) -> Self {
-        self.warmup_prefix = on;
-        self
-    }
-
-    base_setters!(StepLRSchedulerConfig);
-}
-
-impl TimmPolicy for StepLRScheduler {
-    const NAME: &'static str = StepLRSchedulerConfig::NAME;
-
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
-
-    fn get_lr(&self, t: i64, out: &mut [f64]) -> Result<()> {
-        let t = shifted(t, &self.base, self.warmup_prefix);
-        let f = self.factor.pow(self.decay_rate, floordiv(t, self.decay_t)?)?;
-        for (o, v) in out.iter_mut().zip(&self.base.base_values) {
+    fn get_lr(&self, cache: &Self::Cache, base_values: &[f64], t: i64, out: &mut [f64]) -> Result<()> {
+        let t = shifted(t, self.warmup.warmup_t, self.warmup_prefix);
+        let f = cache.pow(self.decay_rate, floordiv(t, self.decay_t)?)?;
+        for (o, v) in out.iter_mut().zip(base_values) {
             *o = v * f;
         }
         Ok(())
     }
 }
-
-timm_schedule!(StepLRScheduler);
 
 /// timm's `MultiStepLRScheduler`: after a linear warmup, each group's LR is
 /// multiplied by `decay_rate` at each milestone of `decay_t`, **one step
@@ -237,66 +151,18 @@ timm_schedule!(StepLRScheduler);
 ///
 /// # Errors
 /// None at construction (timm checks nothing).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct MultiStepLRScheduler {
-    /// As given (timm does not sort them).
-    decay_t: Vec<i64>,
-    decay_rate: f64,
-    warmup_prefix: bool,
-    base: Base,
-    #[serde(skip)]
-    factor: PowCache,
-}
+pub type MultiStepLRScheduler = TimmScheduler<MultiStepLRSchedulerConfig>;
 
-impl MultiStepLRScheduler {
-    /// `MultiStepLRScheduler(optimizer, decay_t)`, with the defaults of
-    /// [`MultiStepLRSchedulerConfig`].
-    pub fn new(decay_t: impl Into<Vec<i64>>) -> Self {
-        type C = MultiStepLRSchedulerConfig;
-        MultiStepLRScheduler {
-            decay_t: decay_t.into(),
-            decay_rate: C::decay_rate,
-            warmup_prefix: C::warmup_prefix,
-            base: base_of!(defaults C),
-            factor: PowCache::default(),
-        }
-    }
+impl TimmPolicy for MultiStepLRSchedulerConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type Cache = PowCache;
 
-    /// The multiplicative factor (default `MultiStepLRSchedulerConfig::decay_rate`).
-    pub fn decay_rate(mut self, rate: f64) -> Self {
-        self.decay_rate = rate;
-        self
-    }
-
-    /// Whether the milestones count from the end of the warmup (default
-    /// `MultiStepLRSchedulerConfig::warmup_prefix`).
-    pub fn warmup_prefix(mut self, on: bool) -> Self {
-        self.warmup_prefix = on;
-        self
-    }
-
-    base_setters!(MultiStepLRSchedulerConfig);
-}
-
-impl TimmPolicy for MultiStepLRScheduler {
-    const NAME: &'static str = MultiStepLRSchedulerConfig::NAME;
-
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
-
-    fn get_lr(&self, t: i64, out: &mut [f64]) -> Result<()> {
-        let t = shifted(t, &self.base, self.warmup_prefix);
-        let f = self.factor.pow(self.decay_rate, bisect_right(&self.decay_t, t + 1) as f64)?;
-        for (o, v) in out.iter_mut().zip(&self.base.base_values) {
+    fn get_lr(&self, cache: &Self::Cache, base_values: &[f64], t: i64, out: &mut [f64]) -> Result<()> {
+        let t = shifted(t, self.warmup.warmup_t, self.warmup_prefix);
+        let f = cache.pow(self.decay_rate, bisect_right(&self.decay_t, t + 1) as f64)?;
+        for (o, v) in out.iter_mut().zip(base_values) {
             *o = v * f;
         }
         Ok(())
     }
 }
-
-timm_schedule!(MultiStepLRScheduler);

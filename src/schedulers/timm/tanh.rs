@@ -1,11 +1,8 @@
 //! timm's `TanhLRScheduler` (`timm/scheduler/tanh_lr.py`): hyperbolic-tangent
 //! decay (<https://arxiv.org/abs/1806.01593>) with warmup, restarts and noise.
 
-use serde::{Deserialize, Serialize};
-
 use super::math::{assertion, decay_pow, div, not_ge, not_lt, Cycles};
-use super::noise::NoiseRange;
-use super::scheduler::{base_of, base_setters, cycle_setters, cycles_of, timm_schedule, Base, TimmPolicy};
+use super::scheduler::{TimmCycles, TimmNoise, TimmPolicy, TimmScheduler, TimmWarmup};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
 use crate::schedulers::py_float;
@@ -19,37 +16,21 @@ kwargs! {
     /// t_in_epochs=True, noise_range_t=None, noise_pct=0.67, noise_std=1.0,
     /// noise_seed=42)`. (timm's `initialize` is not one: tch-lr always
     /// initializes, as timm does by default.)
-    pub struct TanhLRSchedulerConfig {
+    pub struct TanhLRSchedulerConfig for TanhLRScheduler {
         /// The length of the first cycle, in `t`.
         t_initial: i64,
         /// The tanh argument at the start of a cycle.
         lb: f64 = -7.0,
         /// The tanh argument at the end of a cycle.
         ub: f64 = 3.0,
-        /// The LR the tanh decays towards, held after the last cycle.
-        lr_min: f64 = 0.0,
-        /// The factor by which each cycle is longer than the last.
-        cycle_mul: f64 = 1.0,
-        /// The factor by which each cycle's peak is lower than the last's.
-        cycle_decay: f64 = 1.0,
-        /// The number of cycles.
-        cycle_limit: i64 = 1,
-        /// The warmup length, in `t`.
-        warmup_t: i64 = 0,
-        /// The LR at `t = 0` of the warmup.
-        warmup_lr_init: f64 = 0.0,
+        /// `lr_min`, `cycle_mul`, `cycle_decay`, `cycle_limit` ([`TimmCycles`]).
+        ..cycles: TimmCycles,
+        /// `warmup_t`, `warmup_lr_init` ([`TimmWarmup`]).
+        ..warmup: TimmWarmup,
         /// Whether the cycles start after the warmup.
         warmup_prefix: bool = false,
-        /// Whether `t` counts epochs (`step`) or updates (`step_update`).
-        t_in_epochs: bool = true,
-        /// Where the LR gets noise: `t0` (from `t0` on) or `[t0, t1]`.
-        noise_range_t: Option<NoiseRange> = None,
-        /// The noise's bound, relative to the LR.
-        noise_pct: f64 = 0.67,
-        /// The noise's standard deviation.
-        noise_std: f64 = 1.0,
-        /// The noise seed (step `t` uses `noise_seed + t`).
-        noise_seed: i64 = 42,
+        /// `t_in_epochs`, `noise_range_t`, `noise_pct`, `noise_std`, `noise_seed` ([`TimmNoise`]).
+        ..noise: TimmNoise,
     }
 }
 
@@ -59,8 +40,7 @@ impl ScheduleConfig for TanhLRSchedulerConfig {
                                    warmup_t: 2, warmup_lr_init: 0.001}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        let c = self;
-        Ok(TanhLRScheduler { lb: c.lb, ub: c.ub, cycles: cycles_of!(c), base: base_of!(c) }.boxed())
+        Ok(TanhLRScheduler::from_args(self.clone()).boxed())
     }
 }
 
@@ -96,85 +76,56 @@ impl ScheduleConfig for TanhLRSchedulerConfig {
 /// `warmup_t >= 0`, `warmup_lr_init >= 0`); at construction and at a step,
 /// what Python raises in the formula (`math domain error` past the end of
 /// cycles that shrink, `cycle_mul < 1`).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TanhLRScheduler {
-    lb: f64,
-    ub: f64,
-    cycles: Cycles,
-    base: Base,
+pub type TanhLRScheduler = TimmScheduler<TanhLRSchedulerConfig>;
+
+impl TanhLRSchedulerConfig {
+    /// The cycles of `t`, from the arguments.
+    fn cycles(&self) -> Cycles {
+        let s = self;
+        Cycles::new(s.t_initial, &s.cycles, s.warmup_prefix)
+    }
 }
 
-impl TanhLRScheduler {
-    /// `TanhLRScheduler(optimizer, t_initial)`, with the defaults of
-    /// [`TanhLRSchedulerConfig`].
-    pub fn new(t_initial: i64) -> Self {
-        type C = TanhLRSchedulerConfig;
-        TanhLRScheduler { lb: C::lb, ub: C::ub, cycles: cycles_of!(defaults C, t_initial), base: base_of!(defaults C) }
-    }
-
-    /// The tanh argument at the start of a cycle (default `TanhLRSchedulerConfig::lb`).
-    pub fn lb(mut self, lb: f64) -> Self {
-        self.lb = lb;
-        self
-    }
-
-    /// The tanh argument at the end of a cycle (default `TanhLRSchedulerConfig::ub`).
-    pub fn ub(mut self, ub: f64) -> Self {
-        self.ub = ub;
-        self
-    }
-
-    cycle_setters!(TanhLRSchedulerConfig);
-    base_setters!(TanhLRSchedulerConfig);
-}
-
-impl TimmPolicy for TanhLRScheduler {
-    const NAME: &'static str = TanhLRSchedulerConfig::NAME;
-
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+impl TimmPolicy for TanhLRSchedulerConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type Cache = ();
 
     fn check(&self) -> Result<()> {
-        let name = Self::NAME;
-        self.cycles.check(name)?;
+        let name = <Self as ScheduleConfig>::NAME;
+        self.cycles().check(name)?;
         if not_lt(self.lb, self.ub) {
             return Err(assertion(name, "lb < ub", format!("lb={}, ub={}", py_float(self.lb), py_float(self.ub))));
         }
         if self.cycles.cycle_limit < 0 {
             return Err(assertion(name, "cycle_limit >= 0", self.cycles.cycle_limit.to_string()));
         }
-        if self.base.warmup_t < 0 {
-            return Err(assertion(name, "warmup_t >= 0", self.base.warmup_t.to_string()));
+        if self.warmup.warmup_t < 0 {
+            return Err(assertion(name, "warmup_t >= 0", self.warmup.warmup_t.to_string()));
         }
-        if not_ge(self.base.warmup_lr_init, 0.0) {
-            return Err(assertion(name, "warmup_lr_init >= 0", py_float(self.base.warmup_lr_init)));
+        if not_ge(self.warmup.warmup_lr_init, 0.0) {
+            return Err(assertion(name, "warmup_lr_init >= 0", py_float(self.warmup.warmup_lr_init)));
         }
         Ok(())
     }
 
     /// Without `warmup_prefix`, `_get_lr(warmup_t)`: the warmup meets the curve.
-    fn warmup_targets(&self, out: &mut [f64]) -> Result<()> {
-        if self.cycles.warmup_prefix {
-            out.copy_from_slice(&self.base.base_values);
+    fn warmup_targets(&self, cache: &Self::Cache, base_values: &[f64], out: &mut [f64]) -> Result<()> {
+        if self.warmup_prefix {
+            out.copy_from_slice(base_values);
             Ok(())
         } else {
-            self.get_lr(self.base.warmup_t, out)
+            self.get_lr(cache, base_values, self.warmup.warmup_t, out)
         }
     }
 
-    fn get_lr(&self, t: i64, out: &mut [f64]) -> Result<()> {
-        let c = self.cycles.at(t, self.base.warmup_t)?;
+    fn get_lr(&self, _: &(), base_values: &[f64], t: i64, out: &mut [f64]) -> Result<()> {
+        let c = self.cycles().at(t, self.warmup.warmup_t)?;
         let lr_min = self.cycles.lr_min;
         if c.within_limit {
             let gamma = decay_pow(self.cycles.cycle_decay, c.i)?;
             let tr = div(c.t_curr, c.t_i)?;
             let x = 1.0 - (self.lb * (1.0 - tr) + self.ub * tr).tanh();
-            for (o, v) in out.iter_mut().zip(&self.base.base_values) {
+            for (o, v) in out.iter_mut().zip(base_values) {
                 *o = lr_min + 0.5 * (v * gamma - lr_min) * x;
             }
         } else {
@@ -183,5 +134,3 @@ impl TimmPolicy for TanhLRScheduler {
         Ok(())
     }
 }
-
-timm_schedule!(TanhLRScheduler);

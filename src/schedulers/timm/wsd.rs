@@ -8,8 +8,7 @@ use std::f64::consts::PI;
 use serde::{Deserialize, Serialize};
 
 use super::math::{cos, div, pow, py_max, py_min};
-use super::noise::NoiseRange;
-use super::scheduler::{base_of, base_setters, timm_schedule, Base, TimmPolicy};
+use super::scheduler::{TimmNoise, TimmPolicy, TimmScheduler, TimmWarmup};
 use crate::config::kwargs::{kwargs, serde_kwargs, Diag};
 use crate::error::{Error, Result};
 use crate::schedulers::py_float;
@@ -63,7 +62,7 @@ kwargs! {
     /// t_in_epochs=True, noise_range_t=None, noise_pct=0.67, noise_std=1.0,
     /// noise_seed=42)`. (timm's `initialize` is not one: tch-lr always
     /// initializes, as timm does by default.)
-    pub struct WSDLRSchedulerConfig {
+    pub struct WSDLRSchedulerConfig for WSDLRScheduler {
         /// The length of the stable and decay phases, in `t` (the warmup comes before).
         t_initial: i64,
         /// The length of the decay phase: the last `decay_t` of `t_initial`.
@@ -82,20 +81,10 @@ kwargs! {
         decay_power: f64 = 0.5,
         /// The final fraction of the `exp` decay function, before normalization.
         decay_ratio: f64 = 0.1,
-        /// The warmup length, in `t` (always before `t_initial`).
-        warmup_t: i64 = 0,
-        /// The LR at `t = 0` of the warmup.
-        warmup_lr_init: f64 = 0.0,
-        /// Whether `t` counts epochs (`step`) or updates (`step_update`).
-        t_in_epochs: bool = true,
-        /// Where the LR gets noise: `t0` (from `t0` on) or `[t0, t1]`.
-        noise_range_t: Option<NoiseRange> = None,
-        /// The noise's bound, relative to the LR.
-        noise_pct: f64 = 0.67,
-        /// The noise's standard deviation.
-        noise_std: f64 = 1.0,
-        /// The noise seed (step `t` uses `noise_seed + t`).
-        noise_seed: i64 = 42,
+        /// `warmup_t`, `warmup_lr_init` ([`TimmWarmup`]).
+        ..warmup: TimmWarmup,
+        /// `t_in_epochs`, `noise_range_t`, `noise_pct`, `noise_std`, `noise_seed` ([`TimmNoise`]).
+        ..noise: TimmNoise,
     }
 }
 
@@ -105,20 +94,7 @@ impl ScheduleConfig for WSDLRSchedulerConfig {
                                    decay_fn: cosine, warmup_t: 2, warmup_lr_init: 0.0001}";
 
     fn schedule(&self) -> Result<Box<dyn Schedule>, Diag> {
-        let c = self;
-        Ok(WSDLRScheduler {
-            t_initial: c.t_initial,
-            decay_t: c.decay_t,
-            lr_min: c.lr_min,
-            stable_fn: c.stable_fn,
-            stable_timescale: c.stable_timescale,
-            stable_power: c.stable_power,
-            decay_fn: c.decay_fn,
-            decay_power: c.decay_power,
-            decay_ratio: c.decay_ratio,
-            base: base_of!(c),
-        }
-        .boxed())
+        Ok(WSDLRScheduler::from_args(self.clone()).boxed())
     }
 }
 
@@ -157,89 +133,13 @@ impl ScheduleConfig for WSDLRSchedulerConfig {
 /// outside `(0, t_initial]`, `lr_min < 0`, `decay_ratio` outside `(0, 1)`,
 /// `decay_power <= 0`, `stable_power <= 0`, and a non-positive
 /// `stable_timescale` (or `warmup_t`, its default) for `rsqrt` and `power`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct WSDLRScheduler {
-    t_initial: i64,
-    decay_t: i64,
-    lr_min: f64,
-    stable_fn: StableFn,
-    stable_timescale: Option<f64>,
-    stable_power: f64,
-    decay_fn: DecayFn,
-    decay_power: f64,
-    decay_ratio: f64,
-    base: Base,
-}
+pub type WSDLRScheduler = TimmScheduler<WSDLRSchedulerConfig>;
 
-impl WSDLRScheduler {
-    /// `WSDLRScheduler(optimizer, t_initial, decay_t)`, with the defaults of
-    /// [`WSDLRSchedulerConfig`].
-    pub fn new(t_initial: i64, decay_t: i64) -> Self {
-        type C = WSDLRSchedulerConfig;
-        WSDLRScheduler {
-            t_initial,
-            decay_t,
-            lr_min: C::lr_min,
-            stable_fn: C::stable_fn,
-            stable_timescale: C::stable_timescale,
-            stable_power: C::stable_power,
-            decay_fn: C::decay_fn,
-            decay_power: C::decay_power,
-            decay_ratio: C::decay_ratio,
-            base: base_of!(defaults C),
-        }
-    }
-
-    /// The LR at the end of the decay (default `WSDLRSchedulerConfig::lr_min`).
-    pub fn lr_min(mut self, lr_min: f64) -> Self {
-        self.lr_min = lr_min;
-        self
-    }
-
-    /// The stable phase function (default `WSDLRSchedulerConfig::stable_fn`).
-    pub fn stable_fn(mut self, f: StableFn) -> Self {
-        self.stable_fn = f;
-        self
-    }
-
-    /// The timescale of the `rsqrt` and `power` stable functions (default
-    /// `WSDLRSchedulerConfig::stable_timescale`, `None`: `warmup_t`).
-    pub fn stable_timescale(mut self, timescale: f64) -> Self {
-        self.stable_timescale = Some(timescale);
-        self
-    }
-
-    /// The exponent of the `power` stable function (default `WSDLRSchedulerConfig::stable_power`).
-    pub fn stable_power(mut self, power: f64) -> Self {
-        self.stable_power = power;
-        self
-    }
-
-    /// The decay phase function (default `WSDLRSchedulerConfig::decay_fn`).
-    pub fn decay_fn(mut self, f: DecayFn) -> Self {
-        self.decay_fn = f;
-        self
-    }
-
-    /// The exponent of the `power` decay function (default `WSDLRSchedulerConfig::decay_power`).
-    pub fn decay_power(mut self, power: f64) -> Self {
-        self.decay_power = power;
-        self
-    }
-
-    /// The final fraction of the `exp` decay function (default `WSDLRSchedulerConfig::decay_ratio`).
-    pub fn decay_ratio(mut self, ratio: f64) -> Self {
-        self.decay_ratio = ratio;
-        self
-    }
-
-    base_setters!(WSDLRSchedulerConfig);
-
+impl WSDLRSchedulerConfig {
     /// The timescale of `rsqrt` and `power`: `stable_timescale`, else `warmup_t`.
     fn timescale(&self) -> f64 {
-        self.stable_timescale.unwrap_or(self.base.warmup_t as f64)
+        self.stable_timescale.unwrap_or(self.warmup.warmup_t as f64)
     }
-
     /// `_decay(frac)`.
     fn decay(&self, frac: f64) -> Result<f64> {
         Ok(match self.decay_fn {
@@ -255,16 +155,9 @@ impl WSDLRScheduler {
     }
 }
 
-impl TimmPolicy for WSDLRScheduler {
-    const NAME: &'static str = WSDLRSchedulerConfig::NAME;
-
-    fn base(&self) -> &Base {
-        &self.base
-    }
-
-    fn base_mut(&mut self) -> &mut Base {
-        &mut self.base
-    }
+impl TimmPolicy for WSDLRSchedulerConfig {
+    const NAME: &'static str = <Self as ScheduleConfig>::NAME;
+    type Cache = ();
 
     fn check(&self) -> Result<()> {
         let (t_initial, decay_t) = (self.t_initial, self.decay_t);
@@ -292,7 +185,7 @@ impl TimmPolicy for WSDLRScheduler {
             return Err(Error::value(format!("Invalid stable_power ({}), must be > 0.", py_float(self.stable_power))));
         }
         if self.stable_fn != StableFn::Constant && self.timescale() <= 0.0 {
-            let (f, w) = (self.stable_fn, self.base.warmup_t);
+            let (f, w) = (self.stable_fn, self.warmup.warmup_t);
             let f = if f == StableFn::Rsqrt { "rsqrt" } else { "power" };
             return Err(Error::value(format!(
                 "stable_fn={f} requires a positive stable_timescale, it defaults to warmup_t ({w}), set it \
@@ -302,8 +195,8 @@ impl TimmPolicy for WSDLRScheduler {
         Ok(())
     }
 
-    fn get_lr(&self, t: i64, out: &mut [f64]) -> Result<()> {
-        let t_s = i128::from(t) - i128::from(self.base.warmup_t);
+    fn get_lr(&self, _: &(), base_values: &[f64], t: i64, out: &mut [f64]) -> Result<()> {
+        let t_s = i128::from(t) - i128::from(self.warmup.warmup_t);
         let stable = match self.stable_fn {
             StableFn::Constant => 1.0,
             f => {
@@ -312,7 +205,7 @@ impl TimmPolicy for WSDLRScheduler {
             }
         };
         let lr_min = self.lr_min;
-        for (o, v) in out.iter_mut().zip(&self.base.base_values) {
+        for (o, v) in out.iter_mut().zip(base_values) {
             *o = py_max(v * stable, lr_min);
         }
         let t_decay = t_s - (i128::from(self.t_initial) - i128::from(self.decay_t));
@@ -326,5 +219,3 @@ impl TimmPolicy for WSDLRScheduler {
         Ok(())
     }
 }
-
-timm_schedule!(WSDLRScheduler);

@@ -37,20 +37,14 @@
 //! transformers, whose λ is a `functools.partial` that `state_dict()` does not
 //! save, a loaded state keeps the arguments of the schedule it is loaded into.
 
-mod cosine;
-mod decay;
+pub(crate) mod cosine;
+pub(crate) mod decay;
 mod lambda;
-mod wsd;
+pub(crate) mod wsd;
 
-pub use cosine::{
-    Cosine, CosineConfig, CosineWarmupWithMinLr, CosineWarmupWithMinLrConfig, CosineWithMinLr, CosineWithMinLrConfig,
-    CosineWithRestarts, CosineWithRestartsConfig,
-};
-pub use decay::{
-    Constant, ConstantConfig, ConstantWithWarmup, ConstantWithWarmupConfig, InverseSqrt, InverseSqrtConfig, Linear,
-    LinearConfig, Polynomial, PolynomialConfig,
-};
-pub use wsd::{DecayType, WarmupStableDecay, WarmupStableDecayConfig, WarmupType};
+pub use cosine::{Cosine, CosineWarmupWithMinLr, CosineWithMinLr, CosineWithRestarts};
+pub use decay::{Constant, ConstantWithWarmup, InverseSqrt, Linear, Polynomial};
+pub use wsd::{DecayType, WarmupStableDecay, WarmupType};
 
 use lambda::Lambda;
 
