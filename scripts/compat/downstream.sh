@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
-# Uses tch-lr the way README's "Use it from your own crate" says: makes a new crate
-# (target/downstream/my-trainer) whose Cargo.toml has README's [dependencies] lines
-# (tch-lr taken by path, default features off), whose build.rs is README's build.rs
-# and whose src/main.rs is README's first Rust example, all extracted from
-# README.md; then builds it and runs it without LD_LIBRARY_PATH. Fails if any step
-# fails, so README's instructions cannot drift from what works.
+# Uses tch-lr the way the guide's "Use it from your own crate" says
+# (docs/guide/getting-started.md, linked from the README): makes a new crate
+# (target/downstream/my-trainer) whose Cargo.toml has the guide's [dependencies]
+# lines (tch-lr taken by path, default features off), whose build.rs is the guide's
+# build.rs and whose src/main.rs is the guide's first Rust example (the README's
+# example), all extracted from the page; then builds it and runs it without
+# LD_LIBRARY_PATH. Fails if any step fails, so the instructions cannot drift from
+# what works.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
+doc=docs/guide/getting-started.md
 if [ -z "${LIBTORCH:-}" ] && [ -z "${LIBTORCH_USE_PYTORCH:-}" ] && [ -d .venv ]; then
     # shellcheck source=scripts/env.sh
     . scripts/env.sh
@@ -24,13 +27,13 @@ block() {
         inside && /^```/ { inside = 0; if (n == want) exit; next }
         inside { if (n == want) print; next }
         /^```/ && $0 ~ pat { n++; inside = 1 }
-    ' README.md
+    ' "$doc"
 }
 
-# README's [dependencies] block, with tch-lr taken from this checkout.
+# The guide's [dependencies] block, with tch-lr taken from this checkout.
 deps="$(block '^```toml' 1)"
 grep -q '^tch-lr = { version = "[^"]*", default-features = false' <<<"$deps" \
-    || { echo "downstream: README's toml block has no 'tch-lr = { version = ..., default-features = false }' line" >&2; exit 1; }
+    || { echo "downstream: $doc's toml block has no 'tch-lr = { version = ..., default-features = false }' line" >&2; exit 1; }
 {
     printf '[package]\nname = "my-trainer"\nversion = "0.1.0"\nedition = "2021"\npublish = false\n\n'
     sed "s|^tch-lr = { version = \"[^\"]*\"|tch-lr = { path = \"$root\"|" <<<"$deps"
@@ -38,7 +41,7 @@ grep -q '^tch-lr = { version = "[^"]*", default-features = false' <<<"$deps" \
     printf '\n[workspace]\n'
 } >"$crate/Cargo.toml"
 
-# README's build.rs: the Rust block that starts with "// build.rs".
+# The guide's build.rs: the Rust block that starts with "// build.rs".
 n=0
 found=""
 while :; do
@@ -50,13 +53,13 @@ while :; do
         break
     fi
 done
-[ -n "$found" ] || { echo "downstream: no Rust block starting with '// build.rs' in README.md" >&2; exit 1; }
+[ -n "$found" ] || { echo "downstream: no Rust block starting with '// build.rs' in $doc" >&2; exit 1; }
 printf '%s\n' "$found" >"$crate/build.rs"
 
-# README's first Rust example, as the program.
+# The guide's first Rust example (the README's), as the program.
 block '^```rust' 1 >"$crate/src/main.rs"
 grep -q '^fn main' "$crate/src/main.rs" \
-    || { echo "downstream: README's first Rust example has no fn main" >&2; exit 1; }
+    || { echo "downstream: $doc's first Rust example has no fn main" >&2; exit 1; }
 
 # This project's versions of every dependency, so that nothing is resolved anew
 # and, with CARGO_TARGET_DIR, torch-sys is built once and then reused.
