@@ -31,6 +31,9 @@ pub mod training {}
 #[doc = include_str!("../docs/guide/optimizer-state.md")]
 pub mod optimizer_state {}
 
+#[doc = include_str!("../docs/guide/pytorch-interop.md")]
+pub mod pytorch_interop {}
+
 #[doc = include_str!("../docs/guide/weight-decay-momentum.md")]
 pub mod weight_decay_momentum {}
 

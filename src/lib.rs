@@ -61,6 +61,8 @@ pub mod guide;
 pub mod hyper;
 #[cfg(feature = "internals")]
 pub mod internals;
+/// PyTorch's `torch.save` files: a safe reader (allowlisted pickle globals, bounded sizes) and a writer `torch.load(weights_only=True)` accepts.
+pub mod interop;
 pub mod lr_finder;
 pub mod optim;
 pub mod plan;

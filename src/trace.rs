@@ -23,6 +23,12 @@ pub struct TraceOptions {
     /// After this row, save the state, drop the scheduler and its optimizer,
     /// build both afresh, load the state and go on (the output must not change).
     pub checkpoint_at: Option<usize>,
+    /// Start from PyTorch's `torch.save({"optimizer": ..., "scheduler": ...})` of the same
+    /// config after k steps: the rows are k.. (row k is the state as loaded).
+    pub resume_from: Option<PathBuf>,
+    /// After the last row, write `{"optimizer": ..., "scheduler": ...}` for PyTorch's
+    /// `load_state_dict` on the same config ([`crate::interop::state::to_pytorch`]).
+    pub save_pytorch: Option<PathBuf>,
 }
 
 /// The traced rows: `lr[row][group]`, `momentum[row][group]` (beta1 for Adam
@@ -104,8 +110,31 @@ pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(R
         }
         _ => {}
     }
-    for row in 0..opts.rows {
-        if row > 0 {
+    let mut first = 0;
+    if let Some(path) = &opts.resume_from {
+        let file = crate::interop::torch_file::load(path)?;
+        let state = crate::interop::state::from_pytorch(config, &sched, &file).map_err(|e| {
+            let at = |m: String| format!("{}: {m}", path.display());
+            match e {
+                Error::State(m) => Error::State(at(m)),
+                Error::OptimizerState(m) => Error::OptimizerState(at(m)),
+                Error::Unsupported(m) => Error::Unsupported(at(m)),
+                e => e,
+            }
+        })?;
+        sched.load_state(state)?;
+        first = usize::try_from(resumed_at(&file)).unwrap_or(usize::MAX);
+        if first >= opts.rows {
+            return Err(Error::Unsupported(format!(
+                "{} was saved after {first} steps: --steps {} prints rows 0 to {}, none after it",
+                path.display(),
+                opts.rows,
+                opts.rows.saturating_sub(1)
+            )));
+        }
+    }
+    for row in first..opts.rows {
+        if row > first {
             let metric = match &opts.metrics {
                 Some(m) => Some(*m.get(row - 1).ok_or_else(|| {
                     Error::Unsupported(format!("step {row} needs a metric, but only {} were given", m.len()))
@@ -127,7 +156,26 @@ pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(R
             loaded?;
         }
     }
+    if let Some(path) = &opts.save_pytorch {
+        crate::interop::torch_file::save(path, &crate::interop::state::to_pytorch(config, &sched)?)?;
+    }
     Ok(())
+}
+
+/// The steps a PyTorch scheduler state has taken: its `last_epoch` (a
+/// `ChainedScheduler`'s first child's).
+fn resumed_at(file: &crate::interop::Value) -> i64 {
+    let mut s = file.get("scheduler");
+    while let Some(v) = s {
+        if let Some(crate::interop::Value::Int(e)) = v.get("last_epoch") {
+            return *e;
+        }
+        s = match v.get("_schedulers") {
+            Some(crate::interop::Value::List(l)) => l.first(),
+            _ => None,
+        };
+    }
+    -1
 }
 
 fn checkpoint_path() -> PathBuf {

@@ -297,7 +297,7 @@ fn plot_writes_png_and_svg() {
 #[test]
 fn help_explains_every_subcommand() {
     for (sub, words) in [
-        ("trace", &["--steps", "--metrics", "--format", "--checkpoint-at"][..]),
+        ("trace", &["--steps", "--metrics", "--format", "--checkpoint-at", "--resume-from", "--save-pytorch"][..]),
         ("plot", &["--steps", "--output", "--metrics"][..]),
         ("check", &["CONFIG", "--steps", "--metrics", "1000", "--epochs", "--steps-per-epoch"][..]),
     ] {
@@ -586,5 +586,119 @@ fn check_with_a_run_plan_refuses_a_clock_or_a_length_the_run_cannot_follow() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: clap's usage error");
         let missing = if args[2] == "--epochs" { "--steps-per-epoch" } else { "--epochs" };
         assert!(String::from_utf8_lossy(&out.stderr).contains(missing), "{args:?}");
+    }
+}
+
+/// `trace --resume-from` and `--save-pytorch` (issue 16), from outside: a ReduceLROnPlateau and a
+/// SequentialLR run saved by PyTorch (tests/fixtures/interop_state/) continue with PyTorch's rows,
+/// numbered from k (CSV) and in JSON, and tch-lr's saved file continues in PyTorch
+/// (scripts/reference/trace_torch.py --resume-from); a file of another class is one line.
+#[test]
+fn trace_resumes_from_and_saves_pytorch_files() {
+    let dir = root().join("tests/fixtures/interop_state");
+    let all: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let mut python_done = false;
+    for name in ["ReduceLROnPlateau.0", "SequentialLR.1", "OneCycleLR.0"] {
+        let c = all["cases"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap();
+        let config = d.join(format!("{name}.yaml"));
+        std::fs::write(&config, c["config"].to_string()).unwrap();
+        let config = config.to_str().unwrap().to_string();
+        let steps = c["steps"].to_string();
+        let mut extra = vec![];
+        if let Some(m) = c["metrics"].as_array() {
+            let path = d.join(format!("{name}.metrics"));
+            std::fs::write(&path, m.iter().map(|v| format!("{v}\n")).collect::<String>()).unwrap();
+            extra = vec!["--metrics".to_string(), path.to_str().unwrap().to_string()];
+        }
+        let want_lr = c["rows"]["lr"].as_array().unwrap();
+        let want_rows = |k: usize, got: &serde_json::Value, what: &str| {
+            let got = got.as_array().unwrap();
+            assert_eq!(got.len(), want_lr.len() - k, "{what}");
+            for (i, (g, w)) in got.iter().zip(&want_lr[k..]).enumerate() {
+                for (a, b) in g.as_array().unwrap().iter().zip(w.as_array().unwrap()) {
+                    let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
+                    assert!(close(a, b), "{what}: row {}: {a} != {b}", k + i);
+                }
+            }
+        };
+        for (k, f) in c["files"].as_object().unwrap() {
+            let k: usize = k.parse().unwrap();
+            let file = dir.join(f["file"].as_str().unwrap());
+            let file = file.to_str().unwrap();
+            let base = [
+                &["trace", &config, "--steps", &steps, "--resume-from", file][..],
+                &extra.iter().map(String::as_str).collect::<Vec<_>>(),
+            ]
+            .concat();
+            // CSV: rows k..N-1, numbered from k.
+            let out = tch_lr(&base);
+            assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+            let text = String::from_utf8(out.stdout).unwrap();
+            let lines: Vec<&str> = text.lines().skip(1).collect();
+            assert_eq!(lines.len(), want_lr.len() - k, "{name} at {k}: {text}");
+            for (i, line) in lines.iter().enumerate() {
+                let cells: Vec<&str> = line.split(',').collect();
+                assert_eq!(cells[0], (k + i).to_string(), "{name} at {k}: {text}");
+                for (cell, w) in cells[1..].iter().zip(want_lr[k + i].as_array().unwrap()) {
+                    assert!(close(cell.parse().unwrap(), w.as_f64().unwrap()), "{name} at {k}: {line}");
+                }
+            }
+            // JSON.
+            let out = tch_lr(&[&base[..], &["--format", "json"]].concat());
+            assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+            let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            want_rows(k, &got["lr"], &format!("{name} resumed at {k} (json)"));
+            // --save-pytorch after row k, then PyTorch goes on (once: PyTorch starts slowly; the
+            // library's side of every fixture is in tests/interop_state.rs).
+            if std::mem::replace(&mut python_done, true) {
+                continue;
+            }
+            let saved = d.join(format!("{name}.{k}.pt"));
+            let saved = saved.to_str().unwrap();
+            let rows = (k + 1).to_string();
+            let save = [
+                &["trace", &config, "--steps", &rows, "--save-pytorch", saved][..],
+                &extra.iter().map(String::as_str).collect::<Vec<_>>(),
+            ]
+            .concat();
+            let out = tch_lr(&save);
+            assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+            let py = Command::new(root().join(".venv/bin/python"))
+                .arg(root().join("scripts/reference/trace_torch.py"))
+                .args([&config, "--steps", &steps, "--resume-from", saved])
+                .args(&extra)
+                .output()
+                .expect("the project's .venv (scripts/setup.sh)");
+            assert!(py.status.success(), "{name}: {}", String::from_utf8_lossy(&py.stderr));
+            let got: serde_json::Value = serde_json::from_slice(&py.stdout).unwrap();
+            want_rows(k, &got["lr"], &format!("{name} saved by tch-lr at {k}, continued by PyTorch"));
+        }
+    }
+    // Another class's state, a resume past --steps: one line, status 1.
+    let step = dir.join("StepLR.0.2.pt");
+    let other = write(
+        d,
+        "exp.yaml",
+        b"optimizer: {name: sgd, lr: [0.162], momentum: 0.9}\nscheduler: {name: ExponentialLR, gamma: 0.9}\n",
+    );
+    let same = write(
+        d,
+        "step.yaml",
+        b"optimizer: {name: sgd, lr: [0.162], momentum: 0.9}\nscheduler: {name: StepLR, step_size: 3, gamma: 0.168}\n",
+    );
+    for (args, says) in [
+        (
+            vec!["trace", other.as_str(), "--steps", "10", "--resume-from", step.to_str().unwrap()],
+            "not a ExponentialLR state",
+        ),
+        (vec!["trace", same.as_str(), "--steps", "2", "--resume-from", step.to_str().unwrap()], "none after it"),
+    ] {
+        let out = tch_lr(&args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(says) && err.trim_end().lines().count() == 1, "{args:?}: {err}");
     }
 }

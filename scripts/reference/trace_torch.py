@@ -3,6 +3,7 @@
 (torch.optim.lr_scheduler; transformers and timm for their names; see references.py).
 
     python scripts/reference/trace_torch.py CONFIG --steps N [--metrics FILE]
+        [--save-to FILE --save-at K] [--resume-from FILE]
 
 prints `{"lr": [[...]], "momentum": [[...]]}` exactly as `tch-lr trace --format json`
 does (row 0 after construction, row k after k steps), with `"weight_decay": [[...]]`
@@ -11,6 +12,13 @@ when the config has a `weight_decay_scheduler:`, so the two can be diffed. A
 optimizer of the same kind whose LRs are the groups' weight decays (momenta): its
 LRs are the rows (references.shadow_optimizer). A step the reference refuses prints
 its message on stderr and exits with status 1.
+
+`--save-to FILE --save-at K` writes, after row K, `torch.save({"optimizer":
+optimizer.state_dict(), "scheduler": scheduler.state_dict()}, FILE)` (the file
+`tch-lr trace --resume-from` reads) and goes on. `--resume-from FILE` loads such
+a file (`weights_only=True`; written after k steps, by PyTorch or by `tch-lr
+trace --save-pytorch`) into the optimizer and scheduler built from CONFIG and
+prints rows k..N-1 (row k: the state as loaded; `--metrics` by global step).
 """
 
 import argparse
@@ -19,6 +27,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import torch
 import yaml
 from torch.optim import lr_scheduler as L
 
@@ -43,9 +52,18 @@ def step(sched, metric, epoch):
         sched.step()
 
 
-def trace(config, rows, metrics=None, epochs=None):
+def resumed_at(sd):
+    """The steps a scheduler state_dict has taken: its last_epoch (a ChainedScheduler's first child's)."""
+    while "last_epoch" not in sd:
+        sd = sd["_schedulers"][0]
+    return sd["last_epoch"]
+
+
+def trace(config, rows, metrics=None, epochs=None, save_to=None, save_at=None, resume_from=None):
     """Returns (rows, error): rows holds each row's "lr" and "momentum" (and "weight_decay"
-    with a weight_decay_scheduler:) per group; error is None or {"row", "type", "message"}."""
+    with a weight_decay_scheduler:) per group; error is None or {"row", "type", "message"}.
+    With save_to, saves {"optimizer", "scheduler"} there after row save_at; with resume_from,
+    loads such a file and traces from its step on."""
     o = config.get("optimizer") or DEFAULT_OPTIMIZER
     opt = build_optimizer(o)
     out = {"lr": [], "momentum": []}
@@ -62,8 +80,16 @@ def trace(config, rows, metrics=None, epochs=None):
                     shadow = shadow_optimizer(o, values)
                     scheds.append(build_scheduler(shadow, config[key]))
                     shadows[target] = shadow
-            for row in range(rows):
-                if row > 0:
+            first = 0
+            if resume_from is not None or save_to is not None:
+                assert not shadows, "saving and resuming take no weight_decay_scheduler:/momentum_scheduler:"
+            if resume_from is not None:
+                saved = torch.load(resume_from, weights_only=True)
+                opt.load_state_dict(saved["optimizer"])
+                scheds[0].load_state_dict(saved["scheduler"])
+                first = resumed_at(saved["scheduler"])
+            for row in range(first, rows):
+                if row > first:
                     for sched in scheds:
                         step(sched, metrics[row - 1] if metrics is not None else None,
                              epochs[row - 1] if epochs is not None else None)
@@ -72,6 +98,8 @@ def trace(config, rows, metrics=None, epochs=None):
                 out["momentum"].append([num(g["lr"]) for g in m.param_groups] if m else [num(v) for v in momenta(opt)])
                 if "weight_decay" in out:
                     out["weight_decay"].append([num(g["lr"]) for g in shadows["weight_decay"].param_groups])
+                if save_to is not None and row == save_at:
+                    torch.save({"optimizer": opt.state_dict(), "scheduler": scheds[0].state_dict()}, save_to)
     except Exception as e:  # noqa: BLE001 - reported like tch-lr does
         return out, {"row": len(out["lr"]), "type": type(e).__name__, "message": str(e)}
     return out, None
@@ -86,9 +114,15 @@ def main():
     ap.add_argument("config")
     ap.add_argument("--steps", type=int, required=True)
     ap.add_argument("--metrics")
+    ap.add_argument("--save-to")
+    ap.add_argument("--save-at", type=int)
+    ap.add_argument("--resume-from")
     args = ap.parse_args()
+    if (args.save_to is None) != (args.save_at is None):
+        ap.error("--save-to and --save-at go together")
     config = yaml.safe_load(Path(args.config).read_text())
-    rows, err = trace(config, args.steps, read_metrics(args.metrics) if args.metrics else None)
+    rows, err = trace(config, args.steps, read_metrics(args.metrics) if args.metrics else None,
+                      save_to=args.save_to, save_at=args.save_at, resume_from=args.resume_from)
     if err:
         sys.exit(f"error: {err['message']}")
     print(json.dumps(rows, separators=(",", ":")))

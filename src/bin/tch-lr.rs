@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! tch-lr trace CONFIG --steps N [--metrics FILE] [--format csv|json] [--checkpoint-at K]
+//!     [--resume-from FILE] [--save-pytorch FILE]
 //! tch-lr plot  CONFIG --steps N -o FILE.png|FILE.svg [--metrics FILE]
 //! tch-lr check CONFIG [--steps N] [--metrics FILE] [--epochs N --steps-per-epoch M]
 //! tch-lr list  [--format text|json]
@@ -104,6 +105,15 @@ enum Command {
         /// that is printed: 0 to N-1.
         #[arg(long, value_name = "K", value_parser = row, allow_hyphen_values = true)]
         checkpoint_at: Option<usize>,
+        /// Continue a PyTorch run: FILE is `torch.save({"optimizer": optimizer.state_dict(),
+        /// "scheduler": scheduler.state_dict()}, FILE)` written after k steps of the same config;
+        /// prints rows k to N-1 (row k: the state as loaded), as the uninterrupted trace does.
+        #[arg(long, value_name = "FILE")]
+        resume_from: Option<PathBuf>,
+        /// After the last row, write `{"optimizer": ..., "scheduler": ...}` to FILE (a
+        /// `torch.save` file) for PyTorch's `load_state_dict` on the same config.
+        #[arg(long, value_name = "FILE")]
+        save_pytorch: Option<PathBuf>,
     },
     /// Draw the LR of each group against the step (momentum when cycled or scheduled, and weight
     /// decay when scheduled, on a second axis).
@@ -245,9 +255,15 @@ fn run(command: Command) -> Result<()> {
             }
             Ok(())
         }
-        Command::Trace { config, steps, metrics, format, checkpoint_at } => {
+        Command::Trace { config, steps, metrics, format, checkpoint_at, resume_from, save_pytorch } => {
             let cfg = Config::from_path(&config)?;
-            let opts = TraceOptions { rows: steps, metrics: read_metrics(metrics.as_deref())?, checkpoint_at };
+            let opts = TraceOptions {
+                rows: steps,
+                metrics: read_metrics(metrics.as_deref())?,
+                checkpoint_at,
+                resume_from,
+                save_pytorch,
+            };
             note_default_optimizer(&cfg);
             match format {
                 Format::Csv => trace_csv(&cfg, &opts),
@@ -258,7 +274,12 @@ fn run(command: Command) -> Result<()> {
         Command::Plot { config, steps, output, metrics, title } => {
             let cfg = Config::from_path(&config)?;
             note_default_optimizer(&cfg);
-            let opts = TraceOptions { rows: steps, metrics: read_metrics(metrics.as_deref())?, checkpoint_at: None };
+            let opts = TraceOptions {
+                rows: steps,
+                metrics: read_metrics(metrics.as_deref())?,
+                checkpoint_at: None,
+                ..Default::default()
+            };
             let t = trace(&cfg, &opts).with_context(|| config.display().to_string())?;
             let kind = optimizer_or_default(&cfg).name;
             let mut right = vec![];
@@ -349,7 +370,7 @@ fn run_horizon(
     if let Some(m) = metrics.as_ref().filter(|m| m.len() < n && cfg.takes_metric()) {
         bail!("--steps {n} needs {n} metrics, one per step: --metrics gives {}", m.len());
     }
-    let opts = TraceOptions { rows: n + 1, metrics, checkpoint_at: None };
+    let opts = TraceOptions { rows: n + 1, metrics, checkpoint_at: None, ..Default::default() };
     let mut last_row = None;
     trace_with(cfg, &opts, |r| last_row = Some(r.row)).map_err(|e| match last_row {
         // The error came with the step after the last row.

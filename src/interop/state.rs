@@ -1,0 +1,702 @@
+//! PyTorch's scheduler and optimizer `state_dict()`s, to and from tch-lr's
+//! [`SchedulerState`]: a run stopped in PyTorch continues in tch-lr, and the
+//! other way round.
+//!
+//! The file both directions use is what PyTorch users write:
+//! `torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, f)`.
+//! A PyTorch state dict does not name its class, so both functions take the
+//! config the run was built from: [`from_pytorch`] checks that the file's
+//! state has the keys of that class (and, where they say it, the same
+//! arguments) and takes from it what the steps changed (`last_epoch`,
+//! `_step_count`, `base_lrs`, `_last_lr`, ReduceLROnPlateau's counters,
+//! CosineAnnealingWarmRestarts' `T_i`/`T_cur`, the nested `_schedulers` of
+//! SequentialLR and ChainedScheduler) and each parameter group's values
+//! (`lr`, `initial_lr`, `momentum` or `betas[0]`, `weight_decay`, `max_lr`,
+//! `min_lr`, `base_momentum`, `max_momentum`); [`to_pytorch`] writes the same
+//! keys back, with full parameter groups, for `load_state_dict` on the same
+//! config.
+//!
+//! Covered: `StepLR`, `MultiStepLR`, `ConstantLR`, `LinearLR`,
+//! `ExponentialLR`, `PolynomialLR`, `CosineAnnealingLR`, `LambdaLR`,
+//! `MultiplicativeLR`, `OneCycleLR`, `CyclicLR`,
+//! `CosineAnnealingWarmRestarts`, `ReduceLROnPlateau`, `SequentialLR`,
+//! `ChainedScheduler` (and so the `warmup:` block) and the transformers
+//! schedules (their `LambdaLR` state); SGD, Adam, AdamW and RMSprop groups.
+//! Anything else (timm's schedulers, `weight_decay_scheduler:` and
+//! `momentum_scheduler:` sections) is refused with [`Error::Unsupported`].
+//! The optimizer's `state` (its tensors) is not read, and written empty.
+
+use super::Value;
+use crate::config::{Config, OptimizerConfig, SchedulerConfig};
+use crate::error::{Error, Result};
+use crate::groups::{OptimizerKind, ParamGroups};
+use crate::scheduler::{Scheduler, SchedulerState};
+use crate::schedulers::Schedule;
+use serde_yaml::Value as Y;
+
+/// The keys of PyTorch's `LRScheduler` base class.
+const BASE: &[&str] =
+    &["base_lrs", "last_epoch", "_step_count", "_is_initial", "_get_lr_called_within_step", "_last_lr"];
+
+/// Keys older PyTorch versions wrote, accepted and ignored.
+const LEGACY: &[&str] = &["verbose"];
+
+/// How a class's state is laid out in tch-lr.
+#[derive(Clone, Copy, PartialEq)]
+enum Layout {
+    /// `LRScheduler<P>`: arguments, `state:`, `base:`.
+    Lr,
+    /// `CosineAnnealingWarmRestarts`.
+    Warm,
+    /// `ReduceLROnPlateau`.
+    Plateau,
+    /// `SequentialLR`.
+    Sequential,
+    /// `ChainedScheduler`.
+    Chained,
+}
+
+/// A class: its layout, its own keys in PyTorch's state dict, and those of
+/// them every state of the class has.
+struct Spec {
+    layout: Layout,
+    own: &'static [&'static str],
+    required: &'static [&'static str],
+}
+
+const LAMBDA: Spec = Spec { layout: Layout::Lr, own: &["lr_lambdas"], required: &["lr_lambdas"] };
+
+fn spec(name: &str) -> Result<Spec> {
+    fn s(layout: Layout, own: &'static [&'static str], required: &'static [&'static str]) -> Result<Spec> {
+        Ok(Spec { layout, own, required })
+    }
+    use Layout::*;
+    match name {
+        "StepLR" => s(Lr, &["step_size", "gamma"], &["step_size", "gamma"]),
+        "MultiStepLR" => s(Lr, &["milestones", "gamma"], &["milestones", "gamma"]),
+        "ConstantLR" => s(Lr, &["factor", "total_iters"], &["factor", "total_iters"]),
+        "LinearLR" => {
+            s(Lr, &["start_factor", "end_factor", "total_iters"], &["start_factor", "end_factor", "total_iters"])
+        }
+        "ExponentialLR" => s(Lr, &["gamma"], &["gamma"]),
+        "PolynomialLR" => s(Lr, &["total_iters", "power"], &["total_iters", "power"]),
+        "CosineAnnealingLR" => s(Lr, &["T_max", "eta_min"], &["T_max", "eta_min"]),
+        "LambdaLR" | "MultiplicativeLR" => Ok(LAMBDA),
+        n if n.starts_with("transformers.") => Ok(LAMBDA),
+        "OneCycleLR" => s(
+            Lr,
+            &["total_steps", "_schedule_phases", "_anneal_func_type", "cycle_momentum", "use_beta1"],
+            &["total_steps", "cycle_momentum"],
+        ),
+        "CyclicLR" => s(
+            Lr,
+            &[
+                "max_lrs",
+                "total_size",
+                "step_ratio",
+                "mode",
+                "gamma",
+                "scale_mode",
+                "cycle_momentum",
+                "use_beta1",
+                "base_momentums",
+                "max_momentums",
+                "_scale_fn_custom",
+            ],
+            &["max_lrs", "total_size", "step_ratio", "gamma", "cycle_momentum"],
+        ),
+        "CosineAnnealingWarmRestarts" => {
+            s(Warm, &["T_0", "T_i", "T_mult", "eta_min", "T_cur"], &["T_0", "T_i", "T_mult", "eta_min", "T_cur"])
+        }
+        "ReduceLROnPlateau" => s(
+            Plateau,
+            &[
+                "factor",
+                "default_min_lr",
+                "min_lrs",
+                "patience",
+                "cooldown",
+                "eps",
+                "mode_worse",
+                "mode",
+                "threshold",
+                "threshold_mode",
+                "best",
+                "cooldown_counter",
+                "num_bad_epochs",
+                "last_epoch",
+                "_last_lr",
+            ],
+            &[
+                "factor",
+                "min_lrs",
+                "patience",
+                "cooldown",
+                "threshold",
+                "best",
+                "cooldown_counter",
+                "num_bad_epochs",
+                "last_epoch",
+                "_last_lr",
+            ],
+        ),
+        "SequentialLR" => s(
+            Sequential,
+            &["_milestones", "last_epoch", "_last_lr", "_schedulers"],
+            &["_milestones", "last_epoch", "_last_lr", "_schedulers"],
+        ),
+        "ChainedScheduler" => s(Chained, &["_last_lr", "_schedulers"], &["_last_lr", "_schedulers"]),
+        other => Err(Error::Unsupported(format!("no PyTorch state for {other}: it cannot be read or written yet"))),
+    }
+}
+
+/// The keys that the steps change, taken from the file (not compared with the config).
+fn dynamic(layout: Layout) -> &'static [&'static str] {
+    match layout {
+        Layout::Lr => &["base_lrs", "last_epoch", "_step_count", "_last_lr"],
+        Layout::Warm => &["base_lrs", "last_epoch", "_step_count", "_last_lr", "T_i", "T_cur"],
+        Layout::Plateau => &["min_lrs", "best", "cooldown_counter", "num_bad_epochs", "last_epoch", "_last_lr"],
+        Layout::Sequential => &["last_epoch", "_last_lr", "_schedulers"],
+        Layout::Chained => &["_last_lr", "_schedulers"],
+    }
+}
+
+fn keys(spec: &Spec) -> Vec<&'static str> {
+    let mut k: Vec<&str> = spec.own.to_vec();
+    if matches!(spec.layout, Layout::Lr | Layout::Warm) {
+        k.extend(BASE);
+    }
+    k
+}
+
+/// The tch-lr [`SchedulerState`] that continues exactly where the PyTorch run
+/// saved in `file` stopped: `file` is the `Value` of
+/// `{"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}`
+/// (read with [`torch_file::load`](crate::interop::torch_file::load)),
+/// `config` the config both runs are built from and `sched` the scheduler
+/// built from it; load the result with [`Scheduler::load_state`].
+///
+/// # Errors
+/// One line each: [`Error::Unsupported`] for a class not covered (see the
+/// module), [`Error::State`] for a scheduler state of another class, another
+/// number of groups or other arguments, [`Error::OptimizerState`] for
+/// another optimizer class or number of groups, or `maximize`,
+/// `capturable`, `differentiable`, `fused` set.
+pub fn from_pytorch<S: Schedule>(config: &Config, sched: &Scheduler<S>, file: &Value) -> Result<SchedulerState> {
+    no_hypers(config)?;
+    let mut state = sched.state()?;
+    let n = state.groups.len();
+    let opt = field(file, "optimizer", "the file")?;
+    let sch = field(file, "scheduler", "the file")?;
+    read_groups(&mut state.groups, opt)?;
+    read_schedule(&config.scheduler, &mut state.schedule, sch, n)?;
+    Ok(state)
+}
+
+/// The `{"optimizer": ..., "scheduler": ...}` value that PyTorch's
+/// `optimizer.load_state_dict(v["optimizer"])` and
+/// `scheduler.load_state_dict(v["scheduler"])`, on the optimizer and scheduler
+/// built from `config`, continue from exactly where `sched` is. Write it with
+/// [`torch_file::save`](crate::interop::torch_file::save): it loads with
+/// `torch.load(f, weights_only=True)`. The optimizer's `params` are numbered
+/// one parameter per group (as `tch-lr trace` builds it).
+///
+/// # Errors
+/// [`Error::Unsupported`] for a class not covered (see the module).
+pub fn to_pytorch<S: Schedule>(config: &Config, sched: &Scheduler<S>) -> Result<Value> {
+    no_hypers(config)?;
+    let state = sched.state()?;
+    let optimizer = crate::trace::optimizer_or_default(config);
+    let n = state.groups.len();
+    let groups = write_groups(&state.groups, &optimizer);
+    let scheduler = write_schedule(&config.scheduler, &state.schedule, n)?;
+    let optimizer = dict(vec![("state", Value::Dict(vec![])), ("param_groups", Value::List(groups))]);
+    Ok(dict(vec![("optimizer", optimizer), ("scheduler", scheduler)]))
+}
+
+fn no_hypers(config: &Config) -> Result<()> {
+    if let Some((_, key, _)) = config.hyper_sections().next() {
+        return Err(Error::Unsupported(format!("PyTorch state files with a `{key}:` section are not supported yet")));
+    }
+    Ok(())
+}
+
+fn dict(items: Vec<(&str, Value)>) -> Value {
+    Value::Dict(items.into_iter().map(|(k, v)| (Value::Str(k.into()), v)).collect())
+}
+
+fn field<'a>(v: &'a Value, key: &str, what: &str) -> Result<&'a Value> {
+    if v.items().is_none() {
+        return Err(Error::State(format!("{what} is a {}, not a dict", v.type_name())));
+    }
+    v.get(key).ok_or_else(|| Error::State(format!("{what} has no `{key}`")))
+}
+
+fn num(v: &Value) -> Option<f64> {
+    match v {
+        Value::Int(i) => Some(*i as f64),
+        Value::Float(f) => Some(*f),
+        Value::Bool(b) => Some(f64::from(u8::from(*b))),
+        _ => None,
+    }
+}
+
+fn num_of(v: &Value, what: &str) -> Result<f64> {
+    num(v).ok_or_else(|| Error::State(format!("{what} is a {}, not a number", v.type_name())))
+}
+
+fn int_of(v: &Value, what: &str) -> Result<i64> {
+    match v {
+        Value::Int(i) => Ok(*i),
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(*f as i64),
+        _ => Err(Error::State(format!("{what} is a {}, not an int", v.type_name()))),
+    }
+}
+
+fn list_of<'a>(v: &'a Value, what: &str) -> Result<&'a [Value]> {
+    match v {
+        Value::List(l) | Value::Tuple(l) => Ok(l),
+        _ => Err(Error::State(format!("{what} is a {}, not a list", v.type_name()))),
+    }
+}
+
+fn floats_of(v: &Value, n: usize, what: &str) -> Result<Vec<f64>> {
+    let l = list_of(v, what)?;
+    if l.len() != n {
+        return Err(Error::State(format!("{what} has {} values, this optimizer has {n} parameter group(s)", l.len())));
+    }
+    l.iter().map(|x| num_of(x, what)).collect()
+}
+
+fn yf(v: f64) -> Y {
+    Y::Number(v.into())
+}
+
+fn yfloats(v: &[f64]) -> Y {
+    Y::Sequence(v.iter().map(|&x| yf(x)).collect())
+}
+
+/// `y[key]` of a mapping, for writing; the key must be there already.
+fn slot<'a>(y: &'a mut Y, key: &str) -> Result<&'a mut Y> {
+    y.get_mut(key).ok_or_else(|| Error::State(format!("tch-lr's state has no `{key}`")))
+}
+
+fn set(y: &mut Y, key: &str, v: Y) -> Result<()> {
+    *slot(y, key)? = v;
+    Ok(())
+}
+
+/// A tch-lr value as PyTorch's: numbers (int when the YAML has an int),
+/// bools and lists of them; `None` for anything else.
+fn to_value(y: &Y) -> Option<Value> {
+    match y {
+        Y::Bool(b) => Some(Value::Bool(*b)),
+        Y::Number(n) => n.as_i64().map(Value::Int).or_else(|| n.as_f64().map(Value::Float)),
+        Y::Sequence(s) => s.iter().map(to_value).collect::<Option<Vec<_>>>().map(Value::List),
+        _ => None,
+    }
+}
+
+fn yaml_num(y: &Y) -> Option<f64> {
+    match y {
+        Y::Bool(b) => Some(f64::from(u8::from(*b))),
+        Y::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    a == b || (a - b).abs() <= 1e-12 * a.abs().max(b.abs()) || (a.is_nan() && b.is_nan())
+}
+
+/// Whether a file's value says the same as tch-lr's (numbers, bools, lists of them).
+fn same(v: &Value, y: &Y) -> bool {
+    match (v, y) {
+        (Value::List(l) | Value::Tuple(l), Y::Sequence(s)) => {
+            l.len() == s.len() && l.iter().zip(s).all(|(a, b)| same(a, b))
+        }
+        _ => match (num(v), yaml_num(y)) {
+            (Some(a), Some(b)) => close(a, b),
+            _ => true,
+        },
+    }
+}
+
+/// A class argument in tch-lr's state: the keyword argument or what the
+/// constructor computed (`state:`), by PyTorch's attribute name.
+fn arg<'a>(name: &str, y: &'a Y, key: &str) -> Option<&'a Y> {
+    if name == "OneCycleLR" && key == "total_steps" {
+        return y.get("state").and_then(|s| s.get("total"));
+    }
+    if name == "MultiStepLR" && key == "milestones" {
+        return None; // a Counter: handled apart
+    }
+    y.get(key).or_else(|| y.get("state").and_then(|s| s.get(key))).filter(|v| to_value(v).is_some())
+}
+
+fn class_keys(name: &str, sd: &Value) -> Result<Spec> {
+    let spec = spec(name)?;
+    let Some(items) = sd.items() else {
+        return Err(Error::State(format!("the {name} state is a {}, not a dict", sd.type_name())));
+    };
+    let known = keys(&spec);
+    for (k, _) in items {
+        let Value::Str(k) = k else {
+            return Err(Error::State(format!("the {name} state has a key that is a {}", k.type_name())));
+        };
+        if !known.contains(&k.as_str()) && !LEGACY.contains(&k.as_str()) {
+            return Err(Error::State(format!("not a {name} state: it has the key `{k}`")));
+        }
+    }
+    for k in spec.required.iter().chain(dynamic(spec.layout)) {
+        if sd.get(k).is_none() {
+            return Err(Error::State(format!("not a {name} state: it has no `{k}`")));
+        }
+    }
+    Ok(spec)
+}
+
+fn read_schedule(config: &SchedulerConfig, y: &mut Y, sd: &Value, n: usize) -> Result<()> {
+    let name = config.name();
+    let spec = class_keys(name, sd)?;
+    let what = |k: &str| format!("{name} `{k}`");
+    // The arguments the file states must be the config's.
+    for k in spec.own {
+        if dynamic(spec.layout).contains(k) {
+            continue;
+        }
+        if let (Some(v), Some(mine)) = (sd.get(k), arg(name, y, k)) {
+            if !same(v, mine) {
+                return Err(Error::State(format!(
+                    "the file's {name} has another `{k}` than the config's: built from another config"
+                )));
+            }
+        }
+    }
+    if name == "MultiStepLR" {
+        let mut mine: Vec<i64> = serde_yaml::from_value(y.get("milestones").cloned().unwrap_or(Y::Null))
+            .map_err(|e| Error::State(e.to_string()))?;
+        let mut theirs = vec![];
+        for (m, c) in sd.get("milestones").and_then(Value::items).unwrap_or(&[]) {
+            let (m, c) = (int_of(m, &what("milestones"))?, int_of(c, &what("milestones"))?);
+            if !(0..=1 << 20).contains(&c) {
+                return Err(Error::State(format!("{name} `milestones` counts {c} times the step {m}")));
+            }
+            theirs.extend(std::iter::repeat_n(m, c as usize));
+        }
+        mine.sort_unstable();
+        theirs.sort_unstable();
+        if mine != theirs {
+            return Err(Error::State(format!("the file's {name} has other milestones than the config's")));
+        }
+    }
+    if spec.own == LAMBDA.own {
+        let l = list_of(field(sd, "lr_lambdas", name)?, &what("lr_lambdas"))?;
+        if l.len() != n {
+            return Err(Error::State(format!(
+                "the {name} state has {} lr_lambdas, this optimizer has {n} parameter group(s)",
+                l.len()
+            )));
+        }
+    }
+    let get = |k: &str| field(sd, k, name);
+    match spec.layout {
+        Layout::Lr | Layout::Warm => {
+            let base = slot(y, "base")?;
+            set(base, "last_epoch", Y::Number(int_of(get("last_epoch")?, &what("last_epoch"))?.into()))?;
+            set(base, "step_count", Y::Number(int_of(get("_step_count")?, &what("_step_count"))?.into()))?;
+            set(base, "base_lrs", yfloats(&floats_of(get("base_lrs")?, n, &what("base_lrs"))?))?;
+            set(base, "last_lr", yfloats(&floats_of(get("_last_lr")?, n, &what("_last_lr"))?))?;
+            if spec.layout == Layout::Warm {
+                set(y, "t_i", Y::Number(int_of(get("T_i")?, &what("T_i"))?.into()))?;
+                set(y, "t_cur", yf(num_of(get("T_cur")?, &what("T_cur"))?))?;
+            }
+        }
+        Layout::Plateau => {
+            set(y, "min_lrs", yfloats(&floats_of(get("min_lrs")?, n, &what("min_lrs"))?))?;
+            set(y, "best", yf(num_of(get("best")?, &what("best"))?))?;
+            for k in ["num_bad_epochs", "cooldown_counter", "last_epoch"] {
+                set(y, k, Y::Number(int_of(get(k)?, &what(k))?.into()))?;
+            }
+            set(y, "last_lr", yfloats(&floats_of(get("_last_lr")?, n, &what("_last_lr"))?))?;
+        }
+        Layout::Sequential | Layout::Chained => {
+            if spec.layout == Layout::Sequential {
+                let m: Vec<i64> = list_of(get("_milestones")?, &what("_milestones"))?
+                    .iter()
+                    .map(|v| int_of(v, name))
+                    .collect::<Result<_>>()?;
+                if Some(&Y::Sequence(m.iter().map(|&v| Y::Number(v.into())).collect())) != y.get("milestones") {
+                    return Err(Error::State(format!("the file's {name} has other milestones than the config's")));
+                }
+                set(y, "last_epoch", Y::Number(int_of(get("last_epoch")?, &what("last_epoch"))?.into()))?;
+            }
+            set(y, "last_lr", yfloats(&floats_of(get("_last_lr")?, n, &what("_last_lr"))?))?;
+            let children = list_of(get("_schedulers")?, &what("_schedulers"))?;
+            let configs = config.children();
+            if children.len() != configs.len() {
+                return Err(Error::State(format!(
+                    "the file's {name} has {} schedulers, the config's {}",
+                    children.len(),
+                    configs.len()
+                )));
+            }
+            let Some(Y::Sequence(mine)) = y.get_mut("schedulers") else {
+                return Err(Error::State(format!("tch-lr's {name} state has no `schedulers`")));
+            };
+            for ((c, child), sd) in configs.iter().zip(mine.iter_mut()).zip(children) {
+                read_schedule(c, child, sd, n)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_schedule(config: &SchedulerConfig, y: &Y, n: usize) -> Result<Value> {
+    let name = config.name();
+    let spec = spec(name)?;
+    let get = |y: &Y, k: &str| {
+        y.get(k).and_then(to_value).ok_or_else(|| Error::State(format!("tch-lr's {name} state has no `{k}`")))
+    };
+    let mut out: Vec<(&str, Value)> = vec![];
+    for &k in spec.own {
+        if dynamic(spec.layout).contains(&k) {
+            continue;
+        }
+        if let Some(v) = arg(name, y, k).and_then(to_value) {
+            out.push((k, v));
+        }
+    }
+    if name == "MultiStepLR" {
+        let mine: Vec<i64> = serde_yaml::from_value(y.get("milestones").cloned().unwrap_or(Y::Null))
+            .map_err(|e| Error::State(e.to_string()))?;
+        let mut counter: Vec<(Value, Value)> = vec![];
+        for m in mine {
+            match counter.iter_mut().find(|(k, _)| *k == Value::Int(m)) {
+                Some((_, Value::Int(c))) => *c += 1,
+                _ => counter.push((Value::Int(m), Value::Int(1))),
+            }
+        }
+        out.push(("milestones", Value::Counter(counter)));
+    }
+    if name == "CyclicLR" {
+        // load_state_dict pops it (a custom scale_fn's __dict__; None for a function).
+        out.push(("_scale_fn_custom", Value::None));
+    }
+    if spec.own == LAMBDA.own {
+        let each = if name.starts_with("transformers.") { Value::Dict(vec![]) } else { Value::None };
+        out.push(("lr_lambdas", Value::List(vec![each; n])));
+    }
+    match spec.layout {
+        Layout::Lr | Layout::Warm => {
+            let base = y.get("base").ok_or_else(|| Error::State(format!("tch-lr's {name} state has no `base`")))?;
+            out.push(("base_lrs", get(base, "base_lrs")?));
+            out.push(("last_epoch", get(base, "last_epoch")?));
+            out.push(("_step_count", get(base, "step_count")?));
+            out.push(("_is_initial", Value::Bool(false)));
+            out.push(("_get_lr_called_within_step", Value::Bool(false)));
+            out.push(("_last_lr", get(base, "last_lr")?));
+            if spec.layout == Layout::Warm {
+                out.push(("T_i", get(y, "t_i")?));
+                out.push(("T_cur", get(y, "t_cur")?));
+            }
+        }
+        Layout::Plateau => {
+            for k in ["min_lrs", "best", "num_bad_epochs", "cooldown_counter", "last_epoch"] {
+                out.push((k, get(y, k)?));
+            }
+            out.push(("_last_lr", get(y, "last_lr")?));
+        }
+        Layout::Sequential | Layout::Chained => {
+            if spec.layout == Layout::Sequential {
+                out.push(("_milestones", get(y, "milestones")?));
+                out.push(("last_epoch", get(y, "last_epoch")?));
+            }
+            out.push(("_last_lr", get(y, "last_lr")?));
+            let Some(Y::Sequence(mine)) = y.get("schedulers") else {
+                return Err(Error::State(format!("tch-lr's {name} state has no `schedulers`")));
+            };
+            let children = config
+                .children()
+                .iter()
+                .zip(mine)
+                .map(|(c, child)| write_schedule(c, child, n))
+                .collect::<Result<Vec<_>>>()?;
+            out.push(("_schedulers", Value::List(children)));
+        }
+    }
+    Ok(dict(out))
+}
+
+/// PyTorch's class of a group, by its keys.
+fn group_kind(g: &Value) -> Result<(OptimizerKind, &'static str)> {
+    let has = |k| g.get(k).is_some();
+    if has("nesterov") || has("dampening") {
+        Ok((OptimizerKind::Sgd, "SGD"))
+    } else if has("centered") || has("alpha") {
+        Ok((OptimizerKind::RmsProp, "RMSprop"))
+    } else if has("betas") {
+        match g.get("decoupled_weight_decay") {
+            Some(Value::Bool(true)) => Ok((OptimizerKind::AdamW, "AdamW")),
+            _ => Ok((OptimizerKind::Adam, "Adam")),
+        }
+    } else {
+        Err(Error::OptimizerState("the file's optimizer is none of SGD, Adam, AdamW, RMSprop".into()))
+    }
+}
+
+const GROUP_KEYS: &[&str] = &[
+    "params",
+    "param_names",
+    "lr",
+    "initial_lr",
+    "momentum",
+    "betas",
+    "weight_decay",
+    "dampening",
+    "nesterov",
+    "eps",
+    "alpha",
+    "centered",
+    "amsgrad",
+    "maximize",
+    "foreach",
+    "capturable",
+    "differentiable",
+    "fused",
+    "decoupled_weight_decay",
+    "max_lr",
+    "min_lr",
+    "max_momentum",
+    "base_momentum",
+];
+
+fn read_groups(groups: &mut ParamGroups, opt: &Value) -> Result<()> {
+    let bad = |m: String| Error::OptimizerState(m);
+    let pg = opt.get("param_groups").ok_or_else(|| bad("the file's optimizer has no `param_groups`".into()))?;
+    let Value::List(pg) = pg else {
+        return Err(bad(format!("`param_groups` is a {}, not a list", pg.type_name())));
+    };
+    if pg.len() != groups.len() {
+        return Err(bad(format!(
+            "the file's optimizer has {} parameter group(s), this one has {}",
+            pg.len(),
+            groups.len()
+        )));
+    }
+    let mine = groups.kind();
+    for (i, g) in pg.iter().enumerate() {
+        let (kind, class) = group_kind(g)?;
+        let family = |k: OptimizerKind| if k == OptimizerKind::AdamW { OptimizerKind::Adam } else { k };
+        let adam_without_flag = g.get("decoupled_weight_decay").is_none() && family(kind) == family(mine);
+        if kind != mine && !adam_without_flag {
+            return Err(bad(format!("the file's optimizer is {class}, this one is {}", mine.name())));
+        }
+        for (k, _) in g.items().unwrap_or(&[]) {
+            let Value::Str(k) = k else { return Err(bad(format!("group {i} has a key that is not a string"))) };
+            if !GROUP_KEYS.contains(&k.as_str()) {
+                return Err(bad(format!("group {i} has the key `{k}`, unknown to {class}")));
+            }
+        }
+        for flag in ["maximize", "capturable", "differentiable", "fused"] {
+            if matches!(g.get(flag), Some(Value::Bool(true))) {
+                return Err(Error::Unsupported(format!(
+                    "the file's optimizer has `{flag}=True`, which libtorch's C++ optimizers lack"
+                )));
+            }
+        }
+        let what = |k: &str| format!("group {i} `{k}`");
+        let f =
+            |k: &str| g.get(k).map(|v| num(v).ok_or_else(|| bad(format!("{} is not a number", what(k))))).transpose();
+        let dst = &mut groups.groups_mut()[i];
+        dst.lr = f("lr")?.ok_or_else(|| bad(format!("group {i} has no `lr`")))?;
+        if kind.uses_beta1() {
+            let betas = g.get("betas").map(|b| list_of(b, "betas")).transpose().map_err(|e| bad(e.to_string()))?;
+            match betas {
+                Some([b1, _]) => {
+                    dst.momentum = num(b1).ok_or_else(|| bad(format!("{} is not a number", what("betas"))))?
+                }
+                _ => return Err(bad(format!("{} is not a pair", what("betas")))),
+            }
+        } else {
+            dst.momentum = f("momentum")?.ok_or_else(|| bad(format!("group {i} has no `momentum`")))?;
+        }
+        if let Some(wd) = f("weight_decay")? {
+            dst.weight_decay = wd;
+        }
+        for (key, slot) in [
+            ("initial_lr", &mut dst.initial_lr),
+            ("max_lr", &mut dst.max_lr),
+            ("min_lr", &mut dst.min_lr),
+            ("max_momentum", &mut dst.max_momentum),
+            ("base_momentum", &mut dst.base_momentum),
+        ] {
+            if let Some(v) = f(key)? {
+                *slot = Some(v);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn write_groups(groups: &ParamGroups, o: &OptimizerConfig) -> Vec<Value> {
+    let kind = groups.kind();
+    let f = Value::Float;
+    let b = Value::Bool;
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let mut d: Vec<(&str, Value)> = vec![("lr", f(g.lr))];
+            match kind {
+                OptimizerKind::Sgd => {
+                    d.push(("momentum", f(g.momentum)));
+                    d.push(("dampening", f(o.dampening.unwrap_or(0.0))));
+                    d.push(("weight_decay", f(g.weight_decay)));
+                    d.push(("nesterov", b(o.nesterov.unwrap_or(false))));
+                    d.push(("maximize", b(false)));
+                    d.push(("foreach", Value::None));
+                    d.push(("differentiable", b(false)));
+                    d.push(("fused", Value::None));
+                }
+                OptimizerKind::Adam | OptimizerKind::AdamW => {
+                    let beta2 = o.betas.map_or(0.999, |b| b[1]);
+                    d.push(("betas", Value::Tuple(vec![f(g.momentum), f(beta2)])));
+                    d.push(("eps", f(o.eps.unwrap_or(1e-8))));
+                    d.push(("weight_decay", f(g.weight_decay)));
+                    d.push(("amsgrad", b(o.amsgrad.unwrap_or(false))));
+                    d.push(("maximize", b(false)));
+                    d.push(("foreach", Value::None));
+                    d.push(("capturable", b(false)));
+                    d.push(("differentiable", b(false)));
+                    d.push(("fused", Value::None));
+                    d.push(("decoupled_weight_decay", b(kind == OptimizerKind::AdamW)));
+                }
+                OptimizerKind::RmsProp => {
+                    d.push(("momentum", f(g.momentum)));
+                    d.push(("alpha", f(o.alpha.unwrap_or(0.99))));
+                    d.push(("eps", f(o.eps.unwrap_or(1e-8))));
+                    d.push(("centered", b(o.centered.unwrap_or(false))));
+                    d.push(("weight_decay", f(g.weight_decay)));
+                    d.push(("capturable", b(false)));
+                    d.push(("foreach", Value::None));
+                    d.push(("maximize", b(false)));
+                    d.push(("differentiable", b(false)));
+                }
+            }
+            for (key, v) in [
+                ("initial_lr", g.initial_lr),
+                ("max_lr", g.max_lr),
+                ("min_lr", g.min_lr),
+                ("max_momentum", g.max_momentum),
+                ("base_momentum", g.base_momentum),
+            ] {
+                if let Some(v) = v {
+                    d.push((key, f(v)));
+                }
+            }
+            d.push(("params", Value::List(vec![Value::Int(i as i64)])));
+            dict(d)
+        })
+        .collect()
+}
