@@ -165,6 +165,10 @@ pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(R
 /// The steps a PyTorch scheduler state has taken: its `last_epoch` (a
 /// `ChainedScheduler`'s first child's).
 fn resumed_at(file: &crate::interop::Value) -> i64 {
+    // timm's state has no step count: the file holds the last step(t)'s t beside it.
+    if let Some(crate::interop::Value::Int(t)) = file.get("t") {
+        return *t;
+    }
     let mut s = file.get("scheduler");
     while let Some(v) = s {
         if let Some(crate::interop::Value::Int(e)) = v.get("last_epoch") {

@@ -112,6 +112,14 @@ fn fixtures_cover_the_classes() {
         "transformers.cosine_with_min_lr",
         "transformers.cosine_warmup_with_min_lr",
         "transformers.warmup_stable_decay",
+        "timm.CosineLRScheduler",
+        "timm.TanhLRScheduler",
+        "timm.StepLRScheduler",
+        "timm.MultiStepLRScheduler",
+        "timm.PolyLRScheduler",
+        "timm.WSDLRScheduler",
+        "weight_decay_scheduler",
+        "momentum_scheduler",
     ] {
         assert!(classes.contains(name), "no fixture for {name}");
     }
@@ -133,6 +141,10 @@ fn pytorch_runs_continue_in_tch_lr() {
             let what = format!("{} resumed at {k}", c.name);
             assert_rows(&format!("{what}: lr"), &rows_json(&t.lr), &tail(&c.rows["lr"], *k));
             assert_rows(&format!("{what}: momentum"), &rows_json(&t.momentum), &tail(&c.rows["momentum"], *k));
+            if c.rows.get("weight_decay").is_some() {
+                let wd = tail(&c.rows["weight_decay"], *k);
+                assert_rows(&format!("{what}: weight_decay"), &rows_json(&t.weight_decay), &wd);
+            }
             n += 1;
         }
     }
@@ -193,6 +205,9 @@ fn tch_lr_runs_continue_in_pytorch() {
         assert!(g.get("message").is_none(), "{what}: PyTorch: {g}");
         assert_rows(&format!("{what}: lr"), &g["lr"], &tail(&rows["lr"], *k));
         assert_rows(&format!("{what}: momentum"), &g["momentum"], &tail(&rows["momentum"], *k));
+        if rows.get("weight_decay").is_some() {
+            assert_rows(&format!("{what}: weight_decay"), &g["weight_decay"], &tail(&rows["weight_decay"], *k));
+        }
     }
 }
 
@@ -275,13 +290,60 @@ fn other_classes_groups_and_options_are_refused_in_one_line() {
         let e = load_error(&format!("{{optimizer: {o}, scheduler: {}}}", c.config["scheduler"]), &file, |_| {});
         assert!(matches!(e, Error::OptimizerState(_)) && e.to_string().contains("optimizer is"), "{e}");
     }
-    // A class with no PyTorch state yet.
+    // A `weight_decay_scheduler:` config, a file without its section.
     let e = load_error(
-        &format!("{{optimizer: {opt}, scheduler: {{name: timm.StepLRScheduler, decay_t: 2}}}}"),
+        &format!(
+            "{{optimizer: {opt}, scheduler: {}, weight_decay_scheduler: {{name: ExponentialLR, gamma: 0.9}}}}",
+            step.config["scheduler"]
+        ),
         &step_file,
         |_| {},
     );
-    assert!(matches!(e, Error::Unsupported(_)) && e.to_string().contains("timm.StepLRScheduler"), "{e}");
+    assert!(matches!(e, Error::State(_)) && e.to_string().contains("no `weight_decay_scheduler`"), "{e}");
+    // And the other way: a file with a section the config has not.
+    let (wd, wd_file) = fixture("weight_decay_scheduler.0");
+    let e = load_error(
+        &format!("{{optimizer: {}, scheduler: {}}}", wd.config["optimizer"], wd.config["scheduler"]),
+        &wd_file,
+        |_| {},
+    );
+    assert!(matches!(e, Error::State(_)) && e.to_string().contains("no `weight_decay_scheduler:` section"), "{e}");
+}
+
+#[test]
+fn timm_files_of_other_classes_or_without_t_are_refused_in_one_line() {
+    let (cos, cos_file) = fixture("timm.CosineLRScheduler.0");
+    let opt = cos.config["optimizer"].to_string();
+    // Another timm class's state; the same class with other arguments.
+    let e = load_error(
+        &format!("{{optimizer: {opt}, scheduler: {{name: timm.StepLRScheduler, decay_t: 2}}}}"),
+        &cos_file,
+        |_| {},
+    );
+    assert!(matches!(e, Error::State(_)) && e.to_string().contains("not a timm.StepLRScheduler state"), "{e}");
+    let mut other = cos.config["scheduler"].clone();
+    other["t_initial"] = json!(99);
+    let e = load_error(&format!("{{optimizer: {opt}, scheduler: {other}}}"), &cos_file, |_| {});
+    assert!(e.to_string().contains("t_initial"), "{e}");
+    // A PyTorch class's file into a timm config, and a timm file without its `t`.
+    let (_, step_file) = fixture("StepLR.0");
+    let e = load_error(&format!("{{optimizer: {opt}, scheduler: {}}}", cos.config["scheduler"]), &step_file, |_| {});
+    assert!(matches!(e, Error::State(_) | Error::OptimizerState(_)), "{e}");
+    let e = load_error(&cos.config.to_string(), &cos_file, |v| {
+        let Value::Dict(top) = v else { panic!() };
+        top.retain(|(k, _)| *k != Value::Str("t".into()));
+    });
+    assert!(matches!(e, Error::State(_)) && e.to_string().contains("`t`"), "{e}");
+    // A timm schedule inside a composite (not yet).
+    let e = load_error(
+        &format!(
+            "{{optimizer: {opt}, scheduler: {{name: SequentialLR, milestones: [2], schedulers: \
+             [{{name: ConstantLR, factor: 0.5, total_iters: 2}}, {{name: timm.StepLRScheduler, decay_t: 3}}]}}}}"
+        ),
+        &step_file,
+        |_| {},
+    );
+    assert!(matches!(e, Error::Unsupported(_)) && e.to_string().contains("inside SequentialLR"), "{e}");
 }
 
 #[test]
@@ -303,5 +365,9 @@ fn saved_files_load_back_into_tch_lr() {
             TraceOptions { rows: c.steps, metrics: c.metrics.clone(), resume_from: Some(file), ..Default::default() };
         let t = trace(&cfg, &resume).unwrap_or_else(|e| panic!("{}: {e}", c.name));
         assert_rows(&c.name, &rows_json(&t.lr), &tail(&c.rows["lr"], k));
+        assert_rows(&c.name, &rows_json(&t.momentum), &tail(&c.rows["momentum"], k));
+        if c.rows.get("weight_decay").is_some() {
+            assert_rows(&c.name, &rows_json(&t.weight_decay), &tail(&c.rows["weight_decay"], k));
+        }
     }
 }

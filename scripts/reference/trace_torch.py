@@ -15,7 +15,11 @@ its message on stderr and exits with status 1.
 
 `--save-to FILE --save-at K` writes, after row K, `torch.save({"optimizer":
 optimizer.state_dict(), "scheduler": scheduler.state_dict()}, FILE)` (the file
-`tch-lr trace --resume-from` reads) and goes on. `--resume-from FILE` loads such
+`tch-lr trace --resume-from` reads) and goes on; for a timm schedule, timm's own
+`scheduler.state_dict()` and, as timm keeps no step count, `"t"`: the last `step(t)`'s
+t (`{"optimizer", "scheduler", "t"}`). With a `weight_decay_scheduler:` (`momentum_scheduler:`)
+the file has the key `weight_decay_scheduler` (`momentum_scheduler`): the same
+`{"optimizer", "scheduler"}` for its shadow optimizer and its scheduler. `--resume-from FILE` loads such
 a file (`weights_only=True`; written after k steps, by PyTorch or by `tch-lr
 trace --save-pytorch`) into the optimizer and scheduler built from CONFIG and
 prints rows k..N-1 (row k: the state as loaded; `--metrics` by global step).
@@ -59,11 +63,32 @@ def resumed_at(sd):
     return sd["last_epoch"]
 
 
+def saved_state(sched):
+    """The scheduler's part of a saved file: {"scheduler": its state_dict()}; for a timm
+    schedule (gen_timm.Stepped) timm's own state_dict() and, as timm keeps no step count,
+    {"t": the last step(t)'s t}."""
+    if hasattr(sched, "sched"):
+        return {"scheduler": sched.sched.state_dict(), "t": sched.t}
+    return {"scheduler": sched.state_dict()}
+
+
+def load_state(sched, saved):
+    """Loads saved_state()'s keys of `saved` into `sched`; returns the steps it had taken."""
+    if hasattr(sched, "sched"):
+        sched.sched.load_state_dict(saved["scheduler"])
+        sched.t = saved["t"]
+        return sched.t
+    sched.load_state_dict(saved["scheduler"])
+    return resumed_at(saved["scheduler"])
+
+
 def trace(config, rows, metrics=None, epochs=None, save_to=None, save_at=None, resume_from=None):
     """Returns (rows, error): rows holds each row's "lr" and "momentum" (and "weight_decay"
     with a weight_decay_scheduler:) per group; error is None or {"row", "type", "message"}.
-    With save_to, saves {"optimizer", "scheduler"} there after row save_at; with resume_from,
-    loads such a file and traces from its step on."""
+    With save_to, saves {"optimizer", "scheduler"} there after row save_at (and
+    {"weight_decay_scheduler": {"optimizer", "scheduler"}} for the shadow optimizer and its
+    scheduler, the same for momentum_scheduler:); with resume_from, loads such a file and traces
+    from its step on."""
     o = config.get("optimizer") or DEFAULT_OPTIMIZER
     opt = build_optimizer(o)
     out = {"lr": [], "momentum": []}
@@ -74,20 +99,22 @@ def trace(config, rows, metrics=None, epochs=None, save_to=None, save_at=None, r
             warnings.simplefilter("ignore")
             scheds = [build_scheduler(opt, config["scheduler"])]
             shadows = {}
+            parts = [(None, opt, scheds[0])]  # (the file's key, optimizer, scheduler)
             for key, target in HYPERS:
                 if config.get(key):
                     values = momenta(opt) if target == "momentum" else [g[target] for g in opt.param_groups]
                     shadow = shadow_optimizer(o, values)
                     scheds.append(build_scheduler(shadow, config[key]))
                     shadows[target] = shadow
+                    parts.append((key, shadow, scheds[-1]))
             first = 0
-            if resume_from is not None or save_to is not None:
-                assert not shadows, "saving and resuming take no weight_decay_scheduler:/momentum_scheduler:"
             if resume_from is not None:
                 saved = torch.load(resume_from, weights_only=True)
-                opt.load_state_dict(saved["optimizer"])
-                scheds[0].load_state_dict(saved["scheduler"])
-                first = resumed_at(saved["scheduler"])
+                for key, o_, s_ in parts:
+                    part = saved if key is None else saved[key]
+                    o_.load_state_dict(part["optimizer"])
+                    at = load_state(s_, part)
+                    first = at if key is None else first
             for row in range(first, rows):
                 if row > first:
                     for sched in scheds:
@@ -99,7 +126,9 @@ def trace(config, rows, metrics=None, epochs=None, save_to=None, save_at=None, r
                 if "weight_decay" in out:
                     out["weight_decay"].append([num(g["lr"]) for g in shadows["weight_decay"].param_groups])
                 if save_to is not None and row == save_at:
-                    torch.save({"optimizer": opt.state_dict(), "scheduler": scheds[0].state_dict()}, save_to)
+                    torch.save({"optimizer": opt.state_dict(), **saved_state(scheds[0]),
+                                **{key: {"optimizer": o_.state_dict(), **saved_state(s_)}
+                                   for key, o_, s_ in parts[1:]}}, save_to)
     except Exception as e:  # noqa: BLE001 - reported like tch-lr does
         return out, {"row": len(out["lr"]), "type": type(e).__name__, "message": str(e)}
     return out, None

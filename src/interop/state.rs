@@ -20,16 +20,26 @@
 //! `ExponentialLR`, `PolynomialLR`, `CosineAnnealingLR`, `LambdaLR`,
 //! `MultiplicativeLR`, `OneCycleLR`, `CyclicLR`,
 //! `CosineAnnealingWarmRestarts`, `ReduceLROnPlateau`, `SequentialLR`,
-//! `ChainedScheduler` (and so the `warmup:` block) and the transformers
-//! schedules (their `LambdaLR` state); SGD, Adam, AdamW and RMSprop groups.
-//! Anything else (timm's schedulers, `weight_decay_scheduler:` and
-//! `momentum_scheduler:` sections) is refused with [`Error::Unsupported`].
+//! `ChainedScheduler` (and so the `warmup:` block), the transformers
+//! schedules (their `LambdaLR` state) and timm's `CosineLRScheduler`,
+//! `TanhLRScheduler`, `StepLRScheduler`, `MultiStepLRScheduler`,
+//! `PolyLRScheduler` and `WSDLRScheduler` (timm's own `state_dict()`, its
+//! `__dict__` less the optimizer; timm keeps no step count, so the file
+//! holds the last `step(t)`'s `t` beside it:
+//! `{"optimizer": ..., "scheduler": ..., "t": t}`); SGD, Adam, AdamW and
+//! RMSprop groups. A `weight_decay_scheduler:` (`momentum_scheduler:`)
+//! section is PyTorch's shadow optimizer (its LRs: the weight decays or
+//! momenta) and its scheduler, under the file's key `weight_decay_scheduler`
+//! (`momentum_scheduler`): `{"optimizer": shadow.state_dict(), "scheduler":
+//! ...}` (with `"t"` for timm's). A timm schedule inside a composite is
+//! refused with [`Error::Unsupported`].
 //! The optimizer's `state` (its tensors) is not read, and written empty.
 
 use super::Value;
 use crate::config::{Config, OptimizerConfig, SchedulerConfig};
 use crate::error::{Error, Result};
 use crate::groups::{OptimizerKind, ParamGroups};
+use crate::hyper::HyperParam;
 use crate::scheduler::{Scheduler, SchedulerState};
 use crate::schedulers::Schedule;
 use serde_yaml::Value as Y;
@@ -146,6 +156,9 @@ fn spec(name: &str) -> Result<Spec> {
             &["_milestones", "last_epoch", "_last_lr", "_schedulers"],
         ),
         "ChainedScheduler" => s(Chained, &["_last_lr", "_schedulers"], &["_last_lr", "_schedulers"]),
+        timm if timm.starts_with("timm.") => Err(Error::Unsupported(format!(
+            "{timm} has a PyTorch state as the config's scheduler only, not inside a composite (not yet)"
+        ))),
         other => Err(Error::Unsupported(format!("no PyTorch state for {other}: it cannot be read or written yet"))),
     }
 }
@@ -183,14 +196,46 @@ fn keys(spec: &Spec) -> Vec<&'static str> {
 /// another optimizer class or number of groups, or `maximize`,
 /// `capturable`, `differentiable`, `fused` set.
 pub fn from_pytorch<S: Schedule>(config: &Config, sched: &Scheduler<S>, file: &Value) -> Result<SchedulerState> {
-    no_hypers(config)?;
+    no_nested_timm(config)?;
     let mut state = sched.state()?;
-    let n = state.groups.len();
-    let opt = field(file, "optimizer", "the file")?;
-    let sch = field(file, "scheduler", "the file")?;
-    read_groups(&mut state.groups, opt)?;
-    read_schedule(&config.scheduler, &mut state.schedule, sch, n)?;
+    read_part(&config.scheduler, &mut state.groups, &mut state.schedule, file, "the file")?;
+    for key in ["weight_decay_scheduler", "momentum_scheduler"] {
+        if file.get(key).is_some() && !config.hyper_sections().any(|(_, k, _)| k == key) {
+            return Err(Error::State(format!("the file has a `{key}`, the config has no `{key}:` section")));
+        }
+    }
+    for (target, key, c) in config.hyper_sections() {
+        let what = format!("the file's `{key}`");
+        let part = field(file, key, "the file")?;
+        let Some(h) = state.hypers.iter_mut().find(|h| h.target == target) else {
+            return Err(Error::State(format!("tch-lr's state has no `{key}`")));
+        };
+        read_part(c, &mut h.groups, &mut h.schedule, part, &what)?;
+        // The shadow groups' LRs are the values the schedule drives.
+        for (g, s) in state.groups.iter_mut().zip(h.groups.iter()) {
+            match target {
+                HyperParam::WeightDecay => g.weight_decay = s.lr,
+                HyperParam::Momentum => g.momentum = s.lr,
+                HyperParam::Lr => {}
+            }
+        }
+    }
     Ok(state)
+}
+
+/// One `{"optimizer", "scheduler"[, "t"]}` of a file (`what`) into tch-lr's
+/// groups and schedule state.
+fn read_part(config: &SchedulerConfig, groups: &mut ParamGroups, y: &mut Y, part: &Value, what: &str) -> Result<()> {
+    let n = groups.len();
+    let opt = field(part, "optimizer", what)?;
+    let sch = field(part, "scheduler", what)?;
+    read_groups(groups, opt)?;
+    if is_timm(config) {
+        let lrs: Vec<f64> = groups.iter().map(|g| g.lr).collect();
+        read_timm(config.name(), y, sch, part.get("t"), &lrs)
+    } else {
+        read_schedule(config, y, sch, n)
+    }
 }
 
 /// The `{"optimizer": ..., "scheduler": ...}` value that PyTorch's
@@ -204,19 +249,51 @@ pub fn from_pytorch<S: Schedule>(config: &Config, sched: &Scheduler<S>, file: &V
 /// # Errors
 /// [`Error::Unsupported`] for a class not covered (see the module).
 pub fn to_pytorch<S: Schedule>(config: &Config, sched: &Scheduler<S>) -> Result<Value> {
-    no_hypers(config)?;
+    no_nested_timm(config)?;
     let state = sched.state()?;
     let optimizer = crate::trace::optimizer_or_default(config);
-    let n = state.groups.len();
-    let groups = write_groups(&state.groups, &optimizer);
-    let scheduler = write_schedule(&config.scheduler, &state.schedule, n)?;
-    let optimizer = dict(vec![("state", Value::Dict(vec![])), ("param_groups", Value::List(groups))]);
-    Ok(dict(vec![("optimizer", optimizer), ("scheduler", scheduler)]))
+    let mut out = write_part(&config.scheduler, &state.groups, &state.schedule, &optimizer)?;
+    for (target, key, c) in config.hyper_sections() {
+        let Some(h) = state.hypers.iter().find(|h| h.target == target) else {
+            return Err(Error::State(format!("tch-lr's state has no `{key}`")));
+        };
+        out.push((key, dict(write_part(c, &h.groups, &h.schedule, &optimizer)?)));
+    }
+    Ok(dict(out))
 }
 
-fn no_hypers(config: &Config) -> Result<()> {
-    if let Some((_, key, _)) = config.hyper_sections().next() {
-        return Err(Error::Unsupported(format!("PyTorch state files with a `{key}:` section are not supported yet")));
+/// tch-lr's groups and schedule state as `{"optimizer", "scheduler"[, "t"]}`.
+fn write_part(
+    config: &SchedulerConfig,
+    groups: &ParamGroups,
+    y: &Y,
+    o: &OptimizerConfig,
+) -> Result<Vec<(&'static str, Value)>> {
+    let pg = Value::List(write_groups(groups, o));
+    let optimizer = dict(vec![("state", Value::Dict(vec![])), ("param_groups", pg)]);
+    if is_timm(config) {
+        let (scheduler, t) = write_timm(config.name(), y)?;
+        return Ok(vec![("optimizer", optimizer), ("scheduler", scheduler), ("t", t)]);
+    }
+    Ok(vec![("optimizer", optimizer), ("scheduler", write_schedule(config, y, groups.len())?)])
+}
+
+/// A timm schedule's state is read and written as a section's scheduler
+/// only, not inside a composite.
+fn no_nested_timm(config: &Config) -> Result<()> {
+    std::iter::once(&config.scheduler).chain(config.hyper_sections().map(|(_, _, c)| c)).try_for_each(nested_timm)
+}
+
+fn nested_timm(config: &SchedulerConfig) -> Result<()> {
+    for c in config.children() {
+        if is_timm(c) {
+            return Err(Error::Unsupported(format!(
+                "{} has a PyTorch state as the config's scheduler only, not inside {} (not yet)",
+                c.name(),
+                config.name()
+            )));
+        }
+        nested_timm(c)?;
     }
     Ok(())
 }
@@ -526,6 +603,125 @@ fn write_schedule(config: &SchedulerConfig, y: &Y, n: usize) -> Result<Value> {
         }
     }
     Ok(dict(out))
+}
+
+fn is_timm(config: &SchedulerConfig) -> bool {
+    config.name().starts_with("timm.")
+}
+
+/// The keys of timm's `Scheduler` base class that are no keyword argument.
+const TIMM_BASE: &[&str] =
+    &["param_group_field", "_initial_param_group_field", "base_values", "metric", "noise_type", "warmup_steps"];
+
+/// timm's keyword arguments in tch-lr's state (every key but `state:`,
+/// nested groups flattened), by timm's attribute name, as PyTorch values.
+fn timm_args(y: &Y) -> Vec<(String, Value)> {
+    fn value(y: &Y) -> Option<Value> {
+        match y {
+            Y::Null => Some(Value::None),
+            Y::String(s) => Some(Value::Str(s.clone())),
+            Y::Sequence(s) => s.iter().map(value).collect::<Option<Vec<_>>>().map(Value::List),
+            y => to_value(y),
+        }
+    }
+    let mut out = vec![];
+    for (k, v) in y.as_mapping().into_iter().flatten() {
+        match (k.as_str(), v) {
+            (Some("state") | None, _) => {}
+            (Some(_), Y::Mapping(_)) => out.extend(timm_args(v)),
+            (Some(k), v) => out.extend(value(v).map(|v| (k.to_string(), v))),
+        }
+    }
+    out
+}
+
+/// Whether two PyTorch values say the same (numbers to 1e-12 relative).
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::List(l) | Value::Tuple(l), Value::List(m) | Value::Tuple(m)) => {
+            l.len() == m.len() && l.iter().zip(m).all(|(a, b)| same_value(a, b))
+        }
+        _ => match (num(a), num(b)) {
+            (Some(x), Some(y)) => close(x, y),
+            _ => a == b,
+        },
+    }
+}
+
+/// timm's `scheduler.state_dict()` (its `__dict__` less the optimizer) and
+/// the file's `t` (the last `step(t)`, which timm's state lacks) into
+/// tch-lr's timm state; `lrs` are the groups' LRs (timm's last values).
+fn read_timm(name: &str, y: &mut Y, sd: &Value, t: Option<&Value>, lrs: &[f64]) -> Result<()> {
+    let n = lrs.len();
+    let Some(items) = sd.items() else {
+        return Err(Error::State(format!("the {name} state is a {}, not a dict", sd.type_name())));
+    };
+    let args = timm_args(y);
+    // First the class (its keys), then its arguments.
+    for (k, _) in items {
+        let Value::Str(k) = k else {
+            return Err(Error::State(format!("the {name} state has a key that is a {}", k.type_name())));
+        };
+        if !TIMM_BASE.contains(&k.as_str()) && !args.iter().any(|(a, _)| a == k) {
+            return Err(Error::State(format!("not a {name} state: it has the key `{k}`")));
+        }
+    }
+    for (k, mine) in &args {
+        if sd.get(k).is_some_and(|v| !same_value(v, mine)) {
+            return Err(Error::State(format!(
+                "the file's {name} has another `{k}` than the config's: built from another config"
+            )));
+        }
+    }
+    for k in ["base_values", "warmup_steps"] {
+        if sd.get(k).is_none() {
+            return Err(Error::State(format!("not a {name} state: it has no `{k}`")));
+        }
+    }
+    for (k, want) in [("param_group_field", "lr"), ("noise_type", "normal")] {
+        match sd.get(k) {
+            None => {}
+            Some(Value::Str(s)) if s == want => {}
+            Some(v) => {
+                return Err(Error::Unsupported(format!("the file's {name} has `{k}` {v:?}: tch-lr's has {want:?}")))
+            }
+        }
+    }
+    let t = t.ok_or_else(|| {
+        Error::State(format!(
+            "the file has no `t` beside its {name} state (timm's state has none: save \
+             {{\"optimizer\", \"scheduler\", \"t\": t}}, t the last step(t))"
+        ))
+    })?;
+    let t = int_of(t, "the file's `t`")?;
+    if t < 0 {
+        return Err(Error::State(format!("the file's `t` is {t}, not a step")));
+    }
+    let what = |k: &str| format!("{name} `{k}`");
+    let state = slot(y, "state")?;
+    set(state, "t", Y::Number(t.into()))?;
+    set(state, "base_values", yfloats(&floats_of(field(sd, "base_values", name)?, n, &what("base_values"))?))?;
+    set(state, "warmup_steps", yfloats(&floats_of(field(sd, "warmup_steps", name)?, n, &what("warmup_steps"))?))?;
+    set(state, "last_lr", yfloats(lrs))
+}
+
+/// tch-lr's timm state as timm's `scheduler.state_dict()`, and its `t`.
+fn write_timm(name: &str, y: &Y) -> Result<(Value, Value)> {
+    let state = y.get("state").ok_or_else(|| Error::State(format!("tch-lr's {name} state has no `state`")))?;
+    let get = |k: &str| {
+        state.get(k).and_then(to_value).ok_or_else(|| Error::State(format!("tch-lr's {name} state has no `{k}`")))
+    };
+    let mut out: Vec<(String, Value)> = vec![
+        ("param_group_field".into(), Value::Str("lr".into())),
+        ("_initial_param_group_field".into(), Value::Str("initial_lr".into())),
+        ("base_values".into(), get("base_values")?),
+        ("metric".into(), Value::None),
+        ("noise_type".into(), Value::Str("normal".into())),
+    ];
+    out.extend(timm_args(y));
+    out.push(("warmup_steps".into(), get("warmup_steps")?));
+    let sd = Value::Dict(out.into_iter().map(|(k, v)| (Value::Str(k), v)).collect());
+    Ok((sd, get("t")?))
 }
 
 /// PyTorch's class of a group, by its keys.
