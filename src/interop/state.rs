@@ -33,7 +33,11 @@
 //! (`momentum_scheduler`): `{"optimizer": shadow.state_dict(), "scheduler":
 //! ...}` (with `"t"` for timm's). A timm schedule inside a composite is
 //! refused with [`Error::Unsupported`].
-//! The optimizer's `state` (its tensors) is not read, and written empty.
+//! The optimizer's `state` (its tensors) is not read by [`from_pytorch`];
+//! [`to_pytorch`] writes it for an owned optimizer
+//! ([`Optim::owned`](crate::Optim::owned)), empty for tch's.
+//! [`optimizer_state_from_pytorch`] and [`optimizer_state_to_pytorch`] read
+//! and write it on their own.
 
 use super::Value;
 use crate::config::{Config, OptimizerConfig, SchedulerConfig};
@@ -244,7 +248,12 @@ fn read_part(config: &SchedulerConfig, groups: &mut ParamGroups, y: &mut Y, part
 /// built from `config`, continue from exactly where `sched` is. Write it with
 /// [`torch_file::save`](crate::interop::torch_file::save): it loads with
 /// `torch.load(f, weights_only=True)`. The optimizer's `params` are numbered
-/// one parameter per group (as `tch-lr trace` builds it).
+/// one parameter per group (as `tch-lr trace` builds it). For an owned
+/// optimizer ([`Optim::owned`](crate::Optim::owned)) the optimizer's `state`
+/// holds its per-parameter tensors ([`optimizer_state_to_pytorch`]); to read
+/// them back, pass the file's `optimizer`'s `state` to
+/// [`optimizer_state_from_pytorch`] with the scheduler's
+/// [`optimizer_mut`](Scheduler::optimizer_mut).
 ///
 /// # Errors
 /// [`Error::Unsupported`] for a class not covered (see the module).
@@ -253,6 +262,15 @@ pub fn to_pytorch<S: Schedule>(config: &Config, sched: &Scheduler<S>) -> Result<
     let state = sched.state()?;
     let optimizer = crate::trace::optimizer_or_default(config);
     let mut out = write_part(&config.scheduler, &state.groups, &state.schedule, &optimizer)?;
+    if sched.optimizer().saves_state() {
+        // The owned optimizer's per-parameter state (tch's has none to give).
+        let tensors = optimizer_state_to_pytorch(sched.optimizer())?;
+        if let Some((_, Value::Dict(opt))) = out.iter_mut().find(|(k, _)| *k == "optimizer") {
+            if let Some((_, s)) = opt.iter_mut().find(|(k, _)| matches!(k, Value::Str(k) if k == "state")) {
+                *s = tensors;
+            }
+        }
+    }
     for (target, key, c) in config.hyper_sections() {
         let Some(h) = state.hypers.iter().find(|h| h.target == target) else {
             return Err(Error::State(format!("tch-lr's state has no `{key}`")));
@@ -895,4 +913,72 @@ fn write_groups(groups: &ParamGroups, o: &OptimizerConfig) -> Vec<Value> {
             dict(d)
         })
         .collect()
+}
+
+/// Loads PyTorch's `optimizer.state_dict()["state"]` (`state`: a dict from
+/// PyTorch's integer parameter index, in group order, to the parameter's
+/// state tensors) into the owned optimizer `opt`: SGD's `momentum_buffer`;
+/// Adam's and AdamW's `step`, `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`;
+/// RMSprop's `step`, `square_avg`, `momentum_buffer`, `grad_avg`. A
+/// `momentum_buffer` of `None` (SGD without momentum) is no state.
+///
+/// # Errors
+/// [`Error::Unsupported`] for tch's optimizer; [`Error::OptimizerState`] in
+/// one line for a state that is not such a dict, an unknown index or key, a
+/// tensor of another shape or dtype than its parameter, or a step that is not
+/// a whole number: nothing is then loaded.
+pub fn optimizer_state_from_pytorch(opt: &mut crate::Optim, state: &Value) -> Result<()> {
+    let bad = |m: String| Error::OptimizerState(m);
+    let items =
+        state.items().ok_or_else(|| bad(format!("the optimizer's state is a {}, not a dict", state.type_name())))?;
+    let mut all = Vec::with_capacity(items.len());
+    for (k, v) in items {
+        let index = match k {
+            Value::Int(i) if *i >= 0 => *i as usize,
+            _ => {
+                return Err(bad(format!("the optimizer's state is keyed by {}, not a parameter index", k.type_name())))
+            }
+        };
+        let entries = v
+            .items()
+            .ok_or_else(|| bad(format!("the state of parameter {index} is a {}, not a dict", v.type_name())))?;
+        let mut tensors = Vec::with_capacity(entries.len());
+        for (name, t) in entries {
+            let Value::Str(name) = name else {
+                return Err(bad(format!("the state of parameter {index} has a {} key", name.type_name())));
+            };
+            match t {
+                Value::None if name == "momentum_buffer" => {}
+                Value::Tensor(t) => tensors.push((name.clone(), super::torch_file::to_tch(t)?)),
+                // PyTorch before 1.12 saved the step as a number.
+                Value::Int(_) | Value::Float(_) if name == "step" => {
+                    tensors.push((name.clone(), tch::Tensor::from(num_of(t, "step")? as f32)))
+                }
+                _ => return Err(bad(format!("the state's {name} of parameter {index} is a {}", t.type_name()))),
+            }
+        }
+        if !tensors.is_empty() {
+            all.push((index, tensors));
+        }
+    }
+    opt.load_state_tensors(&all)
+}
+
+/// The owned optimizer's per-parameter state as PyTorch's
+/// `optimizer.state_dict()["state"]` (see [`optimizer_state_from_pytorch`]),
+/// which `optimizer.load_state_dict` accepts.
+///
+/// # Errors
+/// [`Error::Unsupported`] for tch's optimizer; [`Error::OptimizerState`] when
+/// libtorch fails or a step is beyond float32's whole numbers.
+pub fn optimizer_state_to_pytorch(opt: &crate::Optim) -> Result<Value> {
+    let mut out = Vec::new();
+    for (index, tensors) in opt.state_tensors()? {
+        let entries = tensors
+            .iter()
+            .map(|(name, t)| Ok((Value::Str(name.clone()), Value::Tensor(super::torch_file::from_tch(t)?))))
+            .collect::<Result<Vec<_>>>()?;
+        out.push((Value::Int(index as i64), Value::Dict(entries)));
+    }
+    Ok(Value::Dict(out))
 }

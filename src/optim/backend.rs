@@ -13,7 +13,7 @@ use std::path::Path;
 
 use tch::{nn, Tensor};
 
-use super::owned::Owned;
+use super::owned::{Owned, StateTensors};
 use super::Optim;
 use crate::error::{Error, Result};
 use crate::support::write_atomic;
@@ -88,6 +88,11 @@ fn no_state() -> Error {
         "tch's nn::Optimizer keeps its state out of reach: build the optimizer with Optim::owned to save and load it"
             .into(),
     )
+}
+
+/// The error for the state tensors of tch's optimizer.
+fn unsupported() -> Error {
+    Error::Unsupported("tch's nn::Optimizer keeps its state out of reach: build the optimizer with Optim::owned".into())
 }
 
 impl Optim {
@@ -195,6 +200,39 @@ impl Optim {
             Engine::Owned(o) => o.load_state(bytes)?,
         }
         self.rewrite_groups()
+    }
+
+    /// Each parameter's state tensors, as PyTorch's
+    /// `optimizer.state_dict()["state"]`: keyed by PyTorch's parameter index
+    /// (group order), with PyTorch's names (`momentum_buffer`; `step`,
+    /// `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq`; `square_avg`, `grad_avg`).
+    /// `step` is a 0-dim float32 tensor, as in PyTorch.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for tch's optimizer; [`Error::OptimizerState`]
+    /// when libtorch fails.
+    pub fn state_tensors(&self) -> Result<StateTensors> {
+        match &self.opt {
+            Engine::Tch(_) => Err(unsupported()),
+            Engine::Owned(o) => o.state_tensors(),
+        }
+    }
+
+    /// Replaces every parameter's state with `state`, as from
+    /// [`state_tensors`](Self::state_tensors) or PyTorch's
+    /// `optimizer.state_dict()["state"]`; parameters not in it have no state
+    /// afterwards.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for tch's optimizer; [`Error::OptimizerState`]
+    /// for an unknown parameter index or name, a missing tensor, a tensor of
+    /// another shape or dtype than its parameter, or a step that is not a
+    /// whole number: the optimizer is then unchanged.
+    pub fn load_state_tensors(&mut self, state: &[(usize, Vec<(String, Tensor)>)]) -> Result<()> {
+        match &mut self.opt {
+            Engine::Tch(_) => Err(unsupported()),
+            Engine::Owned(o) => o.load_state_tensors(state),
+        }
     }
 
     /// Saves [`state`](Self::state) to `path`, atomically: a temporary file

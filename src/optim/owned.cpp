@@ -1,6 +1,8 @@
 // The optimizer state of tch-lr's owned optimizer (src/optim/owned.rs): libtorch's
 // own optimizer serialization (`Optimizer::save` / `Optimizer::load`) behind a
-// C interface. Compiled by build.rs against the libtorch that torch-sys links.
+// C interface, and each parameter's state tensors one by one (PyTorch's
+// `optimizer.state_dict()["state"]`). Compiled by build.rs against the libtorch
+// that torch-sys links (libtorch 2.13).
 //
 // Every function catches every C++ exception and returns its message as one
 // line in a malloc'd string (free it with tch_lr_free), or nullptr on success.
@@ -12,7 +14,9 @@
 #include <torch/optim.h>
 #include <torch/serialize/archive.h>
 
+#include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <cstring>
 #include <exception>
 #include <sstream>
@@ -213,6 +217,175 @@ void load(Optimizer *opt, const char *data, size_t size) {
   }
 }
 
+// The parameters in group order: PyTorch's integer parameter indices.
+std::vector<torch::Tensor> flat_params(Optimizer *opt) {
+  std::vector<torch::Tensor> out;
+  for (const auto &group : opt->param_groups()) {
+    for (const auto &p : group.params()) out.push_back(p);
+  }
+  return out;
+}
+
+// The group of parameter `index`.
+const torch::optim::OptimizerParamGroup &group_of(Optimizer *opt, size_t index) {
+  size_t n = 0;
+  for (const auto &group : opt->param_groups()) {
+    n += group.params().size();
+    if (index < n) return group;
+  }
+  throw std::invalid_argument("no parameter " + std::to_string(index));
+}
+
+// PyTorch's step: a 0-dim float32 tensor, exactly the step count.
+torch::Tensor step_tensor(int64_t step) {
+  float f = static_cast<float>(step);
+  if (static_cast<int64_t>(f) != step) {
+    throw std::invalid_argument("step " + std::to_string(step) + " is not exact as PyTorch's float32 step");
+  }
+  return torch::scalar_tensor(f, torch::kFloat);
+}
+
+int64_t step_of(const torch::Tensor &t, size_t index) {
+  if (t.numel() != 1 || !(t.is_floating_point() || t.scalar_type() == torch::kLong || t.scalar_type() == torch::kInt)) {
+    throw std::invalid_argument("the step of parameter " + std::to_string(index) + " is " + describe(t) +
+                                ", expected one number");
+  }
+  double v = t.item<double>();
+  if (!(v >= 0 && v < 9007199254740992.0) || v != static_cast<double>(static_cast<int64_t>(v))) {
+    std::ostringstream s;
+    s << "the step of parameter " << index << " is " << v << ", not a whole number of steps";
+    throw std::invalid_argument(s.str());
+  }
+  return static_cast<int64_t>(v);
+}
+
+// The state's names and tensors of one parameter (the defined ones), in
+// PyTorch's order.
+std::vector<std::pair<std::string, torch::Tensor>> state_of(Optimizer *opt, const torch::Tensor &p) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  auto found = opt->state().find(p.unsafeGetTensorImpl());
+  if (found == opt->state().end()) return out;
+  const auto *s = found->second.get();
+  auto put = [&out](const char *name, const torch::Tensor &t) {
+    if (t.defined()) out.emplace_back(name, t.detach().clone());
+  };
+  if (auto *x = dynamic_cast<const torch::optim::SGDParamState *>(s)) {
+    put("momentum_buffer", x->momentum_buffer());
+  } else if (auto *x = dynamic_cast<const torch::optim::AdamParamState *>(s)) {
+    out.emplace_back("step", step_tensor(x->step()));
+    put("exp_avg", x->exp_avg());
+    put("exp_avg_sq", x->exp_avg_sq());
+    put("max_exp_avg_sq", x->max_exp_avg_sq());
+  } else if (auto *x = dynamic_cast<const torch::optim::AdamWParamState *>(s)) {
+    out.emplace_back("step", step_tensor(x->step()));
+    put("exp_avg", x->exp_avg());
+    put("exp_avg_sq", x->exp_avg_sq());
+    put("max_exp_avg_sq", x->max_exp_avg_sq());
+  } else if (auto *x = dynamic_cast<const torch::optim::RMSpropParamState *>(s)) {
+    out.emplace_back("step", step_tensor(x->step()));
+    put("square_avg", x->square_avg());
+    put("momentum_buffer", x->momentum_buffer());
+    put("grad_avg", x->grad_avg());
+  } else {
+    throw std::invalid_argument("unknown parameter state");
+  }
+  return out;
+}
+
+// One parameter's state from names and tensors, checked against the
+// parameter and its group's options: unknown, missing or mismatched tensors
+// are refused.
+std::unique_ptr<torch::optim::OptimizerParamState> make_state(Optimizer *opt, size_t index, const torch::Tensor &p,
+                                                              const std::vector<std::string> &names,
+                                                              const std::vector<torch::Tensor> &tensors) {
+  std::string kind = kind_of(opt);
+  std::vector<std::string> allowed;
+  std::vector<std::string> required;
+  const auto &options = group_of(opt, index).options();
+  if (kind == "sgd") {
+    allowed = {"momentum_buffer"};
+  } else if (kind == "adam" || kind == "adamw") {
+    bool ams = kind == "adam" ? static_cast<const torch::optim::AdamOptions &>(options).amsgrad()
+                              : static_cast<const torch::optim::AdamWOptions &>(options).amsgrad();
+    allowed = {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
+    required = {"step", "exp_avg", "exp_avg_sq"};
+    if (ams) required.push_back("max_exp_avg_sq");
+  } else {
+    const auto &o = static_cast<const torch::optim::RMSpropOptions &>(options);
+    allowed = {"step", "square_avg", "momentum_buffer", "grad_avg"};
+    required = {"step", "square_avg"};
+    if (o.momentum() > 0) required.push_back("momentum_buffer");
+    if (o.centered()) required.push_back("grad_avg");
+  }
+  std::map<std::string, torch::Tensor> got;
+  for (size_t k = 0; k < names.size(); ++k) {
+    const auto &name = names[k];
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
+      throw std::invalid_argument("unknown state `" + name + "` of parameter " + std::to_string(index) + " for " +
+                                  kind);
+    }
+    if (got.count(name) != 0) {
+      throw std::invalid_argument("state `" + name + "` of parameter " + std::to_string(index) + " given twice");
+    }
+    const auto &t = tensors[k];
+    if (!t.defined()) throw std::invalid_argument("undefined state `" + name + "`");
+    if (name != "step" && (t.sizes() != p.sizes() || t.scalar_type() != p.scalar_type())) {
+      throw std::invalid_argument("the state's " + name + " of parameter " + std::to_string(index) + " is " +
+                                  describe(t) + ", the parameter " + describe(p));
+    }
+    got[name] = name == "step" ? t : t.detach().to(p.device()).clone();
+  }
+  for (const auto &name : required) {
+    if (got.count(name) == 0) {
+      throw std::invalid_argument("the state of parameter " + std::to_string(index) + " has no `" + name + "`");
+    }
+  }
+  auto at = [&got](const char *name) {
+    auto f = got.find(name);
+    return f == got.end() ? torch::Tensor() : f->second;
+  };
+  if (kind == "sgd") {
+    auto s = std::make_unique<torch::optim::SGDParamState>();
+    s->momentum_buffer(at("momentum_buffer"));
+    return s;
+  }
+  if (kind == "adam") {
+    auto s = std::make_unique<torch::optim::AdamParamState>();
+    s->step(step_of(got["step"], index));
+    s->exp_avg(at("exp_avg"));
+    s->exp_avg_sq(at("exp_avg_sq"));
+    s->max_exp_avg_sq(at("max_exp_avg_sq"));
+    return s;
+  }
+  if (kind == "adamw") {
+    auto s = std::make_unique<torch::optim::AdamWParamState>();
+    s->step(step_of(got["step"], index));
+    s->exp_avg(at("exp_avg"));
+    s->exp_avg_sq(at("exp_avg_sq"));
+    s->max_exp_avg_sq(at("max_exp_avg_sq"));
+    return s;
+  }
+  auto s = std::make_unique<torch::optim::RMSpropParamState>();
+  s->step(step_of(got["step"], index));
+  s->square_avg(at("square_avg"));
+  s->momentum_buffer(at("momentum_buffer"));
+  s->grad_avg(at("grad_avg"));
+  return s;
+}
+
+std::vector<std::string> split(const char *joined) {
+  std::vector<std::string> out;
+  std::string s(joined == nullptr ? "" : joined);
+  size_t start = 0;
+  while (start < s.size()) {
+    size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 } // namespace
 
 extern "C" {
@@ -238,6 +411,71 @@ char *tch_lr_optimizer_save(Optimizer *opt, char **out, size_t *len) {
 // On error the optimizer is unchanged.
 char *tch_lr_optimizer_load(Optimizer *opt, const char *data, size_t size) {
   return protect([&] { load(opt, data, size); });
+}
+
+// How many parameters the optimizer has, in all groups.
+char *tch_lr_optimizer_param_count(Optimizer *opt, size_t *n) {
+  *n = 0;
+  return protect([&] { *n = flat_params(opt).size(); });
+}
+
+// The state of parameter `index` (group order, as PyTorch numbers them): *names
+// is a malloc'd, comma-separated list of *count names (free it with
+// tch_lr_free), out[0..*count] new tensors (copies; at most 4; the caller owns
+// them). No state: *count is 0 and *names null.
+char *tch_lr_optimizer_state_get(Optimizer *opt, size_t index, char **names, torch::Tensor **out, size_t *count) {
+  *names = nullptr;
+  *count = 0;
+  return protect([&] {
+    auto params = flat_params(opt);
+    if (index >= params.size()) {
+      throw std::invalid_argument("no parameter " + std::to_string(index) + ", the optimizer has " +
+                                  std::to_string(params.size()));
+    }
+    auto state = state_of(opt, params[index]);
+    if (state.empty()) return;
+    std::string joined;
+    for (size_t k = 0; k < state.size(); ++k) joined += (k ? "," : "") + state[k].first;
+    char *text = static_cast<char *>(std::malloc(joined.size() + 1));
+    if (text == nullptr) throw std::bad_alloc();
+    std::memcpy(text, joined.c_str(), joined.size() + 1);
+    for (size_t k = 0; k < state.size(); ++k) out[k] = new torch::Tensor(state[k].second);
+    *names = text;
+    *count = state.size();
+  });
+}
+
+// Replaces the whole per-parameter state (PyTorch's load_state_dict): `n`
+// entries, entry e for parameter indices[e] with counts[e] tensors, named by
+// the comma-separated names[e], taken in order from `tensors` (only read).
+// Parameters without an entry have no state afterwards. All is checked first:
+// on error the optimizer is unchanged.
+char *tch_lr_optimizer_state_set(Optimizer *opt, size_t n, const size_t *indices, const size_t *counts,
+                                 const char *const *names, torch::Tensor *const *tensors) {
+  return protect([&] {
+    auto params = flat_params(opt);
+    std::vector<std::pair<size_t, std::unique_ptr<torch::optim::OptimizerParamState>>> fresh;
+    std::vector<bool> seen(params.size(), false);
+    size_t next = 0;
+    for (size_t e = 0; e < n; ++e) {
+      size_t index = indices[e];
+      if (index >= params.size()) {
+        throw std::invalid_argument("state for parameter " + std::to_string(index) + ", the optimizer has " +
+                                    std::to_string(params.size()));
+      }
+      if (seen[index]) throw std::invalid_argument("two states for parameter " + std::to_string(index));
+      seen[index] = true;
+      auto list = split(names[e]);
+      if (list.size() != counts[e]) throw std::invalid_argument("names and tensors differ in number");
+      std::vector<torch::Tensor> ts;
+      for (size_t k = 0; k < counts[e]; ++k) ts.push_back(*tensors[next++]);
+      fresh.emplace_back(index, make_state(opt, index, params[index], list, ts));
+    }
+    opt->state().clear();
+    for (auto &entry : fresh) {
+      opt->state()[params[entry.first].unsafeGetTensorImpl()] = std::move(entry.second);
+    }
+  });
 }
 
 // Frees a string or buffer returned by the functions above.

@@ -33,14 +33,14 @@
 //! a pointer to libtorch's optimizer, which is what the shim takes: no layout
 //! is assumed on the Rust side.
 
-use std::ffi::{c_char, c_void, CStr};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::fmt;
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex};
 
 use tch::nn::{VarStore, Variables};
 use tch::{TchError, Tensor};
-use torch_sys::C_optimizer;
+use torch_sys::{C_optimizer, C_tensor};
 
 use crate::error::{Error, Result};
 
@@ -50,7 +50,27 @@ extern "C" {
     fn tch_lr_optimizer_save(opt: *mut C_optimizer, out: *mut *mut c_char, len: *mut usize) -> *mut c_char;
     fn tch_lr_optimizer_load(opt: *mut C_optimizer, data: *const c_char, len: usize) -> *mut c_char;
     fn tch_lr_free(p: *mut c_void);
+    fn tch_lr_optimizer_param_count(opt: *mut C_optimizer, n: *mut usize) -> *mut c_char;
+    fn tch_lr_optimizer_state_get(
+        opt: *mut C_optimizer,
+        index: usize,
+        names: *mut *mut c_char,
+        out: *mut *mut C_tensor,
+        count: *mut usize,
+    ) -> *mut c_char;
+    fn tch_lr_optimizer_state_set(
+        opt: *mut C_optimizer,
+        n: usize,
+        indices: *const usize,
+        counts: *const usize,
+        names: *const *const c_char,
+        tensors: *const *mut C_tensor,
+    ) -> *mut c_char;
 }
+
+/// One parameter's state tensors by PyTorch's names, keyed by PyTorch's
+/// parameter index (group order).
+pub type StateTensors = Vec<(usize, Vec<(String, Tensor)>)>;
 
 /// The sealed part of [`OptimizerSpec`](crate::OptimizerSpec): which libtorch
 /// optimizer a config builds, with its settings. Implemented for tch's four
@@ -263,6 +283,79 @@ impl Owned {
         // `bytes.len()` bytes at `bytes`, borrowed for the call, and catches
         // C++ exceptions.
         let err = unsafe { tch_lr_optimizer_load(self.raw.as_ptr(), bytes.as_ptr().cast(), bytes.len()) };
+        // SAFETY: the shim's message: null or malloc'd, ours.
+        match unsafe { take_message(err) } {
+            None => Ok(()),
+            Some(message) => Err(Error::OptimizerState(message)),
+        }
+    }
+
+    /// Each parameter's state tensors (copies), as PyTorch's
+    /// `optimizer.state_dict()["state"]`: parameters without state are left
+    /// out; Adam's, AdamW's and RMSprop's `step` is a 0-dim float32 tensor.
+    pub(crate) fn state_tensors(&self) -> Result<StateTensors> {
+        let shim = |err: *mut c_char| -> Result<()> {
+            // SAFETY: the shim's message: null or malloc'd, ours.
+            match unsafe { take_message(err) } {
+                None => Ok(()),
+                Some(message) => Err(Error::OptimizerState(message)),
+            }
+        };
+        let mut n = 0usize;
+        // SAFETY: `raw` is live (struct invariant); `n` is valid for writes.
+        shim(unsafe { tch_lr_optimizer_param_count(self.raw.as_ptr(), &mut n) })?;
+        let mut all = Vec::new();
+        for index in 0..n {
+            let mut names: *mut c_char = std::ptr::null_mut();
+            let mut out: [*mut C_tensor; 4] = [std::ptr::null_mut(); 4];
+            let mut count = 0usize;
+            // SAFETY: `raw` is live; `names`, `out` (4 slots, the shim's
+            // most) and `count` are valid for writes.
+            shim(unsafe {
+                tch_lr_optimizer_state_get(self.raw.as_ptr(), index, &mut names, out.as_mut_ptr(), &mut count)
+            })?;
+            // SAFETY: on success, `count` new tensors the caller owns, each
+            // taken once here.
+            let tensors: Vec<Tensor> = out[..count.min(4)].iter().map(|&t| unsafe { Tensor::from_ptr(t) }).collect();
+            // SAFETY: null or a malloc'd string, ours.
+            let Some(names) = (unsafe { take_message(names) }) else { continue };
+            all.push((index, names.split(',').map(String::from).zip(tensors).collect()));
+        }
+        Ok(all)
+    }
+
+    /// Replaces every parameter's state with `state` (PyTorch's
+    /// `load_state_dict`); checked whole first: on error nothing changed.
+    pub(crate) fn load_state_tensors(&mut self, state: &[(usize, Vec<(String, Tensor)>)]) -> Result<()> {
+        self.add_missing()?;
+        let mut indices = Vec::with_capacity(state.len());
+        let mut counts = Vec::with_capacity(state.len());
+        let mut names = Vec::with_capacity(state.len());
+        let mut tensors: Vec<*mut C_tensor> = Vec::new();
+        for (index, entries) in state {
+            indices.push(*index);
+            counts.push(entries.len());
+            let joined: Vec<&str> = entries.iter().map(|(n, _)| n.as_str()).collect();
+            if joined.iter().any(|n| n.contains(',') || n.contains('\0') || n.is_empty()) {
+                return Err(Error::OptimizerState(format!("bad state name in {joined:?} of parameter {index}")));
+            }
+            names.push(CString::new(joined.join(",")).map_err(|e| Error::OptimizerState(e.to_string()))?);
+            tensors.extend(entries.iter().map(|(_, t)| t.as_ptr().cast_mut()));
+        }
+        let name_ptrs: Vec<*const c_char> = names.iter().map(|n| n.as_ptr()).collect();
+        // SAFETY: `raw` is live (struct invariant); every array holds what the
+        // shim reads (`state.len()` entries, the sum of `counts` tensors),
+        // borrowed for the call; the tensors are only read (copied).
+        let err = unsafe {
+            tch_lr_optimizer_state_set(
+                self.raw.as_ptr(),
+                state.len(),
+                indices.as_ptr(),
+                counts.as_ptr(),
+                name_ptrs.as_ptr(),
+                tensors.as_ptr(),
+            )
+        };
         // SAFETY: the shim's message: null or malloc'd, ours.
         match unsafe { take_message(err) } {
             None => Ok(()),
