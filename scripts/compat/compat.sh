@@ -6,6 +6,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 scratch="${1:-/tmp/tch-lr-compat}"
+# The suite runs the reference scripts too: the scratch .venv gets the test references.
+setup_flag=--test
 # shellcheck source=scripts/compat/scratch_tch024.sh
 . "$root/scripts/compat/scratch_tch024.sh"
 cargo test
