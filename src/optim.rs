@@ -177,7 +177,7 @@ impl Optim {
     /// [`Error::GroupCount`] when a list of LRs does not match its groups,
     /// [`Error::Tch`] when libtorch rejects the configuration.
     pub fn new<C: OptimizerSpec>(config: C, vs: &VarStore, lr: impl Into<PerGroup>) -> Result<Self> {
-        Self::with_backend(config, vs, lr.into(), Backend::Tch)
+        Self::with_backend(config, vs, lr, Backend::Tch)
     }
 
     /// Builds libtorch's optimizer itself, as tch would (the same libtorch
@@ -204,14 +204,20 @@ impl Optim {
     /// # Errors
     /// As [`Optim::new`].
     pub fn owned<C: OptimizerSpec>(config: C, vs: &VarStore, lr: impl Into<PerGroup>) -> Result<Self> {
-        Self::with_backend(config, vs, lr.into(), Backend::Owned)
+        Self::with_backend(config, vs, lr, Backend::Owned)
     }
 
     /// [`Optim::new`] or [`Optim::owned`], as `backend` says.
     ///
     /// # Errors
     /// As [`Optim::new`].
-    pub fn with_backend<C: OptimizerSpec>(config: C, vs: &VarStore, lr: PerGroup, backend: Backend) -> Result<Self> {
+    pub fn with_backend<C: OptimizerSpec>(
+        config: C,
+        vs: &VarStore,
+        lr: impl Into<PerGroup>,
+        backend: Backend,
+    ) -> Result<Self> {
+        let lr = lr.into();
         let kind = config.kind();
         let (momentum, wd) = (config.momentum(), config.weight_decay());
         let lrs = lrs_for(vs, lr)?;

@@ -9,16 +9,19 @@
 //!   and a fuzzer (`FUZZ_CASES`, default 2,000; `FUZZ_SEED`) mutates archives
 //!   and pickles: `FUZZ_CASES=100000 cargo test --release --test interop -- --nocapture fuzz`.
 
+mod common;
+
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
+use common::Rng;
 use serde_json::{json, Value as Json};
 use tch_lr::interop::{pickle, torch_file, DType, TensorRecord, Value};
 
 fn dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/interop")
+    common::root().join("tests/fixtures/interop")
 }
 
 fn expected() -> Vec<(String, Json)> {
@@ -71,13 +74,13 @@ fn tagged(v: &Value) -> Json {
 }
 
 fn python() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv/bin/python")
+    common::root().join(".venv/bin/python")
 }
 
 /// PyTorch's view of each file (`torch.load(f, weights_only=True)`), tagged.
 fn torch_load(files: &[PathBuf]) -> Vec<Json> {
     let out = Command::new(python())
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/fixtures/gen_interop.py"))
+        .arg(common::root().join("scripts/fixtures/gen_interop.py"))
         .arg("--decode")
         .args(files)
         .output()
@@ -390,22 +393,6 @@ fn zip64_end_records_are_read() {
 // ---------------------------------------------------------------------------
 // Fuzzing
 // ---------------------------------------------------------------------------
-
-/// SplitMix64, as in tests/fuzz.rs.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// Byte-level mutations: flips, interesting values, cuts, duplicated and deleted runs.
 fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {

@@ -185,7 +185,7 @@ impl OptimizerConfig {
 
 /// The optimizer of `config` on `backend`.
 fn make<C: OptimizerSpec>(backend: Backend, config: C, vs: &VarStore, lrs: Vec<f64>) -> Result<Optim> {
-    Optim::with_backend(config, vs, lrs.into(), backend)
+    Optim::with_backend(config, vs, lrs, backend)
 }
 
 /// The schedule of the section at `key`, unbuilt; an error names the key.

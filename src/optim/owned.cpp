@@ -111,6 +111,21 @@ void check_tensor(const torch::Tensor &state, const torch::Tensor &param, const 
   }
 }
 
+// Calls f with the Adam or AdamW state `s` is (two classes in libtorch with
+// the same fields); false when it is neither.
+template <class F>
+bool with_adam_state(const torch::optim::OptimizerParamState *s, F &&f) {
+  if (auto *x = dynamic_cast<const torch::optim::AdamParamState *>(s)) {
+    f(*x);
+    return true;
+  }
+  if (auto *x = dynamic_cast<const torch::optim::AdamWParamState *>(s)) {
+    f(*x);
+    return true;
+  }
+  return false;
+}
+
 // The state of each parameter against the parameter, for each optimizer.
 void check_state(Optimizer *opt) {
   const auto &groups = opt->param_groups();
@@ -121,20 +136,19 @@ void check_state(Optimizer *opt) {
       if (found == opt->state().end()) continue;
       const auto *s = found->second.get();
       const auto &p = params[i];
+      auto adam = [&](const auto &x) {
+        check_tensor(x.exp_avg(), p, "exp_avg", g, i);
+        check_tensor(x.exp_avg_sq(), p, "exp_avg_sq", g, i);
+        check_tensor(x.max_exp_avg_sq(), p, "max_exp_avg_sq", g, i);
+      };
       if (auto *x = dynamic_cast<const torch::optim::SGDParamState *>(s)) {
         check_tensor(x->momentum_buffer(), p, "momentum_buffer", g, i);
-      } else if (auto *x = dynamic_cast<const torch::optim::AdamParamState *>(s)) {
-        check_tensor(x->exp_avg(), p, "exp_avg", g, i);
-        check_tensor(x->exp_avg_sq(), p, "exp_avg_sq", g, i);
-        check_tensor(x->max_exp_avg_sq(), p, "max_exp_avg_sq", g, i);
-      } else if (auto *x = dynamic_cast<const torch::optim::AdamWParamState *>(s)) {
-        check_tensor(x->exp_avg(), p, "exp_avg", g, i);
-        check_tensor(x->exp_avg_sq(), p, "exp_avg_sq", g, i);
-        check_tensor(x->max_exp_avg_sq(), p, "max_exp_avg_sq", g, i);
       } else if (auto *x = dynamic_cast<const torch::optim::RMSpropParamState *>(s)) {
         check_tensor(x->square_avg(), p, "square_avg", g, i);
         check_tensor(x->momentum_buffer(), p, "momentum_buffer", g, i);
         check_tensor(x->grad_avg(), p, "grad_avg", g, i);
+      } else {
+        with_adam_state(s, adam);
       }
     }
   }
@@ -269,24 +283,20 @@ std::vector<std::pair<std::string, torch::Tensor>> state_of(Optimizer *opt, cons
   auto put = [&out](const char *name, const torch::Tensor &t) {
     if (t.defined()) out.emplace_back(name, t.detach().clone());
   };
+  auto adam = [&](const auto &x) {
+    out.emplace_back("step", step_tensor(x.step()));
+    put("exp_avg", x.exp_avg());
+    put("exp_avg_sq", x.exp_avg_sq());
+    put("max_exp_avg_sq", x.max_exp_avg_sq());
+  };
   if (auto *x = dynamic_cast<const torch::optim::SGDParamState *>(s)) {
     put("momentum_buffer", x->momentum_buffer());
-  } else if (auto *x = dynamic_cast<const torch::optim::AdamParamState *>(s)) {
-    out.emplace_back("step", step_tensor(x->step()));
-    put("exp_avg", x->exp_avg());
-    put("exp_avg_sq", x->exp_avg_sq());
-    put("max_exp_avg_sq", x->max_exp_avg_sq());
-  } else if (auto *x = dynamic_cast<const torch::optim::AdamWParamState *>(s)) {
-    out.emplace_back("step", step_tensor(x->step()));
-    put("exp_avg", x->exp_avg());
-    put("exp_avg_sq", x->exp_avg_sq());
-    put("max_exp_avg_sq", x->max_exp_avg_sq());
   } else if (auto *x = dynamic_cast<const torch::optim::RMSpropParamState *>(s)) {
     out.emplace_back("step", step_tensor(x->step()));
     put("square_avg", x->square_avg());
     put("momentum_buffer", x->momentum_buffer());
     put("grad_avg", x->grad_avg());
-  } else {
+  } else if (!with_adam_state(s, adam)) {
     throw std::invalid_argument("unknown parameter state");
   }
   return out;
@@ -349,22 +359,16 @@ std::unique_ptr<torch::optim::OptimizerParamState> make_state(Optimizer *opt, si
     s->momentum_buffer(at("momentum_buffer"));
     return s;
   }
-  if (kind == "adam") {
-    auto s = std::make_unique<torch::optim::AdamParamState>();
+  // Adam's and AdamW's states: two classes with the same fields.
+  auto adam = [&](auto s) -> std::unique_ptr<torch::optim::OptimizerParamState> {
     s->step(step_of(got["step"], index));
     s->exp_avg(at("exp_avg"));
     s->exp_avg_sq(at("exp_avg_sq"));
     s->max_exp_avg_sq(at("max_exp_avg_sq"));
     return s;
-  }
-  if (kind == "adamw") {
-    auto s = std::make_unique<torch::optim::AdamWParamState>();
-    s->step(step_of(got["step"], index));
-    s->exp_avg(at("exp_avg"));
-    s->exp_avg_sq(at("exp_avg_sq"));
-    s->max_exp_avg_sq(at("max_exp_avg_sq"));
-    return s;
-  }
+  };
+  if (kind == "adam") return adam(std::make_unique<torch::optim::AdamParamState>());
+  if (kind == "adamw") return adam(std::make_unique<torch::optim::AdamWParamState>());
   auto s = std::make_unique<torch::optim::RMSpropParamState>();
   s->step(step_of(got["step"], index));
   s->square_avg(at("square_avg"));
