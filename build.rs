@@ -17,6 +17,7 @@ use std::process::Command;
 fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/optim/owned.cpp");
+    println!("cargo:rerun-if-changed=src/optim/pytorch_step.cpp");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     if env::var_os("CARGO_FEATURE_DOC_ONLY").is_some() {
         return;
@@ -42,7 +43,8 @@ fn main() {
     compile_shim(&dir, &os);
 }
 
-/// `src/optim/owned.cpp` into a static library linked into this crate.
+/// `src/optim/owned.cpp` and `src/optim/pytorch_step.cpp` into a static
+/// library linked into this crate.
 fn compile_shim(lib_dir: &Path, os: &str) {
     println!("cargo:rerun-if-env-changed=LIBTORCH_INCLUDE");
     // As torch-sys: LIBTORCH_INCLUDE names the folder that holds `include`.
@@ -55,7 +57,8 @@ fn compile_shim(lib_dir: &Path, os: &str) {
         .warnings(false)
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
-        .file("src/optim/owned.cpp");
+        .file("src/optim/owned.cpp")
+        .file("src/optim/pytorch_step.cpp");
     if os == "windows" {
         build.flag("/std:c++17").flag("/p:DefineConstants=GLOG_USE_GLOG_EXPORT");
     } else {

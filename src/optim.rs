@@ -18,7 +18,8 @@ use backend::Engine;
 /// | | [`Backend::Owned`] | [`Backend::Tch`] |
 /// |---|---|---|
 /// | the optimizer | libtorch's, built and owned by tch-lr ([`Optim::owned`]) | tch's `nn::Optimizer` ([`Optim::new`]) |
-/// | its state (momentum buffers, moments) in checkpoints | saved and loaded ([`Optim::save`], [`Optim::load`]) | out of reach (tch exposes none) |
+/// | its state (momentum buffers, moments) in checkpoints | saved and loaded ([`Optim::save`], [`Optim::load`]), also as PyTorch's ([`interop`](crate::interop)) | out of reach (tch exposes none) |
+/// | Adam, AdamW, RMSprop's step | PyTorch's formula (`torch.optim`'s, bit for bit on the CPU) | libtorch's C++ formula (the same maths; last bits differ) |
 /// | choose it when | checkpoints must resume bit for bit (the usual case) | other code needs tch's optimizer itself |
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Backend {

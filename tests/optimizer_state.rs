@@ -242,13 +242,14 @@ fn load_state_dict_of_another_optimizer_or_model_is_one_line_and_changes_nothing
     }
 }
 
-/// `Optim::owned` creates the optimizer tch creates, and tch-lr writes the
+/// `Optim::owned`'s SGD is the optimizer tch creates, and tch-lr writes the
 /// same values into it (LR and momentum per group, weight decay per group and
-/// for all): both train the same, bit for bit.
+/// for all): both train the same, bit for bit. (Its Adam, AdamW and RMSprop
+/// step with PyTorch's formula instead of libtorch's: tests/optimizer_steps.rs.)
 #[test]
-fn the_owned_optimizer_trains_as_tchs() {
+fn the_owned_sgd_trains_as_tchs() {
     let data = data();
-    for (name, make) in optimizers() {
+    for (name, make) in optimizers().into_iter().filter(|(name, _)| name.starts_with("SGD")) {
         for wd in [None, Some([0.05, 0.0]), Some([0.02, 0.02])] {
             let [tch, owned] = [false, true].map(|owned| {
                 let mut run = Run::with(make, 1, owned, wd);

@@ -1,6 +1,7 @@
-//! The optimizer tch-lr owns: libtorch's own SGD, Adam, AdamW or RMSprop,
-//! built through torch-sys, whose state (momentum buffers, moments, step
-//! counts) can be saved and loaded. [`Optim::owned`](crate::Optim::owned)
+//! The optimizer tch-lr owns: libtorch's SGD, Adam, AdamW or RMSprop, built
+//! through torch-sys, whose state (momentum buffers, moments, step counts) can
+//! be saved and loaded, and whose Adam, AdamW and RMSprop step with PyTorch's
+//! own formula. [`Optim::owned`](crate::Optim::owned)
 //! builds one; [`Optim::save`](crate::Optim::save) and
 //! [`Optim::load`](crate::Optim::load) checkpoint it.
 //!
@@ -28,6 +29,20 @@
 //! failed load leaves the optimizer as it was. C++ exceptions never cross
 //! into Rust: each shim function catches them and returns a one-line message.
 //!
+//! ## PyTorch's formula
+//! libtorch's C++ Adam and AdamW update the first moment as
+//! `exp_avg.mul_(beta1).add_(grad, 1 - beta1)` and divide by
+//! `sqrt(bias_correction2)`; Python's `torch.optim.Adam`/`AdamW` use
+//! `exp_avg.lerp_(grad, 1 - beta1)` and `bias_correction2 ** 0.5` (and
+//! centered RMSprop `grad_avg.lerp_`). The maths is the same, the last bits
+//! are not: a few elements drift apart within steps. The owned optimizer's
+//! Adam, AdamW and RMSprop are libtorch's classes (options, per-parameter
+//! state, setters and serialization unchanged) with Python's single-tensor
+//! step (`src/optim/pytorch_step.cpp`), op for op, so a run moved between
+//! PyTorch and tch-lr continues bit for bit on the CPU. SGD is libtorch's
+//! own: its step already equals Python's. tch's optimizer
+//! ([`Backend::Tch`](crate::optim::Backend::Tch)) keeps libtorch's formula.
+//!
 //! The handle torch-sys returns (`*mut C_optimizer`) is, by torch-sys's C
 //! header (`libtch/torch_api.h`: `typedef torch::optim::Optimizer *optimizer`),
 //! a pointer to libtorch's optimizer, which is what the shim takes: no layout
@@ -50,6 +65,26 @@ extern "C" {
     fn tch_lr_optimizer_save(opt: *mut C_optimizer, out: *mut *mut c_char, len: *mut usize) -> *mut c_char;
     fn tch_lr_optimizer_load(opt: *mut C_optimizer, data: *const c_char, len: usize) -> *mut c_char;
     fn tch_lr_free(p: *mut c_void);
+    // src/optim/pytorch_step.cpp: Adam, AdamW and RMSprop with PyTorch's step.
+    fn tch_lr_pytorch_adam(
+        lr: f64,
+        beta1: f64,
+        beta2: f64,
+        weight_decay: f64,
+        eps: f64,
+        amsgrad: i32,
+        decoupled: i32,
+        out: *mut *mut C_optimizer,
+    ) -> *mut c_char;
+    fn tch_lr_pytorch_rms_prop(
+        lr: f64,
+        alpha: f64,
+        eps: f64,
+        weight_decay: f64,
+        momentum: f64,
+        centered: i32,
+        out: *mut *mut C_optimizer,
+    ) -> *mut c_char;
     fn tch_lr_optimizer_param_count(opt: *mut C_optimizer, n: *mut usize) -> *mut c_char;
     fn tch_lr_optimizer_state_get(
         opt: *mut C_optimizer,
@@ -140,8 +175,8 @@ fn last_error() -> Result<()> {
 /// libtorch's optimizer, owned: the handle torch-sys's constructor returned,
 /// and the `VarStore`'s variables, to add those created later (as tch does).
 pub(crate) struct Owned {
-    /// Invariant: a live optimizer from `ato_sgd`/`ato_adam`/`ato_adamw`/
-    /// `ato_rms_prop`, freed only in `Drop`.
+    /// Invariant: a live optimizer from `ato_sgd`, `tch_lr_pytorch_adam` or
+    /// `tch_lr_pytorch_rms_prop`, freed only in `Drop`.
     raw: NonNull<C_optimizer>,
     variables: Arc<Mutex<Variables>>,
     /// How many of the trainable variables the optimizer has.
@@ -163,18 +198,33 @@ impl Owned {
     /// Creates libtorch's optimizer with `settings` and LR `lr` for every
     /// group, over the trainable variables of `vs`, each in its group.
     pub(crate) fn new(settings: Settings, vs: &VarStore, lr: f64) -> Result<Self> {
-        // SAFETY: plain values in; out comes a new optimizer, or null with the
-        // error set (each constructor catches C++ exceptions).
-        let raw = unsafe {
+        let mut raw: *mut C_optimizer = std::ptr::null_mut();
+        let out: *mut *mut C_optimizer = &mut raw;
+        // SAFETY: plain values in and `out` valid for a write; out comes a new
+        // optimizer, or null with an error: torch-sys's constructor sets the
+        // last error, the shim's return a message (null or malloc'd, ours).
+        // Each catches C++ exceptions.
+        let message = unsafe {
             match settings {
-                Settings::Sgd(c) => torch_sys::ato_sgd(lr, c.momentum, c.dampening, c.wd, i32::from(c.nesterov)),
-                Settings::Adam(c) => torch_sys::ato_adam(lr, c.beta1, c.beta2, c.wd, c.eps, c.amsgrad),
-                Settings::AdamW(c) => torch_sys::ato_adamw(lr, c.beta1, c.beta2, c.wd, c.eps, c.amsgrad),
+                Settings::Sgd(c) => {
+                    raw = torch_sys::ato_sgd(lr, c.momentum, c.dampening, c.wd, i32::from(c.nesterov));
+                    None
+                }
+                Settings::Adam(c) => {
+                    take_message(tch_lr_pytorch_adam(lr, c.beta1, c.beta2, c.wd, c.eps, c.amsgrad.into(), 0, out))
+                }
+                Settings::AdamW(c) => {
+                    take_message(tch_lr_pytorch_adam(lr, c.beta1, c.beta2, c.wd, c.eps, c.amsgrad.into(), 1, out))
+                }
                 Settings::RmsProp(c) => {
-                    torch_sys::ato_rms_prop(lr, c.alpha, c.eps, c.wd, c.momentum, i32::from(c.centered))
+                    let centered = c.centered.into();
+                    take_message(tch_lr_pytorch_rms_prop(lr, c.alpha, c.eps, c.wd, c.momentum, centered, out))
                 }
             }
         };
+        if let Some(message) = message {
+            return Err(Error::Tch(TchError::Torch(message)));
+        }
         last_error()?;
         let raw = NonNull::new(raw).ok_or_else(|| Error::Tch(TchError::Torch("no optimizer was created".into())))?;
         let mut owned = Owned { raw, variables: vs.variables_.clone(), added: 0 };
