@@ -67,6 +67,11 @@ pub enum Error {
     /// [`Optim::owned`](crate::Optim::owned)).
     #[error("invalid optimizer state: {0}")]
     OptimizerState(String),
+    /// A model's weights (PyTorch's `model.state_dict()`) that do not fit the
+    /// `VarStore`: missing or unexpected names, another shape or dtype
+    /// ([`interop::model`](crate::interop::model)).
+    #[error("invalid model state: {0}")]
+    ModelState(String),
     /// A config that cannot be used: invalid YAML, an unknown scheduler or key,
     /// a wrong type or an invalid value. The message names the file, the line
     /// and column where YAML gives them, the key and the valid choices.

@@ -631,3 +631,152 @@ fn zero_means_what_help_says_and_bad_checkpoint_settings_are_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("batch_size is 0") && err.contains("progress.yaml"), "{err}");
 }
+
+// ---------------------------------------------------------------------------
+// A run across the two languages: PyTorch's own checkpoint (the example's
+// --save-pytorch / --resume-pytorch, the twin's --save / --resume).
+// ---------------------------------------------------------------------------
+
+/// The PyTorch twin (scripts/reference/train_resnet_torch.py) with `args`.
+fn twin(args: &[&str]) -> String {
+    let out = Command::new(root().join(".venv/bin/python"))
+        .arg(root().join("scripts/reference/train_resnet_torch.py"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("running .venv/bin/python");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "the twin {args:?}: {text}{}", String::from_utf8_lossy(&out.stderr));
+    text
+}
+
+/// A saved run's model weights and optimizer state, by name and index, and
+/// where it stood.
+fn saved_run(path: &Path) -> Vec<(String, tch_lr::interop::Value)> {
+    use tch_lr::interop::{torch_file, Value};
+    let file = torch_file::load(path).unwrap();
+    let mut out = Vec::new();
+    for (k, v) in file.get("model").unwrap().items().unwrap() {
+        let Value::Str(k) = k else { panic!("{k:?}") };
+        out.push((format!("model {k}"), v.clone()));
+    }
+    for (i, state) in file.get("optimizer").unwrap().get("state").unwrap().items().unwrap() {
+        for (name, t) in state.items().unwrap() {
+            out.push((format!("optimizer state {i:?} {name:?}"), t.clone()));
+        }
+    }
+    out.push(("progress".into(), file.get("progress").unwrap().clone()));
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Every row of `resumed` (from step `k` on) against the uninterrupted run's:
+/// the step, epoch and batch equal, the LRs and momenta within 1e-12 relative,
+/// the loss bit for bit.
+fn same_rows(full: &Csv, resumed: &Csv, k: usize, what: &str) {
+    assert_eq!(resumed.rows.len(), full.rows.len() - k, "{what}: rows");
+    for col in &full.header {
+        if col == "samples_per_sec" {
+            continue;
+        }
+        let (want, got) = (&full.col(col)[k..], resumed.col(col));
+        for (row, (w, g)) in want.iter().zip(&got).enumerate() {
+            let (w, g): (f64, f64) = (w.parse().unwrap(), g.parse().unwrap());
+            let ok = if col.starts_with("lr_") || col.starts_with("momentum_") {
+                (w - g).abs() <= 1e-12 * w.abs()
+            } else {
+                w == g
+            };
+            assert!(ok, "{what}: step {}, {col}: {g} resumed, {w} uninterrupted", row + k);
+        }
+    }
+}
+
+/// Runs `cfg` for 2 epochs of 8 batches uninterrupted on side `first`, and
+/// stopped after `k` batches on `first` then continued on the other side;
+/// the continued run's rows, final weights and optimizer state must be the
+/// uninterrupted run's.
+fn across(cfg_yaml: &str, k: usize, rust_first: bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let cfg = config(dir.path(), "c.yaml", cfg_yaml);
+    let run = ["--config", &cfg, "--train-size", "128", "--test-size", "32", "--batch-size", "16", "--epochs", "2"];
+    let rust = |extra: &[&str]| {
+        ok(&train(&[&run[..], &["--device", "cpu"], extra].concat()));
+    };
+    let python = |extra: &[&str]| {
+        twin(&[&run[..], extra].concat());
+    };
+    let kk = k.to_string();
+    let (full, cut, resumed, end_full, end_resumed) =
+        (d("full.csv"), d("cut.pt"), d("resumed.csv"), d("full.pt"), d("resumed.pt"));
+    if rust_first {
+        rust(&["--log", &full, "--save-pytorch", &end_full]);
+        rust(&["--log", &d("first.csv"), "--stop-after", &kk, "--save-pytorch", &cut]);
+        python(&["--log", &resumed, "--resume", &cut, "--save", &end_resumed]);
+    } else {
+        python(&["--log", &full, "--save", &end_full]);
+        python(&["--log", &d("first.csv"), "--stop-after", &kk, "--save", &cut]);
+        rust(&["--log", &resumed, "--resume-pytorch", &cut, "--save-pytorch", &end_resumed]);
+    }
+    let what = format!(
+        "{} → {} at step {k}",
+        if rust_first { "Rust" } else { "PyTorch" },
+        if rust_first { "PyTorch" } else { "Rust" }
+    );
+    same_rows(&Csv::read(Path::new(&full)), &Csv::read(Path::new(&resumed)), k, &what);
+    let (want, got) = (saved_run(Path::new(&end_full)), saved_run(Path::new(&end_resumed)));
+    assert_eq!(want.iter().map(|e| &e.0).collect::<Vec<_>>(), got.iter().map(|e| &e.0).collect::<Vec<_>>(), "{what}");
+    for ((name, w), (_, g)) in want.iter().zip(&got) {
+        assert!(w == g, "{what}: {name} differs from the uninterrupted run's");
+    }
+}
+
+/// SGD with momentum and weight decay, OneCycleLR per batch (momentum cycled).
+const SGD_ONE_CYCLE: &str = "optimizer: {name: sgd, lr: 0.1, momentum: 0.9, weight_decay: 0.0005}
+scheduler: {name: OneCycleLR, max_lr: 0.1, total_steps: 16}
+interval: step
+";
+
+/// SGD with Nesterov momentum and weight decay per group, two groups, StepLR per epoch.
+const NESTEROV_STEP: &str =
+    "optimizer: {name: sgd, lr: [0.05, 0.1], momentum: 0.9, nesterov: true, weight_decay: [0.001, 0.0]}
+scheduler: {name: StepLR, step_size: 1, gamma: 0.5}
+interval: epoch
+";
+
+/// AdamW (amsgrad), cosine annealing per batch after a warmup.
+const ADAMW_WARMUP_COSINE: &str = "optimizer: {name: adamw, lr: 0.002, weight_decay: 0.05, amsgrad: true}
+scheduler: {name: CosineAnnealingLR, T_max: 12, warmup: {steps: 4}}
+interval: step
+";
+
+#[test]
+fn pytorch_to_rust_sgd_momentum_one_cycle() {
+    across(SGD_ONE_CYCLE, 5, false);
+}
+
+#[test]
+fn rust_to_pytorch_sgd_momentum_one_cycle() {
+    across(SGD_ONE_CYCLE, 11, true);
+}
+
+#[test]
+fn pytorch_to_rust_sgd_nesterov_two_groups_at_an_epochs_end() {
+    across(NESTEROV_STEP, 8, false);
+}
+
+#[test]
+fn rust_to_pytorch_sgd_nesterov_two_groups() {
+    across(NESTEROV_STEP, 3, true);
+}
+
+#[test]
+fn pytorch_to_rust_adamw() {
+    across(ADAMW_WARMUP_COSINE, 6, false);
+}
+
+#[test]
+fn rust_to_pytorch_adamw() {
+    across(ADAMW_WARMUP_COSINE, 9, true);
+}

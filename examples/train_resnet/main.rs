@@ -23,6 +23,7 @@ mod find_lr;
 mod hooks;
 mod log;
 mod model;
+mod pytorch;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -100,6 +101,17 @@ struct Args {
     /// cannot be given with it.
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
+    /// Continue a run saved as PyTorch's checkpoint: by the PyTorch twin
+    /// (`scripts/reference/train_resnet_torch.py --save FILE`) or by
+    /// --save-pytorch. The run's settings come from the flags (the same as
+    /// the run saved: its --config, --seed, --batch-size, --train-size, ...);
+    /// the log starts afresh at the step resumed.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["resume", "find_lr"])]
+    resume_pytorch: Option<PathBuf>,
+    /// When the run stops (at its end, or at --stop-after), save it as
+    /// PyTorch's checkpoint for the PyTorch twin's --resume FILE.
+    #[arg(long, value_name = "FILE", conflicts_with = "find_lr")]
+    save_pytorch: Option<PathBuf>,
     /// Stop after this many batches in total, at least 1 (as if the run were killed there).
     #[arg(long, value_name = "N", value_parser = stop_after, allow_hyphen_values = true)]
     stop_after: Option<u64>,
@@ -363,6 +375,9 @@ fn run(args: Args) -> Result<()> {
         let Some(train_loss) = t.train_epoch(epoch, first)? else { break };
         t.end_epoch(epoch, train_loss)?;
     }
+    if let Some(path) = &args.save_pytorch {
+        pytorch::save(path, &p.config, &p.run, &t.vs, &t.sched, (t.step, t.position.0, t.position.1))?;
+    }
     t.finish()
 }
 
@@ -492,7 +507,8 @@ struct Trainer<'a> {
     decays: bool,
     logs: Logs,
     bar: ProgressBar,
-    /// The first batch to train: its epoch and index in the epoch.
+    /// The next batch to train: its epoch and index in the epoch (the
+    /// first batch of the next epoch once an epoch ended).
     position: (usize, usize),
     /// The next batch's global step.
     step: u64,
@@ -511,8 +527,12 @@ impl<'a> Trainer<'a> {
         let optim = p.config.build_optim(&vs, tch_lr::optim::Backend::Owned)?;
         let mut sched = p.config.build(optim)?;
         let (cycles, decays) = (sched.last_momentum().is_some(), sched.last_weight_decay().is_some());
-        let (step, epoch0, batch0) = resume_or_start(p.resume.as_ref(), &mut vs, &mut sched)?;
+        let (step, epoch0, batch0) = match &args.resume_pytorch {
+            Some(path) => pytorch::load(path, &p.config, &p.run, &mut vs, &mut sched)?,
+            None => resume_or_start(p.resume.as_ref(), &mut vs, &mut sched)?,
+        };
         let groups = sched.groups().lrs().len();
+        // A run resumed from its checkpoint folder keeps its log's rows before the step.
         let resumed_at = p.resume.as_ref().map(|_| (step, epoch0));
         let logs = open_logs(&p.run.log, groups, cycles, decays, resumed_at)?;
         let bar = ProgressBar::new((p.run.epochs * p.batches) as u64).with_position(step);
@@ -568,7 +588,7 @@ impl<'a> Trainer<'a> {
         let momenta = self.sched.groups().momenta();
         let weight_decays = self.sched.groups().weight_decays();
         let net = &self.net;
-        let loss = tch::autocast(self.amp, || net.forward_t(&x, true).cross_entropy_for_logits(&y));
+        let loss = tch::autocast(self.amp, || cross_entropy(&net.forward_t(&x, true), &y));
         self.sched.optimizer_mut().backward_step(&loss);
         let loss = loss.double_value(&[]);
         let rate = run.batch_size as f64 / t0.elapsed().as_secs_f64();
@@ -580,7 +600,8 @@ impl<'a> Trainer<'a> {
         if self.decays {
             row.extend(weight_decays.iter().map(|v| v.to_string()));
         }
-        row.extend([format!("{loss:.6}"), format!("{rate:.1}")]);
+        // The loss in full (the shortest text that reads back to it), as the twin's repr().
+        row.extend([loss.to_string(), format!("{rate:.1}")]);
         self.logs.batches.row(&row)?;
         hooks::at("row", None);
         if p.config.interval == Interval::Step {
@@ -588,6 +609,7 @@ impl<'a> Trainer<'a> {
             hooks::at("step", None);
         }
         self.step += 1;
+        self.position = (epoch, batch + 1);
         self.samples += run.batch_size;
         self.bar.set_position(self.step);
         self.bar.set_message(format!("epoch {epoch} loss {loss:.4} lr {:.3e} {rate:.0} samples/s", lrs[0]));
@@ -619,6 +641,7 @@ impl<'a> Trainer<'a> {
                 self.sched.step().context("scheduler step")?;
             }
         }
+        self.position = (epoch + 1, 0);
         self.checkpoint(epoch + 1, 0)
     }
 
@@ -696,6 +719,13 @@ fn open_logs(path: &Path, groups: usize, cycles: bool, decays: bool, resumed_at:
     Ok(Logs { batches, epochs, epochs_path })
 }
 
+/// PyTorch's `F.cross_entropy(logits, labels)`: the same libtorch op
+/// (`cross_entropy_loss`, mean over the batch), so the twin's losses and
+/// gradients are these, bit for bit.
+fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Tensor {
+    logits.cross_entropy_loss(labels, None::<Tensor>, tch::Reduction::Mean, -100, 0.0)
+}
+
 /// Mean loss and accuracy on `split`, in evaluation mode, without gradients.
 fn evaluate(net: &impl ModuleT, split: &data::Split, batch: i64) -> (f64, f64) {
     tch::no_grad(|| {
@@ -707,7 +737,7 @@ fn evaluate(net: &impl ModuleT, split: &data::Split, batch: i64) -> (f64, f64) {
             let x = split.images.narrow(0, start, len);
             let y = split.labels.narrow(0, start, len);
             let logits = net.forward_t(&x, false);
-            loss += logits.cross_entropy_for_logits(&y).double_value(&[]) * len as f64;
+            loss += cross_entropy(&logits, &y).double_value(&[]) * len as f64;
             correct += logits.argmax(-1, false).eq_tensor(&y).to_kind(Kind::Float).sum(Kind::Float).double_value(&[]);
             start += len;
         }

@@ -8,6 +8,12 @@ and schedule (from the same YAML config), writing the same CSV columns.
 
 `--compare` prints the largest LR difference between two logs (the schedules
 must be identical) and their throughputs.
+
+A run moves between the two languages through PyTorch's own checkpoint (see
+examples/train_resnet/pytorch.rs): `--stop-after N --save FILE` here, then the example's
+`--resume-pytorch FILE`; or the example's `--stop-after N --save-pytorch FILE`, then
+`--resume FILE` here. On the CPU the continued run's losses and parameters are the
+uninterrupted run's, bit for bit (tests/train_interop.rs).
 """
 
 import argparse
@@ -27,6 +33,7 @@ SCRIPTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(SCRIPTS / "fixtures"), str(SCRIPTS / "reference")]
 from common import momenta  # noqa: E402
 from references import build_scheduler  # noqa: E402
+from trace_torch import load_state, saved_state  # noqa: E402
 
 
 class Block(nn.Module):
@@ -81,21 +88,67 @@ def synthetic(train, test, seed):
 
 
 def optimizer(model, o):
+    """The config's `optimizer:` section over the model: one group, or backbone and head
+    (the example's groups, in the same parameter order), every key as torch.optim's keyword."""
     lrs = o["lr"] if isinstance(o["lr"], list) else [o["lr"]] * o.get("groups", 1)
     head = list(model.fc.parameters())
     body = [p for n, p in model.named_parameters() if not n.startswith("fc.")]
     groups = [{"params": body + head}] if len(lrs) == 1 else [{"params": body}, {"params": head}]
-    for g, lr in zip(groups, lrs):
-        g["lr"] = lr
-    wd = o.get("weight_decay", 0.0)
     name = o["name"]
+    wd = o.get("weight_decay", 0.01 if name == "adamw" else 0.0)
+    for g, lr, w in zip(groups, lrs, wd if isinstance(wd, list) else [wd] * len(lrs)):
+        g["lr"], g["weight_decay"] = lr, w
     if name == "sgd":
-        return torch.optim.SGD(groups, lr=lrs[0], momentum=o.get("momentum", 0.0), weight_decay=wd)
+        return torch.optim.SGD(groups, lr=lrs[0], momentum=o.get("momentum", 0.0), dampening=o.get("dampening", 0.0),
+                               nesterov=o.get("nesterov", False))
     if name == "rmsprop":
-        return torch.optim.RMSprop(groups, lr=lrs[0], momentum=o.get("momentum", 0.0), weight_decay=wd)
-    betas = tuple(o.get("betas", [0.9, 0.999]))
-    cls = torch.optim.Adam if name == "adam" else torch.optim.AdamW
-    return cls(groups, lr=lrs[0], betas=betas, weight_decay=wd if name == "adam" else o.get("weight_decay", 0.01))
+        return torch.optim.RMSprop(groups, lr=lrs[0], momentum=o.get("momentum", 0.0), alpha=o.get("alpha", 0.99),
+                                   eps=o.get("eps", 1e-8), centered=o.get("centered", False))
+    cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[name]
+    return cls(groups, lr=lrs[0], betas=tuple(o.get("betas", [0.9, 0.999])), eps=o.get("eps", 1e-8),
+               amsgrad=o.get("amsgrad", False))
+
+
+def evaluate(model, x, y, batch):
+    """examples/train_resnet's evaluate: mean loss and accuracy over batches of `batch`."""
+    model.eval()
+    loss, correct, n = 0.0, 0.0, len(y)
+    with torch.no_grad():
+        for start in range(0, n, batch):
+            xb, yb = x[start:start + batch], y[start:start + batch]
+            logits = model(xb)
+            loss += F.cross_entropy(logits, yb).item() * len(yb)
+            correct += (logits.argmax(-1) == yb).float().sum().item()
+    return loss / n, correct / n
+
+
+def run_keys(args):
+    """What makes two runs the same run (examples/train_resnet/pytorch.rs's run_keys)."""
+    return {"model": "resnet20", "seed": args.seed, "batch_size": args.batch_size, "train_size": args.train_size}
+
+
+def save(path, model, opt, sched, step, epoch, batch, args):
+    """The run as examples/train_resnet/pytorch.rs's checkpoint (its --resume-pytorch reads it)."""
+    state = {"model": model.state_dict(), "optimizer": opt.state_dict(), **saved_state(sched),
+             "progress": {"step": step, "epoch": epoch, "batch": batch}, "run": run_keys(args)}
+    tmp = Path(str(path) + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+    print(f"saved {path} at step {step} (epoch {epoch}, batch {batch})")
+
+
+def resume(path, model, opt, sched, args):
+    """Loads a checkpoint written by save() or by the example's --save-pytorch; the step, epoch
+    and batch to go on from."""
+    ck = torch.load(path, weights_only=True)
+    if ck["run"] != run_keys(args):
+        sys.exit(f"--resume {path}: the run saved is {ck['run']}, this one {run_keys(args)}")
+    model.load_state_dict(ck["model"])
+    opt.load_state_dict(ck["optimizer"])
+    load_state(sched, ck)
+    p = ck["progress"]
+    print(f"resuming {path} at step {p['step']} (epoch {p['epoch']}, batch {p['batch']})")
+    return p["step"], p["epoch"], p["batch"]
 
 
 def train(args):
@@ -118,19 +171,25 @@ def train(args):
     cycles = config["scheduler"]["name"] in ("CyclicLR", "OneCycleLR") and config["scheduler"].get("cycle_momentum", True)
     n_groups = len(opt.param_groups)
     batches = args.train_size // args.batch_size
+    step, epoch0, batch0 = resume(args.resume, model, opt, sched, args) if args.resume else (0, 0, 0)
     Path(args.log).parent.mkdir(parents=True, exist_ok=True)
     header = ["step", "epoch", "batch"] + [f"lr_{g}" for g in range(n_groups)]
     header += [f"momentum_{g}" for g in range(n_groups)] if cycles else []
     header += ["loss", "samples_per_sec"]
-    step, samples, start = 0, 0, time.perf_counter()
+    samples, start = 0, time.perf_counter()
+    position = (epoch0, batch0)
     with open(args.log, "w", newline="") as f:
         out = csv.writer(f)
         out.writerow(header)
-        for epoch in range(args.epochs):
+        for epoch in range(epoch0, args.epochs):
             torch.manual_seed(args.seed * 1_000_003 + epoch)
             order = torch.randperm(args.train_size).to(device)
             model.train()
-            for b in range(batches):
+            stopped = False
+            for b in range(batch0 if epoch == epoch0 else 0, batches):
+                if args.stop_after is not None and step >= args.stop_after:
+                    stopped = True
+                    break
                 t0 = time.perf_counter()
                 idx = order[b * args.batch_size:(b + 1) * args.batch_size]
                 lrs = [g["lr"] for g in opt.param_groups]
@@ -143,22 +202,25 @@ def train(args):
                 loss = loss.item()
                 rate = args.batch_size / (time.perf_counter() - t0)
                 out.writerow([step, epoch, b] + [repr(v) for v in lrs] + ([repr(m) for m in ms] if cycles else [])
-                             + [f"{loss:.6f}", f"{rate:.1f}"])
+                             + [repr(loss), f"{rate:.1f}"])
                 f.flush()
                 if interval == "step":
                     sched.step()
                 step += 1
                 samples += args.batch_size
-            model.eval()
-            with torch.no_grad():
-                logits = model(xte)
-                val_loss = F.cross_entropy(logits, yte).item()
-                acc = (logits.argmax(-1) == yte).float().mean().item()
+                position = (epoch, b + 1)
+            if stopped:
+                print(f"stopped after {step} batches (--stop-after)")
+                break
+            val_loss, acc = evaluate(model, xte, yte, max(args.batch_size, 256))
             print(f"epoch {epoch}: val loss {val_loss:.4f}, val accuracy {100 * acc:.1f}%")
             if interval == "epoch":
                 sched.step(val_loss) if plateau else sched.step()
+            position = (epoch + 1, 0)
+    if args.save:
+        save(args.save, model, opt, sched, step, *position, args)
     secs = time.perf_counter() - start
-    print(f"done: {step} batches in {secs:.1f} s ({samples / secs:.0f} samples/s)\nlog: {args.log}")
+    print(f"done: {step} batches in {secs:.1f} s ({samples / max(secs, 1e-9):.0f} samples/s)\nlog: {args.log}")
 
 
 def compare(a, b):
@@ -184,6 +246,9 @@ def main():
     ap.add_argument("--log", default="runs/torch/log.csv")
     ap.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     ap.add_argument("--amp", action="store_true", help="autocast (mixed precision) on CUDA")
+    ap.add_argument("--stop-after", type=int, metavar="N", help="stop after N batches in all")
+    ap.add_argument("--save", metavar="FILE", help="when the run stops, save it (the example's --resume-pytorch reads it)")
+    ap.add_argument("--resume", metavar="FILE", help="continue a run saved by --save or the example's --save-pytorch")
     ap.add_argument("--compare", nargs=2, metavar=("LOG_A", "LOG_B"))
     args = ap.parse_args()
     if args.compare:

@@ -12,6 +12,9 @@
 //! - [`torch_file::save`](crate::interop::torch_file::save) /
 //!   [`torch_file::write`](crate::interop::torch_file::write) write the same tree as a `torch.save`
 //!   archive that `torch.load(f, weights_only=True)` accepts.
+//! - [`model::load_state_dict`](crate::interop::model::load_state_dict) /
+//!   [`model::state_dict`](crate::interop::model::state_dict) move a model's weights between PyTorch's
+//!   `model.state_dict()` and a `VarStore` of the same names.
 //! - [`torch_file::to_tch`](crate::interop::torch_file::to_tch) /
 //!   [`torch_file::from_tch`](crate::interop::torch_file::from_tch) convert a record to and from a
 //!   contiguous CPU `tch::Tensor`.
@@ -63,6 +66,7 @@
 //!
 //! [`Error::Pickle`]: crate::Error::Pickle
 
+pub mod model;
 pub mod pickle;
 pub mod state;
 pub mod torch_file;

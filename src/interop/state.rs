@@ -248,7 +248,9 @@ fn read_part(config: &SchedulerConfig, groups: &mut ParamGroups, y: &mut Y, part
 /// built from `config`, continue from exactly where `sched` is. Write it with
 /// [`torch_file::save`](crate::interop::torch_file::save): it loads with
 /// `torch.load(f, weights_only=True)`. The optimizer's `params` are numbered
-/// one parameter per group (as `tch-lr trace` builds it). For an owned
+/// as PyTorch numbers them (0.. through the groups in order) from the owned
+/// optimizer's groups, one parameter per group for tch's (as `tch-lr trace`
+/// builds it). For an owned
 /// optimizer ([`Optim::owned`](crate::Optim::owned)) the optimizer's `state`
 /// holds its per-parameter tensors ([`optimizer_state_to_pytorch`]); to read
 /// them back, pass the file's `optimizer`'s `state` to
@@ -261,7 +263,8 @@ pub fn to_pytorch<S: Schedule>(config: &Config, sched: &Scheduler<S>) -> Result<
     no_nested_timm(config)?;
     let state = sched.state()?;
     let optimizer = crate::trace::optimizer_or_default(config);
-    let mut out = write_part(&config.scheduler, &state.groups, &state.schedule, &optimizer)?;
+    let sizes = sched.optimizer().params_per_group();
+    let mut out = write_part(&config.scheduler, &state.groups, &state.schedule, &optimizer, sizes.as_deref())?;
     if sched.optimizer().saves_state() {
         // The owned optimizer's per-parameter state (tch's has none to give).
         let tensors = optimizer_state_to_pytorch(sched.optimizer())?;
@@ -275,19 +278,21 @@ pub fn to_pytorch<S: Schedule>(config: &Config, sched: &Scheduler<S>) -> Result<
         let Some(h) = state.hypers.iter().find(|h| h.target == target) else {
             return Err(Error::State(format!("tch-lr's state has no `{key}`")));
         };
-        out.push((key, dict(write_part(c, &h.groups, &h.schedule, &optimizer)?)));
+        out.push((key, dict(write_part(c, &h.groups, &h.schedule, &optimizer, None)?)));
     }
     Ok(dict(out))
 }
 
-/// tch-lr's groups and schedule state as `{"optimizer", "scheduler"[, "t"]}`.
+/// tch-lr's groups and schedule state as `{"optimizer", "scheduler"[, "t"]}`;
+/// `sizes`: the parameters per group (one each when unknown).
 fn write_part(
     config: &SchedulerConfig,
     groups: &ParamGroups,
     y: &Y,
     o: &OptimizerConfig,
+    sizes: Option<&[usize]>,
 ) -> Result<Vec<(&'static str, Value)>> {
-    let pg = Value::List(write_groups(groups, o));
+    let pg = Value::List(write_groups(groups, o, sizes));
     let optimizer = dict(vec![("state", Value::Dict(vec![])), ("param_groups", pg)]);
     if is_timm(config) {
         let (scheduler, t) = write_timm(config.name(), y)?;
@@ -853,7 +858,7 @@ fn read_groups(groups: &mut ParamGroups, opt: &Value) -> Result<()> {
     Ok(())
 }
 
-fn write_groups(groups: &ParamGroups, o: &OptimizerConfig) -> Vec<Value> {
+fn write_groups(groups: &ParamGroups, o: &OptimizerConfig, sizes: Option<&[usize]>) -> Vec<Value> {
     let kind = groups.kind();
     let f = Value::Float;
     let b = Value::Bool;
@@ -909,7 +914,12 @@ fn write_groups(groups: &ParamGroups, o: &OptimizerConfig) -> Vec<Value> {
                     d.push((key, f(v)));
                 }
             }
-            d.push(("params", Value::List(vec![Value::Int(i as i64)])));
+            // PyTorch's parameter indices run on through the groups.
+            let (first, n) = match sizes {
+                Some(sizes) => (sizes[..i].iter().sum::<usize>(), sizes.get(i).copied().unwrap_or(0)),
+                None => (i, 1),
+            };
+            d.push(("params", Value::List((first..first + n).map(|p| Value::Int(p as i64)).collect())));
             dict(d)
         })
         .collect()

@@ -160,6 +160,16 @@ impl Optim {
         }
     }
 
+    /// How many parameters each group of the owned optimizer holds (PyTorch
+    /// numbers them 0.. in this group order); `None` for tch's optimizer,
+    /// which does not say.
+    pub fn params_per_group(&self) -> Option<Vec<usize>> {
+        match &self.opt {
+            Engine::Tch(_) => None,
+            Engine::Owned(o) => Some(o.params_per_group()),
+        }
+    }
+
     /// Whether the optimizer's own state can be saved: true for
     /// [`Optim::owned`], false for tch's optimizer.
     pub fn saves_state(&self) -> bool {

@@ -261,6 +261,20 @@ impl Owned {
         last_error()
     }
 
+    /// How many parameters each group holds (the trainable variables added,
+    /// by group).
+    pub(crate) fn params_per_group(&self) -> Vec<usize> {
+        let vars = self.variables.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counts = Vec::new();
+        for var in vars.trainable_variables.iter().take(self.added) {
+            if counts.len() <= var.group {
+                counts.resize(var.group + 1, 0);
+            }
+            counts[var.group] += 1;
+        }
+        counts
+    }
+
     /// tch's `zero_grad`: adds new variables, then zeroes the gradients.
     pub(crate) fn zero_grad(&mut self) -> Result<()> {
         self.add_missing()?;

@@ -1,0 +1,139 @@
+//! The run as PyTorch's own checkpoint, so that it moves between this example
+//! and its PyTorch twin (`scripts/reference/train_resnet_torch.py`) and
+//! continues there bit for bit on the CPU. One `torch.save` file:
+//!
+//! ```text
+//! {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+//!  "scheduler": scheduler.state_dict(),
+//!  "progress": {"step": s, "epoch": e, "batch": b},   # the next batch
+//!  "run": {"model": "resnet20", "seed": .., "batch_size": .., "train_size": ..}}
+//! ```
+//!
+//! `--save-pytorch FILE` writes it when the run stops (at its end or at
+//! `--stop-after`), the twin's `--resume FILE` continues it; the twin's
+//! `--save FILE` writes it, `--resume-pytorch FILE` continues it here. The
+//! model's weights go by name (this ResNet-20 names its variables as the
+//! twin's modules do); the optimizer's `state` by PyTorch's parameter index;
+//! the data's position is the step, epoch and batch (each epoch's order is
+//! seeded by the run's seed and the epoch, on both sides); the run uses no
+//! other random numbers after its start, so no generator state is saved.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use tch::nn::VarStore;
+use tch::Tensor;
+use tch_lr::config::Config;
+use tch_lr::interop::{model, state, torch_file, Value};
+use tch_lr::{Schedule, Scheduler};
+
+use crate::checkpoint::RunSettings;
+
+/// PyTorch's BatchNorm counts its training batches (`num_batches_tracked`);
+/// tch's does not keep the count.
+const BATCHES_TRACKED: &str = "num_batches_tracked";
+
+fn int(v: i64) -> Value {
+    Value::Int(v)
+}
+
+fn key(k: &str) -> Value {
+    Value::Str(k.into())
+}
+
+/// The settings that make two runs the same run: the model and the data's
+/// order and batches.
+fn run_keys(run: &RunSettings) -> Vec<(&'static str, Value)> {
+    vec![
+        ("model", Value::Str(run.model.clone())),
+        ("seed", int(run.seed)),
+        ("batch_size", int(run.batch_size)),
+        ("train_size", int(run.train_size)),
+    ]
+}
+
+/// Loads the checkpoint at `path` into the model, the scheduler and the
+/// optimizer; the global step, epoch and batch the run goes on from.
+pub fn load(
+    path: &Path,
+    config: &Config,
+    run: &RunSettings,
+    vs: &mut VarStore,
+    sched: &mut Scheduler<Box<dyn Schedule>>,
+) -> Result<(u64, usize, usize)> {
+    let at = || format!("--resume-pytorch {}", path.display());
+    let file = torch_file::load(path).with_context(at)?;
+    let part = |k: &str| file.get(k).with_context(|| format!("{}: no `{k}` (not a train_resnet checkpoint)", at()));
+    let saved = part("run")?;
+    for (k, want) in run_keys(run) {
+        let got = saved.get(k);
+        if got != Some(&want) {
+            bail!("{}: the run's {k} is {got:?}, this run's {want:?} (give the flags of the run saved)", at());
+        }
+    }
+    let weights = part("model")?;
+    model::load_state_dict(vs, weights, &[BATCHES_TRACKED]).with_context(at)?;
+    // The optimizer's state is by parameter index: PyTorch's order (the
+    // modules' registration order, as the state_dict lists them; the head,
+    // group 1, is last) must be the owned optimizer's.
+    let order = model::optimizer_order(vs);
+    let saved: Vec<&str> = weights
+        .items()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|(k, _)| match k {
+            Value::Str(n) if order.contains(n) => Some(n.as_str()),
+            _ => None,
+        })
+        .collect();
+    if saved != order {
+        bail!("{}: PyTorch's parameters are in another order than this model's ({saved:?}, {order:?})", at());
+    }
+    let sched_state = state::from_pytorch(config, sched, &file).with_context(at)?;
+    sched.load_state(sched_state).with_context(at)?;
+    let optimizer_state = part("optimizer")?.get("state").with_context(|| format!("{}: no optimizer state", at()))?;
+    state::optimizer_state_from_pytorch(sched.optimizer_mut(), optimizer_state).with_context(at)?;
+    let progress = part("progress")?;
+    let count = |k: &str| match progress.get(k) {
+        Some(Value::Int(n)) if *n >= 0 => Ok(*n as u64),
+        other => bail!("{}: progress `{k}` is {other:?}, not a count", at()),
+    };
+    let (step, epoch, batch) = (count("step")?, count("epoch")? as usize, count("batch")? as usize);
+    println!("resuming {} (PyTorch's checkpoint) at step {step} (epoch {epoch}, batch {batch})", path.display());
+    Ok((step, epoch, batch))
+}
+
+/// Writes the run, whose next batch is `batch` of `epoch` at global `step`,
+/// to `path` (atomically) for the twin's `--resume`.
+#[allow(clippy::too_many_arguments)]
+pub fn save(
+    path: &Path,
+    config: &Config,
+    run: &RunSettings,
+    vs: &VarStore,
+    sched: &Scheduler<Box<dyn Schedule>>,
+    (step, epoch, batch): (u64, usize, usize),
+) -> Result<()> {
+    let Value::Dict(mut out) = state::to_pytorch(config, sched)? else { bail!("a state that is not a dict") };
+    let Value::OrderedDict { mut items, attrs } = model::state_dict(vs)? else { bail!("a model that is not a dict") };
+    // Each BatchNorm has seen one batch per training step (its running_mean's
+    // module gets PyTorch's counter).
+    let counters: Vec<String> = items
+        .iter()
+        .filter_map(|(k, _)| match k {
+            Value::Str(n) => n.strip_suffix(".running_mean").map(|m| format!("{m}.{BATCHES_TRACKED}")),
+            _ => None,
+        })
+        .collect();
+    for name in counters {
+        let count = torch_file::from_tch(&Tensor::from(step as i64))?;
+        items.push((Value::Str(name), Value::Tensor(count)));
+    }
+    out.push((key("model"), Value::OrderedDict { items, attrs }));
+    let progress = [("step", int(step as i64)), ("epoch", int(epoch as i64)), ("batch", int(batch as i64))];
+    out.push((key("progress"), Value::Dict(progress.into_iter().map(|(k, v)| (key(k), v)).collect())));
+    out.push((key("run"), Value::Dict(run_keys(run).into_iter().map(|(k, v)| (key(k), v)).collect())));
+    torch_file::save(path, &Value::Dict(out)).with_context(|| format!("--save-pytorch {}", path.display()))?;
+    println!("saved {} (PyTorch's checkpoint) at step {step} (epoch {epoch}, batch {batch})", path.display());
+    Ok(())
+}
