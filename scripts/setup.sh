@@ -7,7 +7,8 @@
 #   scripts/setup.sh --test    torch and what the test command's Python runs (the
 #                              fixture generators, scripts/reference/, the bench):
 #                              pyyaml, numpy and the reference packages
-#                              (transformers 5.24.0, timm 1.0.31, Lightning, fastai)
+#                              (transformers 5.24.0 with accelerate for its Trainer,
+#                              timm 1.0.31, Lightning, fastai)
 #
 # The reference packages are installed with --no-deps, with the few packages they
 # import at run time named here, so that pip can never change torch (a plain
@@ -24,7 +25,10 @@ TRANSFORMERS_VERSION=5.24.0
 TIMM_VERSION=1.0.31
 # What the generators import besides torch and the references: pyyaml, numpy, and
 # what `from transformers.optimization import get_scheduler` imports.
-TEST_RUNTIME=(pyyaml numpy packaging regex tqdm safetensors "huggingface_hub==2.4.0")
+TEST_RUNTIME=(pyyaml numpy packaging regex tqdm safetensors "huggingface_hub==2.4.0" psutil)
+# What transformers' Trainer needs besides (scripts/fixtures/gen_hf_trainer.py runs it on the
+# CPU to write Trainer checkpoint folders): accelerate, --no-deps like the references.
+TRAINER_REFS=("accelerate==1.16.0")
 # The LR finder's references (scripts/fixtures/gen_lr_finder.py runs their suggestion
 # rules): pure Python, --no-deps like transformers and timm (lightning would pull
 # torchmetrics, fastai torchvision); the generator imports only the files it needs.
@@ -52,7 +56,8 @@ for req in sys.argv[1:]:
     m.version(name)  # raises (status 1) when absent
 PY
 }
-TEST_REQS=("${TEST_RUNTIME[@]}" "transformers==$TRANSFORMERS_VERSION" "timm==$TIMM_VERSION" "${LR_FINDER_REFS[@]}")
+TEST_REQS=("${TEST_RUNTIME[@]}" "transformers==$TRANSFORMERS_VERSION" "timm==$TIMM_VERSION" "${LR_FINDER_REFS[@]}"
+    "${TRAINER_REFS[@]}")
 
 if [ ! -x .venv/bin/python ]; then
     echo "setup: creating .venv" >&2
@@ -71,7 +76,8 @@ if [ "$test" = 1 ] && ! have "${TEST_REQS[@]}"; then
     # What they need at run time first (torch pinned, so that pip keeps it), then
     # the references themselves, which pip installs without resolving anything.
     "${pip[@]}" "${TEST_RUNTIME[@]}" "torch==$TORCH_VERSION"
-    "${pip[@]}" --no-deps "transformers==$TRANSFORMERS_VERSION" "timm==$TIMM_VERSION" "${LR_FINDER_REFS[@]}"
+    "${pip[@]}" --no-deps "transformers==$TRANSFORMERS_VERSION" "timm==$TIMM_VERSION" "${LR_FINDER_REFS[@]}" \
+        "${TRAINER_REFS[@]}"
     # The modules the scripts import (timm's scheduler package without timm/__init__,
     # which needs torchvision, as scripts/fixtures/gen_timm.py imports it).
     .venv/bin/python - <<'PY'
@@ -79,6 +85,7 @@ import importlib.util, sys, types, warnings
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from transformers.optimization import get_scheduler  # noqa: F401
+    from transformers import Trainer, TrainingArguments  # noqa: F401
 spec = importlib.util.find_spec("timm")
 timm = types.ModuleType("timm")
 timm.__path__ = list(spec.submodule_search_locations)

@@ -24,7 +24,8 @@ pub struct TraceOptions {
     /// build both afresh, load the state and go on (the output must not change).
     pub checkpoint_at: Option<usize>,
     /// Start from PyTorch's `torch.save({"optimizer": ..., "scheduler": ...})` of the same
-    /// config after k steps: the rows are k.. (row k is the state as loaded).
+    /// config after k steps, or from a Hugging Face Trainer checkpoint folder
+    /// ([`crate::interop::hf`]): the rows are k.. (row k is the state as loaded).
     pub resume_from: Option<PathBuf>,
     /// After the last row, write `{"optimizer": ..., "scheduler": ...}` for PyTorch's
     /// `load_state_dict` on the same config ([`crate::interop::state::to_pytorch`]).
@@ -112,11 +113,22 @@ pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(R
     }
     let mut first = 0;
     if let Some(path) = &opts.resume_from {
-        let file = crate::interop::torch_file::load(path)?;
+        let hf = crate::interop::hf::is_trainer_checkpoint(path);
+        let file = if hf {
+            let checkpoint = crate::interop::hf::load(path)?;
+            crate::interop::hf::check_logged_lr(config, &checkpoint, path)?;
+            checkpoint.state
+        } else {
+            crate::interop::torch_file::load(path)?
+        };
         let state = crate::interop::state::from_pytorch(config, &sched, &file).map_err(|e| {
             let at = |m: String| format!("{}: {m}", path.display());
             match e {
                 Error::State(m) => Error::State(at(m)),
+                Error::OptimizerState(m) if hf && m.contains("parameter group") => Error::OptimizerState(at(format!(
+                    "{m} (the Trainer's optimizer has two, with and without weight decay: write `groups: 2, \
+                     weight_decay: [WEIGHT_DECAY, 0.0]`)"
+                ))),
                 Error::OptimizerState(m) => Error::OptimizerState(at(m)),
                 Error::Unsupported(m) => Error::Unsupported(at(m)),
                 e => e,

@@ -702,3 +702,96 @@ fn trace_resumes_from_and_saves_pytorch_files() {
         assert!(err.contains(says) && err.trim_end().lines().count() == 1, "{args:?}: {err}");
     }
 }
+
+/// `trace --resume-from checkpoint-K/` on Hugging Face Trainer checkpoint folders
+/// (tests/fixtures/hf_trainer/, scripts/fixtures/gen_hf_trainer.py: transformers 5.24's
+/// Trainer, eight lr_scheduler_types with warmup and kwargs): from step K on, each row's LR is
+/// the one the uninterrupted Trainer run logged for the next step (transformers 5 logs the LR a
+/// step ran with). A config that is not the run's, a folder without trainer_state.json, and
+/// one parameter group where the Trainer has two are each one line.
+#[test]
+fn trace_resumes_from_a_hugging_face_trainer_checkpoint_folder() {
+    #[derive(Deserialize)]
+    struct HfCase {
+        config: serde_json::Value,
+        checkpoint: String,
+        steps: usize,
+        logged_lr: Vec<(usize, f64)>,
+    }
+    let base = root().join("tests/fixtures/hf_trainer");
+    let dir = tempfile::tempdir().unwrap();
+    let mut names: Vec<_> = std::fs::read_dir(&base).unwrap().map(|e| e.unwrap().path()).collect();
+    names.sort();
+    assert_eq!(names.len(), 8);
+    let mut last = None;
+    for case_dir in &names {
+        let case: HfCase = serde_json::from_str(&std::fs::read_to_string(case_dir.join("case.json")).unwrap()).unwrap();
+        // JSON is YAML.
+        let config = write(dir.path(), "c.yaml", case.config.to_string().as_bytes());
+        let folder = case_dir.join(&case.checkpoint);
+        let steps = case.steps.to_string();
+        let out = tch_lr(&["trace", &config, "--steps", &steps, "--resume-from", folder.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {stderr}", case_dir.display());
+        assert!(stderr.contains("a Hugging Face Trainer checkpoint at step"), "{stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let rows: Vec<Vec<f64>> =
+            stdout.lines().skip(1).map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect();
+        let k: usize = case.checkpoint.trim_start_matches("checkpoint-").parse().unwrap();
+        assert_eq!(rows.first().map(|r| r[0] as usize), Some(k), "{}", case_dir.display());
+        assert_eq!(rows.len(), case.steps - k);
+        let logged: std::collections::HashMap<usize, f64> = case.logged_lr.iter().copied().collect();
+        let mut compared = 0;
+        for r in &rows {
+            if let Some(&want) = logged.get(&(r[0] as usize + 1)) {
+                assert!(
+                    (r[1] - want).abs() <= 1e-12 * want.abs(),
+                    "{}: row {}: {} vs logged {want}",
+                    case_dir.display(),
+                    r[0],
+                    r[1]
+                );
+                compared += 1;
+            }
+        }
+        assert_eq!(compared, case.steps - k - 1, "{}", case_dir.display());
+        last = Some((case, folder));
+    }
+
+    // Another warmup than the run's: refused, naming the step and both rates.
+    let (case, folder) = last.unwrap();
+    let folder = folder.to_str().unwrap();
+    let mut wrong = case.config.clone();
+    wrong["scheduler"]["num_warmup_steps"] = serde_json::json!(1);
+    let config = write(dir.path(), "wrong.yaml", wrong.to_string().as_bytes());
+    let text = one_line_error(&tch_lr(&["trace", &config, "--steps", "31", "--resume-from", folder]));
+    assert!(text.contains("does not describe this run") && text.contains("step 2 ran with learning_rate"), "{text}");
+
+    // One group where the Trainer has two.
+    let mut one = case.config.clone();
+    one["optimizer"] = serde_json::json!({"name": "adamw", "lr": case.config["optimizer"]["lr"]});
+    let config = write(dir.path(), "one.yaml", one.to_string().as_bytes());
+    let text = one_line_error(&tch_lr(&["trace", &config, "--steps", "31", "--resume-from", folder]));
+    assert!(text.contains("group"), "{text}");
+
+    // A folder without trainer_state.json.
+    let partial = dir.path().join("checkpoint-5");
+    std::fs::create_dir(&partial).unwrap();
+    for f in ["scheduler.pt", "optimizer.pt"] {
+        std::fs::copy(Path::new(folder).join(f), partial.join(f)).unwrap();
+    }
+    let config = write(dir.path(), "c.yaml", case.config.to_string().as_bytes());
+    let text =
+        one_line_error(&tch_lr(&["trace", &config, "--steps", "31", "--resume-from", partial.to_str().unwrap()]));
+    assert!(text.contains("no trainer_state.json"), "{text}");
+}
+
+/// The one `error:` line of a failed run.
+fn one_line_error(out: &Output) -> String {
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("note:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].starts_with("error: "), "{stderr}");
+    errors[0].to_string()
+}

@@ -106,9 +106,11 @@ enum Command {
         #[arg(long, value_name = "K", value_parser = row, allow_hyphen_values = true)]
         checkpoint_at: Option<usize>,
         /// Continue a PyTorch run: FILE is `torch.save({"optimizer": optimizer.state_dict(),
-        /// "scheduler": scheduler.state_dict()}, FILE)` written after k steps of the same config;
-        /// prints rows k to N-1 (row k: the state as loaded), as the uninterrupted trace does.
-        #[arg(long, value_name = "FILE")]
+        /// "scheduler": scheduler.state_dict()}, FILE)` written after k steps of the same config,
+        /// or a Hugging Face Trainer checkpoint folder (checkpoint-k/: its scheduler.pt,
+        /// optimizer.pt and trainer_state.json, whose logged learning rates the config must
+        /// give); prints rows k to N-1 (row k: the state as loaded), as the uninterrupted trace does.
+        #[arg(long, value_name = "FILE|DIR")]
         resume_from: Option<PathBuf>,
         /// After the last row, write `{"optimizer": ..., "scheduler": ...}` to FILE (a
         /// `torch.save` file) for PyTorch's `load_state_dict` on the same config.
@@ -265,6 +267,9 @@ fn run(command: Command) -> Result<()> {
                 save_pytorch,
             };
             note_default_optimizer(&cfg);
+            if let Some(dir) = opts.resume_from.as_deref().filter(|p| tch_lr::interop::hf::is_trainer_checkpoint(p)) {
+                note_trainer_checkpoint(dir);
+            }
             match format {
                 Format::Csv => trace_csv(&cfg, &opts),
                 Format::Json => trace_json(&cfg, &opts),
@@ -409,6 +414,22 @@ fn describe(cfg: &Config) -> String {
 fn note_default_optimizer(cfg: &Config) {
     if cfg.optimizer.is_none() {
         eprintln!("note: the config has no optimizer: section; using one SGD group with lr 0.1");
+    }
+}
+
+/// Says what a Hugging Face Trainer checkpoint folder is, and what its import drops.
+fn note_trainer_checkpoint(dir: &Path) {
+    // An unreadable folder is reported by the trace itself.
+    if let Ok(c) = tch_lr::interop::hf::load(dir) {
+        eprintln!(
+            "note: {}: a Hugging Face Trainer checkpoint at step {} of max_steps {}",
+            dir.display(),
+            c.global_step,
+            c.max_steps
+        );
+        for d in &c.dropped {
+            eprintln!("note: dropped {d}: the schedule does not depend on it");
+        }
     }
 }
 

@@ -15,6 +15,8 @@
 //! - [`model::load_state_dict`](crate::interop::model::load_state_dict) /
 //!   [`model::state_dict`](crate::interop::model::state_dict) move a model's weights between PyTorch's
 //!   `model.state_dict()` and a `VarStore` of the same names.
+//! - [`hf::load`](crate::interop::hf::load) reads a Hugging Face Trainer checkpoint folder
+//!   (`scheduler.pt`, `optimizer.pt`, `trainer_state.json`).
 //! - [`torch_file::to_tch`](crate::interop::torch_file::to_tch) /
 //!   [`torch_file::from_tch`](crate::interop::torch_file::from_tch) convert a record to and from a
 //!   contiguous CPU `tch::Tensor`.
@@ -66,6 +68,7 @@
 //!
 //! [`Error::Pickle`]: crate::Error::Pickle
 
+pub mod hf;
 pub mod model;
 pub mod pickle;
 pub mod state;
