@@ -204,7 +204,8 @@ impl<S: Schedule> Scheduler<S> {
     /// # Errors
     /// [`Error::State`] when the state is of another format, scheduler, optimizer
     /// kind or number of groups, schedules other hyper-parameters, or does not
-    /// parse. On error the scheduler may be partly loaded: build it afresh.
+    /// parse, or holds values the optimizer refuses (a non-finite LR, a
+    /// momentum of 2): the scheduler and its optimizer are then as they were.
     pub fn load_state(&mut self, state: SchedulerState) -> Result<()> {
         if state.format != 1 {
             return Err(Error::State(format!("unknown format {}, expected 1", state.format)));
@@ -223,8 +224,20 @@ impl<S: Schedule> Scheduler<S> {
                 self.optim.groups().len()
             )));
         }
+        let before = self.state()?;
+        let loaded = self.load_checked(state);
+        if loaded.is_err() {
+            // Nothing loaded half-way: what this scheduler wrote loads back.
+            self.load_checked(before)?;
+        }
+        loaded
+    }
+
+    /// The parts of [`load_state`](Self::load_state) after its checks.
+    fn load_checked(&mut self, state: SchedulerState) -> Result<()> {
+        let groups = state.groups.len();
         self.schedule.load_state(state.schedule)?;
-        check_loaded(&self.schedule, state.groups.len())?;
+        check_loaded(&self.schedule, groups)?;
         self.hypers.load_states(state.hypers)?;
         self.optim.replace_groups(state.groups)
     }
