@@ -527,3 +527,55 @@ fn fuzz_archives_and_pickles() {
     );
     assert!(loaded > 0 && errors > cases / 4);
 }
+
+/// PyTorch's `model.state_dict()` (an OrderedDict with `_metadata`: `nn.Sequential(Linear(3, 4),
+/// BatchNorm1d(4), Linear(4, 2))` after a training step, gen_interop.py) loads by name into a
+/// `VarStore` of the same names (`interop::model::load_state_dict`), bit for bit, and
+/// `model::state_dict` writes it back as PyTorch reads it; missing, unexpected and mismatched
+/// entries are one line each and load nothing.
+#[test]
+fn a_pytorch_model_state_dict_loads_by_name() {
+    use tch::nn::{self, VarStore};
+    use tch_lr::interop::model;
+    let sd = torch_file::load(dir().join("model_state_dict.pt")).unwrap();
+    let build = || {
+        let vs = VarStore::new(tch::Device::Cpu);
+        let _a = nn::linear(vs.root() / "0", 3, 4, Default::default());
+        let _b = nn::batch_norm1d(vs.root() / "1", 4, Default::default());
+        let _c = nn::linear(vs.root() / "2", 4, 2, Default::default());
+        vs
+    };
+    let mut vs = build();
+    model::load_state_dict(&mut vs, &sd, &["num_batches_tracked"]).unwrap();
+    let saved: std::collections::HashMap<String, Value> = sd
+        .items()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (if let Value::Str(k) = k { k.clone() } else { panic!() }, v.clone()))
+        .collect();
+    let ours = model::state_dict(&vs).unwrap();
+    assert_eq!(ours.items().unwrap().len(), saved.len() - 1, "all but num_batches_tracked");
+    for (k, v) in ours.items().unwrap() {
+        let Value::Str(k) = k else { panic!() };
+        assert_eq!(Some(v), saved.get(k), "{k}");
+    }
+
+    // Strict without the ignore list; another model; another shape: one line, nothing loaded.
+    let fresh = build();
+    let before = model::state_dict(&fresh).unwrap();
+    let mut fresh = fresh;
+    let e = model::load_state_dict(&mut fresh, &sd, &[]).unwrap_err().to_string();
+    assert!(e.contains("unexpected `1.num_batches_tracked`") && !e.contains('\n'), "{e}");
+    let mut other = VarStore::new(tch::Device::Cpu);
+    let _x = nn::linear(other.root() / "0", 3, 4, Default::default());
+    let _y = nn::linear(other.root() / "9", 4, 2, Default::default());
+    let e = model::load_state_dict(&mut other, &sd, &["num_batches_tracked"]).unwrap_err().to_string();
+    assert!(e.contains("missing `9.bias`, `9.weight`") && e.contains("unexpected `1.weight`, `1.bias`"), "{e}");
+    let mut wide = VarStore::new(tch::Device::Cpu);
+    let _a = nn::linear(wide.root() / "0", 3, 5, Default::default());
+    let _b = nn::batch_norm1d(wide.root() / "1", 4, Default::default());
+    let _c = nn::linear(wide.root() / "2", 4, 2, Default::default());
+    let e = model::load_state_dict(&mut wide, &sd, &["num_batches_tracked"]).unwrap_err().to_string();
+    assert!(e.contains("`0.") && e.contains("in the state_dict") && e.contains("in the model"), "{e}");
+    assert_eq!(model::state_dict(&fresh).unwrap(), before);
+}

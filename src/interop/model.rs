@@ -15,7 +15,8 @@
 //! let mut twin = nn::VarStore::new(Device::Cpu);
 //! let _fc = nn::linear(twin.root() / "fc", 4, 2, Default::default());
 //! model::load_state_dict(&mut twin, &sd, &[])?;
-//! assert!(twin.root().get("fc.weight").unwrap().equal(&vs.root().get("fc.weight").unwrap()));
+//! let weight = |vs: &nn::VarStore| vs.variables()["fc.weight"].shallow_clone();
+//! assert!(weight(&twin).equal(&weight(&vs)));
 //! # Ok::<(), tch_lr::Error>(())
 //! ```
 
