@@ -76,7 +76,7 @@ pub fn load(dir: &Path) -> Result<TrainerCheckpoint> {
     }
     let scheduler = torch_file::load(dir.join("scheduler.pt"))?;
     let (optimizer, dropped) = without_fused(torch_file::load(dir.join("optimizer.pt"))?);
-    let (global_step, max_steps, logged_lr) = trainer_state(dir)?;
+    let TrainerState { global_step, max_steps, logged_lr } = trainer_state(dir)?;
     let last_epoch = match scheduler.get("last_epoch") {
         Some(Value::Int(e)) => *e,
         _ => return Err(bad(dir, "scheduler.pt has no last_epoch: not a Trainer's LambdaLR state")),
@@ -117,8 +117,15 @@ fn without_fused(mut optimizer: Value) -> (Value, Vec<String>) {
     (optimizer, dropped)
 }
 
+/// What tch-lr reads of `trainer_state.json`.
+struct TrainerState {
+    global_step: u64,
+    max_steps: u64,
+    logged_lr: Vec<(u64, f64)>,
+}
+
 /// `trainer_state.json`: the global step, `max_steps` and the logged learning rates.
-fn trainer_state(dir: &Path) -> Result<(u64, u64, Vec<(u64, f64)>)> {
+fn trainer_state(dir: &Path) -> Result<TrainerState> {
     let path = dir.join("trainer_state.json");
     let io = |source| Error::Io { path: path.clone(), source };
     let size = std::fs::metadata(&path).map_err(io)?.len();
@@ -143,7 +150,7 @@ fn trainer_state(dir: &Path) -> Result<(u64, u64, Vec<(u64, f64)>)> {
         .filter_map(|e| Some((e.get("step")?.as_u64()?, e.get("learning_rate")?.as_f64()?)))
         .filter(|(_, lr)| lr.is_finite())
         .collect();
-    Ok((global_step, max_steps, logged))
+    Ok(TrainerState { global_step, max_steps, logged_lr: logged })
 }
 
 /// Checks that `config` gives the learning rates the Trainer logged up to
