@@ -68,6 +68,31 @@ fn compile_shim(lib_dir: &Path, os: &str) {
             .flag("-DGLOG_USE_GLOG_EXPORT");
     }
     build.compile("tch_lr_owned");
+    if env::var_os("CARGO_FEATURE_DISTRIBUTED").is_some() {
+        compile_distributed(&include, os);
+    }
+}
+
+/// `src/distributed/c10d.cpp` (the `distributed` feature: c10d's process
+/// groups) into its own static library. Linux only: c10d's TCPStore and Gloo
+/// are what torchrun's Linux jobs use.
+fn compile_distributed(include: &Path, os: &str) {
+    println!("cargo:rerun-if-changed=src/distributed/c10d.cpp");
+    if os == "windows" {
+        println!("cargo:warning=tch-lr's `distributed` feature is for Linux (c10d's Gloo and NCCL); it is off here");
+        return;
+    }
+    cc::Build::new()
+        .cpp(true)
+        .pic(true)
+        .warnings(false)
+        .include(include)
+        .include(include.join("torch/csrc/api/include"))
+        .file("src/distributed/c10d.cpp")
+        .flag("-std=c++17")
+        .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={}", cxx11_abi()))
+        .flag("-DGLOG_USE_GLOG_EXPORT")
+        .compile("tch_lr_distributed");
 }
 
 /// The `_GLIBCXX_USE_CXX11_ABI` libtorch was built with, found as torch-sys

@@ -72,6 +72,11 @@ pub enum Error {
     /// ([`interop::model`](crate::interop::model)).
     #[error("invalid model state: {0}")]
     ModelState(String),
+    /// The data-parallel engine failed (feature `distributed`): the store
+    /// cannot be reached, a peer died, a collective timed out, a launch
+    /// environment or batch that does not fit.
+    #[error("distributed: {0}")]
+    Distributed(String),
     /// A config that cannot be used: invalid YAML, an unknown scheduler or key,
     /// a wrong type or an invalid value. The message names the file, the line
     /// and column where YAML gives them, the key and the valid choices.

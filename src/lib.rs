@@ -55,6 +55,8 @@
 
 mod checks;
 pub mod config;
+#[cfg(feature = "distributed")]
+pub mod distributed;
 pub mod error;
 pub mod groups;
 pub mod guide;
