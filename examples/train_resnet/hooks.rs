@@ -4,11 +4,16 @@
 //!
 //! - `TRAIN_RESNET_DIE_AT=<point>:<n>`: the n-th time the run reaches
 //!   `<point>`, it kills itself with SIGKILL (the kill/resume test).
+//!   With `TRAIN_RESNET_DIE_RANK=<r>` only rank r dies, and only before
+//!   torchrun's first restart (the data-parallel restart test).
 //! - `TRAIN_RESNET_PAUSE_AT=<point>:<n>`: there it writes `.paused` (its pid)
 //!   into the checkpoint folder and waits forever, to be killed (the test of
 //!   the checkpoint folder's lock).
+//! - `TRAIN_RESNET_DUMP=<dir>`: at the end of training each rank writes its
+//!   model's `state_dict` to `<dir>/rank<r>.pt` (the test that the ranks end
+//!   with the same weights).
 //!
-//! The points: `row` (a log row written), `step` (the scheduler stepped per
+//! The points: `batch` (an optimizer step, on every rank), `row` (a log row written), `step` (the scheduler stepped per
 //! batch), `epoch` (an epoch's row written), and the stages of a checkpoint
 //! write: `save:model`, `save:scheduler`, `save:optimizer`, `save:renamed`,
 //! `save:latest`.
@@ -50,7 +55,7 @@ impl Hook {
 pub fn at(point: &str, dir: Option<&Path>) {
     static DIE: OnceLock<Hook> = OnceLock::new();
     static PAUSE: OnceLock<Hook> = OnceLock::new();
-    if DIE.get_or_init(|| Hook::from_env(DIE_AT)).reached(point) {
+    if DIE.get_or_init(|| Hook::from_env(DIE_AT)).reached(point) && this_rank_dies() {
         die();
     }
     if PAUSE.get_or_init(|| Hook::from_env(PAUSE_AT)).reached(point) {
@@ -60,6 +65,26 @@ pub fn at(point: &str, dir: Option<&Path>) {
         loop {
             std::thread::park();
         }
+    }
+}
+
+/// Whether the die hook applies to this process: always, or with
+/// `TRAIN_RESNET_DIE_RANK=<r>` on rank r before torchrun's first restart.
+fn this_rank_dies() -> bool {
+    let var = |k: &str| std::env::var(k).ok();
+    match var("TRAIN_RESNET_DIE_RANK") {
+        None => true,
+        Some(r) => var("RANK") == Some(r) && var("TORCHELASTIC_RESTART_COUNT").is_none_or(|c| c == "0"),
+    }
+}
+
+/// `TRAIN_RESNET_DUMP=<dir>`: writes the model's weights to `<dir>/rank<r>.pt`.
+pub fn dump(vs: &tch::nn::VarStore, rank: usize) {
+    let Some(dir) = std::env::var_os("TRAIN_RESNET_DUMP") else { return };
+    let path = Path::new(&dir).join(format!("rank{rank}.pt"));
+    let saved = tch_lr::interop::model::state_dict(vs).and_then(|sd| tch_lr::interop::torch_file::save(&path, &sd));
+    if let Err(e) = saved {
+        eprintln!("TRAIN_RESNET_DUMP: {e}");
     }
 }
 

@@ -23,6 +23,7 @@ mod find_lr;
 mod hooks;
 mod log;
 mod model;
+mod parallel;
 mod pytorch;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,7 @@ use tch_lr::{Schedule, Scheduler};
 
 use checkpoint::{Progress, RunSettings};
 use model::Model;
+use parallel::Parallel;
 
 /// Train a ResNet with a tch-lr schedule from a YAML config; log the LR of every batch.
 ///
@@ -112,6 +114,10 @@ struct Args {
     /// PyTorch's checkpoint for the PyTorch twin's --resume FILE.
     #[arg(long, value_name = "FILE", conflicts_with = "find_lr")]
     save_pytorch: Option<PathBuf>,
+    /// Under torchrun: the longest wait, in seconds, for the other ranks (the
+    /// rendezvous, each collective) before the run ends with an error.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = dist_timeout)]
+    dist_timeout: u64,
     /// Stop after this many batches in total, at least 1 (as if the run were killed there).
     #[arg(long, value_name = "N", value_parser = stop_after, allow_hyphen_values = true)]
     stop_after: Option<u64>,
@@ -181,6 +187,10 @@ fn seed(s: &str) -> Result<i64, String> {
 
 fn checkpoint_every(s: &str) -> Result<u64, String> {
     whole(s, 0, u64::MAX as i128, " (0: only at each epoch's end)").map(|v| v as u64)
+}
+
+fn dist_timeout(s: &str) -> Result<u64, String> {
+    Ok(whole(s, 1, 86_400, "seconds to wait for the other ranks")? as u64)
 }
 
 fn stop_after(s: &str) -> Result<u64, String> {
@@ -282,6 +292,12 @@ fn pick_device(spec: &str) -> Result<Device> {
             _ => bail!("--device {s}: expected auto, cpu, cuda or cuda:N"),
         },
     };
+    // Under torchrun, each process takes its local rank's GPU.
+    let local_rank = std::env::var("LOCAL_RANK").ok().and_then(|r| r.parse::<usize>().ok());
+    let device = match (device, local_rank) {
+        (Device::Cuda(0), Some(r)) if spec == "auto" || spec == "cuda" => Device::Cuda(r),
+        (d, _) => d,
+    };
     if let Device::Cuda(n) = device {
         if !tch::Cuda::is_available() {
             bail!("--device {spec}: CUDA is not available here (tch::Cuda::is_available() is false); use --device cpu or auto");
@@ -362,42 +378,52 @@ struct Prepared {
 /// or training ([`Trainer::start`], [`Trainer::train_epoch`] and
 /// [`Trainer::end_epoch`] for each epoch, [`Trainer::finish`]).
 fn run(args: Args) -> Result<()> {
-    let p = prepare(&args)?;
+    let device = pick_device(&args.device)?;
+    let par = Parallel::from_env(device, args.dist_timeout)?;
+    if par.world() > 1 && args.find_lr {
+        bail!("--find-lr runs in one process: launch it without torchrun");
+    }
+    let p = prepare(&args, device, &par)?;
     check_plan(&p.config, &p.run, p.batches)?;
     let (vs, net) = build_model(&p)?;
     if args.find_lr {
         return range_test(&args, &p, &vs, &net);
     }
-    let mut t = Trainer::start(&p, &args, vs, net)?;
+    let mut t = Trainer::start(&p, &args, &par, vs, net)?;
     let (epoch0, batch0) = t.position;
     for epoch in epoch0..p.run.epochs {
         let first = if epoch == epoch0 { batch0 } else { 0 };
         let Some(train_loss) = t.train_epoch(epoch, first)? else { break };
         t.end_epoch(epoch, train_loss)?;
     }
-    if let Some(path) = &args.save_pytorch {
+    if let Some(path) = args.save_pytorch.as_ref().filter(|_| par.is_writer()) {
         pytorch::save(path, &p.config, &p.run, &t.vs, &t.sched, (t.step, t.position.0, t.position.1))?;
     }
+    hooks::dump(&t.vs, par.rank());
+    par.barrier()?;
     t.finish()
 }
 
 /// Reads what the run is: takes the checkpoint folders' locks, the settings
 /// ([`read_settings`]), the config, the device ([`pick_device`]) and the data
 /// ([`load_data`]).
-fn prepare(args: &Args) -> Result<Prepared> {
-    // One run per checkpoint folder at a time, held until the process ends.
-    // A resumed run checkpoints on into its folder unless told otherwise.
+fn prepare(args: &Args, device: Device, par: &Parallel) -> Result<Prepared> {
+    // One run per checkpoint folder at a time, held until the process ends
+    // (by rank 0, the one that writes). A resumed run checkpoints on into its
+    // folder unless told otherwise.
     let checkpoint_dir = args.checkpoint_dir.clone().or_else(|| args.resume.clone());
     let mut dirs: Vec<&PathBuf> = args.resume.iter().chain(&checkpoint_dir).collect();
     dirs.dedup();
+    if !par.is_writer() {
+        dirs.clear();
+    }
     let _locks = dirs.into_iter().map(|d| checkpoint::lock(d)).collect::<Result<Vec<_>>>()?;
-    let (run, resume) = read_settings(args)?;
+    let (run, resume) = read_settings(args, par)?;
     // 0: only at each epoch's end.
     let checkpoint_every = args.checkpoint_every.or(run.checkpoint_every).unwrap_or(100);
     let run = RunSettings { checkpoint_every: Some(checkpoint_every), ..run };
     let config = Config::from_yaml(&run.config_text).with_context(|| format!("--config {}", args.config.display()))?;
     let model = if run.model == "resnet18" { Model::Resnet18 } else { Model::Resnet20 };
-    let device = pick_device(&args.device)?;
     if args.amp && device == Device::Cpu {
         bail!("--amp needs CUDA (autocast is for the GPU here)");
     }
@@ -408,8 +434,14 @@ fn prepare(args: &Args) -> Result<Prepared> {
 
 /// The run's settings: the flags' ([`settings`]), or, with `--resume`, the
 /// latest checkpoint's (checked as the flags are) with its position.
-fn read_settings(args: &Args) -> Result<(RunSettings, Option<(PathBuf, Progress)>)> {
-    let Some(dir) = &args.resume else { return Ok((settings(args)?, None)) };
+fn read_settings(args: &Args, par: &Parallel) -> Result<(RunSettings, Option<(PathBuf, Progress)>)> {
+    // After a torchrun restart, every rank resumes from the newest complete
+    // checkpoint of --checkpoint-dir, as --resume would.
+    let restarted = args
+        .checkpoint_dir
+        .as_ref()
+        .filter(|d| par.restart() > 0 && args.resume_pytorch.is_none() && checkpoint::latest(d).is_ok());
+    let Some(dir) = args.resume.as_ref().or(restarted) else { return Ok((settings(args)?, None)) };
     let (path, progress) = checkpoint::latest(dir)?;
     check_settings(&progress.run).with_context(|| format!("{}", path.join("progress.yaml").display()))?;
     Ok((progress.run.clone(), Some((path, progress))))
@@ -495,6 +527,10 @@ struct Logs {
 /// The training loop's state, which its steps advance.
 struct Trainer<'a> {
     p: &'a Prepared,
+    /// The ranks (one, without torchrun).
+    par: &'a Parallel,
+    /// This rank's samples of each global batch.
+    shard: std::ops::Range<i64>,
     /// `--amp`.
     amp: bool,
     /// `--stop-after`.
@@ -505,7 +541,8 @@ struct Trainer<'a> {
     /// Whether momentum, and weight decay, are scheduled: logged per group.
     cycles: bool,
     decays: bool,
-    logs: Logs,
+    /// Rank 0's logs (the other ranks write none).
+    logs: Option<Logs>,
     bar: ProgressBar,
     /// The next batch to train: its epoch and index in the epoch (the
     /// first batch of the next epoch once an epoch ended).
@@ -522,7 +559,7 @@ struct Trainer<'a> {
 impl<'a> Trainer<'a> {
     /// Builds the optimizer and scheduler, resumes or starts the run
     /// ([`resume_or_start`]), and opens the logs and the progress bar.
-    fn start(p: &'a Prepared, args: &Args, mut vs: VarStore, net: FuncT<'static>) -> Result<Self> {
+    fn start(p: &'a Prepared, args: &Args, par: &'a Parallel, mut vs: VarStore, net: FuncT<'static>) -> Result<Self> {
         // libtorch's optimizer owned by tch-lr: its state goes into the checkpoints.
         let optim = p.config.build_optim(&vs, tch_lr::optim::Backend::Owned)?;
         let mut sched = p.config.build(optim)?;
@@ -534,14 +571,25 @@ impl<'a> Trainer<'a> {
         let groups = sched.groups().lrs().len();
         // A run resumed from its checkpoint folder keeps its log's rows before the step.
         let resumed_at = p.resume.as_ref().map(|_| (step, epoch0));
-        let logs = open_logs(&p.run.log, groups, cycles, decays, resumed_at)?;
-        let bar = ProgressBar::new((p.run.epochs * p.batches) as u64).with_position(step);
+        // Every rank starts from rank 0's weights and buffers (DDP's start).
+        par.sync_start(&vs)?;
+        let shard = par.shard(p.run.batch_size)?;
+        let logs = match par.is_writer() {
+            true => Some(open_logs(&p.run.log, groups, cycles, decays, resumed_at)?),
+            false => None,
+        };
+        let bar = match par.is_writer() {
+            true => ProgressBar::new((p.run.epochs * p.batches) as u64).with_position(step),
+            false => ProgressBar::hidden(),
+        };
         bar.set_style(
             ProgressStyle::with_template("{bar:30} {pos}/{len} batches, {elapsed} < {eta} | {msg}")
                 .expect("a valid template"),
         );
         Ok(Trainer {
             p,
+            par,
+            shard,
             amp: args.amp,
             stop_after: args.stop_after,
             vs,
@@ -582,15 +630,23 @@ impl<'a> Trainer<'a> {
         let p = self.p;
         let (run, train) = (&p.run, &p.train);
         let t0 = Instant::now();
-        let idx = order.narrow(0, batch as i64 * run.batch_size, run.batch_size);
+        // This rank's shard of the global batch.
+        let first = batch as i64 * run.batch_size + self.shard.start;
+        let idx = order.narrow(0, first, self.shard.end - self.shard.start);
         let (x, y) = (train.images.index_select(0, &idx), train.labels.index_select(0, &idx));
         let lrs = self.sched.groups().lrs();
         let momenta = self.sched.groups().momenta();
         let weight_decays = self.sched.groups().weight_decays();
         let net = &self.net;
+        self.par.sync_buffers(&self.vs)?;
         let loss = tch::autocast(self.amp, || cross_entropy(&net.forward_t(&x, true), &y));
-        self.sched.optimizer_mut().backward_step(&loss);
-        let loss = loss.double_value(&[]);
+        let opt = self.sched.optimizer_mut();
+        opt.zero_grad();
+        loss.backward();
+        self.par.average_gradients(&self.vs)?;
+        self.sched.optimizer_mut().step();
+        hooks::at("batch", None);
+        let loss = self.par.mean_loss(&loss)?;
         let rate = run.batch_size as f64 / t0.elapsed().as_secs_f64();
         let mut row = vec![self.step.to_string(), epoch.to_string(), batch.to_string()];
         row.extend(lrs.iter().map(|v| v.to_string()));
@@ -602,8 +658,10 @@ impl<'a> Trainer<'a> {
         }
         // The loss in full (the shortest text that reads back to it), as the twin's repr().
         row.extend([loss.to_string(), format!("{rate:.1}")]);
-        self.logs.batches.row(&row)?;
-        hooks::at("row", None);
+        if let Some(logs) = &mut self.logs {
+            logs.batches.row(&row)?;
+            hooks::at("row", None);
+        }
         if p.config.interval == Interval::Step {
             self.sched.step().context("scheduler step")?;
             hooks::at("step", None);
@@ -623,17 +681,24 @@ impl<'a> Trainer<'a> {
     /// epoch's log row, the scheduler's step when it steps per epoch (on the
     /// validation loss for ReduceLROnPlateau), and a checkpoint.
     fn end_epoch(&mut self, epoch: usize, train_loss: f64) -> Result<()> {
+        // Every rank evaluates with rank 0's buffers: the same validation loss
+        // (ReduceLROnPlateau steps alike on every rank).
+        self.par.sync_buffers(&self.vs)?;
         let (val_loss, val_acc) = evaluate(&self.net, &self.p.test, self.p.run.batch_size.max(256));
         self.last = (val_loss, val_acc);
         let row = [epoch.to_string(), train_loss.to_string(), val_loss.to_string(), val_acc.to_string()];
-        self.logs.epochs.row(&row)?;
-        hooks::at("epoch", None);
-        self.bar.suspend(|| {
-            println!(
-                "epoch {epoch}: train loss {train_loss:.4}, val loss {val_loss:.4}, val accuracy {:.1}%",
-                100.0 * val_acc
-            )
-        });
+        if let Some(logs) = &mut self.logs {
+            logs.epochs.row(&row)?;
+            hooks::at("epoch", None);
+        }
+        if self.par.is_writer() {
+            self.bar.suspend(|| {
+                println!(
+                    "epoch {epoch}: train loss {train_loss:.4}, val loss {val_loss:.4}, val accuracy {:.1}%",
+                    100.0 * val_acc
+                )
+            });
+        }
         if self.p.config.interval == Interval::Epoch {
             if self.p.config.takes_metric() {
                 self.sched.step_metric(val_loss).context("scheduler step")?;
@@ -649,24 +714,33 @@ impl<'a> Trainer<'a> {
     /// batch is `batch` of `epoch`.
     fn checkpoint(&self, epoch: usize, batch: usize) -> Result<()> {
         let Some(dir) = &self.p.checkpoint_dir else { return Ok(()) };
-        let progress = Progress { step: self.step, epoch, batch, run: self.p.run.clone() };
-        checkpoint::save(dir, &self.vs, &self.sched, &progress)
+        if self.par.is_writer() {
+            let progress = Progress { step: self.step, epoch, batch, run: self.p.run.clone() };
+            checkpoint::save(dir, &self.vs, &self.sched, &progress)?;
+        }
+        // The others wait for it: a restart finds it complete.
+        self.par.barrier()
     }
 
     /// Says how the run went, and draws the log's plot.
     fn finish(self) -> Result<()> {
         self.bar.finish_and_clear();
+        let Some(logs) = &self.logs else { return Ok(()) };
         let secs = self.started.elapsed().as_secs_f64();
         let (step, (val_loss, val_acc)) = (self.step, self.last);
+        let ranks = match self.par.world() {
+            1 => String::new(),
+            n => format!(" on {n} processes"),
+        };
         println!(
-            "done: {step} batches in {secs:.1} s ({:.0} samples/s); val loss {val_loss:.4}, val accuracy {:.1}%",
+            "done: {step} batches in {secs:.1} s ({:.0} samples/s{ranks}); val loss {val_loss:.4}, val accuracy {:.1}%",
             self.samples as f64 / secs.max(1e-9),
             100.0 * val_acc
         );
         let log = &self.p.run.log;
         let plot = log.with_extension("png");
         plot_log(log, &plot, self.p.config.scheduler.name())?;
-        println!("log: {}\nper epoch: {}\nplot: {}", log.display(), self.logs.epochs_path.display(), plot.display());
+        println!("log: {}\nper epoch: {}\nplot: {}", log.display(), logs.epochs_path.display(), plot.display());
         Ok(())
     }
 }

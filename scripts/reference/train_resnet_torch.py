@@ -13,18 +13,24 @@ A run moves between the two languages through PyTorch's own checkpoint (see
 examples/train_resnet/pytorch.rs): `--stop-after N --save FILE` here, then the example's
 `--resume-pytorch FILE`; or the example's `--stop-after N --save-pytorch FILE`, then
 `--resume FILE` here. On the CPU the continued run's losses and parameters are the
-uninterrupted run's, bit for bit (tests/train_interop.rs).
+uninterrupted run's, bit for bit (tests/train.rs).
+
+Under torchrun (`.venv/bin/torchrun --standalone --nproc-per-node 2 scripts/reference/train_resnet_torch.py
+...`) it trains with DistributedDataParallel (Gloo on the CPU), `--batch-size` the global batch
+split across the ranks, as the example does under `./scripts/train.sh --nproc 2`.
 """
 
 import argparse
 import csv
 import math
+import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 import yaml
@@ -109,6 +115,41 @@ def optimizer(model, o):
                amsgrad=o.get("amsgrad", False))
 
 
+class Ranks:
+    """Data parallelism under torchrun (WORLD_SIZE set): PyTorch's DDP over Gloo (NCCL on CUDA),
+    as examples/train_resnet/parallel.rs does it: each rank trains on its shard of each global
+    batch, DDP broadcasts rank 0's buffers before each forward and averages the gradients, rank 0's
+    buffers are broadcast before each evaluation, the logged loss is the ranks' mean, rank 0
+    writes."""
+
+    def __init__(self, device):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1:
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    def shard(self, batch):
+        if batch % self.world:
+            sys.exit(f"the global batch of {batch} does not split into {self.world} equal parts")
+        part = batch // self.world
+        return part * self.rank, part * (self.rank + 1)
+
+    def wrap(self, model):
+        return nn.parallel.DistributedDataParallel(model) if self.world > 1 else model
+
+    def mean_loss(self, loss):
+        if self.world == 1:
+            return loss.item()
+        total = loss.detach().clone()
+        dist.all_reduce(total)
+        return (total / self.world).item()
+
+    def sync_buffers(self, model):
+        for b in model.buffers():
+            if self.world > 1:
+                dist.broadcast(b, 0)
+
+
 def evaluate(model, x, y, batch):
     """examples/train_resnet's evaluate: mean loss and accuracy over batches of `batch`."""
     model.eval()
@@ -162,6 +203,7 @@ def train(args):
         torch.backends.cudnn.benchmark = True
     (xtr, ytr), (xte, yte) = (xtr.to(device), ytr.to(device)), (xte.to(device), yte.to(device))
     torch.manual_seed(args.seed)
+    ranks = Ranks(device)
     model = ResNet20().to(device)
     opt = optimizer(model, config["optimizer"])
     with warnings.catch_warnings():
@@ -172,7 +214,12 @@ def train(args):
     n_groups = len(opt.param_groups)
     batches = args.train_size // args.batch_size
     step, epoch0, batch0 = resume(args.resume, model, opt, sched, args) if args.resume else (0, 0, 0)
-    Path(args.log).parent.mkdir(parents=True, exist_ok=True)
+    trained = ranks.wrap(model)  # DDP broadcasts rank 0's weights and buffers here
+    lo, hi = ranks.shard(args.batch_size)
+    if ranks.rank != 0:
+        args.log = os.devnull
+    else:
+        Path(args.log).parent.mkdir(parents=True, exist_ok=True)
     header = ["step", "epoch", "batch"] + [f"lr_{g}" for g in range(n_groups)]
     header += [f"momentum_{g}" for g in range(n_groups)] if cycles else []
     header += ["loss", "samples_per_sec"]
@@ -191,15 +238,15 @@ def train(args):
                     stopped = True
                     break
                 t0 = time.perf_counter()
-                idx = order[b * args.batch_size:(b + 1) * args.batch_size]
+                idx = order[b * args.batch_size + lo:b * args.batch_size + hi]
                 lrs = [g["lr"] for g in opt.param_groups]
                 ms = momenta(opt)
                 with torch.autocast(device.type, enabled=args.amp):
-                    loss = F.cross_entropy(model(xtr[idx]), ytr[idx])
+                    loss = F.cross_entropy(trained(xtr[idx]), ytr[idx])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
-                loss = loss.item()
+                loss = ranks.mean_loss(loss)
                 rate = args.batch_size / (time.perf_counter() - t0)
                 out.writerow([step, epoch, b] + [repr(v) for v in lrs] + ([repr(m) for m in ms] if cycles else [])
                              + [repr(loss), f"{rate:.1f}"])
@@ -212,15 +259,23 @@ def train(args):
             if stopped:
                 print(f"stopped after {step} batches (--stop-after)")
                 break
+            ranks.sync_buffers(model)
             val_loss, acc = evaluate(model, xte, yte, max(args.batch_size, 256))
-            print(f"epoch {epoch}: val loss {val_loss:.4f}, val accuracy {100 * acc:.1f}%")
+            if ranks.rank == 0:
+                print(f"epoch {epoch}: val loss {val_loss:.4f}, val accuracy {100 * acc:.1f}%")
             if interval == "epoch":
                 sched.step(val_loss) if plateau else sched.step()
             position = (epoch + 1, 0)
-    if args.save:
+    if args.save and ranks.rank == 0:
         save(args.save, model, opt, sched, step, *position, args)
+    if args.dump:
+        torch.save(model.state_dict(), Path(args.dump) / f"rank{ranks.rank}.pt")
     secs = time.perf_counter() - start
-    print(f"done: {step} batches in {secs:.1f} s ({samples / max(secs, 1e-9):.0f} samples/s)\nlog: {args.log}")
+    if ranks.rank == 0:
+        on = f" on {ranks.world} processes" if ranks.world > 1 else ""
+        print(f"done: {step} batches in {secs:.1f} s ({samples / max(secs, 1e-9):.0f} samples/s{on})\nlog: {args.log}")
+    if ranks.world > 1:
+        dist.destroy_process_group()
 
 
 def compare(a, b):
@@ -249,6 +304,7 @@ def main():
     ap.add_argument("--stop-after", type=int, metavar="N", help="stop after N batches in all")
     ap.add_argument("--save", metavar="FILE", help="when the run stops, save it (the example's --resume-pytorch reads it)")
     ap.add_argument("--resume", metavar="FILE", help="continue a run saved by --save or the example's --save-pytorch")
+    ap.add_argument("--dump", metavar="DIR", help="at the end, each rank writes its model's state_dict to DIR/rank<r>.pt")
     ap.add_argument("--compare", nargs=2, metavar=("LOG_A", "LOG_B"))
     args = ap.parse_args()
     if args.compare:
