@@ -14,13 +14,13 @@ python scripts/fixtures/gen.py --check
 
 echo "== cargo fmt --check"
 cargo fmt --check
-echo "== cargo clippy"
-cargo clippy --all-targets -- -D warnings
+echo "== cargo clippy (with data parallelism: the distributed feature)"
+cargo clippy --all-targets --features distributed -- -D warnings
 echo "== cargo clippy, library alone (default features off)"
 cargo clippy --lib --no-default-features -- -D warnings
 echo "== registry: keyword arguments and defaults against PyTorch's signatures"
 python scripts/reference/check_defaults.py
-echo "== cargo test"
-cargo test "$@"
+echo "== cargo test (with the distributed feature: its tests run 2 processes under torchrun)"
+cargo test --features distributed "$@"
 echo "== downstream crate (README example, default features off)"
 ./scripts/compat/downstream.sh

@@ -17,7 +17,11 @@ fn example() -> PathBuf {
             let exe = std::env::current_exe().unwrap();
             let profile_dir = exe.parent().unwrap().parent().unwrap();
             let mut cargo = Command::new(env!("CARGO"));
-            cargo.args(["build", "--quiet", "--example", "train_resnet"]).current_dir(root());
+            // With data parallelism (the torchrun tests below); one process
+            // runs as without it.
+            cargo
+                .args(["build", "--quiet", "--features", "distributed", "--example", "train_resnet"])
+                .current_dir(root());
             if profile_dir.file_name().is_some_and(|p| p == "release") {
                 cargo.arg("--release");
             }
@@ -779,4 +783,184 @@ fn pytorch_to_rust_adamw() {
 #[test]
 fn rust_to_pytorch_adamw() {
     across(ADAMW_WARMUP_COSINE, 9, true);
+}
+
+// ---------------------------------------------------------------------------
+// Data parallelism under torchrun (Gloo over loopback, 2 processes).
+// ---------------------------------------------------------------------------
+
+/// `args` under the project's torchrun, `n` processes (`torchrun_args` first: `--max-restarts 1`).
+fn torchrun(n: usize, torchrun_args: &[&str], args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(root().join(".venv/bin/torchrun"));
+    cmd.args(["--standalone", "--nnodes", "1", "--nproc-per-node", &n.to_string()])
+        .args(torchrun_args)
+        .args(["--no-python", "--"])
+        .arg(example())
+        .args(args)
+        .current_dir(root())
+        .env("GLOO_SOCKET_IFNAME", "lo");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("running .venv/bin/torchrun");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// 2 epochs of 4 global batches of 32 (128 samples), from the twin's initial weights.
+fn parallel_run<'a>(cfg: &'a str, init: &'a str, log: &'a str) -> Vec<&'a str> {
+    vec![
+        "--config",
+        cfg,
+        "--train-size",
+        "128",
+        "--test-size",
+        "32",
+        "--batch-size",
+        "32",
+        "--epochs",
+        "2",
+        "--device",
+        "cpu",
+        "--resume-pytorch",
+        init,
+        "--log",
+        log,
+    ]
+}
+
+/// The twin's initial weights, saved before its first step.
+fn twin_init(dir: &Path, cfg: &str) -> String {
+    let init = dir.join("init.pt").to_str().unwrap().to_string();
+    let run = ["--config", cfg, "--train-size", "128", "--test-size", "32", "--batch-size", "32", "--epochs", "2"];
+    twin(&[&run[..], &["--stop-after", "0", "--save", &init, "--log", "/dev/null"]].concat());
+    init
+}
+
+/// Two processes under torchrun: every global step logged once, by rank 0;
+/// the LR and momentum columns those of one process; both ranks end with the
+/// same weights and buffers; and the losses and weights are PyTorch DDP's (the
+/// twin under torchrun, Gloo, from the same initial weights) exactly: with
+/// two ranks the averaged gradient (g0/2 + g1/2) has one rounding whichever
+/// rank comes first, so the tolerance is zero.
+#[test]
+fn two_processes_under_torchrun_match_one_process_schedule_and_pytorch_ddp() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let cfg = config(dir.path(), "c.yaml", SGD_ONE_CYCLE);
+    let init = twin_init(dir.path(), &cfg);
+    let (rs_dump, py_dump) = (d("rs"), d("py"));
+    std::fs::create_dir_all(&rs_dump).unwrap();
+    std::fs::create_dir_all(&py_dump).unwrap();
+
+    let two = d("two.csv");
+    let out = torchrun(2, &[], &parallel_run(&cfg, &init, &two), &[("TRAIN_RESNET_DUMP", &rs_dump)]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(stdout.matches("done: 8 batches").count(), 1, "rank 0 alone reports: {stdout}");
+    let one = d("one.csv");
+    ok(&train(&parallel_run(&cfg, &init, &one)));
+    let (two_log, one_log) = (Csv::read(Path::new(&two)), Csv::read(Path::new(&one)));
+    assert_eq!(two_log.col("step"), (0..8).map(|i| i.to_string()).collect::<Vec<_>>(), "each step once");
+    assert_eq!(two_log.schedule_columns(), one_log.schedule_columns(), "LR and momentum: 2 processes vs 1");
+
+    // Both ranks' weights and buffers, bit for bit.
+    let ranks: Vec<_> = (0..2).map(|r| saved_weights(&Path::new(&rs_dump).join(format!("rank{r}.pt")))).collect();
+    assert!(!ranks[0].is_empty() && ranks[0] == ranks[1], "the ranks' weights differ");
+
+    // PyTorch's DDP from the same weights: the same losses and weights.
+    let py = d("py.csv");
+    let run = ["--config", &cfg, "--train-size", "128", "--test-size", "32", "--batch-size", "32", "--epochs", "2"];
+    let mut cmd = Command::new(root().join(".venv/bin/torchrun"));
+    cmd.args(["--standalone", "--nnodes", "1", "--nproc-per-node", "2", "--"])
+        .arg(root().join("scripts/reference/train_resnet_torch.py"))
+        .args(run)
+        .args(["--resume", &init, "--log", &py, "--dump", &py_dump])
+        .env("GLOO_SOCKET_IFNAME", "lo");
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    same_rows(&Csv::read(Path::new(&py)), &two_log, 0, "2-process Rust vs PyTorch DDP");
+    for r in 0..2 {
+        let theirs = saved_weights(&Path::new(&py_dump).join(format!("rank{r}.pt")));
+        for (name, w) in &ranks[r] {
+            assert!(theirs.iter().any(|(n, t)| n == name && t == w), "rank {r}: {name} differs from DDP's");
+        }
+    }
+}
+
+/// A `state_dict` file's tensors by name.
+fn saved_weights(path: &Path) -> Vec<(String, tch_lr::interop::Value)> {
+    use tch_lr::interop::{torch_file, Value};
+    let file = torch_file::load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut out: Vec<_> = file
+        .items()
+        .unwrap()
+        .iter()
+        .filter_map(|(k, v)| match k {
+            Value::Str(k) if !k.ends_with("num_batches_tracked") => Some((k.clone(), v.clone())),
+            _ => None,
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Rank 1 killed (SIGKILL) in its 6th step, under `torchrun --max-restarts 1`:
+/// torchrun restarts both ranks, which resume from the newest complete
+/// checkpoint (step 4, the first epoch's end; one every 3 steps too); the run ends with every step logged once and
+/// the uninterrupted run's rows, losses included.
+#[test]
+fn a_rank_killed_under_torchrun_restarts_from_the_newest_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let cfg = config(dir.path(), "c.yaml", SGD_ONE_CYCLE);
+    let init = twin_init(dir.path(), &cfg);
+    let full = d("full.csv");
+    let out = torchrun(2, &[], &parallel_run(&cfg, &init, &full), &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let (log, ck) = (d("killed.csv"), d("ck"));
+    let mut args = parallel_run(&cfg, &init, &log);
+    args.extend(["--checkpoint-dir", &ck, "--checkpoint-every", "3"]);
+    let env = [("TRAIN_RESNET_DIE_AT", "batch:6"), ("TRAIN_RESNET_DIE_RANK", "1")];
+    let out = torchrun(2, &["--max-restarts", "1"], &args, &env);
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("ck/step-000000004 at step 4"), "the newest checkpoint before the kill: {stdout}");
+    let (got, want) = (Csv::read(Path::new(&log)), Csv::read(Path::new(&full)));
+    assert_eq!(got.col("step"), (0..8).map(|i| i.to_string()).collect::<Vec<_>>(), "each step once");
+    same_rows(&want, &got, 0, "restarted vs uninterrupted");
+}
+
+/// A global batch the world size does not divide: one line per rank, a
+/// non-zero exit, no hang.
+#[test]
+fn a_batch_the_world_size_does_not_divide_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "c.yaml", SGD_ONE_CYCLE);
+    let log = dir.path().join("log.csv");
+    let args = [
+        "--config",
+        &cfg,
+        "--train-size",
+        "99",
+        "--test-size",
+        "32",
+        "--batch-size",
+        "33",
+        "--epochs",
+        "1",
+        "--device",
+        "cpu",
+        "--log",
+        log.to_str().unwrap(),
+    ];
+    let start = std::time::Instant::now();
+    let out = torchrun(2, &[], &args, &[]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 2, "{stderr}");
+    assert!(errors.iter().all(|e| e.contains("does not split into 2 equal parts")), "{stderr}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(120));
 }

@@ -437,10 +437,7 @@ fn prepare(args: &Args, device: Device, par: &Parallel) -> Result<Prepared> {
 fn read_settings(args: &Args, par: &Parallel) -> Result<(RunSettings, Option<(PathBuf, Progress)>)> {
     // After a torchrun restart, every rank resumes from the newest complete
     // checkpoint of --checkpoint-dir, as --resume would.
-    let restarted = args
-        .checkpoint_dir
-        .as_ref()
-        .filter(|d| par.restart() > 0 && args.resume_pytorch.is_none() && checkpoint::latest(d).is_ok());
+    let restarted = args.checkpoint_dir.as_ref().filter(|d| par.restart() > 0 && checkpoint::latest(d).is_ok());
     let Some(dir) = args.resume.as_ref().or(restarted) else { return Ok((settings(args)?, None)) };
     let (path, progress) = checkpoint::latest(dir)?;
     check_settings(&progress.run).with_context(|| format!("{}", path.join("progress.yaml").display()))?;
@@ -564,9 +561,11 @@ impl<'a> Trainer<'a> {
         let optim = p.config.build_optim(&vs, tch_lr::optim::Backend::Owned)?;
         let mut sched = p.config.build(optim)?;
         let (cycles, decays) = (sched.last_momentum().is_some(), sched.last_weight_decay().is_some());
-        let (step, epoch0, batch0) = match &args.resume_pytorch {
-            Some(path) => pytorch::load(path, &p.config, &p.run, &mut vs, &mut sched)?,
-            None => resume_or_start(p.resume.as_ref(), &mut vs, &mut sched)?,
+        // A checkpoint of this run (--resume, or after a torchrun restart)
+        // comes before the PyTorch checkpoint the run started from.
+        let (step, epoch0, batch0) = match (&p.resume, &args.resume_pytorch) {
+            (None, Some(path)) => pytorch::load(path, &p.config, &p.run, &mut vs, &mut sched)?,
+            _ => resume_or_start(p.resume.as_ref(), &mut vs, &mut sched)?,
         };
         let groups = sched.groups().lrs().len();
         // A run resumed from its checkpoint folder keeps its log's rows before the step.

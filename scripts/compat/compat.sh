@@ -10,4 +10,4 @@ scratch="${1:-/tmp/tch-lr-compat}"
 setup_flag=--test
 # shellcheck source=scripts/compat/scratch_tch024.sh
 . "$root/scripts/compat/scratch_tch024.sh"
-cargo test
+cargo test --features distributed
