@@ -34,6 +34,11 @@ pub mod optimizer_state {}
 #[doc = include_str!("../docs/guide/pytorch-interop.md")]
 pub mod pytorch_interop {}
 
+/// (Compiled with the `distributed` feature, whose API its example uses.)
+#[cfg(feature = "distributed")]
+#[doc = include_str!("../docs/guide/data-parallel.md")]
+pub mod data_parallel {}
+
 #[doc = include_str!("../docs/guide/weight-decay-momentum.md")]
 pub mod weight_decay_momentum {}
 

@@ -9,14 +9,16 @@
 # The build happens in a scratch copy of the tree (SCRATCH, default
 # /tmp/tch-lr-gpu) with its own .venv holding torch==2.11.0 (~4.7 GB, once),
 # so this checkout is not touched. On the GPU machine: `OUT_DIR/run.sh`
-# (CUDA; `--device cpu` runs the same on the CPU, as this script's own check).
+# (CUDA; `--device cpu` runs the same on the CPU, as this script's own check):
+# one process, then data-parallel on every GPU (NCCL) beside PyTorch's DDP.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 out="${1:-$root/dist/gpu-bundle}"
 scratch="${SCRATCH:-/tmp/tch-lr-gpu}"
 # shellcheck source=scripts/compat/scratch_tch024.sh
 . "$root/scripts/compat/scratch_tch024.sh"
-cargo build --release --example train_resnet --bin tch-lr
+# With data parallelism (c10d: NCCL on the GPUs, Gloo on the CPU).
+cargo build --release --features distributed --example train_resnet --bin tch-lr
 
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/scripts/reference" "$out/scripts/fixtures"

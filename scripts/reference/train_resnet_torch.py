@@ -135,7 +135,11 @@ class Ranks:
         return part * self.rank, part * (self.rank + 1)
 
     def wrap(self, model):
-        return nn.parallel.DistributedDataParallel(model) if self.world > 1 else model
+        if self.world == 1:
+            return model
+        device = next(model.parameters()).device
+        ids = [device.index] if device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(model, device_ids=ids)
 
     def mean_loss(self, loss):
         if self.world == 1:
@@ -197,6 +201,9 @@ def train(args):
     interval = config.get("interval", "epoch")
     (xtr, ytr), (xte, yte) = synthetic(args.train_size, args.test_size, args.seed)
     device = torch.device(args.device)
+    if "WORLD_SIZE" in os.environ and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per process
+        torch.cuda.set_device(device)
     if args.amp and device.type != "cuda":
         sys.exit("--amp needs CUDA (autocast is for the GPU here)")
     if device.type == "cuda":

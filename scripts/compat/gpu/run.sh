@@ -3,8 +3,10 @@
 # `python3` with PyTorch 2.11 (and pyyaml): the binaries load that PyTorch's
 # libtorch.
 #
-#   ./run.sh                   # CUDA: fp32, --amp, the PyTorch twin, the table
-#   ./run.sh --device cpu      # the same on the CPU (fp32 only), as a check
+#   ./run.sh                   # CUDA: fp32, --amp, the PyTorch twin, then data-parallel
+#                              # on every GPU (NCCL, one process each) beside PyTorch's DDP
+#   ./run.sh --device cpu      # the same on the CPU (fp32 only; data-parallel: 2 Gloo
+#                              # processes), as a check
 #   EPOCHS=6 TRAIN_SIZE=4096 ./run.sh
 #
 # Writes results/: the logs, results/table.md (samples/s, LR identical or not,
@@ -45,6 +47,19 @@ for v in "${variants[@]}"; do
     "$py" scripts/reference/train_resnet_torch.py "${common[@]}" --device "$device" "${amp[@]}" --log "results/torch_$v/log.csv" \
         | tee "results/torch_$v.out"
 done
+
+# Data-parallel: one process per GPU (world size 1 on a one-GPU machine, through the
+# same code path), tch-lr's c10d engine beside PyTorch's DDP, the same global batch.
+if [ "$device" = cpu ]; then nproc=2; else nproc="$("$py" -c 'import torch; print(torch.cuda.device_count())')"; fi
+export GLOO_SOCKET_IFNAME="${GLOO_SOCKET_IFNAME:-lo}"
+run=("$py" -m torch.distributed.run --standalone --nnodes 1 --nproc-per-node "$nproc")
+echo "== tch-lr, $device, data-parallel on $nproc process(es)"
+"${run[@]}" --no-python -- bin/train_resnet "${common[@]}" --device "$device" --log results/tch_ddp/log.csv \
+    | tee results/tch_ddp.out
+echo "== PyTorch $torch_version DDP, $device, $nproc process(es)"
+"${run[@]}" -- scripts/reference/train_resnet_torch.py "${common[@]}" --device "$device" --log results/torch_ddp/log.csv \
+    | tee results/torch_ddp.out
+variants+=(ddp)
 
 # The table: per-batch samples/s and LR identity from the logs, accuracy from each run's last epoch line.
 "$py" - "$device" "$gpu" "$torch_version" "${variants[@]}" <<'PY'
