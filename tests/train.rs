@@ -964,3 +964,35 @@ fn a_batch_the_world_size_does_not_divide_is_one_line() {
     assert!(errors.iter().all(|e| e.contains("does not split into 2 equal parts")), "{stderr}");
     assert!(start.elapsed() < std::time::Duration::from_secs(120));
 }
+
+/// A rank whose store nobody serves (torchrun's environment by hand, the
+/// port closed): one `error:` line within --dist-timeout, exit status 1.
+#[test]
+fn a_rank_that_cannot_reach_the_store_is_one_line_within_the_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), "c.yaml", SGD_ONE_CYCLE);
+    let log = dir.path().join("log.csv");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let mut args = small(&cfg, log.to_str().unwrap());
+    args.extend(["--dist-timeout", "2"]);
+    let start = std::time::Instant::now();
+    let out = Command::new(example())
+        .args(&args)
+        .current_dir(root())
+        .envs([
+            ("WORLD_SIZE", "2"),
+            ("RANK", "1"),
+            ("LOCAL_RANK", "1"),
+            ("MASTER_ADDR", "127.0.0.1"),
+            ("MASTER_PORT", port.as_str()),
+            ("TORCHELASTIC_USE_AGENT_STORE", "True"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(lines[0].starts_with("error: distributed: joining the process group at 127.0.0.1:"), "{stderr}");
+    assert!(start.elapsed() < std::time::Duration::from_secs(60), "{:?}", start.elapsed());
+}
