@@ -18,6 +18,7 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-changed=src/optim/owned.cpp");
     println!("cargo:rerun-if-changed=src/optim/pytorch_step.cpp");
+    println!("cargo:rerun-if-changed=src/optim/write.cpp");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     if env::var_os("CARGO_FEATURE_DOC_ONLY").is_some() {
         return;
@@ -43,7 +44,7 @@ fn main() {
     compile_shim(&dir, &os);
 }
 
-/// `src/optim/owned.cpp` and `src/optim/pytorch_step.cpp` into a static
+/// `src/optim/owned.cpp`, `pytorch_step.cpp` and `write.cpp` into a static
 /// library linked into this crate.
 fn compile_shim(lib_dir: &Path, os: &str) {
     println!("cargo:rerun-if-env-changed=LIBTORCH_INCLUDE");
@@ -58,7 +59,8 @@ fn compile_shim(lib_dir: &Path, os: &str) {
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
         .file("src/optim/owned.cpp")
-        .file("src/optim/pytorch_step.cpp");
+        .file("src/optim/pytorch_step.cpp")
+        .file("src/optim/write.cpp");
     if os == "windows" {
         build.flag("/std:c++17").flag("/p:DefineConstants=GLOG_USE_GLOG_EXPORT");
     } else {

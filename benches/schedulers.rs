@@ -11,6 +11,11 @@
 //!   `set_lr_group` for every group, `set_lr_group` + `set_momentum_group` for
 //!   every group, one `set_lr`, and `set_lr_group` for every group + one
 //!   `set_momentum`.
+//! - `step_owned/<Scheduler>/<groups>`: the same over the owned optimizer
+//!   (`Optim::owned`), whose `sync` writes every group's values in one call.
+//! - `floor_owned/write/<groups>`: the owned optimizer's write path alone
+//!   (`internals::write_lrs`): `groups` new LRs in one call, a new value each
+//!   step.
 //! - `index/<Scheduler>/<step>`: one group, each scheduler at step 10 and at
 //!   step 10,000,000. The late state is reached by stepping the pure schedule
 //!   (no optimizer, no libtorch) 10,000,000 times over a `ParamGroups`, saving
@@ -29,6 +34,7 @@
 //! PyTorch's side and writes `docs/benchmarks.md`.
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// The training example's models (ResNet-20), shared with `examples/train_resnet`.
@@ -85,6 +91,16 @@ fn lrs(n: usize) -> Vec<f64> {
 /// SGD with momentum 0.9, as in `scripts/bench/pytorch.py`.
 fn sgd() -> nn::Sgd {
     nn::Sgd { momentum: 0.9, ..Default::default() }
+}
+
+/// Whether the step benchmark's schedulers run over the owned optimizer
+/// (`step_owned/...`) rather than tch's (`step/...`).
+static OWNED: AtomicBool = AtomicBool::new(false);
+
+/// The step benchmark's optimizer over `vs`: tch's, or the owned one.
+fn bench_optim(vs: &VarStore, lrs: Vec<f64>) -> Optim {
+    if OWNED.load(Ordering::Relaxed) { Optim::owned(sgd(), vs, lrs) } else { Optim::new(sgd(), vs, lrs) }
+        .expect("optim")
 }
 
 /// Something that takes `iters` steps and says how long they took.
@@ -231,6 +247,31 @@ impl Steps for Floor {
     }
 }
 
+/// The owned optimizer's write path alone: `n` new LRs in one call.
+struct OwnedFloor {
+    opt: Optim,
+    _vs: VarStore,
+    /// The LRs written at even steps, and at odd ones (half).
+    lrs: [Vec<f64>; 2],
+}
+
+impl Steps for OwnedFloor {
+    fn run(&mut self, iters: u64) -> Duration {
+        let t = Instant::now();
+        for k in 0..iters {
+            tch_lr::internals::write_lrs(&mut self.opt, black_box(&self.lrs[(k & 1) as usize])).expect("write");
+        }
+        t.elapsed()
+    }
+}
+
+fn owned_floor(n: usize) -> Box<dyn Steps> {
+    let vs = tiny_var_store(n);
+    let l = lrs(n);
+    let opt = Optim::owned(sgd(), &vs, l.clone()).expect("optim");
+    Box::new(OwnedFloor { opt, _vs: vs, lrs: [l.clone(), times(&l, 0.5)] })
+}
+
 /// A floor over a bare optimizer with `n` groups.
 fn floor(n: usize, kind: FloorKind) -> Box<dyn Steps> {
     let vs = tiny_var_store(n);
@@ -242,7 +283,7 @@ fn floor(n: usize, kind: FloorKind) -> Box<dyn Steps> {
 fn sched<S: PlainStep + 'static>(n: usize, make: impl Fn(&[f64]) -> S, period: Option<u64>) -> Box<dyn Steps> {
     let vs = tiny_var_store(n);
     let lrs = lrs(n);
-    let optim = Optim::new(sgd(), &vs, lrs.clone()).expect("optim");
+    let optim = bench_optim(&vs, lrs.clone());
     let s = make(&lrs).build(optim).expect("scheduler");
     let reset = period.map(|p| (p, s.state().expect("state")));
     Box::new(Sched { s, _vs: vs, reset, since: 0 })
@@ -444,7 +485,7 @@ fn timm_wsd(_: &[f64]) -> WSDLRScheduler {
 /// `ReduceLROnPlateau()` with PyTorch's defaults over `n` groups.
 fn plateau(n: usize) -> Box<dyn Steps> {
     let vs = tiny_var_store(n);
-    let optim = Optim::new(sgd(), &vs, lrs(n)).expect("optim");
+    let optim = bench_optim(&vs, lrs(n));
     let s = ReduceLROnPlateau::new().build(optim).expect("scheduler");
     Box::new(Plateau { s, _vs: vs, k: 0.0 })
 }
@@ -576,6 +617,30 @@ fn bench_steps(c: &mut Criterion) {
     g.finish();
 }
 
+/// `step_owned/<Scheduler>/<groups>`: the step benchmark over the owned optimizer.
+fn bench_steps_owned(c: &mut Criterion) {
+    OWNED.store(true, Ordering::Relaxed);
+    let mut g = c.benchmark_group("step_owned");
+    for (name, make) in step_cases() {
+        for n in GROUPS {
+            let mut b = make(n);
+            g.bench_function(BenchmarkId::new(name, n), |bench| bench.iter_custom(|iters| b.run(iters)));
+        }
+    }
+    g.finish();
+    OWNED.store(false, Ordering::Relaxed);
+}
+
+/// `floor_owned/write/<groups>`.
+fn bench_floor_owned(c: &mut Criterion) {
+    let mut g = c.benchmark_group("floor_owned");
+    for n in GROUPS {
+        let mut b = owned_floor(n);
+        g.bench_function(BenchmarkId::new("write", n), |bench| bench.iter_custom(|iters| b.run(iters)));
+    }
+    g.finish();
+}
+
 /// `floor/<setters>/<groups>`.
 fn bench_floor(c: &mut Criterion) {
     let mut g = c.benchmark_group("floor");
@@ -667,6 +732,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = bench_steps, bench_floor, bench_index, bench_train_step
+    targets = bench_steps, bench_floor, bench_steps_owned, bench_floor_owned, bench_index, bench_train_step
 }
 criterion_main!(benches);

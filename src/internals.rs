@@ -13,3 +13,14 @@ pub use crate::support::{tiny_var_store, write_atomic};
 pub fn group_count(vs: &tch::nn::VarStore) -> usize {
     crate::optim::group_count(vs)
 }
+
+/// The owned optimizer's write path alone: every group's LR, `lrs`, in one
+/// call into libtorch's options, without the change checks of
+/// [`Optim::sync`](crate::Optim::sync) (the floor of the benchmarks).
+///
+/// # Errors
+/// [`Error::Unsupported`](crate::Error::Unsupported) for tch's optimizer; a
+/// libtorch error for another number of groups.
+pub fn write_lrs(opt: &mut crate::Optim, lrs: &[f64]) -> crate::Result<()> {
+    opt.write_lrs(lrs)
+}

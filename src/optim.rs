@@ -129,6 +129,18 @@ impl OptimizerSpec for nn::RmsProp {
     }
 }
 
+/// Copies `values` into `written` where they differ (bit for bit); whether any did.
+fn take_changed(values: impl Iterator<Item = f64>, written: &mut [f64]) -> bool {
+    let mut changed = false;
+    for (w, v) in written.iter_mut().zip(values) {
+        if w.to_bits() != v.to_bits() {
+            *w = v;
+            changed = true;
+        }
+    }
+    changed
+}
+
 /// The number of parameter groups a `VarStore`'s trainable variables span
 /// (one more than the highest group index; libtorch creates the groups between).
 pub(crate) fn group_count(vs: &VarStore) -> usize {
@@ -318,21 +330,27 @@ impl Optim {
         &mut self.groups
     }
 
-    /// Writes every changed group value into libtorch: one `set_lr` when every
-    /// group has the same new LR, else `set_lr_group` for the groups that
-    /// changed; the same for momentum (beta1 for Adam and AdamW) and weight
-    /// decay (`set_weight_decay`, `set_weight_decay_group`, which reach all
-    /// four optimizers).
+    /// Writes every changed group value into libtorch. The owned optimizer
+    /// ([`Optim::owned`]): when any value changed, every group's LR (and
+    /// momentum, beta1 for Adam and AdamW, and weight decay when they changed)
+    /// in one call into libtorch's options, at the cost of the stores. tch's
+    /// optimizer: one `set_lr` when every group has the same new LR, else
+    /// `set_lr_group` for the groups that changed; the same for momentum and
+    /// weight decay (`set_weight_decay`, `set_weight_decay_group`).
     ///
     /// # Errors
     /// [`Error::NonFinite`] when a value is NaN or infinite: nothing is
     /// written, and the groups go back to the values libtorch has.
-    /// [`Error::Unsupported`] when Adam, AdamW or RMSprop groups need different
-    /// momenta: tch 0.26's `set_momentum_group` fails for them, so only a value
-    /// shared by all groups can be written.
+    /// [`Error::Unsupported`], for tch's optimizer only, when Adam, AdamW or
+    /// RMSprop groups need different momenta: tch 0.26's `set_momentum_group`
+    /// fails for them, so only a value shared by all groups can be written
+    /// (the owned optimizer writes any).
     pub fn sync(&mut self) -> Result<()> {
         if !self.groups.iter().all(|g| g.weight_decay.is_finite()) {
             return Err(self.refuse_non_finite());
+        }
+        if matches!(self.opt, Engine::Owned(_)) {
+            return self.sync_owned(true);
         }
         self.sync_lr_momentum()?;
         let groups = self.groups.groups();
@@ -358,6 +376,9 @@ impl Optim {
     /// that changes nothing else calls at each step, with no work for the
     /// weight decay.
     pub(crate) fn sync_lr_momentum(&mut self) -> Result<()> {
+        if matches!(self.opt, Engine::Owned(_)) {
+            return self.sync_owned(false);
+        }
         if !self.groups.iter().all(|g| g.lr.is_finite() && g.momentum.is_finite()) {
             return Err(self.refuse_non_finite());
         }
@@ -422,6 +443,40 @@ impl Optim {
             for (w, g) in self.written_momentum.iter_mut().zip(groups) {
                 *w = g.momentum;
             }
+        }
+        Ok(())
+    }
+
+    /// Every group's LR, `lrs`, through the owned optimizer's write path
+    /// alone (`internals::write_lrs`: the benchmarks' floor).
+    #[cfg(feature = "internals")]
+    pub(crate) fn write_lrs(&mut self, lrs: &[f64]) -> Result<()> {
+        match &mut self.opt {
+            Engine::Owned(o) => o.write(lrs, None, None),
+            Engine::Tch(_) => Err(Error::Unsupported("tch's optimizer has no one-call write path".into())),
+        }
+    }
+
+    /// The owned optimizer's write path: when any group's LR or momentum (and
+    /// weight decay, with `weight_decay`) changed, every group's values in
+    /// one call into libtorch's options (`Owned::write`), from the `written_*`
+    /// vectors, updated first: no allocation, no cast per group, and
+    /// different momenta per group for every optimizer kind.
+    fn sync_owned(&mut self, weight_decay: bool) -> Result<()> {
+        if !self.groups.iter().all(|g| g.lr.is_finite() && g.momentum.is_finite()) {
+            return Err(self.refuse_non_finite());
+        }
+        let Engine::Owned(owned) = &mut self.opt else { return Ok(()) };
+        let groups = self.groups.groups();
+        let lr = take_changed(groups.iter().map(|g| g.lr), &mut self.written_lr);
+        let momentum = take_changed(groups.iter().map(|g| g.momentum), &mut self.written_momentum);
+        let wd = weight_decay && take_changed(groups.iter().map(|g| g.weight_decay), &mut self.written_weight_decay);
+        if lr || momentum || wd {
+            owned.write(
+                &self.written_lr,
+                momentum.then_some(&self.written_momentum),
+                wd.then_some(&self.written_weight_decay),
+            )?;
         }
         Ok(())
     }

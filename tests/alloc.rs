@@ -114,7 +114,13 @@ fn metric(k: usize) -> f64 {
 }
 
 fn optim(vs: &VarStore, n: usize) -> Optim {
-    Optim::new(nn::Sgd { momentum: 0.9, ..Default::default() }, vs, lrs(n)).expect("optim")
+    optim_of(vs, n, false)
+}
+
+/// tch's optimizer, or the owned one (its one-call write path).
+fn optim_of(vs: &VarStore, n: usize, owned: bool) -> Optim {
+    let sgd = nn::Sgd { momentum: 0.9, ..Default::default() };
+    if owned { Optim::owned(sgd, vs, lrs(n)) } else { Optim::new(sgd, vs, lrs(n)) }.expect("optim")
 }
 
 /// Runs `step` WARM_UP times, then STEPS times counting allocations; returns the count.
@@ -186,6 +192,13 @@ fn schedulers_over_an_optimizer_do_not_allocate_in_step() {
             // Boxed: `Scheduler<Box<dyn Schedule>>::step`, as configs build them.
             found.push((format!("{name}/{n} (boxed)"), {
                 let mut s = config.schedule().expect("schedule").build(optim(&vs, n)).expect("scheduler");
+                counted_of(length(&config, n), |_| s.step().expect("step"))
+            }));
+        }
+        // The owned optimizer's write path (one call for every group).
+        for (name, config) in chainable() {
+            found.push((format!("{name}/{n} (owned optimizer)"), {
+                let mut s = config.schedule().expect("schedule").build(optim_of(&vs, n, true)).expect("scheduler");
                 counted_of(length(&config, n), |_| s.step().expect("step"))
             }));
         }

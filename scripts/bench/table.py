@@ -33,6 +33,8 @@ MOMENTUM = {"CyclicLR", "OneCycleLR"}
 
 SPEEDUP_1 = 20.0  # PyTorch / tch-lr for 1 group
 FLOOR_SLACK = 1.2  # tch-lr / floor where values change
+OWNED_SPEEDUP = 20.0  # PyTorch / tch-lr over the owned optimizer, every schedule and group count
+OWNED_SLACK = 2.0  # owned / owned floor where values change
 INDEX_SLACK = 1.1  # step 10,000,000 / step 10
 SHARE = 0.001  # of a ResNet-20 training step
 # Everything in OUT_MD from this line on is kept when the tables are rewritten.
@@ -138,6 +140,26 @@ def main():
                 f"| {fmt_ratio(pt_fl)} | {fmt_ratio(t_fl)} ({mark(ok_fl)}) |"
             )
 
+    # The owned optimizer (one call writes every group): targets of issue 18.
+    owned_rows = []
+    for name in SCHEDULERS:
+        for n in GROUPS:
+            t = estimate(crit, f"step_owned/{name}/{n}")
+            fl = estimate(crit, f"floor_owned/write/{n}")
+            p = pt["results"].get(f"step/{name}/{n}", {}).get("ns")
+            pt_t, t_fl = ratio(p, t), ratio(t, fl)
+            ok_pt = None if pt_t is None else pt_t >= OWNED_SPEEDUP
+            want_fl = "< 1×" if name in STEADY else f"≤ {OWNED_SLACK:.0f}×"
+            ok_fl = None if t_fl is None else (t_fl < 1.0 if name in STEADY else t_fl <= OWNED_SLACK)
+            for ok, what, want, got in [(ok_pt, "PyTorch/owned", f"≥ {OWNED_SPEEDUP:.0f}×", pt_t),
+                                        (ok_fl, "owned/owned floor", want_fl, t_fl)]:
+                if ok is False:
+                    misses.append(f"{name}, {n} group(s), owned optimizer: {what} {fmt_ratio(got)}, target {want}")
+            owned_rows.append(
+                f"| {name} | {n} | {ns(t)} | {ns(fl)} | {ns(p)} | {fmt_ratio(pt_t)} ({mark(ok_pt)}) "
+                f"| {fmt_ratio(t_fl)} ({mark(ok_fl)}) |"
+            )
+
     floors = []
     for setters in ["set_lr_group", "set_lr_group+set_momentum_group", "set_lr", "set_lr_group+set_momentum"]:
         floors.append(
@@ -215,6 +237,21 @@ def main():
         "|---|---:|---:|---:|---:|---:|---:|---:|",
         *rows,
         "",
+        "## step() over the owned optimizer: one call writes every group",
+        "",
+        "The same schedulers over `Optim::owned` (the optimizer tch-lr creates), whose `sync` writes",
+        "every group's LR (and momentum, weight decay when they changed) in one call into libtorch's",
+        "options (`src/optim/write.cpp`: a `static_cast` to the known options class and the stores,",
+        "where tch's setters pay a C call and up to four `dynamic_cast`s per group and value). The",
+        "**owned floor** is that one call alone with `n` new LRs (`floor_owned/write/n`): the cost of",
+        "writing the doubles and crossing into C++ once. Targets: PyTorch/owned ≥",
+        f"{OWNED_SPEEDUP:.0f}× for every schedule and group count; owned/owned floor ≤ {OWNED_SLACK:.0f}× where",
+        "values change every step (< 1× where they do not: nothing is written).",
+        "",
+        "| Scheduler | groups | owned (ns) | owned floor (ns) | PyTorch (ns) | PyTorch/owned | owned/owned floor |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *owned_rows,
+        "",
         "## The floors",
         "",
         "The bare tch setters per step (ns). `set_lr` (one value for all groups) and",
@@ -225,6 +262,8 @@ def main():
         "| setters | 1 | 16 | 256 |",
         "|---|---:|---:|---:|",
         *floors,
+        "| owned optimizer: one call writes every group's LR | "
+        + " | ".join(ns(estimate(crit, f"floor_owned/write/{n}")) for n in GROUPS) + " |",
         "",
         "## Step 10 against step 10,000,000 (1 group)",
         "",

@@ -65,6 +65,15 @@ extern "C" {
     fn tch_lr_optimizer_save(opt: *mut C_optimizer, out: *mut *mut c_char, len: *mut usize) -> *mut c_char;
     fn tch_lr_optimizer_load(opt: *mut C_optimizer, data: *const c_char, len: usize) -> *mut c_char;
     fn tch_lr_free(p: *mut c_void);
+    // src/optim/write.cpp: every group's options in one call.
+    fn tch_lr_optimizer_write(
+        opt: *mut C_optimizer,
+        kind: i32,
+        n: usize,
+        lr: *const f64,
+        momentum: *const f64,
+        weight_decay: *const f64,
+    ) -> usize;
     // src/optim/pytorch_step.cpp: Adam, AdamW and RMSprop with PyTorch's step.
     fn tch_lr_pytorch_adam(
         lr: f64,
@@ -181,6 +190,8 @@ pub(crate) struct Owned {
     variables: Arc<Mutex<Variables>>,
     /// How many of the trainable variables the optimizer has.
     added: usize,
+    /// The options' class, as src/optim/write.cpp numbers it.
+    kind: i32,
 }
 
 // SAFETY: libtorch's optimizer has no thread affinity, and `Owned` is the only
@@ -227,7 +238,13 @@ impl Owned {
         }
         last_error()?;
         let raw = NonNull::new(raw).ok_or_else(|| Error::Tch(TchError::Torch("no optimizer was created".into())))?;
-        let mut owned = Owned { raw, variables: vs.variables_.clone(), added: 0 };
+        let kind = match settings {
+            Settings::Sgd(_) => 0,
+            Settings::Adam(_) => 1,
+            Settings::AdamW(_) => 2,
+            Settings::RmsProp(_) => 3,
+        };
+        let mut owned = Owned { raw, variables: vs.variables_.clone(), added: 0, kind };
         owned.add_missing()?;
         Ok(owned)
     }
@@ -287,6 +304,25 @@ impl Owned {
         self.add_missing()?;
         // SAFETY: see `call`.
         self.call(|o| unsafe { torch_sys::ato_step(o) })
+    }
+
+    /// Writes every group's LR, and momentum (beta1) and weight decay where
+    /// given, in one call into libtorch's group options (src/optim/write.cpp):
+    /// the stores, without a C call and casts per group and value.
+    pub(crate) fn write(&mut self, lr: &[f64], momentum: Option<&[f64]>, weight_decay: Option<&[f64]>) -> Result<()> {
+        let n = lr.len();
+        let ptr = |v: Option<&[f64]>| v.filter(|v| v.len() == n).map_or(std::ptr::null(), <[f64]>::as_ptr);
+        let (m, wd) = (ptr(momentum), ptr(weight_decay));
+        // SAFETY: `raw` is live (struct invariant); `lr` holds n doubles, `m`
+        // and `wd` n each or are null (checked above); all are only read, for
+        // the call. The function throws nothing (stores only).
+        let written = unsafe { tch_lr_optimizer_write(self.raw.as_ptr(), self.kind, n, lr.as_ptr(), m, wd) };
+        if written != n {
+            return Err(Error::Tch(TchError::Torch(format!(
+                "{n} group values for an optimizer of another group count"
+            ))));
+        }
+        Ok(())
     }
 
     pub(crate) fn set_lr(&mut self, lr: f64) -> Result<()> {
