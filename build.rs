@@ -19,6 +19,7 @@ fn main() {
     println!("cargo:rerun-if-changed=src/optim/owned.cpp");
     println!("cargo:rerun-if-changed=src/optim/pytorch_step.cpp");
     println!("cargo:rerun-if-changed=src/optim/write.cpp");
+    println!("cargo:rerun-if-changed=src/ffi/protect.hpp");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     if env::var_os("CARGO_FEATURE_DOC_ONLY").is_some() {
         return;

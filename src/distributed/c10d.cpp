@@ -35,6 +35,8 @@
 #include <torch/csrc/distributed/c10d/Types.hpp>
 #include <torch/csrc/distributed/c10d/Work.hpp>
 
+#include "../ffi/protect.hpp"
+
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -80,25 +82,7 @@ namespace {
 constexpr size_t kSlab = 64 * 1024;
 constexpr unsigned char kPattern = 0xA5;
 
-char *message(const std::string &text) {
-  std::string line = text.substr(0, text.find('\n'));
-  char *out = static_cast<char *>(std::malloc(line.size() + 1));
-  if (out != nullptr) std::memcpy(out, line.c_str(), line.size() + 1);
-  return out;
-}
-
-template <class F> char *protect(F f) {
-  try {
-    f();
-    return nullptr;
-  } catch (const c10::Error &e) {
-    return message(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    return message(e.what());
-  } catch (...) {
-    return message("unknown C++ exception");
-  }
-}
+using tch_lr_ffi::protect;
 
 // A block of kSlab bytes filled with the pattern.
 void *slab() {

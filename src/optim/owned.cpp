@@ -14,6 +14,8 @@
 #include <torch/optim.h>
 #include <torch/serialize/archive.h>
 
+#include "../ffi/protect.hpp"
+
 #include <algorithm>
 #include <cstdlib>
 #include <map>
@@ -30,29 +32,7 @@ using torch::optim::Optimizer;
 // The format of the keys tch-lr adds beside libtorch's own.
 constexpr int64_t FORMAT = 1;
 
-char *message(const std::string &text) {
-  // One line: libtorch appends its C++ backtrace after the first newline.
-  std::string line = text.substr(0, text.find('\n'));
-  char *out = static_cast<char *>(std::malloc(line.size() + 1));
-  if (out != nullptr) {
-    std::memcpy(out, line.c_str(), line.size() + 1);
-  }
-  return out;
-}
-
-// Runs f; nullptr, or the message of what it threw.
-template <class F> char *protect(F f) {
-  try {
-    f();
-    return nullptr;
-  } catch (const c10::Error &e) {
-    return message(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    return message(e.what());
-  } catch (...) {
-    return message("unknown C++ exception");
-  }
-}
+using tch_lr_ffi::protect;
 
 // The optimizer's name, as in tch-lr's configs.
 std::string kind_of(Optimizer *opt) {

@@ -14,6 +14,8 @@
 
 #include <torch/optim.h>
 
+#include "../ffi/protect.hpp"
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -159,26 +161,10 @@ public:
 using PyTorchAdamOnly = PyTorchAdam<torch::optim::Adam, torch::optim::AdamOptions, torch::optim::AdamParamState>;
 using PyTorchAdamW = PyTorchAdam<torch::optim::AdamW, torch::optim::AdamWOptions, torch::optim::AdamWParamState>;
 
-char *message(const std::string &text) {
-  std::string line = text.substr(0, text.find('\n'));
-  char *out = static_cast<char *>(std::malloc(line.size() + 1));
-  if (out != nullptr) std::memcpy(out, line.c_str(), line.size() + 1);
-  return out;
-}
-
 // Creates with `make`; nullptr, or the one-line message of what it threw.
 template <class F> char *create(Optimizer **out, F make) {
   *out = nullptr;
-  try {
-    *out = make();
-    return nullptr;
-  } catch (const c10::Error &e) {
-    return message(e.what_without_backtrace());
-  } catch (const std::exception &e) {
-    return message(e.what());
-  } catch (...) {
-    return message("unknown C++ exception");
-  }
+  return tch_lr_ffi::protect([&] { *out = make(); });
 }
 
 } // namespace
