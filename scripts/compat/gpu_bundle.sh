@@ -28,7 +28,8 @@ for exe in "$CARGO_TARGET_DIR/release/examples/train_resnet" "$CARGO_TARGET_DIR/
 done
 cp -r configs "$out/"
 # The PyTorch twin and what it imports, in the checkout's layout.
-cp scripts/reference/train_resnet_torch.py scripts/reference/references.py "$out/scripts/reference/"
+cp scripts/reference/train_resnet_torch.py scripts/reference/references.py scripts/reference/trace_torch.py \
+    "$out/scripts/reference/"
 cp scripts/fixtures/common.py scripts/fixtures/gen_timm.py "$out/scripts/fixtures/"
 cp scripts/compat/gpu/run.sh "$out/run.sh"
 chmod +x "$out/run.sh" "$out/bin/"*
