@@ -654,16 +654,29 @@ fn twin(args: &[&str]) -> String {
     text
 }
 
+/// A `state_dict`'s entries by name, in name order.
+fn by_name(state_dict: &tch_lr::interop::Value) -> Vec<(String, tch_lr::interop::Value)> {
+    use tch_lr::interop::Value;
+    let mut out: Vec<_> = state_dict
+        .items()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| match k {
+            Value::Str(k) => (k.clone(), v.clone()),
+            _ => panic!("{k:?}"),
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
 /// A saved run's model weights and optimizer state, by name and index, and
 /// where it stood.
 fn saved_run(path: &Path) -> Vec<(String, tch_lr::interop::Value)> {
-    use tch_lr::interop::{torch_file, Value};
+    use tch_lr::interop::torch_file;
     let file = torch_file::load(path).unwrap();
-    let mut out = Vec::new();
-    for (k, v) in file.get("model").unwrap().items().unwrap() {
-        let Value::Str(k) = k else { panic!("{k:?}") };
-        out.push((format!("model {k}"), v.clone()));
-    }
+    let mut out: Vec<_> =
+        by_name(file.get("model").unwrap()).into_iter().map(|(k, v)| (format!("model {k}"), v)).collect();
     for (i, state) in file.get("optimizer").unwrap().get("state").unwrap().items().unwrap() {
         for (name, t) in state.items().unwrap() {
             out.push((format!("optimizer state {i:?} {name:?}"), t.clone()));
@@ -789,13 +802,21 @@ fn rust_to_pytorch_adamw() {
 // Data parallelism under torchrun (Gloo over loopback, 2 processes).
 // ---------------------------------------------------------------------------
 
-/// `args` under the project's torchrun, `n` processes (`torchrun_args` first: `--max-restarts 1`).
+/// The example with `args` under the project's torchrun, `n` processes
+/// (`torchrun_args` first: `--max-restarts 1`).
 fn torchrun(n: usize, torchrun_args: &[&str], args: &[&str], env: &[(&str, &str)]) -> Output {
+    launch(n, &[torchrun_args, &["--no-python"]].concat(), &example(), args, env)
+}
+
+/// `program` with `args` under the project's torchrun, `n` processes over
+/// loopback (a Python script runs in the `.venv`'s Python; a binary needs
+/// `--no-python` among `torchrun_args`).
+fn launch(n: usize, torchrun_args: &[&str], program: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(root().join(".venv/bin/torchrun"));
     cmd.args(["--standalone", "--nnodes", "1", "--nproc-per-node", &n.to_string()])
         .args(torchrun_args)
-        .args(["--no-python", "--"])
-        .arg(example())
+        .arg("--")
+        .arg(program)
         .args(args)
         .current_dir(root())
         .env("GLOO_SOCKET_IFNAME", "lo");
@@ -807,33 +828,21 @@ fn torchrun(n: usize, torchrun_args: &[&str], args: &[&str], env: &[(&str, &str)
     out
 }
 
-/// 2 epochs of 4 global batches of 32 (128 samples), from the twin's initial weights.
+/// The run of the data-parallel tests, on both sides: 2 epochs of 4 global
+/// batches of 32 (128 samples).
+fn parallel_flags(cfg: &str) -> Vec<&str> {
+    vec!["--config", cfg, "--train-size", "128", "--test-size", "32", "--batch-size", "32", "--epochs", "2"]
+}
+
+/// The example's run on the CPU, from the twin's initial weights.
 fn parallel_run<'a>(cfg: &'a str, init: &'a str, log: &'a str) -> Vec<&'a str> {
-    vec![
-        "--config",
-        cfg,
-        "--train-size",
-        "128",
-        "--test-size",
-        "32",
-        "--batch-size",
-        "32",
-        "--epochs",
-        "2",
-        "--device",
-        "cpu",
-        "--resume-pytorch",
-        init,
-        "--log",
-        log,
-    ]
+    [parallel_flags(cfg), vec!["--device", "cpu", "--resume-pytorch", init, "--log", log]].concat()
 }
 
 /// The twin's initial weights, saved before its first step.
 fn twin_init(dir: &Path, cfg: &str) -> String {
     let init = dir.join("init.pt").to_str().unwrap().to_string();
-    let run = ["--config", cfg, "--train-size", "128", "--test-size", "32", "--batch-size", "32", "--epochs", "2"];
-    twin(&[&run[..], &["--stop-after", "0", "--save", &init, "--log", "/dev/null"]].concat());
+    twin(&[&parallel_flags(cfg)[..], &["--stop-after", "0", "--save", &init, "--log", "/dev/null"]].concat());
     init
 }
 
@@ -870,14 +879,9 @@ fn two_processes_under_torchrun_match_one_process_schedule_and_pytorch_ddp() {
 
     // PyTorch's DDP from the same weights: the same losses and weights.
     let py = d("py.csv");
-    let run = ["--config", &cfg, "--train-size", "128", "--test-size", "32", "--batch-size", "32", "--epochs", "2"];
-    let mut cmd = Command::new(root().join(".venv/bin/torchrun"));
-    cmd.args(["--standalone", "--nnodes", "1", "--nproc-per-node", "2", "--"])
-        .arg(root().join("scripts/reference/train_resnet_torch.py"))
-        .args(run)
-        .args(["--resume", &init, "--log", &py, "--dump", &py_dump])
-        .env("GLOO_SOCKET_IFNAME", "lo");
-    let out = cmd.output().unwrap();
+    let script = root().join("scripts/reference/train_resnet_torch.py");
+    let args = [parallel_flags(&cfg), vec!["--resume", &init, "--log", &py, "--dump", &py_dump]].concat();
+    let out = launch(2, &[], &script, &args, &[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     same_rows(&Csv::read(Path::new(&py)), &two_log, 0, "2-process Rust vs PyTorch DDP");
     for (r, ours) in ranks.iter().enumerate() {
@@ -890,19 +894,7 @@ fn two_processes_under_torchrun_match_one_process_schedule_and_pytorch_ddp() {
 
 /// A `state_dict` file's tensors by name.
 fn saved_weights(path: &Path) -> Vec<(String, tch_lr::interop::Value)> {
-    use tch_lr::interop::{torch_file, Value};
-    let file = torch_file::load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut out: Vec<_> = file
-        .items()
-        .unwrap()
-        .iter()
-        .filter_map(|(k, v)| match k {
-            Value::Str(k) if !k.ends_with("num_batches_tracked") => Some((k.clone(), v.clone())),
-            _ => None,
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
+    by_name(&tch_lr::interop::torch_file::load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
 }
 
 /// Rank 1 killed (SIGKILL) in its 6th step, under `torchrun --max-restarts 1`:

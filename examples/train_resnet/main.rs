@@ -639,8 +639,7 @@ impl<'a> Trainer<'a> {
         let net = &self.net;
         self.par.sync_buffers(&self.vs)?;
         let loss = tch::autocast(self.amp, || cross_entropy(&net.forward_t(&x, true), &y));
-        let opt = self.sched.optimizer_mut();
-        opt.zero_grad();
+        self.sched.optimizer_mut().zero_grad();
         loss.backward();
         self.par.average_gradients(&self.vs)?;
         self.sched.optimizer_mut().step();
