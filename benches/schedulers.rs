@@ -63,7 +63,7 @@ use tch_lr::transformers::{
 use tch_lr::{
     ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR, ExponentialLR, LambdaLR,
     LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, Optim, PolynomialLR, ReduceLROnPlateau, Schedule, Scheduler,
-    SequentialLR, StepLR,
+    SequentialLR, StepLR, SWA, SWALR,
 };
 
 /// The group counts measured.
@@ -374,6 +374,14 @@ fn sequential(_: &[f64]) -> SequentialLR {
         vec![5],
     )
 }
+/// `SWALR(swa_lr=1e-4, anneal_epochs=1_000_000_000)`: anneals every step.
+fn swalr(_: &[f64]) -> SWALR {
+    SWALR::new(1e-4).anneal_epochs(1_000_000_000)
+}
+/// PyTorch's SWA loop: `CosineAnnealingLR(10_000)`, then the `SWALR` above after step 5.
+fn swa(lrs: &[f64]) -> SWA {
+    SWA::new(CosineAnnealingLR::new(10_000).boxed(), swalr(lrs).boxed(), 5)
+}
 /// `ChainedScheduler([ConstantLR(0.5, total_iters=5), ExponentialLR(0.999999)])`.
 fn chained(_: &[f64]) -> ChainedScheduler {
     ChainedScheduler::new(vec![
@@ -517,7 +525,7 @@ type StepCase = (&'static str, fn(usize) -> Box<dyn Steps>);
 /// A benchmark's name and how to build it at a step.
 type IndexCase = (&'static str, fn(i64) -> Box<dyn Steps>);
 
-/// The 15 schedulers of the step benchmark, in PyTorch's documentation order.
+/// Every registered schedule, in the registry's order: the step benchmark.
 fn step_cases() -> Vec<StepCase> {
     vec![
         ("StepLR", |n| sched(n, step_lr, None)),
@@ -535,6 +543,8 @@ fn step_cases() -> Vec<StepCase> {
         ("CyclicLR", |n| sched(n, cyclic, None)),
         ("OneCycleLR", |n| sched(n, one_cycle, Some(ONE_CYCLE_PERIOD))),
         ("CosineAnnealingWarmRestarts", |n| sched(n, warm_restarts, None)),
+        ("SWALR", |n| sched(n, swalr, None)),
+        ("SWA", |n| sched(n, swa, None)),
         ("transformers.linear", |n| sched(n, hf_linear, None)),
         ("transformers.cosine", |n| sched(n, hf_cosine, None)),
         ("transformers.cosine_with_restarts", |n| sched(n, hf_cosine_with_restarts, None)),
@@ -556,7 +566,7 @@ fn step_cases() -> Vec<StepCase> {
     ]
 }
 
-/// The 15 schedulers of the index benchmark (1 group).
+/// Every registered schedule, in the registry's order: the index benchmark (1 group).
 fn index_cases() -> Vec<IndexCase> {
     vec![
         ("StepLR", |at| sched_at(1, step_lr, at)),
@@ -574,6 +584,8 @@ fn index_cases() -> Vec<IndexCase> {
         ("CyclicLR", |at| sched_at(1, cyclic, at)),
         ("OneCycleLR", |at| sched_at(1, one_cycle_long, at)),
         ("CosineAnnealingWarmRestarts", |at| sched_at(1, warm_restarts, at)),
+        ("SWALR", |at| sched_at(1, swalr, at)),
+        ("SWA", |at| sched_at(1, swa, at)),
         ("transformers.linear", |at| sched_at(1, hf_linear, at)),
         ("transformers.cosine", |at| sched_at(1, hf_cosine, at)),
         ("transformers.cosine_with_restarts", |at| sched_at(1, hf_cosine_with_restarts, at)),

@@ -57,7 +57,8 @@ impl OptimizerKind {
 /// The optional keys are set by the schedulers that use them, exactly where
 /// PyTorch sets them: `initial_lr` by every scheduler's constructor
 /// (`setdefault`), `max_lr`, `min_lr`, `max_momentum` and `base_momentum` by
-/// `CyclicLR` and `OneCycleLR`. Several schedulers on one optimizer share them.
+/// `CyclicLR` and `OneCycleLR`, `swa_lr` by `SWALR`. Several schedulers on one
+/// optimizer share them; [`GroupKey::ALL`] lists them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ParamGroup {
     /// `group["lr"]`.
@@ -83,6 +84,9 @@ pub struct ParamGroup {
     /// `group["base_momentum"]` (CyclicLR, OneCycleLR).
     #[serde(default)]
     pub base_momentum: Option<f64>,
+    /// `group["swa_lr"]` (SWALR).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swa_lr: Option<f64>,
 }
 
 /// The weight decay of a group in a state that does not say it (NaN: never
@@ -104,11 +108,37 @@ impl ParamGroup {
             min_lr: None,
             max_momentum: None,
             base_momentum: None,
+            swa_lr: None,
+        }
+    }
+
+    /// The optional key `key` (`None` until a scheduler sets it).
+    pub fn get(&self, key: GroupKey) -> Option<f64> {
+        match key {
+            GroupKey::InitialLr => self.initial_lr,
+            GroupKey::MaxLr => self.max_lr,
+            GroupKey::MinLr => self.min_lr,
+            GroupKey::MaxMomentum => self.max_momentum,
+            GroupKey::BaseMomentum => self.base_momentum,
+            GroupKey::SwaLr => self.swa_lr,
+        }
+    }
+
+    /// The optional key `key`, to set.
+    pub fn slot(&mut self, key: GroupKey) -> &mut Option<f64> {
+        match key {
+            GroupKey::InitialLr => &mut self.initial_lr,
+            GroupKey::MaxLr => &mut self.max_lr,
+            GroupKey::MinLr => &mut self.min_lr,
+            GroupKey::MaxMomentum => &mut self.max_momentum,
+            GroupKey::BaseMomentum => &mut self.base_momentum,
+            GroupKey::SwaLr => &mut self.swa_lr,
         }
     }
 }
 
-/// A key of a [`ParamGroup`] that a schedule reads by name (OneCycleLR's phases).
+/// An optional key of a [`ParamGroup`], which schedulers set and read by
+/// name (OneCycleLR's phases, SWALR's `swa_lr`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupKey {
@@ -122,16 +152,30 @@ pub enum GroupKey {
     MaxMomentum,
     /// `base_momentum`.
     BaseMomentum,
+    /// `swa_lr`.
+    SwaLr,
 }
 
 impl GroupKey {
-    fn name(self) -> &'static str {
+    /// Every optional key, in the order PyTorch's schedulers add them.
+    pub const ALL: [GroupKey; 6] = [
+        GroupKey::InitialLr,
+        GroupKey::MaxLr,
+        GroupKey::MinLr,
+        GroupKey::MaxMomentum,
+        GroupKey::BaseMomentum,
+        GroupKey::SwaLr,
+    ];
+
+    /// The key's name in PyTorch's `param_groups`.
+    pub fn name(self) -> &'static str {
         match self {
             GroupKey::InitialLr => "initial_lr",
             GroupKey::MaxLr => "max_lr",
             GroupKey::MinLr => "min_lr",
             GroupKey::MaxMomentum => "max_momentum",
             GroupKey::BaseMomentum => "base_momentum",
+            GroupKey::SwaLr => "swa_lr",
         }
     }
 }
@@ -247,14 +291,7 @@ impl ParamGroups {
         let g = self.groups.get(i).ok_or_else(|| {
             Error::value(format!("there is no param group {i}: the optimizer has {}", self.groups.len()))
         })?;
-        let v = match key {
-            GroupKey::InitialLr => g.initial_lr,
-            GroupKey::MaxLr => g.max_lr,
-            GroupKey::MinLr => g.min_lr,
-            GroupKey::MaxMomentum => g.max_momentum,
-            GroupKey::BaseMomentum => g.base_momentum,
-        };
-        v.ok_or_else(|| Error::value(format!("param group {i} has no '{}'", key.name())))
+        g.get(key).ok_or_else(|| Error::value(format!("param group {i} has no '{}'", key.name())))
     }
 
     /// Expands a per-group argument as PyTorch's `_format_param` does: one value

@@ -50,6 +50,10 @@
 //!   buffers, moments, step counts): a resumed run continues bit for bit.
 //! - [`config`] builds any scheduler from a YAML file that names PyTorch's
 //!   classes and keyword arguments.
+//! - [`swa::AveragedModel`] keeps PyTorch's `AveragedModel` (SWA's equal
+//!   mean or an EMA) in a second `VarStore` built like the model's, and
+//!   [`swa::update_bn`] recomputes its BatchNorm statistics, both with
+//!   PyTorch's arithmetic.
 
 #![warn(missing_docs)]
 
@@ -73,6 +77,8 @@ pub mod plot;
 pub mod scheduler;
 pub mod schedulers;
 pub(crate) mod support;
+/// PyTorch's `torch.optim.swa_utils.AveragedModel` (SWA and EMA weight averages) and `update_bn`.
+pub mod swa;
 pub mod trace;
 
 pub use error::{Error, Result};
@@ -81,7 +87,7 @@ pub use scheduler::Scheduler;
 pub use schedulers::{
     timm, transformers, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR,
     ExponentialLR, LambdaLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, PolynomialLR, ReduceLROnPlateau,
-    Schedule, SequentialLR, StepLR,
+    Schedule, SequentialLR, StepLR, SWA, SWALR,
 };
 
 /// The README's Rust examples, compiled as doctests.

@@ -98,6 +98,25 @@ const BAD: &[(&str, &[&str])] = &[
         "optimizer: {name: sgd, lr: [0.1, 0.2]}\nscheduler: {name: ReduceLROnPlateau, min_lr: [0.1]}",
         &["expected 2 min_lrs, got 1"],
     ),
+    // SWA: tch-lr's own refusals (PyTorch has no object to compare with).
+    (
+        "scheduler: {name: SWA, swa_start: 2, schedulers: [{name: StepLR, step_size: 1}]}",
+        &["SWA takes two schedulers", "got 1", "schedulers", "line 1"],
+    ),
+    (
+        "scheduler: {name: SWA, swa_start: 2, schedulers: [{name: ReduceLROnPlateau}, {name: SWALR, swa_lr: 0.1}]}",
+        &["ReduceLROnPlateau", "scheduler"],
+    ),
+    (
+        "scheduler: {name: SequentialLR, milestones: [2], schedulers: [{name: StepLR, step_size: 1}, {name: SWA, \
+         swa_start: 1, schedulers: [{name: StepLR, step_size: 1}, {name: SWALR, swa_lr: 0.1}]}]}",
+        &["SequentialLR cannot hold SWA", "index 1"],
+    ),
+    ("scheduler: {name: SWALR, swa_lr: 0.1, anneal_strategy: cosine}", &["cosine", "cos", "linear"]),
+    (
+        "scheduler: {name: SWALR, swa_lr: 0.1, anneal_epochs: -1}",
+        &["anneal_epochs must be equal or greater than 0, got -1"],
+    ),
     ("- just\n- a list\n", &["struct Config"]),
     ("scheduler: !!binary aGVsbG8=", &["scheduler"]),
     ("\u{0}\u{1}\u{2}", &["line"]),

@@ -98,6 +98,8 @@ fn fixtures_cover_the_classes() {
         "OneCycleLR",
         "CyclicLR",
         "CosineAnnealingWarmRestarts",
+        "SWALR",
+        "SequentialLR+SWALR",
         "ReduceLROnPlateau",
         "SequentialLR",
         "ChainedScheduler",

@@ -1,5 +1,6 @@
 //! Checkpoints: the model (`VarStore::save`), the scheduler state, the
-//! optimizer's state (`Optim::save`: momentum buffers, moments, step counts)
+//! optimizer's state (`Optim::save`: momentum buffers, moments, step counts),
+//! the averaged model if the run keeps one (`averaged.pt`)
 //! and the run's position, written into a fresh folder that is renamed into place,
 //! then named in `latest` (written atomically). A crash at any point leaves the
 //! previous checkpoint intact.
@@ -42,10 +43,22 @@ pub struct RunSettings {
     /// Batches between checkpoints (absent in checkpoints of older runs).
     #[serde(default)]
     pub checkpoint_every: Option<u64>,
+    /// `--swa-start` and its SWALR (absent: none).
+    #[serde(default)]
+    pub swa: Option<crate::average::SwaSettings>,
+    /// `--ema DECAY` (absent: none).
+    #[serde(default)]
+    pub ema: Option<f64>,
 }
 
 /// Saves a checkpoint into `dir` and drops older ones but the previous.
-pub fn save(dir: &Path, vs: &VarStore, sched: &Scheduler<Box<dyn Schedule>>, progress: &Progress) -> Result<()> {
+pub fn save(
+    dir: &Path,
+    vs: &VarStore,
+    sched: &Scheduler<Box<dyn Schedule>>,
+    averaged: Option<&crate::average::Averaged>,
+    progress: &Progress,
+) -> Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let name = format!("step-{:09}", progress.step);
     let tmp = dir.join(format!(".{name}.tmp"));
@@ -57,6 +70,9 @@ pub fn save(dir: &Path, vs: &VarStore, sched: &Scheduler<Box<dyn Schedule>>, pro
     crate::hooks::at("save:scheduler", Some(dir));
     sched.optimizer().save(tmp.join("optimizer.pt"))?;
     crate::hooks::at("save:optimizer", Some(dir));
+    if let Some(a) = averaged {
+        a.save(&tmp)?;
+    }
     write_atomic(&tmp.join("progress.yaml"), serde_yaml::to_string(progress)?.as_bytes())?;
     let dst = dir.join(&name);
     let _ = std::fs::remove_dir_all(&dst);

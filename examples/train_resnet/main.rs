@@ -11,12 +11,15 @@
 //! `step,epoch,batch,lr_0,..,[momentum_0,..,][weight_decay_0,..,]loss,samples_per_sec`; beside it
 //! `log.epochs.csv` (validation loss and accuracy per epoch) and `log.png` (LR and loss).
 //! `--find-lr` runs the LR range test instead of training (`find_lr.rs`).
+//! `--swa-start N` and `--ema DECAY` average the weights as PyTorch's
+//! `torch.optim.swa_utils` recipes do, and evaluate the average (`average.rs`).
 //!
 //! [`run`] reads the run ([`prepare`]), has the library check its plan
 //! ([`check_plan`]: each family's clock, OneCycleLR's length), then trains
 //! epoch by epoch ([`Trainer`]). `hooks.rs` holds the test-only hooks
 //! (`TRAIN_RESNET_DIE_AT`, `TRAIN_RESNET_PAUSE_AT`) that `tests/train.rs` uses.
 
+mod average;
 mod checkpoint;
 mod data;
 mod find_lr;
@@ -118,6 +121,37 @@ struct Args {
     /// rendezvous, each collective) before the run ends with an error.
     #[arg(long, value_name = "SECONDS", default_value_t = 300, value_parser = dist_timeout)]
     dist_timeout: u64,
+    /// Start from these weights: PyTorch's `model.state_dict()` saved with
+    /// `torch.save` (or a file holding it under "model", as the twin's --save
+    /// writes). The optimizer and the schedule start afresh.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["resume", "resume_pytorch"])]
+    weights: Option<PathBuf>,
+    /// Stochastic weight averaging as PyTorch's `torch.optim.swa_utils`
+    /// documents it, `N` its `swa_start`: after each epoch > N the weights are
+    /// averaged (`tch_lr::swa::AveragedModel`) and `SWALR` steps instead of the
+    /// config's schedule (the config becomes `SWA`; its interval must be
+    /// epoch); the average's BatchNorm statistics are recomputed (`update_bn`)
+    /// and it is evaluated. A config whose scheduler is `SWA` averages without
+    /// this flag.
+    #[arg(long, value_name = "N", value_parser = swa_start, allow_hyphen_values = true,
+          conflicts_with_all = ["resume", "ema", "resume_pytorch", "save_pytorch", "find_lr"])]
+    swa_start: Option<i64>,
+    /// `SWALR`'s `swa_lr` for --swa-start.
+    #[arg(long, value_name = "LR", default_value_t = 0.05, value_parser = lr, requires = "swa_start")]
+    swa_lr: f64,
+    /// `SWALR`'s `anneal_epochs` for --swa-start (0 to 1000000).
+    #[arg(long, value_name = "N", default_value_t = 10, value_parser = anneal_epochs, allow_hyphen_values = true,
+          requires = "swa_start")]
+    swa_anneal_epochs: i64,
+    /// `SWALR`'s `anneal_strategy` for --swa-start.
+    #[arg(long, value_enum, default_value_t = AnnealArg::Cos, requires = "swa_start")]
+    swa_anneal_strategy: AnnealArg,
+    /// An exponential moving average of the weights (PyTorch's
+    /// `get_ema_multi_avg_fn(DECAY)`, `use_buffers=True`), updated after every
+    /// optimizer step and evaluated after each epoch; DECAY in [0, 1].
+    #[arg(long, value_name = "DECAY", value_parser = decay,
+          conflicts_with_all = ["resume", "resume_pytorch", "save_pytorch", "find_lr"])]
+    ema: Option<f64>,
     /// Stop after this many batches in total, at least 1 (as if the run were killed there).
     #[arg(long, value_name = "N", value_parser = stop_after, allow_hyphen_values = true)]
     stop_after: Option<u64>,
@@ -195,6 +229,32 @@ fn dist_timeout(s: &str) -> Result<u64, String> {
 
 fn stop_after(s: &str) -> Result<u64, String> {
     whole(s, 1, u64::MAX as i128, " (a number of batches)").map(|v| v as u64)
+}
+
+fn swa_start(s: &str) -> Result<i64, String> {
+    whole(s, -1, MAX_EPOCHS, " (-1: average from the first epoch)").map(|v| v as i64)
+}
+
+fn anneal_epochs(s: &str) -> Result<i64, String> {
+    whole(s, 0, MAX_EPOCHS, " (0: no annealing)").map(|v| v as i64)
+}
+
+/// An EMA decay: in [0, 1], as `get_ema_multi_avg_fn` documents it.
+fn decay(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Ok(_) => Err("must be in [0, 1] (the weight of the average so far)".into()),
+        Err(_) => Err("not a number".into()),
+    }
+}
+
+/// `SWALR`'s `anneal_strategy`, as a flag value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum AnnealArg {
+    /// Half a cosine.
+    Cos,
+    /// A straight line.
+    Linear,
 }
 
 fn find_lr_steps(s: &str) -> Result<usize, String> {
@@ -327,6 +387,16 @@ fn settings(args: &Args) -> Result<RunSettings> {
         data: args.data.clone(),
         log: args.log.clone().unwrap_or_else(|| PathBuf::from("runs").join(stem).join("log.csv")),
         checkpoint_every: args.checkpoint_every,
+        swa: args.swa_start.map(|start| average::SwaSettings {
+            start,
+            lr: args.swa_lr,
+            anneal_epochs: args.swa_anneal_epochs,
+            anneal_strategy: match args.swa_anneal_strategy {
+                AnnealArg::Cos => tch_lr::schedulers::AnnealStrategy::Cos,
+                AnnealArg::Linear => tch_lr::schedulers::AnnealStrategy::Linear,
+            },
+        }),
+        ema: args.ema,
     })
 }
 
@@ -423,6 +493,7 @@ fn prepare(args: &Args, device: Device, par: &Parallel) -> Result<Prepared> {
     let checkpoint_every = args.checkpoint_every.or(run.checkpoint_every).unwrap_or(100);
     let run = RunSettings { checkpoint_every: Some(checkpoint_every), ..run };
     let config = Config::from_yaml(&run.config_text).with_context(|| format!("--config {}", args.config.display()))?;
+    let config = average::with_swa(config, run.swa.as_ref())?;
     let model = if run.model == "resnet18" { Model::Resnet18 } else { Model::Resnet20 };
     if args.amp && device == Device::Cpu {
         bail!("--amp needs CUDA (autocast is for the GPU here)");
@@ -551,6 +622,8 @@ struct Trainer<'a> {
     started: Instant,
     /// The last epoch's validation loss and accuracy.
     last: (f64, f64),
+    /// The averaged model (--swa-start, --ema, a config's SWA).
+    avg: Option<average::Averaged>,
 }
 
 impl<'a> Trainer<'a> {
@@ -560,6 +633,9 @@ impl<'a> Trainer<'a> {
         // libtorch's optimizer owned by tch-lr: its state goes into the checkpoints.
         let optim = p.config.build_optim(&vs, tch_lr::optim::Backend::Owned)?;
         let mut sched = p.config.build(optim)?;
+        if let Some(path) = &args.weights {
+            pytorch::load_weights(path, &mut vs)?;
+        }
         let (cycles, decays) = (sched.last_momentum().is_some(), sched.last_weight_decay().is_some());
         // A checkpoint of this run (--resume, or after a torchrun restart)
         // comes before the PyTorch checkpoint the run started from.
@@ -568,13 +644,17 @@ impl<'a> Trainer<'a> {
             _ => resume_or_start(p.resume.as_ref(), &mut vs, &mut sched)?,
         };
         let groups = sched.groups().lrs().len();
+        let mut avg = average::Averaged::new(&p.config, p.run.ema, p.model, p.device, groups)?;
+        if let (Some(a), Some((path, _))) = (&mut avg, &p.resume) {
+            a.load(path)?;
+        }
         // A run resumed from its checkpoint folder keeps its log's rows before the step.
         let resumed_at = p.resume.as_ref().map(|_| (step, epoch0));
         // Every rank starts from rank 0's weights and buffers (DDP's start).
         par.sync_start(&vs)?;
         let shard = par.shard(p.run.batch_size)?;
         let logs = match par.is_writer() {
-            true => Some(open_logs(&p.run.log, groups, cycles, decays, resumed_at)?),
+            true => Some(open_logs(&p.run.log, groups, cycles, decays, avg.is_some(), resumed_at)?),
             false => None,
         };
         let bar = match par.is_writer() {
@@ -603,6 +683,7 @@ impl<'a> Trainer<'a> {
             samples: 0,
             started: Instant::now(),
             last: (f64::NAN, f64::NAN),
+            avg,
         })
     }
 
@@ -643,6 +724,9 @@ impl<'a> Trainer<'a> {
         loss.backward();
         self.par.average_gradients(&self.vs)?;
         self.sched.optimizer_mut().step();
+        if let Some(avg) = &mut self.avg {
+            avg.after_step(&self.vs)?;
+        }
         hooks::at("batch", None);
         let loss = self.par.mean_loss(&loss)?;
         let rate = run.batch_size as f64 / t0.elapsed().as_secs_f64();
@@ -684,7 +768,16 @@ impl<'a> Trainer<'a> {
         self.par.sync_buffers(&self.vs)?;
         let (val_loss, val_acc) = evaluate(&self.net, &self.p.test, self.p.run.batch_size.max(256));
         self.last = (val_loss, val_acc);
-        let row = [epoch.to_string(), train_loss.to_string(), val_loss.to_string(), val_acc.to_string()];
+        let mut row = vec![epoch.to_string(), train_loss.to_string(), val_loss.to_string(), val_acc.to_string()];
+        let p = self.p;
+        let averaged = match &mut self.avg {
+            Some(avg) => avg.after_epoch(epoch, &self.vs, &p.train, &p.test, p.run.batch_size)?,
+            None => None,
+        };
+        if self.avg.is_some() {
+            let (loss, acc) = averaged.map_or((String::new(), String::new()), |(l, a)| (l.to_string(), a.to_string()));
+            row.extend([loss, acc]);
+        }
         if let Some(logs) = &mut self.logs {
             logs.epochs.row(&row)?;
             hooks::at("epoch", None);
@@ -694,7 +787,10 @@ impl<'a> Trainer<'a> {
                 println!(
                     "epoch {epoch}: train loss {train_loss:.4}, val loss {val_loss:.4}, val accuracy {:.1}%",
                     100.0 * val_acc
-                )
+                );
+                if let Some((loss, acc)) = averaged {
+                    println!("epoch {epoch}: averaged model's val loss {loss:.4}, val accuracy {:.1}%", 100.0 * acc);
+                }
             });
         }
         if self.p.config.interval == Interval::Epoch {
@@ -714,7 +810,7 @@ impl<'a> Trainer<'a> {
         let Some(dir) = &self.p.checkpoint_dir else { return Ok(()) };
         if self.par.is_writer() {
             let progress = Progress { step: self.step, epoch, batch, run: self.p.run.clone() };
-            checkpoint::save(dir, &self.vs, &self.sched, &progress)?;
+            checkpoint::save(dir, &self.vs, &self.sched, self.avg.as_ref(), &progress)?;
         }
         // The others wait for it: a restart finds it complete.
         self.par.barrier()
@@ -770,8 +866,16 @@ fn resume_or_start(
 
 /// Opens the per-batch log at `path` (`step,epoch,batch,lr_0,..,[momentum_0,..,]
 /// [weight_decay_0,..,]loss,samples_per_sec`) and the per-epoch log beside
-/// it; a resumed run (`resumed_at`: its step and epoch) keeps their rows before it.
-fn open_logs(path: &Path, groups: usize, cycles: bool, decays: bool, resumed_at: Option<(u64, usize)>) -> Result<Logs> {
+/// it (with the averaged model's validation loss and accuracy when `averaged`);
+/// a resumed run (`resumed_at`: its step and epoch) keeps their rows before it.
+fn open_logs(
+    path: &Path,
+    groups: usize,
+    cycles: bool,
+    decays: bool,
+    averaged: bool,
+    resumed_at: Option<(u64, usize)>,
+) -> Result<Logs> {
     let mut header = vec!["step".to_string(), "epoch".into(), "batch".into()];
     header.extend((0..groups).map(|g| format!("lr_{g}")));
     if cycles {
@@ -783,11 +887,11 @@ fn open_logs(path: &Path, groups: usize, cycles: bool, decays: bool, resumed_at:
     header.extend(["loss".into(), "samples_per_sec".into()]);
     let batches = log::Csv::open(path, &header.join(","), resumed_at.map(|(step, _)| step))?;
     let epochs_path = path.with_extension("epochs.csv");
-    let epochs = log::Csv::open(
-        &epochs_path,
-        "epoch,train_loss,val_loss,val_accuracy",
-        resumed_at.map(|(_, epoch)| epoch as u64),
-    )?;
+    let epochs_header = match averaged {
+        true => "epoch,train_loss,val_loss,val_accuracy,avg_val_loss,avg_val_accuracy",
+        false => "epoch,train_loss,val_loss,val_accuracy",
+    };
+    let epochs = log::Csv::open(&epochs_path, epochs_header, resumed_at.map(|(_, epoch)| epoch as u64))?;
     Ok(Logs { batches, epochs, epochs_path })
 }
 

@@ -52,6 +52,17 @@ fn run_keys(run: &RunSettings) -> Vec<(&'static str, Value)> {
     ]
 }
 
+/// `--weights FILE`: PyTorch's `model.state_dict()` (or a file holding it
+/// under "model") into the model, all or nothing.
+pub fn load_weights(path: &Path, vs: &mut VarStore) -> Result<()> {
+    let at = || format!("--weights {}", path.display());
+    let file = torch_file::load(path).with_context(at)?;
+    let weights = file.get("model").unwrap_or(&file);
+    model::load_state_dict(vs, weights, &[BATCHES_TRACKED]).with_context(at)?;
+    println!("weights: {}", path.display());
+    Ok(())
+}
+
 /// Loads the checkpoint at `path` into the model, the scheduler and the
 /// optimizer; the global step, epoch and batch the run goes on from.
 pub fn load(

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 from torch.optim import lr_scheduler as L
+from torch.optim.swa_utils import SWALR
 from transformers.optimization import get_scheduler
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reference"))
@@ -59,6 +60,17 @@ def times(v, k):
     return [x * k for x in v]
 
 
+class SwaLoop:
+    """PyTorch's SWA loop: `if i > swa_start: swa_scheduler.step() else: scheduler.step()`."""
+
+    def __init__(self, scheduler, swa_scheduler, swa_start):
+        self.scheduler, self.swa_scheduler, self.swa_start, self.i = scheduler, swa_scheduler, swa_start, 0
+
+    def step(self):
+        (self.swa_scheduler if self.i > self.swa_start else self.scheduler).step()
+        self.i += 1
+
+
 # name -> (opt, lrs) -> scheduler; the same parameters as benches/schedulers.rs,
 # one per registered schedule in the registry's order (checked in main()).
 CASES = {
@@ -81,6 +93,8 @@ CASES = {
     "CyclicLR": lambda o, l: L.CyclicLR(o, base_lr=l, max_lr=times(l, 10.0), step_size_up=2000),
     "OneCycleLR": lambda o, l: L.OneCycleLR(o, max_lr=times(l, 10.0), total_steps=ONE_CYCLE_TOTAL),
     "CosineAnnealingWarmRestarts": lambda o, l: L.CosineAnnealingWarmRestarts(o, 1000, T_mult=2, eta_min=1e-6),
+    "SWALR": lambda o, l: SWALR(o, swa_lr=1e-4, anneal_epochs=1_000_000_000),
+    "SWA": lambda o, l: SwaLoop(L.CosineAnnealingLR(o, 10_000), SWALR(o, swa_lr=1e-4, anneal_epochs=1_000_000_000), 5),
     "transformers.linear": lambda o, l: get_scheduler("linear", o, num_warmup_steps=1000, num_training_steps=100_000_000),
     "transformers.cosine": lambda o, l: get_scheduler("cosine", o, num_warmup_steps=1000, num_training_steps=100_000_000),
     "transformers.cosine_with_restarts": lambda o, l: get_scheduler(

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Draws docs/<Scheduler>.png for each of the 15 schedulers with `tch-lr plot`,
+# Draws docs/<Scheduler>.png for each registered schedule with `tch-lr plot`,
 # from the configs in configs/ (the seed post's examples).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -28,6 +28,8 @@ plot CyclicLR cyclic_lr.yaml 8001
 plot OneCycleLR one_cycle_lr.yaml 100
 plot CosineAnnealingWarmRestarts cosine_annealing_warm_restarts.yaml 71
 plot PolynomialLR polynomial_lr.yaml 25
+plot SWALR swalr.yaml 12
+plot SWA swa.yaml 40
 plot transformers.linear transformers_linear.yaml 3000
 plot transformers.cosine transformers_cosine.yaml 2400
 plot transformers.cosine_with_restarts transformers_cosine_with_restarts.yaml 2000

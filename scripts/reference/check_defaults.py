@@ -2,7 +2,7 @@
 """Checks every registered PyTorch schedule's keyword arguments against
 PyTorch's own constructor: the same names, required where PyTorch has no
 default, and the same defaults (`inspect.signature` of the installed
-torch.optim.lr_scheduler class). Exits 1 on any difference.
+torch.optim.lr_scheduler or torch.optim.swa_utils class). Exits 1 on any difference.
 
     python scripts/reference/check_defaults.py
 """
@@ -11,7 +11,7 @@ import inspect
 import sys
 from pathlib import Path
 
-from torch.optim import lr_scheduler
+from torch.optim import lr_scheduler, swa_utils
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from registry import registry  # noqa: E402
@@ -25,7 +25,7 @@ def main():
     problems = []
     checked = 0
     for s in registry():
-        cls = getattr(lr_scheduler, s["name"], None)
+        cls = getattr(lr_scheduler, s["name"], None) or getattr(swa_utils, s["name"], None)
         if cls is None:
             continue  # not a PyTorch schedule
         params = {

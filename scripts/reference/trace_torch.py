@@ -57,7 +57,10 @@ def step(sched, metric, epoch):
 
 
 def resumed_at(sd):
-    """The steps a scheduler state_dict has taken: its last_epoch (a ChainedScheduler's first child's)."""
+    """The steps a scheduler state_dict has taken: its last_epoch (a ChainedScheduler's first child's,
+    the SWA loop's epoch)."""
+    if "swa_scheduler" in sd:
+        return sd["epoch"]
     while "last_epoch" not in sd:
         sd = sd["_schedulers"][0]
     return sd["last_epoch"]

@@ -18,6 +18,15 @@ uninterrupted run's, bit for bit (tests/train.rs).
 Under torchrun (`.venv/bin/torchrun --standalone --nproc-per-node 2 scripts/reference/train_resnet_torch.py
 ...`) it trains with DistributedDataParallel (Gloo on the CPU), `--batch-size` the global batch
 split across the ranks, as the example does under `./scripts/train.sh --nproc 2`.
+
+Weight averaging as PyTorch's `torch.optim.swa_utils` documents it, as the example's flags of the same names:
+`--swa-start N` builds `SWALR(optimizer, swa_lr, anneal_epochs, anneal_strategy)` beside the config's
+scheduler and after each epoch `if epoch > swa_start: swa_model.update_parameters(model);
+swa_scheduler.step() else: scheduler.step()`, then `update_bn` over the training batches and
+evaluates the averaged model; `--ema DECAY` updates `AveragedModel(model,
+multi_avg_fn=get_ema_multi_avg_fn(DECAY), use_buffers=True)` after every optimizer step and evaluates
+it after each epoch. Both write avg_val_loss and avg_val_accuracy into the per-epoch log
+(`<log>.epochs.csv`, as the example's).
 """
 
 import argparse
@@ -34,6 +43,7 @@ import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 import yaml
+from torch.optim import swa_utils
 
 SCRIPTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(SCRIPTS / "fixtures"), str(SCRIPTS / "reference")]
@@ -167,6 +177,12 @@ def evaluate(model, x, y, batch):
     return loss / n, correct / n
 
 
+def train_batches(x, batch):
+    """The batches update_bn runs over: the training samples in order, `batch` at a time (the
+    example's tch_lr::swa::update_bn gets the same)."""
+    return [x[start:start + batch] for start in range(0, len(x), batch)]
+
+
 def run_keys(args):
     """What makes two runs the same run (examples/train_resnet/pytorch.rs's run_keys)."""
     return {"model": "resnet20", "seed": args.seed, "batch_size": args.batch_size, "train_size": args.train_size}
@@ -221,6 +237,19 @@ def train(args):
     n_groups = len(opt.param_groups)
     batches = args.train_size // args.batch_size
     step, epoch0, batch0 = resume(args.resume, model, opt, sched, args) if args.resume else (0, 0, 0)
+    if args.weights:
+        ck = torch.load(args.weights, weights_only=True)
+        model.load_state_dict(ck["model"] if "model" in ck else ck)
+    averaged, swa_sched = None, None
+    if args.swa_start is not None:
+        if interval != "epoch":
+            sys.exit("--swa-start steps SWALR once per epoch: the config's interval must be epoch")
+        averaged = swa_utils.AveragedModel(model)
+        swa_sched = swa_utils.SWALR(opt, swa_lr=args.swa_lr, anneal_epochs=args.swa_anneal_epochs,
+                                    anneal_strategy=args.swa_anneal_strategy)
+    elif args.ema is not None:
+        averaged = swa_utils.AveragedModel(model, multi_avg_fn=swa_utils.get_ema_multi_avg_fn(args.ema),
+                                           use_buffers=True)
     trained = ranks.wrap(model)  # DDP broadcasts rank 0's weights and buffers here
     lo, hi = ranks.shard(args.batch_size)
     if ranks.rank != 0:
@@ -232,14 +261,18 @@ def train(args):
     header += ["loss", "samples_per_sec"]
     samples, start = 0, time.perf_counter()
     position = (epoch0, batch0)
-    with open(args.log, "w", newline="") as f:
+    epochs_log = Path(args.log).with_suffix(".epochs.csv") if ranks.rank == 0 else Path(os.devnull)
+    with open(args.log, "w", newline="") as f, open(epochs_log, "w", newline="") as fe:
         out = csv.writer(f)
         out.writerow(header)
+        out_epochs = csv.writer(fe)
+        out_epochs.writerow(["epoch", "train_loss", "val_loss", "val_accuracy"]
+                            + (["avg_val_loss", "avg_val_accuracy"] if averaged is not None else []))
         for epoch in range(epoch0, args.epochs):
             torch.manual_seed(args.seed * 1_000_003 + epoch)
             order = torch.randperm(args.train_size).to(device)
             model.train()
-            stopped = False
+            stopped, losses = False, []
             for b in range(batch0 if epoch == epoch0 else 0, batches):
                 if args.stop_after is not None and step >= args.stop_after:
                     stopped = True
@@ -253,7 +286,10 @@ def train(args):
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
+                if args.ema is not None:
+                    averaged.update_parameters(model)
                 loss = ranks.mean_loss(loss)
+                losses.append(loss)
                 rate = args.batch_size / (time.perf_counter() - t0)
                 out.writerow([step, epoch, b] + [repr(v) for v in lrs] + ([repr(m) for m in ms] if cycles else [])
                              + [repr(loss), f"{rate:.1f}"])
@@ -270,8 +306,25 @@ def train(args):
             val_loss, acc = evaluate(model, xte, yte, max(args.batch_size, 256))
             if ranks.rank == 0:
                 print(f"epoch {epoch}: val loss {val_loss:.4f}, val accuracy {100 * acc:.1f}%")
+            row = [epoch, repr(sum(losses) / max(len(losses), 1)), repr(val_loss), repr(acc)]
+            if args.swa_start is not None and epoch > args.swa_start:
+                averaged.update_parameters(model)
+            if averaged is not None and (args.ema is not None or epoch > args.swa_start):
+                if args.swa_start is not None:
+                    swa_utils.update_bn(train_batches(xtr, args.batch_size), averaged)
+                avg_loss, avg_acc = evaluate(averaged, xte, yte, max(args.batch_size, 256))
+                row += [repr(avg_loss), repr(avg_acc)]
+                if ranks.rank == 0:
+                    print(f"epoch {epoch}: averaged model's val loss {avg_loss:.4f}, val accuracy {100 * avg_acc:.1f}%")
+            elif averaged is not None:
+                row += ["", ""]
+            out_epochs.writerow(row)
+            fe.flush()
             if interval == "epoch":
-                sched.step(val_loss) if plateau else sched.step()
+                if swa_sched is not None and epoch > args.swa_start:
+                    swa_sched.step()
+                else:
+                    sched.step(val_loss) if plateau else sched.step()
             position = (epoch + 1, 0)
     if args.save and ranks.rank == 0:
         save(args.save, model, opt, sched, step, *position, args)
@@ -312,8 +365,21 @@ def main():
     ap.add_argument("--save", metavar="FILE", help="when the run stops, save it (the example's --resume-pytorch reads it)")
     ap.add_argument("--resume", metavar="FILE", help="continue a run saved by --save or the example's --save-pytorch")
     ap.add_argument("--dump", metavar="DIR", help="at the end, each rank writes its model's state_dict to DIR/rank<r>.pt")
+    ap.add_argument("--weights", metavar="FILE", help="start from this model.state_dict() (or a file with it under "
+                    "\"model\", as --save writes); the optimizer and schedule start afresh")
+    ap.add_argument("--swa-start", type=int, metavar="N", help="PyTorch's swa_start: after each epoch > N, average the "
+                    "weights (AveragedModel) and step SWALR instead of the config's scheduler")
+    ap.add_argument("--swa-lr", type=float, default=0.05, metavar="LR", help="SWALR's swa_lr (default 0.05)")
+    ap.add_argument("--swa-anneal-epochs", type=int, default=10, metavar="N", help="SWALR's anneal_epochs (default 10)")
+    ap.add_argument("--swa-anneal-strategy", default="cos", choices=["cos", "linear"])
+    ap.add_argument("--ema", type=float, metavar="DECAY", help="an EMA of the weights (get_ema_multi_avg_fn(DECAY), "
+                    "use_buffers=True), updated after every optimizer step")
     ap.add_argument("--compare", nargs=2, metavar=("LOG_A", "LOG_B"))
     args = ap.parse_args()
+    if args.swa_start is not None and args.ema is not None:
+        ap.error("--swa-start and --ema: one averaged model at a time")
+    if (args.swa_start is not None or args.ema is not None) and (args.save or args.resume):
+        ap.error("--save and --resume do not carry an averaged model yet: run --swa-start / --ema without them")
     if args.compare:
         compare(*args.compare)
     else:

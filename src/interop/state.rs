@@ -12,14 +12,14 @@
 //! CosineAnnealingWarmRestarts' `T_i`/`T_cur`, the nested `_schedulers` of
 //! SequentialLR and ChainedScheduler) and each parameter group's values
 //! (`lr`, `initial_lr`, `momentum` or `betas[0]`, `weight_decay`, `max_lr`,
-//! `min_lr`, `base_momentum`, `max_momentum`); [`to_pytorch`] writes the same
+//! `min_lr`, `base_momentum`, `max_momentum`, `swa_lr`); [`to_pytorch`] writes the same
 //! keys back, with full parameter groups, for `load_state_dict` on the same
 //! config.
 //!
 //! Covered: `StepLR`, `MultiStepLR`, `ConstantLR`, `LinearLR`,
 //! `ExponentialLR`, `PolynomialLR`, `CosineAnnealingLR`, `LambdaLR`,
 //! `MultiplicativeLR`, `OneCycleLR`, `CyclicLR`,
-//! `CosineAnnealingWarmRestarts`, `ReduceLROnPlateau`, `SequentialLR`,
+//! `CosineAnnealingWarmRestarts`, `SWALR`, `ReduceLROnPlateau`, `SequentialLR`,
 //! `ChainedScheduler` (and so the `warmup:` block), the transformers
 //! schedules (their `LambdaLR` state) and timm's `CosineLRScheduler`,
 //! `TanhLRScheduler`, `StepLRScheduler`, `MultiStepLRScheduler`,
@@ -42,7 +42,7 @@
 use super::Value;
 use crate::config::{Config, OptimizerConfig, SchedulerConfig};
 use crate::error::{Error, Result};
-use crate::groups::{OptimizerKind, ParamGroups};
+use crate::groups::{GroupKey, OptimizerKind, ParamGroups};
 use crate::hyper::HyperParam;
 use crate::scheduler::{Scheduler, SchedulerState};
 use crate::schedulers::Schedule;
@@ -119,6 +119,7 @@ fn spec(name: &str) -> Result<Spec> {
             ],
             &["max_lrs", "total_size", "step_ratio", "gamma", "cycle_momentum"],
         ),
+        "SWALR" => s(Lr, &["anneal_epochs", "_anneal_strategy"], &["anneal_epochs", "_anneal_strategy"]),
         "CosineAnnealingWarmRestarts" => {
             s(Warm, &["T_0", "T_i", "T_mult", "eta_min", "T_cur"], &["T_0", "T_i", "T_mult", "eta_min", "T_cur"])
         }
@@ -490,6 +491,17 @@ fn read_schedule(config: &SchedulerConfig, y: &mut Y, sd: &Value, n: usize) -> R
             return Err(Error::State(format!("the file's {name} has other milestones than the config's")));
         }
     }
+    if name == "SWALR" {
+        let mine = y.get("anneal_strategy").and_then(Y::as_str);
+        match field(sd, "_anneal_strategy", name)? {
+            Value::Str(theirs) if Some(theirs.as_str()) == mine => {}
+            _ => {
+                return Err(Error::State(format!(
+                    "the file's {name} has another `_anneal_strategy` than the config's: built from another config"
+                )))
+            }
+        }
+    }
     if spec.own == LAMBDA.own {
         let l = list_of(field(sd, "lr_lambdas", name)?, &what("lr_lambdas"))?;
         if l.len() != n {
@@ -578,6 +590,13 @@ fn write_schedule(config: &SchedulerConfig, y: &Y, n: usize) -> Result<Value> {
             }
         }
         out.push(("milestones", Value::Counter(counter)));
+    }
+    if name == "SWALR" {
+        // A string, which `arg` leaves out; load_state_dict rebuilds anneal_func from it.
+        let strategy = y.get("anneal_strategy").and_then(Y::as_str);
+        let strategy =
+            strategy.ok_or_else(|| Error::State(format!("tch-lr's {name} state has no `anneal_strategy`")))?;
+        out.push(("_anneal_strategy", Value::Str(strategy.into())));
     }
     if name == "CyclicLR" {
         // load_state_dict pops it (a custom scale_fn's __dict__; None for a function).
@@ -768,7 +787,6 @@ const GROUP_KEYS: &[&str] = &[
     "params",
     "param_names",
     "lr",
-    "initial_lr",
     "momentum",
     "betas",
     "weight_decay",
@@ -784,10 +802,6 @@ const GROUP_KEYS: &[&str] = &[
     "differentiable",
     "fused",
     "decoupled_weight_decay",
-    "max_lr",
-    "min_lr",
-    "max_momentum",
-    "base_momentum",
 ];
 
 fn read_groups(groups: &mut ParamGroups, opt: &Value) -> Result<()> {
@@ -813,7 +827,7 @@ fn read_groups(groups: &mut ParamGroups, opt: &Value) -> Result<()> {
         }
         for (k, _) in g.items().unwrap_or(&[]) {
             let Value::Str(k) = k else { return Err(bad(format!("group {i} has a key that is not a string"))) };
-            if !GROUP_KEYS.contains(&k.as_str()) {
+            if !GROUP_KEYS.contains(&k.as_str()) && !GroupKey::ALL.iter().any(|g| g.name() == k) {
                 return Err(bad(format!("group {i} has the key `{k}`, unknown to {class}")));
             }
         }
@@ -843,15 +857,9 @@ fn read_groups(groups: &mut ParamGroups, opt: &Value) -> Result<()> {
         if let Some(wd) = f("weight_decay")? {
             dst.weight_decay = wd;
         }
-        for (key, slot) in [
-            ("initial_lr", &mut dst.initial_lr),
-            ("max_lr", &mut dst.max_lr),
-            ("min_lr", &mut dst.min_lr),
-            ("max_momentum", &mut dst.max_momentum),
-            ("base_momentum", &mut dst.base_momentum),
-        ] {
-            if let Some(v) = f(key)? {
-                *slot = Some(v);
+        for key in GroupKey::ALL {
+            if let Some(v) = f(key.name())? {
+                *dst.slot(key) = Some(v);
             }
         }
     }
@@ -903,15 +911,9 @@ fn write_groups(groups: &ParamGroups, o: &OptimizerConfig, sizes: Option<&[usize
                     d.push(("differentiable", b(false)));
                 }
             }
-            for (key, v) in [
-                ("initial_lr", g.initial_lr),
-                ("max_lr", g.max_lr),
-                ("min_lr", g.min_lr),
-                ("max_momentum", g.max_momentum),
-                ("base_momentum", g.base_momentum),
-            ] {
-                if let Some(v) = v {
-                    d.push((key, f(v)));
+            for key in GroupKey::ALL {
+                if let Some(v) = g.get(key) {
+                    d.push((key.name(), f(v)));
                 }
             }
             // PyTorch's parameter indices run on through the groups.

@@ -89,6 +89,12 @@ fn check_children(name: &str, schedulers: &[Box<dyn Schedule>], empty: &str) -> 
     if schedulers.is_empty() {
         return Err(Error::value(format!("{name} expects at least one scheduler{empty}, but got no scheduler.")));
     }
+    if let Some(idx) = schedulers.iter().position(|s| s.name() == super::swa::SWAConfig::NAME) {
+        return Err(Error::value(format!(
+            "{name} cannot hold SWA (at index {idx}): SWA is a training loop's switch between two schedules, \
+             not a PyTorch scheduler to nest"
+        )));
+    }
     if let Some(idx) = schedulers.iter().position(|s| s.takes_metric()) {
         return Err(Error::value(format!(
             "{name} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs to be \

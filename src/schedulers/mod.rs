@@ -12,6 +12,7 @@
 //! | `ReduceLROnPlateau` | `plateau.rs` | `torch.optim.lr_scheduler` |
 //! | `CyclicLR` | `cyclic.rs` | `torch.optim.lr_scheduler` |
 //! | `OneCycleLR` | `one_cycle.rs` | `torch.optim.lr_scheduler` |
+//! | `SWALR`, `SWA` (PyTorch's SWA loop: a schedule, then `SWALR`) | `swa.rs` | `torch.optim.swa_utils` |
 //! | `transformers.linear`, `transformers.cosine`, ... (the [`transformers`] module) | `transformers/` | transformers' `get_scheduler` |
 //! | `timm.CosineLRScheduler`, `timm.WSDLRScheduler`, ... (the [`timm`] module) | `timm/` | timm's `timm.scheduler` |
 //!
@@ -103,6 +104,7 @@ pub(crate) mod pymath;
 pub mod registry;
 pub(crate) mod schedule;
 mod step;
+mod swa;
 pub mod timm;
 pub mod transformers;
 mod warmup;
@@ -118,6 +120,7 @@ pub use polynomial::PolynomialLR;
 pub use registry::{ScheduleConfig, ScheduleInfo, SchedulerConfig, REGISTRY};
 pub use schedule::{PlainStep, Schedule};
 pub use step::{ExponentialLR, MultiStepLR, StepLR};
+pub use swa::{SWA, SWALR};
 pub use warmup::{ConstantLR, LinearLR};
 
 /// The keyword arguments of each PyTorch schedule, public as `tch_lr::config::*Config`.
@@ -130,6 +133,7 @@ pub(crate) mod configs {
     pub use super::plateau::ReduceLROnPlateauConfig;
     pub use super::polynomial::PolynomialLRConfig;
     pub use super::step::{ExponentialLRConfig, MultiStepLRConfig, StepLRConfig};
+    pub use super::swa::{SWAConfig, SWALRConfig};
     pub use super::warmup::{ConstantLRConfig, LinearLRConfig, WarmupConfig};
 }
 pub(crate) use configs::*;

@@ -148,6 +148,9 @@ registry! {
     CyclicLR(CyclicLRConfig),
     OneCycleLR(OneCycleLRConfig),
     CosineAnnealingWarmRestarts(CosineAnnealingWarmRestartsConfig),
+    // torch.optim.swa_utils (issue 18): SWALR, and PyTorch's SWA loop around it.
+    SWALR(SWALRConfig),
+    SWA(SWAConfig),
     // transformers' get_scheduler (issue 10): one line per SchedulerType.
     TransformersLinear(crate::config::LinearConfig),
     TransformersCosine(crate::config::CosineConfig),

@@ -248,6 +248,8 @@ macro_rules! registered_schedule_tests {
             ConstantLR => "ConstantLR",
             CosineAnnealingLR => "CosineAnnealingLR",
             CosineAnnealingWarmRestarts => "CosineAnnealingWarmRestarts",
+            SWALR => "SWALR",
+            SWA => "SWA",
             CyclicLR => "CyclicLR",
             ExponentialLR => "ExponentialLR",
             LambdaLR => "LambdaLR",
