@@ -144,7 +144,7 @@ const MAX_LINE: usize = 1000;
 
 /// `message` on one line, readable whatever the input was: each word of more
 /// than 80 characters cut with an ellipsis, the whole at most 1,000
-/// characters (a list of the valid choices, such as the 31 schedule names,
+/// characters (a list of the valid choices, such as the 33 schedule names,
 /// stays whole).
 pub fn readable(message: &str) -> String {
     let mut out = String::with_capacity(message.len().min(MAX_LINE));

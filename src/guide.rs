@@ -39,6 +39,9 @@ pub mod pytorch_interop {}
 #[doc = include_str!("../docs/guide/data-parallel.md")]
 pub mod data_parallel {}
 
+#[doc = include_str!("../docs/guide/swa.md")]
+pub mod swa {}
+
 #[doc = include_str!("../docs/guide/weight-decay-momentum.md")]
 pub mod weight_decay_momentum {}
 

@@ -460,8 +460,9 @@ impl Optim {
     /// The owned optimizer's write path: when any group's LR or momentum (and
     /// weight decay, with `weight_decay`) changed, every group's values in
     /// one call into libtorch's options (`Owned::write`), from the `written_*`
-    /// vectors, updated first: no allocation, no cast per group, and
-    /// different momenta per group for every optimizer kind.
+    /// vectors, updated first (set to NaN, unknown, if the write fails): no
+    /// allocation, no cast per group, and different momenta per group for
+    /// every optimizer kind.
     fn sync_owned(&mut self, weight_decay: bool) -> Result<()> {
         if !self.groups.iter().all(|g| g.lr.is_finite() && g.momentum.is_finite()) {
             return Err(self.refuse_non_finite());
@@ -472,11 +473,19 @@ impl Optim {
         let momentum = take_changed(groups.iter().map(|g| g.momentum), &mut self.written_momentum);
         let wd = weight_decay && take_changed(groups.iter().map(|g| g.weight_decay), &mut self.written_weight_decay);
         if lr || momentum || wd {
-            owned.write(
+            let result = owned.write(
                 &self.written_lr,
                 momentum.then_some(&self.written_momentum),
                 wd.then_some(&self.written_weight_decay),
-            )?;
+            );
+            if result.is_err() {
+                // What libtorch holds is unknown now: NaN, so that the next
+                // sync writes every value again.
+                for v in [&mut self.written_lr, &mut self.written_momentum, &mut self.written_weight_decay] {
+                    v.fill(f64::NAN);
+                }
+            }
+            result?;
         }
         Ok(())
     }

@@ -135,7 +135,7 @@ pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(R
             }
         })?;
         sched.load_state(state)?;
-        first = usize::try_from(resumed_at(&file)).unwrap_or(usize::MAX);
+        first = usize::try_from(crate::interop::state::steps_in_file(&file)).unwrap_or(usize::MAX);
         if first >= opts.rows {
             return Err(Error::Unsupported(format!(
                 "{} was saved after {first} steps: --steps {} prints rows 0 to {}, none after it",
@@ -172,26 +172,6 @@ pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(R
         crate::interop::torch_file::save(path, &crate::interop::state::to_pytorch(config, &sched)?)?;
     }
     Ok(())
-}
-
-/// The steps a PyTorch scheduler state has taken: its `last_epoch` (a
-/// `ChainedScheduler`'s first child's).
-fn resumed_at(file: &crate::interop::Value) -> i64 {
-    // timm's state has no step count: the file holds the last step(t)'s t beside it.
-    if let Some(crate::interop::Value::Int(t)) = file.get("t") {
-        return *t;
-    }
-    let mut s = file.get("scheduler");
-    while let Some(v) = s {
-        if let Some(crate::interop::Value::Int(e)) = v.get("last_epoch") {
-            return *e;
-        }
-        s = match v.get("_schedulers") {
-            Some(crate::interop::Value::List(l)) => l.first(),
-            _ => None,
-        };
-    }
-    -1
 }
 
 fn checkpoint_path() -> PathBuf {

@@ -100,6 +100,7 @@ fn fixtures_cover_the_classes() {
         "CosineAnnealingWarmRestarts",
         "SWALR",
         "SequentialLR+SWALR",
+        "SWA",
         "ReduceLROnPlateau",
         "SequentialLR",
         "ChainedScheduler",

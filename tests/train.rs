@@ -683,6 +683,12 @@ fn saved_run(path: &Path) -> Vec<(String, tch_lr::interop::Value)> {
         }
     }
     out.push(("progress".into(), file.get("progress").unwrap().clone()));
+    // The averaged model (--swa-start, --ema), when the run keeps one; tch's
+    // BatchNorm keeps no num_batches_tracked (PyTorch's averages or copies it).
+    if let Some(avg) = file.get("averaged_model") {
+        let avg = by_name(avg).into_iter().filter(|(k, _)| !k.ends_with("num_batches_tracked"));
+        out.extend(avg.map(|(k, v)| (format!("averaged_model {k}"), v)));
+    }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
@@ -714,10 +720,16 @@ fn same_rows(full: &Csv, resumed: &Csv, k: usize, what: &str) {
 /// the continued run's rows, final weights and optimizer state must be the
 /// uninterrupted run's.
 fn across(cfg_yaml: &str, k: usize, rust_first: bool) {
+    across_with(cfg_yaml, k, rust_first, &["--epochs", "2"]);
+}
+
+/// [`across`] with more flags for both sides (`--epochs` among them).
+fn across_with(cfg_yaml: &str, k: usize, rust_first: bool, flags: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let d = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
     let cfg = config(dir.path(), "c.yaml", cfg_yaml);
-    let run = ["--config", &cfg, "--train-size", "128", "--test-size", "32", "--batch-size", "16", "--epochs", "2"];
+    let run =
+        [&["--config", &cfg, "--train-size", "128", "--test-size", "32", "--batch-size", "16"][..], flags].concat();
     let rust = |extra: &[&str]| {
         ok(&train(&[&run[..], &["--device", "cpu"], extra].concat()));
     };
@@ -745,8 +757,26 @@ fn across(cfg_yaml: &str, k: usize, rust_first: bool) {
     let (want, got) = (saved_run(Path::new(&end_full)), saved_run(Path::new(&end_resumed)));
     assert_eq!(want.iter().map(|e| &e.0).collect::<Vec<_>>(), got.iter().map(|e| &e.0).collect::<Vec<_>>(), "{what}");
     for ((name, w), (_, g)) in want.iter().zip(&got) {
-        assert!(w == g, "{what}: {name} differs from the uninterrupted run's");
+        if name.starts_with("averaged_model") && name.contains(".running_") {
+            // update_bn's statistics: PyTorch's cumulative mean, recovered
+            // from what tch's BatchNorm writes (within ~1e-7 relative).
+            assert!(close_tensors(w, g, 1e-6), "{what}: {name} differs from the uninterrupted run's by more than 1e-6");
+        } else {
+            assert!(w == g, "{what}: {name} differs from the uninterrupted run's");
+        }
     }
+}
+
+/// Two saved tensors equal to `rel` relative (of the larger magnitude, at least 1e-6).
+fn close_tensors(a: &tch_lr::interop::Value, b: &tch_lr::interop::Value, rel: f64) -> bool {
+    use tch_lr::interop::{torch_file::to_tch, Value};
+    let (Value::Tensor(a), Value::Tensor(b)) = (a, b) else { return a == b };
+    let (a, b) = (to_tch(a).unwrap().to_kind(tch::Kind::Double), to_tch(b).unwrap().to_kind(tch::Kind::Double));
+    if a.size() != b.size() {
+        return false;
+    }
+    let scale = a.abs().maximum(&b.abs()).clamp_min(1e-6);
+    ((&a - &b).abs() / scale).max().double_value(&[]) <= rel
 }
 
 /// SGD with momentum and weight decay, OneCycleLR per batch (momentum cycled).
@@ -796,6 +826,41 @@ fn pytorch_to_rust_adamw() {
 #[test]
 fn rust_to_pytorch_adamw() {
     across(ADAMW_WARMUP_COSINE, 9, true);
+}
+
+/// PyTorch's SWA loop moves across mid-averaging: the file holds the loop's
+/// two schedulers (`scheduler`, `swa_scheduler`) and the average
+/// (`averaged_model`, PyTorch's `AveragedModel.state_dict()`); the final
+/// average is the uninterrupted run's, bit for bit (saved_run compares it).
+#[test]
+fn pytorch_to_rust_swa_mid_averaging() {
+    across_with(
+        SWA_CONFIG,
+        19,
+        false,
+        &["--epochs", "3", "--swa-start", "0", "--swa-lr", "0.02", "--swa-anneal-epochs", "2"],
+    );
+}
+
+#[test]
+fn rust_to_pytorch_swa_mid_averaging() {
+    across_with(
+        SWA_CONFIG,
+        21,
+        true,
+        &["--epochs", "3", "--swa-start", "0", "--swa-lr", "0.02", "--swa-anneal-epochs", "2"],
+    );
+}
+
+/// An EMA updated after every optimizer step moves across mid-epoch.
+#[test]
+fn rust_to_pytorch_ema() {
+    across_with(SWA_CONFIG, 11, true, &["--epochs", "2", "--ema", "0.8"]);
+}
+
+#[test]
+fn pytorch_to_rust_ema() {
+    across_with(SWA_CONFIG, 5, false, &["--epochs", "2", "--ema", "0.8"]);
 }
 
 // ---------------------------------------------------------------------------

@@ -121,6 +121,16 @@ impl Averaged {
         Ok(Some(crate::evaluate(&self.net, test, batch.max(256))))
     }
 
+    /// PyTorch's `AveragedModel.state_dict()` of the average.
+    pub fn state_dict(&self) -> Result<tch_lr::interop::Value> {
+        Ok(self.model.state_dict()?)
+    }
+
+    /// Loads PyTorch's `AveragedModel.state_dict()` into the average, all or nothing.
+    pub fn load_state_dict(&mut self, state_dict: &tch_lr::interop::Value) -> Result<()> {
+        Ok(self.model.load_state_dict(state_dict)?)
+    }
+
     /// Saves the average into a checkpoint folder (`averaged.pt`, PyTorch's
     /// `AveragedModel.state_dict()`).
     pub fn save(&self, dir: &Path) -> Result<()> {

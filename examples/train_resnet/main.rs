@@ -134,7 +134,7 @@ struct Args {
     /// and it is evaluated. A config whose scheduler is `SWA` averages without
     /// this flag.
     #[arg(long, value_name = "N", value_parser = swa_start, allow_hyphen_values = true,
-          conflicts_with_all = ["resume", "ema", "resume_pytorch", "save_pytorch", "find_lr"])]
+          conflicts_with_all = ["resume", "ema", "find_lr"])]
     swa_start: Option<i64>,
     /// `SWALR`'s `swa_lr` for --swa-start.
     #[arg(long, value_name = "LR", default_value_t = 0.05, value_parser = lr, requires = "swa_start")]
@@ -149,8 +149,7 @@ struct Args {
     /// An exponential moving average of the weights (PyTorch's
     /// `get_ema_multi_avg_fn(DECAY)`, `use_buffers=True`), updated after every
     /// optimizer step and evaluated after each epoch; DECAY in [0, 1].
-    #[arg(long, value_name = "DECAY", value_parser = decay,
-          conflicts_with_all = ["resume", "resume_pytorch", "save_pytorch", "find_lr"])]
+    #[arg(long, value_name = "DECAY", value_parser = decay, conflicts_with_all = ["resume", "find_lr"])]
     ema: Option<f64>,
     /// Stop after this many batches in total, at least 1 (as if the run were killed there).
     #[arg(long, value_name = "N", value_parser = stop_after, allow_hyphen_values = true)]
@@ -467,7 +466,7 @@ fn run(args: Args) -> Result<()> {
         t.end_epoch(epoch, train_loss)?;
     }
     if let Some(path) = args.save_pytorch.as_ref().filter(|_| par.is_writer()) {
-        pytorch::save(path, &p.config, &p.run, &t.vs, &t.sched, (t.step, t.position.0, t.position.1))?;
+        pytorch::save(path, &p.config, &p.run, &t.vs, &t.sched, t.avg.as_ref(), (t.step, t.position.0, t.position.1))?;
     }
     hooks::dump(&t.vs, par.rank());
     par.barrier()?;
@@ -639,12 +638,12 @@ impl<'a> Trainer<'a> {
         let (cycles, decays) = (sched.last_momentum().is_some(), sched.last_weight_decay().is_some());
         // A checkpoint of this run (--resume, or after a torchrun restart)
         // comes before the PyTorch checkpoint the run started from.
-        let (step, epoch0, batch0) = match (&p.resume, &args.resume_pytorch) {
-            (None, Some(path)) => pytorch::load(path, &p.config, &p.run, &mut vs, &mut sched)?,
-            _ => resume_or_start(p.resume.as_ref(), &mut vs, &mut sched)?,
-        };
         let groups = sched.groups().lrs().len();
         let mut avg = average::Averaged::new(&p.config, p.run.ema, p.model, p.device, groups)?;
+        let (step, epoch0, batch0) = match (&p.resume, &args.resume_pytorch) {
+            (None, Some(path)) => pytorch::load(path, &p.config, &p.run, &mut vs, &mut sched, avg.as_mut())?,
+            _ => resume_or_start(p.resume.as_ref(), &mut vs, &mut sched)?,
+        };
         if let (Some(a), Some((path, _))) = (&mut avg, &p.resume) {
             a.load(path)?;
         }

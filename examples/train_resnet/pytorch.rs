@@ -27,6 +27,7 @@ use tch_lr::config::Config;
 use tch_lr::interop::{model, state, torch_file, Value};
 use tch_lr::{Schedule, Scheduler};
 
+use crate::average::Averaged;
 use crate::checkpoint::RunSettings;
 
 /// PyTorch's BatchNorm counts its training batches (`num_batches_tracked`);
@@ -49,8 +50,13 @@ fn run_keys(run: &RunSettings) -> Vec<(&'static str, Value)> {
         ("seed", int(run.seed)),
         ("batch_size", int(run.batch_size)),
         ("train_size", int(run.train_size)),
+        ("swa_start", run.swa.as_ref().map_or(Value::None, |s| int(s.start))),
+        ("ema", run.ema.map_or(Value::None, Value::Float)),
     ]
 }
+
+/// The key of the averaged model's `state_dict` in the file.
+const AVERAGED: &str = "averaged_model";
 
 /// `--weights FILE`: PyTorch's `model.state_dict()` (or a file holding it
 /// under "model") into the model, all or nothing.
@@ -71,6 +77,7 @@ pub fn load(
     run: &RunSettings,
     vs: &mut VarStore,
     sched: &mut Scheduler<Box<dyn Schedule>>,
+    averaged: Option<&mut Averaged>,
 ) -> Result<(u64, usize, usize)> {
     let at = || format!("--resume-pytorch {}", path.display());
     let file = torch_file::load(path).with_context(at)?;
@@ -104,6 +111,9 @@ pub fn load(
     sched.load_state(sched_state).with_context(at)?;
     let optimizer_state = part("optimizer")?.get("state").with_context(|| format!("{}: no optimizer state", at()))?;
     state::optimizer_state_from_pytorch(sched.optimizer_mut(), optimizer_state).with_context(at)?;
+    if let Some(a) = averaged {
+        a.load_state_dict(part(AVERAGED)?).with_context(at)?;
+    }
     let progress = part("progress")?;
     let count = |k: &str| match progress.get(k) {
         Some(Value::Int(n)) if *n >= 0 => Ok(*n as u64),
@@ -123,6 +133,7 @@ pub fn save(
     run: &RunSettings,
     vs: &VarStore,
     sched: &Scheduler<Box<dyn Schedule>>,
+    averaged: Option<&Averaged>,
     (step, epoch, batch): (u64, usize, usize),
 ) -> Result<()> {
     let Value::Dict(mut out) = state::to_pytorch(config, sched)? else { bail!("a state that is not a dict") };
@@ -144,6 +155,9 @@ pub fn save(
     let progress = [("step", int(step as i64)), ("epoch", int(epoch as i64)), ("batch", int(batch as i64))];
     out.push((key("progress"), Value::Dict(progress.into_iter().map(|(k, v)| (key(k), v)).collect())));
     out.push((key("run"), Value::Dict(run_keys(run).into_iter().map(|(k, v)| (key(k), v)).collect())));
+    if let Some(a) = averaged {
+        out.push((key(AVERAGED), a.state_dict()?));
+    }
     torch_file::save(path, &Value::Dict(out)).with_context(|| format!("--save-pytorch {}", path.display()))?;
     println!("saved {} (PyTorch's checkpoint) at step {step} (epoch {epoch}, batch {batch})", path.display());
     Ok(())

@@ -17,7 +17,8 @@ its message on stderr and exits with status 1.
 optimizer.state_dict(), "scheduler": scheduler.state_dict()}, FILE)` (the file
 `tch-lr trace --resume-from` reads) and goes on; for a timm schedule, timm's own
 `scheduler.state_dict()` and, as timm keeps no step count, `"t"`: the last `step(t)`'s
-t (`{"optimizer", "scheduler", "t"}`). With a `weight_decay_scheduler:` (`momentum_scheduler:`)
+t (`{"optimizer", "scheduler", "t"}`); for `SWA` (PyTorch's SWA loop) its two schedulers' states, as a
+user saves them (`{"optimizer", "scheduler", "swa_scheduler"}`). With a `weight_decay_scheduler:` (`momentum_scheduler:`)
 the file has the key `weight_decay_scheduler` (`momentum_scheduler`): the same
 `{"optimizer", "scheduler"}` for its shadow optimizer and its scheduler. `--resume-from FILE` loads such
 a file (`weights_only=True`; written after k steps, by PyTorch or by `tch-lr
@@ -57,10 +58,7 @@ def step(sched, metric, epoch):
 
 
 def resumed_at(sd):
-    """The steps a scheduler state_dict has taken: its last_epoch (a ChainedScheduler's first child's,
-    the SWA loop's epoch)."""
-    if "swa_scheduler" in sd:
-        return sd["epoch"]
+    """The steps a scheduler state_dict has taken: its last_epoch (a ChainedScheduler's first child's)."""
     while "last_epoch" not in sd:
         sd = sd["_schedulers"][0]
     return sd["last_epoch"]
@@ -72,6 +70,8 @@ def saved_state(sched):
     {"t": the last step(t)'s t}."""
     if hasattr(sched, "sched"):
         return {"scheduler": sched.sched.state_dict(), "t": sched.t}
+    if hasattr(sched, "swa_scheduler"):  # PyTorch's SWA loop (common.SwaLoop): its two schedulers
+        return {"scheduler": sched.scheduler.state_dict(), "swa_scheduler": sched.swa_scheduler.state_dict()}
     return {"scheduler": sched.state_dict()}
 
 
@@ -81,6 +81,11 @@ def load_state(sched, saved):
         sched.sched.load_state_dict(saved["scheduler"])
         sched.t = saved["t"]
         return sched.t
+    if hasattr(sched, "swa_scheduler"):
+        sched.scheduler.load_state_dict(saved["scheduler"])
+        sched.swa_scheduler.load_state_dict(saved["swa_scheduler"])
+        sched.resumed(resumed_at(saved["scheduler"]) + resumed_at(saved["swa_scheduler"]))
+        return sched.epoch
     sched.load_state_dict(saved["scheduler"])
     return resumed_at(saved["scheduler"])
 

@@ -185,20 +185,27 @@ def train_batches(x, batch):
 
 def run_keys(args):
     """What makes two runs the same run (examples/train_resnet/pytorch.rs's run_keys)."""
-    return {"model": "resnet20", "seed": args.seed, "batch_size": args.batch_size, "train_size": args.train_size}
+    return {"model": "resnet20", "seed": args.seed, "batch_size": args.batch_size, "train_size": args.train_size,
+            "swa_start": args.swa_start, "ema": args.ema}
 
 
-def save(path, model, opt, sched, step, epoch, batch, args):
-    """The run as examples/train_resnet/pytorch.rs's checkpoint (its --resume-pytorch reads it)."""
+def save(path, model, opt, sched, step, epoch, batch, args, swa_sched=None, averaged=None):
+    """The run as examples/train_resnet/pytorch.rs's checkpoint (its --resume-pytorch reads it); with
+    --swa-start the SWA loop's second scheduler (`swa_scheduler`), with --swa-start or --ema the averaged
+    model's state_dict (`averaged_model`)."""
     state = {"model": model.state_dict(), "optimizer": opt.state_dict(), **saved_state(sched),
              "progress": {"step": step, "epoch": epoch, "batch": batch}, "run": run_keys(args)}
+    if swa_sched is not None:
+        state["swa_scheduler"] = swa_sched.state_dict()
+    if averaged is not None:
+        state["averaged_model"] = averaged.state_dict()
     tmp = Path(str(path) + ".tmp")
     torch.save(state, tmp)
     tmp.replace(path)
     print(f"saved {path} at step {step} (epoch {epoch}, batch {batch})")
 
 
-def resume(path, model, opt, sched, args):
+def resume(path, model, opt, sched, args, swa_sched=None, averaged=None):
     """Loads a checkpoint written by save() or by the example's --save-pytorch; the step, epoch
     and batch to go on from."""
     ck = torch.load(path, weights_only=True)
@@ -207,6 +214,10 @@ def resume(path, model, opt, sched, args):
     model.load_state_dict(ck["model"])
     opt.load_state_dict(ck["optimizer"])
     load_state(sched, ck)
+    if swa_sched is not None:
+        swa_sched.load_state_dict(ck["swa_scheduler"])
+    if averaged is not None:
+        averaged.load_state_dict(ck["averaged_model"])
     p = ck["progress"]
     print(f"resuming {path} at step {p['step']} (epoch {p['epoch']}, batch {p['batch']})")
     return p["step"], p["epoch"], p["batch"]
@@ -236,7 +247,6 @@ def train(args):
     cycles = config["scheduler"]["name"] in ("CyclicLR", "OneCycleLR") and config["scheduler"].get("cycle_momentum", True)
     n_groups = len(opt.param_groups)
     batches = args.train_size // args.batch_size
-    step, epoch0, batch0 = resume(args.resume, model, opt, sched, args) if args.resume else (0, 0, 0)
     if args.weights:
         ck = torch.load(args.weights, weights_only=True)
         model.load_state_dict(ck["model"] if "model" in ck else ck)
@@ -250,6 +260,8 @@ def train(args):
     elif args.ema is not None:
         averaged = swa_utils.AveragedModel(model, multi_avg_fn=swa_utils.get_ema_multi_avg_fn(args.ema),
                                            use_buffers=True)
+    step, epoch0, batch0 = (resume(args.resume, model, opt, sched, args, swa_sched, averaged) if args.resume
+                            else (0, 0, 0))
     trained = ranks.wrap(model)  # DDP broadcasts rank 0's weights and buffers here
     lo, hi = ranks.shard(args.batch_size)
     if ranks.rank != 0:
@@ -327,7 +339,7 @@ def train(args):
                     sched.step(val_loss) if plateau else sched.step()
             position = (epoch + 1, 0)
     if args.save and ranks.rank == 0:
-        save(args.save, model, opt, sched, step, *position, args)
+        save(args.save, model, opt, sched, step, *position, args, swa_sched, averaged)
     if args.dump:
         torch.save(model.state_dict(), Path(args.dump) / f"rank{ranks.rank}.pt")
     secs = time.perf_counter() - start
@@ -378,8 +390,7 @@ def main():
     args = ap.parse_args()
     if args.swa_start is not None and args.ema is not None:
         ap.error("--swa-start and --ema: one averaged model at a time")
-    if (args.swa_start is not None or args.ema is not None) and (args.save or args.resume):
-        ap.error("--save and --resume do not carry an averaged model yet: run --swa-start / --ema without them")
+
     if args.compare:
         compare(*args.compare)
     else:

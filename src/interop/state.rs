@@ -20,7 +20,9 @@
 //! `ExponentialLR`, `PolynomialLR`, `CosineAnnealingLR`, `LambdaLR`,
 //! `MultiplicativeLR`, `OneCycleLR`, `CyclicLR`,
 //! `CosineAnnealingWarmRestarts`, `SWALR`, `ReduceLROnPlateau`, `SequentialLR`,
-//! `ChainedScheduler` (and so the `warmup:` block), the transformers
+//! `ChainedScheduler` (and so the `warmup:` block), `SWA` (PyTorch's SWA
+//! loop: the file's `scheduler` and `swa_scheduler`, as a user saves the
+//! loop's two schedulers beside one optimizer), the transformers
 //! schedules (their `LambdaLR` state) and timm's `CosineLRScheduler`,
 //! `TanhLRScheduler`, `StepLRScheduler`, `MultiStepLRScheduler`,
 //! `PolyLRScheduler` and `WSDLRScheduler` (timm's own `state_dict()`, its
@@ -40,7 +42,7 @@
 //! and write it on their own.
 
 use super::Value;
-use crate::config::{Config, OptimizerConfig, SchedulerConfig};
+use crate::config::{Config, OptimizerConfig, SWAConfig, SchedulerConfig};
 use crate::error::{Error, Result};
 use crate::groups::{GroupKey, OptimizerKind, ParamGroups};
 use crate::hyper::HyperParam;
@@ -235,6 +237,10 @@ fn read_part(config: &SchedulerConfig, groups: &mut ParamGroups, y: &mut Y, part
     let opt = field(part, "optimizer", what)?;
     let sch = field(part, "scheduler", what)?;
     read_groups(groups, opt)?;
+    if let SchedulerConfig::SWA(c) = config {
+        let lrs: Vec<f64> = groups.iter().map(|g| g.lr).collect();
+        return read_swa(c, y, sch, field(part, "swa_scheduler", what)?, &lrs);
+    }
     if is_timm(config) {
         let lrs: Vec<f64> = groups.iter().map(|g| g.lr).collect();
         read_timm(config.name(), y, sch, part.get("t"), &lrs)
@@ -295,6 +301,15 @@ fn write_part(
 ) -> Result<Vec<(&'static str, Value)>> {
     let pg = Value::List(write_groups(groups, o, sizes));
     let optimizer = dict(vec![("state", Value::Dict(vec![])), ("param_groups", pg)]);
+    if let SchedulerConfig::SWA(c) = config {
+        let [main, swa] = swa_children(c)?;
+        let child = |key: &str| y.get(key).ok_or_else(|| Error::State(format!("tch-lr's SWA state has no `{key}`")));
+        return Ok(vec![
+            ("optimizer", optimizer),
+            ("scheduler", write_schedule(main, child("scheduler")?, groups.len())?),
+            ("swa_scheduler", write_schedule(swa, child("swa_scheduler")?, groups.len())?),
+        ]);
+    }
     if is_timm(config) {
         let (scheduler, t) = write_timm(config.name(), y)?;
         return Ok(vec![("optimizer", optimizer), ("scheduler", scheduler), ("t", t)]);
@@ -645,6 +660,64 @@ fn write_schedule(config: &SchedulerConfig, y: &Y, n: usize) -> Result<Value> {
         }
     }
     Ok(dict(out))
+}
+
+/// `SWA`'s two configs: `scheduler` and `swa_scheduler`.
+fn swa_children(c: &SWAConfig) -> Result<[&SchedulerConfig; 2]> {
+    match c.schedulers.as_slice() {
+        [a, b] => Ok([a, b]),
+        other => Err(Error::State(format!("SWA has {} schedulers, not 2", other.len()))),
+    }
+}
+
+/// The steps the run saved in `file` (`{"optimizer", "scheduler", ...}`)
+/// has taken: the scheduler's `last_epoch` (a `ChainedScheduler`'s first
+/// child's), timm's `t` beside it, the sum of the SWA loop's two; -1 when the
+/// file does not say.
+pub(crate) fn steps_in_file(file: &Value) -> i64 {
+    // timm's state has no step count: the file holds the last step(t)'s t beside it.
+    if let Some(Value::Int(t)) = file.get("t") {
+        return *t;
+    }
+    let steps = |key| file.get(key).map(|sd| steps_taken(sd, key));
+    match (steps("scheduler"), steps("swa_scheduler")) {
+        (Some(Ok(a)), None) => a,
+        (Some(Ok(a)), Some(Ok(b))) => a.saturating_add(b),
+        _ => -1,
+    }
+}
+
+/// The steps a PyTorch scheduler state has taken: its `last_epoch` (a
+/// `ChainedScheduler`'s first child's).
+fn steps_taken(sd: &Value, what: &str) -> Result<i64> {
+    match sd.get("last_epoch") {
+        Some(v) => int_of(v, what),
+        None => {
+            let children = list_of(field(sd, "_schedulers", what)?, what)?;
+            steps_taken(children.first().ok_or_else(|| Error::State(format!("{what} has no schedulers")))?, what)
+        }
+    }
+}
+
+/// PyTorch's SWA loop saved as a user writes it, `{"optimizer", "scheduler":
+/// scheduler.state_dict(), "swa_scheduler": swa_scheduler.state_dict()}`,
+/// into tch-lr's `SWA` state: each child's, and the loop's step count (the
+/// steps each took, which must be a run with this `swa_start`).
+fn read_swa(c: &SWAConfig, y: &mut Y, main_sd: &Value, swa_sd: &Value, lrs: &[f64]) -> Result<()> {
+    let n = lrs.len();
+    let [main, swa] = swa_children(c)?;
+    read_schedule(main, slot(y, "scheduler")?, main_sd, n)?;
+    read_schedule(swa, slot(y, "swa_scheduler")?, swa_sd, n)?;
+    let (a, b) = (steps_taken(main_sd, "the file's scheduler")?, steps_taken(swa_sd, "the file's swa_scheduler")?);
+    let before = c.swa_start.saturating_add(1).max(0);
+    if a < 0 || b < 0 || (b > 0 && a != before) || a > before {
+        return Err(Error::State(format!(
+            "the file's scheduler took {a} steps and its swa_scheduler {b}: not PyTorch's SWA loop with swa_start {}",
+            c.swa_start
+        )));
+    }
+    set(y, "epoch", Y::Number((a + b).into()))?;
+    set(y, "last_lr", yfloats(lrs))
 }
 
 fn is_timm(config: &SchedulerConfig) -> bool {

@@ -3,7 +3,7 @@
 # `python3` with PyTorch 2.11 (and pyyaml): the binaries load that PyTorch's
 # libtorch.
 #
-#   ./run.sh                   # CUDA: fp32, --amp, the PyTorch twin, then data-parallel
+#   ./run.sh                   # CUDA: fp32, --amp, SWA, the PyTorch twin, then data-parallel
 #                              # on every GPU (NCCL, one process each) beside PyTorch's DDP
 #   ./run.sh --device cpu      # the same on the CPU (fp32 only; data-parallel: 2 Gloo
 #                              # processes), as a check
@@ -47,6 +47,24 @@ for v in "${variants[@]}"; do
     "$py" scripts/reference/train_resnet_torch.py "${common[@]}" --device "$device" "${amp[@]}" --log "results/torch_$v/log.csv" \
         | tee "results/torch_$v.out"
 done
+
+# Weight averaging (PyTorch's SWA loop: SWALR and AveragedModel after epoch $epochs/2, update_bn before
+# each evaluation), both sides from the twin's initial weights; the last accuracy is the average's.
+cat > results/swa_config.yaml <<YAML
+optimizer: {name: sgd, lr: 0.1, momentum: 0.9, weight_decay: 5.0e-4}
+scheduler: {name: CosineAnnealingLR, T_max: $epochs}
+interval: epoch
+YAML
+swa=(--config results/swa_config.yaml --epochs "$epochs" --train-size "$train_size" --test-size 1024 --batch-size 64)
+swa_flags=(--swa-start "$((epochs / 2))" --swa-lr 0.02 --swa-anneal-epochs 1)
+"$py" scripts/reference/train_resnet_torch.py "${swa[@]}" --device "$device" --stop-after 0 --save results/swa_init.pt --log /dev/null
+echo "== tch-lr, $device, SWA"
+bin/train_resnet "${swa[@]}" "${swa_flags[@]}" --weights results/swa_init.pt --device "$device" --log results/tch_swa/log.csv \
+    | tee results/tch_swa.out
+echo "== PyTorch $torch_version, $device, SWA"
+"$py" scripts/reference/train_resnet_torch.py "${swa[@]}" "${swa_flags[@]}" --weights results/swa_init.pt --device "$device" \
+    --log results/torch_swa/log.csv | tee results/torch_swa.out
+variants+=(swa)
 
 # Data-parallel: one process per GPU (world size 1 on a one-GPU machine, through the
 # same code path), tch-lr's c10d engine beside PyTorch's DDP, the same global batch.
