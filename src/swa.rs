@@ -105,19 +105,8 @@ use crate::error::{readable, Error, Result};
 use crate::interop::{model, torch_file, DType, TensorRecord, Value};
 use crate::schedulers::py_float;
 
-/// How many names a message lists before "and N more".
-const LISTED: usize = 4;
-
 fn bad(message: String) -> Error {
     Error::ModelState(readable(&message))
-}
-
-fn listed<S: AsRef<str>>(names: &[S]) -> String {
-    let mut s = names.iter().take(LISTED).map(|n| format!("`{}`", n.as_ref())).collect::<Vec<_>>().join(", ");
-    if names.len() > LISTED {
-        s += &format!(" and {} more", names.len() - LISTED);
-    }
-    s
 }
 
 /// How [`AveragedModel`] averages.
@@ -261,15 +250,10 @@ impl AveragedModel {
         let missing: Vec<&String> = avg.keys().filter(|n| !mdl.contains_key(*n)).collect();
         let mut unexpected: Vec<&String> = mdl.keys().filter(|n| !avg.contains_key(*n)).collect();
         unexpected.sort_unstable();
-        if !missing.is_empty() || !unexpected.is_empty() {
-            let mut parts = Vec::new();
-            if !missing.is_empty() {
-                parts.push(format!("the model lacks {}", listed(&missing)));
-            }
-            if !unexpected.is_empty() {
-                parts.push(format!("the averaged model lacks {}", listed(&unexpected)));
-            }
-            return Err(bad(format!("the model does not fit the averaged model: {}", parts.join("; "))));
+        if let Some(differ) =
+            model::names_differ(("the model lacks", &missing), ("the averaged model lacks", &unexpected))
+        {
+            return Err(bad(format!("the model does not fit the averaged model: {differ}")));
         }
         let avg_params = trainable_names(&self.vs);
         let model_params = trainable_names(model);
@@ -432,15 +416,8 @@ impl AveragedModel {
             }
             _ => None,
         }));
-        if !missing.is_empty() || !unexpected.is_empty() {
-            let mut parts = Vec::new();
-            if !missing.is_empty() {
-                parts.push(format!("missing {}", listed(&missing)));
-            }
-            if !unexpected.is_empty() {
-                parts.push(format!("unexpected {}", listed(&unexpected)));
-            }
-            return Err(bad(format!("the state_dict does not fit the averaged model: {}", parts.join("; "))));
+        if let Some(differ) = model::names_differ(("missing", &missing), ("unexpected", &unexpected)) {
+            return Err(bad(format!("the state_dict does not fit the averaged model: {differ}")));
         }
         let module = Value::OrderedDict { items: module, attrs: vec![] };
         model::load_state_dict(&mut self.vs, &module, &["num_batches_tracked"])?;

@@ -36,12 +36,31 @@ fn bad(message: String) -> Error {
     Error::ModelState(message)
 }
 
-fn listed(names: &[&str]) -> String {
-    let mut s = names.iter().take(LISTED).map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ");
+/// The first names of `names`, quoted, and how many more.
+pub(crate) fn listed<S: AsRef<str>>(names: &[S]) -> String {
+    let quoted = names.iter().take(LISTED).map(|n| format!("`{}`", n.as_ref()));
+    let mut s = quoted.collect::<Vec<_>>().join(", ");
     if names.len() > LISTED {
         s += &format!(" and {} more", names.len() - LISTED);
     }
     s
+}
+
+/// The body of a strict load's refusal: `<missing_word> ..; <unexpected_word>
+/// ..` (each list as [`listed`] writes it, an empty one left out), or `None`
+/// when both lists are empty.
+pub(crate) fn names_differ<M: AsRef<str>, U: AsRef<str>>(
+    (missing_word, missing): (&str, &[M]),
+    (unexpected_word, unexpected): (&str, &[U]),
+) -> Option<String> {
+    let mut parts = Vec::new();
+    if !missing.is_empty() {
+        parts.push(format!("{missing_word} {}", listed(missing)));
+    }
+    if !unexpected.is_empty() {
+        parts.push(format!("{unexpected_word} {}", listed(unexpected)));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }
 
 /// Loads PyTorch's `model.state_dict()` (`state_dict`: a dict or
@@ -81,15 +100,8 @@ pub fn load_state_dict(vs: &mut VarStore, state_dict: &Value, ignore: &[&str]) -
     }
     let mut missing: Vec<&str> = variables.keys().map(String::as_str).filter(|n| !entries.contains_key(n)).collect();
     missing.sort_unstable();
-    if !missing.is_empty() || !unexpected.is_empty() {
-        let mut parts = Vec::new();
-        if !missing.is_empty() {
-            parts.push(format!("missing {}", listed(&missing)));
-        }
-        if !unexpected.is_empty() {
-            parts.push(format!("unexpected {}", listed(&unexpected)));
-        }
-        return Err(bad(format!("the state_dict does not fit the model: {}", parts.join("; "))));
+    if let Some(differ) = names_differ(("missing", &missing), ("unexpected", &unexpected)) {
+        return Err(bad(format!("the state_dict does not fit the model: {differ}")));
     }
     let mut values = Vec::with_capacity(entries.len());
     for (name, record) in entries {
