@@ -32,7 +32,8 @@ from torch.optim import lr_scheduler as L
 from torch.optim.swa_utils import SWALR
 from transformers.optimization import get_scheduler
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "reference"))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("reference", "fixtures")]
+from common import SwaLoop  # noqa: E402 - PyTorch's SWA loop, as the fixtures run it
 from registry import names  # noqa: E402
 
 # timm's scheduler modules without timm/__init__ (which needs torchvision).
@@ -58,17 +59,6 @@ def optimizer(n):
 
 def times(v, k):
     return [x * k for x in v]
-
-
-class SwaLoop:
-    """PyTorch's SWA loop: `if i > swa_start: swa_scheduler.step() else: scheduler.step()`."""
-
-    def __init__(self, scheduler, swa_scheduler, swa_start):
-        self.scheduler, self.swa_scheduler, self.swa_start, self.i = scheduler, swa_scheduler, swa_start, 0
-
-    def step(self):
-        (self.swa_scheduler if self.i > self.swa_start else self.scheduler).step()
-        self.i += 1
 
 
 # name -> (opt, lrs) -> scheduler; the same parameters as benches/schedulers.rs,
