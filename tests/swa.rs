@@ -540,6 +540,14 @@ fn load_errors_are_one_line_and_change_nothing() {
         other.state_dict().unwrap()
     };
     let items = good.items().unwrap().to_vec();
+    // The entries with `key`'s value replaced by the first variable's (another shape and dtype).
+    let replaced = |key: &str| -> Vec<(Value, Value)> {
+        let other = items[1].1.clone();
+        items
+            .iter()
+            .map(|(k, v)| (k.clone(), if *k == Value::Str(key.into()) { other.clone() } else { v.clone() }))
+            .collect()
+    };
     let cases: Vec<(Vec<(Value, Value)>, &str)> = vec![
         (items[1..].to_vec(), "missing `n_averaged`"),
         (
@@ -554,32 +562,8 @@ fn load_errors_are_one_line_and_change_nothing() {
             items.iter().cloned().chain([(Value::Str("extra".into()), items[1].1.clone())]).collect(),
             "unexpected `extra`",
         ),
-        (
-            items
-                .iter()
-                .map(|(k, v)| {
-                    if *k == Value::Str("module.3.bias".into()) {
-                        (k.clone(), items[1].1.clone())
-                    } else {
-                        (k.clone(), v.clone())
-                    }
-                })
-                .collect(),
-            "`3.bias` is Float[8] in the state_dict, Float[3] in the model",
-        ),
-        (
-            items
-                .iter()
-                .map(|(k, v)| {
-                    if *k == Value::Str("n_averaged".into()) {
-                        (k.clone(), items[1].1.clone())
-                    } else {
-                        (k.clone(), v.clone())
-                    }
-                })
-                .collect(),
-            "`n_averaged` is Float32[8], not an int64 scalar",
-        ),
+        (replaced("module.3.bias"), "`3.bias` is Float[8] in the state_dict, Float[3] in the model"),
+        (replaced("n_averaged"), "`n_averaged` is Float32[8], not an int64 scalar"),
     ];
     for (items, needle) in cases {
         let path = write(items);

@@ -10,14 +10,12 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use tch::nn::{FuncT, ModuleT, VarStore};
-use tch::Device;
 use tch_lr::config::{Config, Interval, SWAConfig, SWALRConfig, SchedulerConfig};
 use tch_lr::groups::PerGroup;
 use tch_lr::schedulers::AnnealStrategy;
 use tch_lr::swa::{update_bn, AveragedModel};
 
 use crate::data::Split;
-use crate::model::{self, Model};
 
 /// tch's BatchNorm momentum, which the ResNets' layers keep (update_bn needs it).
 const BN_MOMENTUM: f64 = 0.1;
@@ -47,11 +45,8 @@ pub fn with_swa(mut config: Config, swa: Option<&SwaSettings>) -> Result<Config>
     }
     let swalr =
         SWALRConfig { swa_lr: PerGroup::All(s.lr), anneal_epochs: s.anneal_epochs, anneal_strategy: s.anneal_strategy };
-    let scheduler = std::mem::replace(&mut config.scheduler, SchedulerConfig::SWALR(swalr.clone()));
-    config.scheduler = SchedulerConfig::SWA(SWAConfig {
-        schedulers: vec![scheduler, SchedulerConfig::SWALR(swalr)],
-        swa_start: s.start,
-    });
+    let schedulers = vec![config.scheduler, SchedulerConfig::SWALR(swalr)];
+    config.scheduler = SchedulerConfig::SWA(SWAConfig { schedulers, swa_start: s.start });
     Ok(config)
 }
 
@@ -72,16 +67,20 @@ pub struct Averaged {
 
 impl Averaged {
     /// The run's average, if it keeps one: SWA when the config's scheduler is
-    /// `SWA` (from --swa-start or written so), an EMA with --ema.
-    pub fn new(config: &Config, ema: Option<f64>, model: Model, device: Device, groups: usize) -> Result<Option<Self>> {
+    /// `SWA` (from --swa-start or written so), an EMA with --ema; `build`
+    /// builds the network a second time, on a new store, for it.
+    pub fn new(
+        config: &Config,
+        ema: Option<f64>,
+        build: impl FnOnce() -> Result<(VarStore, FuncT<'static>)>,
+    ) -> Result<Option<Self>> {
         let kind = match (&config.scheduler, ema) {
             (SchedulerConfig::SWA(c), None) => Kind::Swa { start: c.swa_start },
             (SchedulerConfig::SWA(_), Some(_)) => bail!("--ema: the config's SWA averages already (one average a run)"),
             (_, Some(_)) => Kind::Ema,
             (_, None) => return Ok(None),
         };
-        let vs = VarStore::new(device);
-        let net = model::build(model, &vs.root(), 10, groups - 1)?;
+        let (vs, net) = build()?;
         let model = match (&kind, ema) {
             (Kind::Ema, Some(decay)) => AveragedModel::new(vs).ema(decay)?.use_buffers(true),
             _ => AveragedModel::new(vs),

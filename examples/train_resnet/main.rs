@@ -639,7 +639,7 @@ impl<'a> Trainer<'a> {
         // A checkpoint of this run (--resume, or after a torchrun restart)
         // comes before the PyTorch checkpoint the run started from.
         let groups = sched.groups().lrs().len();
-        let mut avg = average::Averaged::new(&p.config, p.run.ema, p.model, p.device, groups)?;
+        let mut avg = average::Averaged::new(&p.config, p.run.ema, || build_model(p))?;
         let (step, epoch0, batch0) = match (&p.resume, &args.resume_pytorch) {
             (None, Some(path)) => pytorch::load(path, &p.config, &p.run, &mut vs, &mut sched, avg.as_mut())?,
             _ => resume_or_start(p.resume.as_ref(), &mut vs, &mut sched)?,
