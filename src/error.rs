@@ -115,6 +115,16 @@ pub enum Error {
     /// Drawing a plot failed (an unknown file extension, a backend error).
     #[error("plot: {0}")]
     Plot(String),
+    /// An error and where it happened: the file, the section of a file or
+    /// the step (`context`), said before the error itself. [`Error::root`]
+    /// is the error without its places.
+    #[error("{context}: {source}")]
+    Context {
+        /// Where: a path, `the file's `weight_decay_scheduler``, `step 3`.
+        context: String,
+        /// What went wrong there.
+        source: Box<Error>,
+    },
     /// An error reported by libtorch through tch. Shown as one line: the
     /// message without libtorch's C++ backtrace (the full text is in the
     /// source error).
@@ -172,5 +182,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub(crate) fn value(msg: impl Into<String>) -> Self {
         Error::Value(msg.into())
+    }
+
+    /// The same error, said to have happened at `context` (a file, a
+    /// section, a step): [`Error::Context`].
+    pub fn context(self, context: impl std::fmt::Display) -> Self {
+        Error::Context { context: readable(&context.to_string()), source: Box::new(self) }
+    }
+
+    /// The error without the places [`Error::context`] added: the variant
+    /// that says what went wrong.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Context { source, .. } => source.root(),
+            e => e,
+        }
     }
 }

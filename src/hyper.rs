@@ -65,6 +65,16 @@ impl HyperParam {
         }
     }
 
+    /// The config section of a schedule of this value, and its key in a
+    /// PyTorch state file: `scheduler`, `weight_decay_scheduler`, `momentum_scheduler`.
+    pub fn section(self) -> &'static str {
+        match self {
+            HyperParam::Lr => "scheduler",
+            HyperParam::WeightDecay => "weight_decay_scheduler",
+            HyperParam::Momentum => "momentum_scheduler",
+        }
+    }
+
     fn get(self, g: &ParamGroup) -> f64 {
         match self {
             HyperParam::Lr => g.lr,

@@ -4,12 +4,12 @@
 //! prints and `tch-lr plot` draws, and what `tch-lr check` runs over the
 //! schedule's own length ([`horizon`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::config::{Config, OptimizerConfig, SchedulerConfig};
 use crate::error::{Error, Result};
-use crate::groups::{OptimizerKind, PerGroup};
-use crate::scheduler::Scheduler;
+use crate::interop::hf::TrainerCheckpoint;
+use crate::scheduler::{Scheduler, SchedulerState};
 use crate::schedulers::Schedule;
 use crate::support::tiny_var_store;
 
@@ -62,24 +62,6 @@ pub struct Row<'a> {
     pub weight_decay: &'a [f64],
 }
 
-/// The optimizer section a trace uses: the config's, or one SGD group with LR 0.1.
-pub fn optimizer_or_default(config: &Config) -> OptimizerConfig {
-    config.optimizer.clone().unwrap_or(OptimizerConfig {
-        name: OptimizerKind::Sgd,
-        lr: PerGroup::All(0.1),
-        groups: None,
-        momentum: None,
-        betas: None,
-        weight_decay: None,
-        dampening: None,
-        nesterov: None,
-        eps: None,
-        alpha: None,
-        amsgrad: None,
-        centered: None,
-    })
-}
-
 fn build(config: &Config, optimizer: &OptimizerConfig) -> Result<Scheduler<Box<dyn Schedule>>> {
     let vs = tiny_var_store(optimizer.lrs()?.len());
     let optim = optimizer.build(&vs, crate::optim::Backend::Tch)?;
@@ -94,7 +76,7 @@ fn build(config: &Config, optimizer: &OptimizerConfig) -> Result<Scheduler<Box<d
 /// The config's build errors, a step's error (PyTorch's, such as OneCycleLR
 /// stepped past `total_steps`), a missing metric, and checkpoint I/O errors.
 pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(Row<'_>)) -> Result<()> {
-    let optimizer = optimizer_or_default(config);
+    let optimizer = config.optimizer_or_default();
     let mut sched = build(config, &optimizer)?;
     let takes_metric = sched.takes_metric();
     match (&opts.metrics, takes_metric) {
@@ -113,29 +95,9 @@ pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(R
     }
     let mut first = 0;
     if let Some(path) = &opts.resume_from {
-        let hf = crate::interop::hf::is_trainer_checkpoint(path);
-        let file = if hf {
-            let checkpoint = crate::interop::hf::load(path)?;
-            crate::interop::hf::check_logged_lr(config, &checkpoint, path)?;
-            checkpoint.state
-        } else {
-            crate::interop::torch_file::load(path)?
-        };
-        let state = crate::interop::state::from_pytorch(config, &sched, &file).map_err(|e| {
-            let at = |m: String| format!("{}: {m}", path.display());
-            match e {
-                Error::State(m) => Error::State(at(m)),
-                Error::OptimizerState(m) if hf && m.contains("parameter group") => Error::OptimizerState(at(format!(
-                    "{m} (the Trainer's optimizer has two, with and without weight decay: write `groups: 2, \
-                     weight_decay: [WEIGHT_DECAY, 0.0]`)"
-                ))),
-                Error::OptimizerState(m) => Error::OptimizerState(at(m)),
-                Error::Unsupported(m) => Error::Unsupported(at(m)),
-                e => e,
-            }
-        })?;
+        let state = resume_state(config, &sched, path).map_err(|e| e.context(path.display()))?;
         sched.load_state(state)?;
-        first = usize::try_from(crate::interop::state::steps_in_file(&file)).unwrap_or(usize::MAX);
+        first = usize::try_from(sched.last_epoch()).unwrap_or(usize::MAX);
         if first >= opts.rows {
             return Err(Error::Unsupported(format!(
                 "{} was saved after {first} steps: --steps {} prints rows 0 to {}, none after it",
@@ -172,6 +134,69 @@ pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(R
         crate::interop::torch_file::save(path, &crate::interop::state::to_pytorch(config, &sched)?)?;
     }
     Ok(())
+}
+
+/// The state of PyTorch's file, or of a Hugging Face Trainer checkpoint
+/// folder (held to the learning rates it logged), at `path`.
+fn resume_state(config: &Config, sched: &Scheduler<Box<dyn Schedule>>, path: &Path) -> Result<SchedulerState> {
+    let file = if crate::interop::hf::is_trainer_checkpoint(path) {
+        let checkpoint = crate::interop::hf::load(path)?;
+        let (theirs, ours) = (checkpoint.param_groups(), sched.groups().len());
+        if theirs != ours {
+            return Err(Error::OptimizerState(format!(
+                "the file's optimizer has {theirs} parameter group(s), this one has {ours} (the Trainer's optimizer \
+                 has two, with and without weight decay: write `groups: 2, weight_decay: [WEIGHT_DECAY, 0.0]`)"
+            )));
+        }
+        check_logged_lr(config, &checkpoint)?;
+        checkpoint.state
+    } else {
+        crate::interop::torch_file::load(path)?
+    };
+    crate::interop::state::from_pytorch(config, sched, &file)
+}
+
+/// Checks that `config` gives the learning rates the Trainer logged up to
+/// the checkpoint (the first group's, within 1e-12 relative): the config
+/// describes the run. transformers 5 logs at step `s` the learning rate that
+/// step ran with (row `s - 1` of a trace), earlier versions the one after it
+/// (row `s`): either reading is accepted when every logged rate fits it.
+/// Nothing to check for a schedule that steps on a metric.
+///
+/// # Errors
+/// [`Error::State`] in one line naming the first step where the config's
+/// learning rate is not the logged one.
+fn check_logged_lr(config: &Config, checkpoint: &TrainerCheckpoint) -> Result<()> {
+    let logged: Vec<(u64, f64)> =
+        checkpoint.logged_lr.iter().copied().filter(|(s, _)| *s <= checkpoint.global_step).collect();
+    let Some(&(last, _)) = logged.last() else { return Ok(()) };
+    if config.takes_metric() {
+        return Ok(());
+    }
+    let rows = usize::try_from(last)
+        .map_err(|_| Error::State("a logged step beyond this machine's counts".into()))?
+        .saturating_add(1);
+    let opts = TraceOptions { rows, ..Default::default() };
+    let mut lrs = Vec::with_capacity(rows);
+    trace_with(config, &opts, |row| lrs.push(row.lr[0]))?;
+    // The first logged step whose rate is not row `step - before` (1: the
+    // rate before the step, 0: after it).
+    let first_miss = |before: u64| {
+        logged.iter().copied().find(|&(step, want)| {
+            let got = step.checked_sub(before).map(|r| lrs[r as usize]);
+            !got.is_some_and(|got| (got - want).abs() <= 1e-12 * want.abs())
+        })
+    };
+    let Some((step, want)) = first_miss(1) else { return Ok(()) };
+    if first_miss(0).is_none() {
+        return Ok(());
+    }
+    let got = step.checked_sub(1).map_or(f64::NAN, |r| lrs[r as usize]);
+    Err(Error::State(format!(
+        "the config does not describe this run: step {step} ran with learning_rate {want} (its log), the config \
+         gives {got} (its schedule, warmup, kwargs and lr must be the run's lr_scheduler_type, warmup_steps, \
+         lr_scheduler_kwargs and learning_rate)"
+    )))
 }
 
 fn checkpoint_path() -> PathBuf {

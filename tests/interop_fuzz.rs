@@ -153,7 +153,7 @@ fn fuzz_scheduler_states() {
         for _ in 0..1 + rng.below(3) {
             mutate(&mut rng, &mut file);
         }
-        let o = tch_lr::trace::optimizer_or_default(config);
+        let o = config.optimizer_or_default();
         let vs = tch_lr::internals::tiny_var_store(o.lrs().unwrap().len());
         let mut sched = config.build(o.build(&vs, tch_lr::optim::Backend::Owned).unwrap()).unwrap();
         let before = sched.state().unwrap();

@@ -217,7 +217,7 @@ fn tch_lr_runs_continue_in_pytorch() {
 /// The error of loading `file` (edited by `edit`) into the run of `config`.
 fn load_error(config: &str, file: &Path, edit: impl FnOnce(&mut Value)) -> Error {
     let cfg = Config::from_yaml(config).unwrap();
-    let o = tch_lr::trace::optimizer_or_default(&cfg);
+    let o = cfg.optimizer_or_default();
     let vs = tch_lr::internals::tiny_var_store(o.lrs().unwrap().len());
     let optim = o.build(&vs, tch_lr::optim::Backend::Tch).unwrap();
     let sched = cfg.build(optim).unwrap();

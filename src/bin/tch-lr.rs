@@ -22,7 +22,7 @@ use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use tch_lr::config::Config;
 use tch_lr::plan::RunPlan;
 use tch_lr::plot::{Chart, Series};
-use tch_lr::trace::{horizon, optimizer_or_default, trace, trace_with, TraceOptions, DEFAULT_HORIZON};
+use tch_lr::trace::{horizon, trace, trace_with, TraceOptions, DEFAULT_HORIZON};
 use tch_lr::Error;
 
 /// The most rows `trace` and `plot` make, and steps `check` runs.
@@ -286,7 +286,7 @@ fn run(command: Command) -> Result<()> {
                 ..Default::default()
             };
             let t = trace(&cfg, &opts).with_context(|| config.display().to_string())?;
-            let kind = optimizer_or_default(&cfg).name;
+            let kind = cfg.optimizer_or_default().name;
             let mut right = vec![];
             let mut right_label = vec![];
             if t.cycles_momentum {
@@ -451,7 +451,7 @@ fn read_metrics(path: Option<&Path>) -> Result<Option<Vec<f64>>> {
 }
 
 fn trace_csv(cfg: &Config, opts: &TraceOptions) -> Result<()> {
-    let groups = optimizer_or_default(cfg).lrs()?.len();
+    let groups = cfg.optimizer_or_default().lrs()?.len();
     let weight_decay = cfg.weight_decay_scheduler.is_some();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());

@@ -291,14 +291,34 @@ impl Config {
     /// The sections that schedule another hyper-parameter than the LR: what
     /// each drives, its key and its config.
     pub fn hyper_sections(&self) -> impl Iterator<Item = (HyperParam, &'static str, &SchedulerConfig)> {
-        let wd = self.weight_decay_scheduler.as_ref().map(|s| (HyperParam::WeightDecay, "weight_decay_scheduler", s));
-        let m = self.momentum_scheduler.as_ref().map(|s| (HyperParam::Momentum, "momentum_scheduler", s));
+        let section = |target: HyperParam, s| (target, target.section(), s);
+        let wd = self.weight_decay_scheduler.as_ref().map(|s| section(HyperParam::WeightDecay, s));
+        let m = self.momentum_scheduler.as_ref().map(|s| section(HyperParam::Momentum, s));
         wd.into_iter().chain(m)
     }
 
     /// Whether a step needs a metric: one of the schedules is `ReduceLROnPlateau`.
     pub fn takes_metric(&self) -> bool {
         self.scheduler.takes_metric() || self.hyper_sections().any(|(_, _, s)| s.takes_metric())
+    }
+
+    /// The `optimizer:` section, or what a trace uses without one: SGD, one
+    /// group with LR 0.1.
+    pub fn optimizer_or_default(&self) -> OptimizerConfig {
+        self.optimizer.clone().unwrap_or(OptimizerConfig {
+            name: OptimizerKind::Sgd,
+            lr: PerGroup::All(0.1),
+            groups: None,
+            momentum: None,
+            betas: None,
+            weight_decay: None,
+            dampening: None,
+            nesterov: None,
+            eps: None,
+            alpha: None,
+            amsgrad: None,
+            centered: None,
+        })
     }
 
     fn optimizer_section(&self) -> Result<&OptimizerConfig> {

@@ -13,7 +13,7 @@
 //! config, written as the guide's chapter on moving a run shows
 //! (`transformers.<lr_scheduler_type>`, `num_warmup_steps`,
 //! `num_training_steps: max_steps`, the Trainer's two parameter groups: with
-//! and without weight decay). [`check_logged_lr`] holds that config to the
+//! and without weight decay). A trace resumed from the folder ([`crate::trace`]) holds that config to the
 //! learning rates the run logged up to the checkpoint, so a config that does
 //! not describe the run is refused in one line instead of tracing another
 //! schedule.
@@ -26,7 +26,6 @@
 use std::path::Path;
 
 use super::{torch_file, Value};
-use crate::config::Config;
 use crate::error::{Error, Result};
 
 /// The largest `trainer_state.json` read (its `log_history` grows by a line
@@ -49,6 +48,16 @@ pub struct TrainerCheckpoint {
     /// The optimizer's options dropped on import (`fused`), with the number of
     /// groups that set them.
     pub dropped: Vec<String>,
+}
+
+impl TrainerCheckpoint {
+    /// The number of parameter groups of the checkpoint's optimizer.
+    pub fn param_groups(&self) -> usize {
+        match self.state.get("optimizer").and_then(|o| o.get("param_groups")) {
+            Some(Value::List(groups)) => groups.len(),
+            _ => 0,
+        }
+    }
 }
 
 fn bad(dir: &Path, message: impl std::fmt::Display) -> Error {
@@ -151,48 +160,4 @@ fn trainer_state(dir: &Path) -> Result<TrainerState> {
         .filter(|(_, lr)| lr.is_finite())
         .collect();
     Ok(TrainerState { global_step, max_steps, logged_lr: logged })
-}
-
-/// Checks that `config` gives the learning rates the Trainer logged up to
-/// the checkpoint (the first group's, within 1e-12 relative): the config
-/// describes the run. transformers 5 logs at step `s` the learning rate that
-/// step ran with (row `s - 1` of `tch-lr trace`), earlier versions the one
-/// after it (row `s`): either reading is accepted when every logged rate fits
-/// it. Nothing to check for a schedule that steps on a metric.
-///
-/// # Errors
-/// [`Error::State`] in one line naming the first step where the config's
-/// learning rate is not the logged one.
-pub fn check_logged_lr(config: &Config, checkpoint: &TrainerCheckpoint, dir: &Path) -> Result<()> {
-    let logged: Vec<(u64, f64)> =
-        checkpoint.logged_lr.iter().copied().filter(|(s, _)| *s <= checkpoint.global_step).collect();
-    let Some(&(last, _)) = logged.last() else { return Ok(()) };
-    if config.takes_metric() {
-        return Ok(());
-    }
-    let rows = usize::try_from(last).map_err(|_| bad(dir, "a logged step beyond this machine's counts"))? + 1;
-    let opts = crate::trace::TraceOptions { rows, ..Default::default() };
-    let mut lrs = Vec::with_capacity(rows);
-    crate::trace::trace_with(config, &opts, |row| lrs.push(row.lr[0]))?;
-    // The first logged step whose rate is not row `step - before` (1: the
-    // rate before the step, 0: after it).
-    let first_miss = |before: u64| {
-        logged.iter().copied().find(|&(step, want)| {
-            let got = step.checked_sub(before).map(|r| lrs[r as usize]);
-            !got.is_some_and(|got| (got - want).abs() <= 1e-12 * want.abs())
-        })
-    };
-    let Some((step, want)) = first_miss(1) else { return Ok(()) };
-    if first_miss(0).is_none() {
-        return Ok(());
-    }
-    let got = step.checked_sub(1).map_or(f64::NAN, |r| lrs[r as usize]);
-    Err(bad(
-        dir,
-        format!(
-            "the config does not describe this run: step {step} ran with learning_rate {want} (its log), the config \
-             gives {got} (its schedule, warmup, kwargs and lr must be the run's lr_scheduler_type, warmup_steps, \
-             lr_scheduler_kwargs and learning_rate)"
-        ),
-    ))
 }

@@ -70,6 +70,7 @@
 
 pub mod hf;
 pub mod model;
+pub mod optimizer;
 pub mod pickle;
 pub mod state;
 pub mod torch_file;

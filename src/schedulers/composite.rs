@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::registry::{ScheduleConfig, SchedulerConfig};
 use super::schedule::{from_state, to_state, PlainStep, Protocol, Schedule};
+use super::torch_state::{self, TorchArgs};
 use crate::config::kwargs::{kwargs, Diag, Seg};
 use crate::error::{Error, Result};
 use crate::groups::{GroupKey, ParamGroups};
@@ -136,6 +137,49 @@ fn load_children<T: serde::de::DeserializeOwned>(
     Ok(state.own)
 }
 
+/// The children's `state_dict()`s, as a composite's `_schedulers`.
+fn torch_children(children: &[Box<dyn Schedule>], groups: &ParamGroups) -> Result<Vec<serde_yaml::Value>> {
+    children.iter().map(|c| c.torch_state(groups)).collect()
+}
+
+/// Loads a file's `_schedulers` into the children of the composite `name`.
+fn load_torch_children(
+    name: &str,
+    children: &mut [Box<dyn Schedule>],
+    theirs: &[serde_yaml::Value],
+    groups: &ParamGroups,
+) -> Result<()> {
+    if theirs.len() != children.len() {
+        return Err(Error::State(format!(
+            "the file's {name} has {} schedulers, the config's {}",
+            theirs.len(),
+            children.len()
+        )));
+    }
+    children.iter_mut().zip(theirs).try_for_each(|(c, sd)| c.load_torch_state(sd, groups))
+}
+
+/// `SequentialLR.state_dict()`'s argument.
+#[derive(Serialize, Deserialize)]
+struct SequentialLRDict {
+    _milestones: Vec<i64>,
+}
+
+/// What `SequentialLR`'s steps change: its step, its last LRs and its children.
+#[derive(Serialize, Deserialize)]
+struct SequentialLRSteps {
+    last_epoch: i64,
+    _last_lr: Vec<f64>,
+    _schedulers: Vec<serde_yaml::Value>,
+}
+
+/// What `ChainedScheduler`'s steps change (it has no argument of its own).
+#[derive(Serialize, Deserialize)]
+struct ChainedSchedulerSteps {
+    _last_lr: Vec<f64>,
+    _schedulers: Vec<serde_yaml::Value>,
+}
+
 /// `SequentialLR`'s own fields.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 struct SequentialState {
@@ -254,6 +298,35 @@ impl Protocol for SequentialLR {
         for s in &mut self.schedulers {
             s.undo();
         }
+    }
+
+    fn torch_state(&self, groups: &ParamGroups) -> Result<serde_yaml::Value> {
+        let (args, steps) = self.torch(groups)?;
+        Ok(torch_state::merged([args.written().clone(), torch_state::to_mapping(&steps)?]))
+    }
+
+    fn load_torch_state(&mut self, file: &serde_yaml::Value, groups: &ParamGroups) -> Result<()> {
+        let name = SequentialLRConfig::NAME;
+        let (args, ours) = self.torch(groups)?;
+        let theirs = torch_state::load(name, &args, &ours, file)?;
+        torch_state::per_group(name, "_last_lr", &theirs._last_lr, groups.len())?;
+        load_torch_children(name, &mut self.schedulers, &theirs._schedulers, groups)?;
+        self.s.last_epoch = theirs.last_epoch;
+        self.s.last_lr = theirs._last_lr;
+        Ok(())
+    }
+}
+
+impl SequentialLR {
+    /// `state_dict()`: the milestones, and what the steps change.
+    fn torch(&self, groups: &ParamGroups) -> Result<(TorchArgs, SequentialLRSteps)> {
+        let args = TorchArgs::of(&SequentialLRDict { _milestones: self.s.milestones.clone() })?;
+        let steps = SequentialLRSteps {
+            last_epoch: self.s.last_epoch,
+            _last_lr: self.s.last_lr.clone(),
+            _schedulers: torch_children(&self.schedulers, groups)?,
+        };
+        Ok((args, steps))
     }
 }
 
@@ -378,6 +451,29 @@ impl Protocol for ChainedScheduler {
         for s in &mut self.schedulers {
             s.undo();
         }
+    }
+
+    fn torch_state(&self, groups: &ParamGroups) -> Result<serde_yaml::Value> {
+        torch_state::to_mapping(&self.torch_steps(groups)?).map(serde_yaml::Value::Mapping)
+    }
+
+    fn load_torch_state(&mut self, file: &serde_yaml::Value, groups: &ParamGroups) -> Result<()> {
+        let name = ChainedSchedulerConfig::NAME;
+        let theirs = torch_state::load(name, &TorchArgs::none(), &self.torch_steps(groups)?, file)?;
+        torch_state::per_group(name, "_last_lr", &theirs._last_lr, groups.len())?;
+        load_torch_children(name, &mut self.schedulers, &theirs._schedulers, groups)?;
+        self.s.last_lr = theirs._last_lr;
+        Ok(())
+    }
+}
+
+impl ChainedScheduler {
+    /// `state_dict()`: what the steps change (no argument of its own).
+    fn torch_steps(&self, groups: &ParamGroups) -> Result<ChainedSchedulerSteps> {
+        Ok(ChainedSchedulerSteps {
+            _last_lr: self.s.last_lr.clone(),
+            _schedulers: torch_children(&self.schedulers, groups)?,
+        })
     }
 }
 

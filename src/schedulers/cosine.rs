@@ -10,6 +10,7 @@ use super::lr_scheduler::{apply_lrs, Base, LRScheduler, LrPolicy};
 use super::pymath::{div, py_mod};
 use super::registry::ScheduleConfig;
 use super::schedule::{from_state, to_state, Protocol, Schedule};
+use super::torch_state::{self, LrSchedulerDict, TorchArgs};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
@@ -95,9 +96,22 @@ fn no_cos() -> Cell<(i64, f64)> {
     Cell::new((i64::MIN, 0.0))
 }
 
+/// `CosineAnnealingLR.state_dict()`'s own attributes.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[allow(non_snake_case)]
+struct CosineAnnealingLRDict {
+    T_max: i64,
+    eta_min: f64,
+}
+
 impl LrPolicy for CosineAnnealingLRConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type State = LastCos;
+
+    fn torch_args(&self, state: &LastCos, groups: &ParamGroups) -> Result<TorchArgs> {
+        let _ = (state, groups);
+        TorchArgs::of(&CosineAnnealingLRDict { T_max: self.T_max, eta_min: self.eta_min })
+    }
 
     fn get_lr(&self, last_cos: &LastCos, b: &Base, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
         let (e, t, eta) = (b.last_epoch, self.T_max, self.eta_min);
@@ -310,6 +324,52 @@ impl Protocol for CosineAnnealingWarmRestarts {
 
     fn undo(&mut self) {
         self.base.last_epoch -= 1;
+    }
+
+    fn torch_state(&self, _groups: &ParamGroups) -> Result<serde_yaml::Value> {
+        Ok(torch_state::merged([self.torch_args()?.written().clone(), torch_state::to_mapping(&self.torch_steps())?]))
+    }
+
+    fn load_torch_state(&mut self, file: &serde_yaml::Value, groups: &ParamGroups) -> Result<()> {
+        let name = self.name();
+        let theirs = torch_state::load(name, &self.torch_args()?, &self.torch_steps(), file)?;
+        if theirs.T_i < 1 {
+            return Err(Error::State(format!("{name} `T_i` is {}: not a period", theirs.T_i)));
+        }
+        self.base.load_torch(name, theirs.base, groups.len())?;
+        (self.t_i, self.t_cur) = (theirs.T_i, theirs.T_cur);
+        Ok(())
+    }
+}
+
+/// `CosineAnnealingWarmRestarts.state_dict()`'s own arguments.
+#[derive(Serialize, Deserialize)]
+#[allow(non_snake_case)]
+struct CosineAnnealingWarmRestartsDict {
+    T_0: i64,
+    T_mult: i64,
+    eta_min: f64,
+}
+
+/// What `CosineAnnealingWarmRestarts`' steps change: the period and the
+/// place in it, and `LRScheduler`'s attributes.
+#[derive(Serialize, Deserialize)]
+#[allow(non_snake_case)]
+struct CosineAnnealingWarmRestartsSteps {
+    T_i: i64,
+    T_cur: f64,
+    #[serde(flatten)]
+    base: LrSchedulerDict,
+}
+
+impl CosineAnnealingWarmRestarts {
+    fn torch_args(&self) -> Result<TorchArgs> {
+        let a = &self.args;
+        TorchArgs::of(&CosineAnnealingWarmRestartsDict { T_0: a.T_0, T_mult: a.T_mult, eta_min: a.eta_min })
+    }
+
+    fn torch_steps(&self) -> CosineAnnealingWarmRestartsSteps {
+        CosineAnnealingWarmRestartsSteps { T_i: self.t_i, T_cur: self.t_cur, base: self.base.torch() }
     }
 }
 

@@ -9,6 +9,7 @@ use super::lr_scheduler::{Base, LRScheduler, LrPolicy};
 use super::pymath::{div, pow};
 use super::registry::ScheduleConfig;
 use super::schedule::Schedule;
+use super::torch_state::{Opaque, TorchArgs};
 use crate::config::kwargs::{kwargs, Diag, KwargValue};
 use crate::config::Expr;
 use crate::error::Result;
@@ -200,9 +201,50 @@ impl CyclicLRConfig {
     }
 }
 
+/// `CyclicLR.state_dict()`'s own attributes (the momentum bounds and
+/// `use_beta1` when it cycles momentum; `_scale_fn_custom`: `None`, or a
+/// callable object's `__dict__`).
+#[derive(Serialize, Deserialize)]
+struct CyclicLRDict {
+    max_lrs: Vec<f64>,
+    total_size: f64,
+    step_ratio: f64,
+    #[serde(default)]
+    mode: Option<CyclicMode>,
+    gamma: f64,
+    #[serde(default)]
+    scale_mode: Option<ScaleMode>,
+    cycle_momentum: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    use_beta1: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    base_momentums: Option<Vec<f64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_momentums: Option<Vec<f64>>,
+    #[serde(rename = "_scale_fn_custom", default)]
+    scale_fn_custom: Option<Opaque>,
+}
+
 impl LrPolicy for CyclicLRConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type State = CyclicBounds;
+
+    fn torch_args(&self, st: &CyclicBounds, groups: &ParamGroups) -> Result<TorchArgs> {
+        let momentum = |m: &Vec<f64>| self.cycle_momentum.then(|| m.clone());
+        TorchArgs::of(&CyclicLRDict {
+            max_lrs: st.max_lrs.clone(),
+            total_size: st.total_size,
+            step_ratio: st.step_ratio,
+            mode: Some(self.mode),
+            gamma: self.gamma,
+            scale_mode: Some(self.scale_mode),
+            cycle_momentum: self.cycle_momentum,
+            use_beta1: self.cycle_momentum.then(|| groups.kind().uses_beta1()),
+            base_momentums: momentum(&st.base_momentums),
+            max_momentums: momentum(&st.max_momentums),
+            scale_fn_custom: Some(Opaque(serde_yaml::Value::Null)),
+        })
+    }
 
     fn setup(&mut self, st: &mut CyclicBounds, groups: &mut ParamGroups) -> Result<()> {
         let base_lrs = groups.format_param("base_lr", &self.base_lr)?;

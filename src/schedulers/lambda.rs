@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::lr_scheduler::{Base, LRScheduler, LrPolicy};
 use super::registry::ScheduleConfig;
 use super::schedule::Schedule;
+use super::torch_state::{LambdaLRDict, TorchArgs};
 use crate::config::kwargs::{kwargs, Diag, KwargValue, Seg};
 use crate::config::{Expr, Exprs};
 use crate::error::{Error, Result};
@@ -230,6 +231,10 @@ impl LrPolicy for LambdaLRConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type State = GroupLambdas;
 
+    fn torch_args(&self, _: &GroupLambdas, groups: &ParamGroups) -> Result<TorchArgs> {
+        TorchArgs::of(&LambdaLRDict::new(groups.len(), serde_yaml::Value::Null))
+    }
+
     fn setup(&mut self, fns: &mut GroupLambdas, groups: &mut ParamGroups) -> Result<()> {
         fns.fns = self.lr_lambda.expand(groups.len())?;
         Ok(())
@@ -276,6 +281,10 @@ impl MultiplicativeLR {
 impl LrPolicy for MultiplicativeLRConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type State = GroupLambdas;
+
+    fn torch_args(&self, _: &GroupLambdas, groups: &ParamGroups) -> Result<TorchArgs> {
+        TorchArgs::of(&LambdaLRDict::new(groups.len(), serde_yaml::Value::Null))
+    }
 
     fn setup(&mut self, fns: &mut GroupLambdas, groups: &mut ParamGroups) -> Result<()> {
         fns.fns = self.lr_lambda.expand(groups.len())?;

@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::schedule::{from_state, to_state, Protocol, Schedule};
+use super::torch_state::{self, LrSchedulerDict, TorchArgs};
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
 use crate::optim::Optim;
@@ -89,6 +90,20 @@ pub trait LrPolicy: Clone + Debug + Send + Serialize + DeserializeOwned + 'stati
     /// Whether the scheduler cycles momentum.
     fn cycles_momentum(&self) -> bool {
         false
+    }
+
+    /// The class's own attributes in PyTorch's `state_dict()` (beyond
+    /// `LRScheduler`'s), for moving a run between PyTorch and tch-lr
+    /// ([`crate::interop::state`]): a struct with the reference's attribute
+    /// names, made with [`TorchArgs::of`]; `groups` are the optimizer's (for
+    /// what PyTorch reads of it, such as `use_beta1`). The default: the
+    /// schedule has no PyTorch state (a schedule of your own).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] by default; [`Error::State`] when serialization fails.
+    fn torch_args(&self, state: &Self::State, groups: &ParamGroups) -> Result<TorchArgs> {
+        let _ = (state, groups);
+        Err(super::torch_state::none_for(Self::NAME))
     }
 
     /// Takes a loaded state. By default everything saved replaces `self`'s;
@@ -196,6 +211,17 @@ impl<P: LrPolicy> Protocol for LRScheduler<P> {
     fn undo(&mut self) {
         self.base.last_epoch -= 1;
     }
+
+    fn torch_state(&self, groups: &ParamGroups) -> Result<serde_yaml::Value> {
+        let args = self.args.torch_args(&self.state, groups)?;
+        Ok(torch_state::merged([args.written().clone(), torch_state::to_mapping(&self.base.torch())?]))
+    }
+
+    fn load_torch_state(&mut self, file: &serde_yaml::Value, groups: &ParamGroups) -> Result<()> {
+        let args = self.args.torch_args(&self.state, groups)?;
+        let theirs = torch_state::load(P::NAME, &args, &self.base.torch(), file)?;
+        self.base.load_torch(P::NAME, theirs, groups.len())
+    }
 }
 
 impl<P: LrPolicy> Schedule for LRScheduler<P> {
@@ -244,6 +270,28 @@ pub(crate) fn apply_lrs(base: &mut Base, groups: &mut ParamGroups, lrs: &[f64]) 
 }
 
 impl Base {
+    /// `LRScheduler`'s attributes in PyTorch's `state_dict()`.
+    pub(crate) fn torch(&self) -> LrSchedulerDict {
+        LrSchedulerDict {
+            base_lrs: self.base_lrs.clone(),
+            last_epoch: self.last_epoch,
+            step_count: self.step_count,
+            is_initial: false,
+            within_step: false,
+            last_lr: self.last_lr.clone(),
+        }
+    }
+
+    /// Takes a file's `LRScheduler` attributes (of class `name`), for `groups` groups.
+    pub(crate) fn load_torch(&mut self, name: &str, d: LrSchedulerDict, groups: usize) -> Result<()> {
+        d.check(name, groups)?;
+        self.base_lrs = d.base_lrs;
+        self.last_epoch = d.last_epoch;
+        self.step_count = d.step_count;
+        self.last_lr = d.last_lr;
+        Ok(())
+    }
+
     /// Scratch space of `n` values, taken out of the base (put it back with
     /// [`Base::put_buf`]).
     pub(crate) fn take_buf(&mut self, n: usize) -> Vec<f64> {

@@ -106,6 +106,7 @@ pub(crate) mod schedule;
 mod step;
 mod swa;
 pub mod timm;
+pub(crate) mod torch_state;
 pub mod transformers;
 mod warmup;
 
@@ -121,6 +122,7 @@ pub use registry::{ScheduleConfig, ScheduleInfo, SchedulerConfig, REGISTRY};
 pub use schedule::{PlainStep, Schedule};
 pub use step::{ExponentialLR, MultiStepLR, StepLR};
 pub use swa::{SWA, SWALR};
+pub use torch_state::TorchArgs;
 pub use warmup::{ConstantLR, LinearLR};
 
 /// The keyword arguments of each PyTorch schedule, public as `tch_lr::config::*Config`.

@@ -8,6 +8,7 @@ use super::lr_scheduler::{Base, LRScheduler, LrPolicy};
 use super::pymath::div;
 use super::registry::ScheduleConfig;
 use super::schedule::Schedule;
+use super::torch_state::TorchArgs;
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::{Error, Result};
 use crate::groups::{GroupKey, ParamGroups, PerGroup};
@@ -170,9 +171,33 @@ impl OneCycleLRConfig {
     }
 }
 
+/// `OneCycleLR.state_dict()`'s own attributes (`_schedule_phases` and
+/// `_anneal_func_type` since PyTorch 2.2; `use_beta1` when it cycles momentum).
+#[derive(Serialize, Deserialize)]
+struct OneCycleLRDict {
+    total_steps: i64,
+    #[serde(rename = "_schedule_phases", default)]
+    schedule_phases: Option<Vec<Phase>>,
+    #[serde(rename = "_anneal_func_type", default)]
+    anneal_func_type: Option<AnnealStrategy>,
+    cycle_momentum: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    use_beta1: Option<bool>,
+}
+
 impl LrPolicy for OneCycleLRConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type State = Cycle;
+
+    fn torch_args(&self, cycle: &Cycle, groups: &ParamGroups) -> Result<TorchArgs> {
+        TorchArgs::of(&OneCycleLRDict {
+            total_steps: cycle.total,
+            schedule_phases: Some(cycle.phases.clone()),
+            anneal_func_type: Some(self.anneal_strategy),
+            cycle_momentum: self.cycle_momentum,
+            use_beta1: self.cycle_momentum.then(|| groups.kind().uses_beta1()),
+        })
+    }
 
     fn setup(&mut self, cycle: &mut Cycle, groups: &mut ParamGroups) -> Result<()> {
         cycle.total = match (self.total_steps, self.epochs, self.steps_per_epoch) {

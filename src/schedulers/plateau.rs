@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use super::registry::ScheduleConfig;
 use super::schedule::{from_state, to_state, Protocol, Schedule};
+use super::torch_state::{self, TorchArgs};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::{Error, Result};
 use crate::groups::{ParamGroups, PerGroup};
@@ -208,6 +209,24 @@ impl Protocol for ReduceLROnPlateau {
         self.last_epoch -= 1;
     }
 
+    fn torch_state(&self, _groups: &ParamGroups) -> Result<serde_yaml::Value> {
+        Ok(torch_state::merged([self.torch_args()?.written().clone(), torch_state::to_mapping(&self.torch_steps())?]))
+    }
+
+    fn load_torch_state(&mut self, file: &serde_yaml::Value, groups: &ParamGroups) -> Result<()> {
+        let name = self.name();
+        let d = torch_state::load(name, &self.torch_args()?, &self.torch_steps(), file)?;
+        torch_state::per_group(name, "min_lrs", &d.min_lrs, groups.len())?;
+        torch_state::per_group(name, "_last_lr", &d.last_lr, groups.len())?;
+        self.min_lrs = d.min_lrs;
+        self.best = d.best;
+        self.cooldown_counter = d.cooldown_counter;
+        self.num_bad_epochs = d.num_bad_epochs;
+        self.last_epoch = d.last_epoch;
+        self.last_lr = d.last_lr;
+        Ok(())
+    }
+
     fn step_metric(&mut self, groups: &mut ParamGroups, current: f64) -> Result<()> {
         if current.is_nan() {
             return Err(Error::NanMetric);
@@ -230,6 +249,70 @@ impl Protocol for ReduceLROnPlateau {
         }
         groups.copy_lrs_into(&mut self.last_lr);
         Ok(())
+    }
+}
+
+/// `ReduceLROnPlateau.state_dict()`'s arguments (`default_min_lr`, `eps`,
+/// `mode`, `mode_worse` and `threshold_mode` are missing in files of older
+/// PyTorch versions).
+#[derive(Serialize, Deserialize)]
+struct ReduceLROnPlateauDict {
+    factor: f64,
+    #[serde(default)]
+    default_min_lr: Option<f64>,
+    patience: i64,
+    cooldown: i64,
+    #[serde(default)]
+    eps: Option<f64>,
+    #[serde(default)]
+    mode_worse: Option<f64>,
+    #[serde(default)]
+    mode: Option<PlateauMode>,
+    threshold: f64,
+    #[serde(default)]
+    threshold_mode: Option<ThresholdMode>,
+}
+
+/// What `ReduceLROnPlateau`'s steps change.
+#[derive(Serialize, Deserialize)]
+struct ReduceLROnPlateauSteps {
+    min_lrs: Vec<f64>,
+    best: f64,
+    cooldown_counter: i64,
+    num_bad_epochs: i64,
+    last_epoch: i64,
+    #[serde(rename = "_last_lr")]
+    last_lr: Vec<f64>,
+}
+
+impl ReduceLROnPlateau {
+    fn torch_args(&self) -> Result<TorchArgs> {
+        let a = &self.args;
+        TorchArgs::of(&ReduceLROnPlateauDict {
+            factor: a.factor,
+            default_min_lr: match a.min_lr {
+                PerGroup::All(v) => Some(v),
+                PerGroup::Each(_) => None,
+            },
+            patience: a.patience,
+            cooldown: a.cooldown,
+            eps: Some(a.eps),
+            mode_worse: Some(self.mode_worse()),
+            mode: Some(a.mode),
+            threshold: a.threshold,
+            threshold_mode: Some(a.threshold_mode),
+        })
+    }
+
+    fn torch_steps(&self) -> ReduceLROnPlateauSteps {
+        ReduceLROnPlateauSteps {
+            min_lrs: self.min_lrs.clone(),
+            best: self.best,
+            cooldown_counter: self.cooldown_counter,
+            num_bad_epochs: self.num_bad_epochs,
+            last_epoch: self.last_epoch,
+            last_lr: self.last_lr.clone(),
+        }
     }
 }
 

@@ -4,6 +4,7 @@ use super::lr_scheduler::{scale_base, scale_groups, Base, LRScheduler, LrPolicy}
 use super::pymath::{div, idiv, pow};
 use super::registry::ScheduleConfig;
 use super::schedule::Schedule;
+use super::torch_state::TorchArgs;
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
 use crate::groups::ParamGroups;
@@ -47,9 +48,22 @@ impl ScheduleConfig for PolynomialLRConfig {
 /// None at construction (PyTorch checks nothing).
 pub type PolynomialLR = LRScheduler<PolynomialLRConfig>;
 
+/// `PolynomialLR.state_dict()`'s own attributes.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[allow(non_snake_case)]
+struct PolynomialLRDict {
+    total_iters: i64,
+    power: f64,
+}
+
 impl LrPolicy for PolynomialLRConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type State = ();
+
+    fn torch_args(&self, state: &(), groups: &ParamGroups) -> Result<TorchArgs> {
+        let _ = (state, groups);
+        TorchArgs::of(&PolynomialLRDict { total_iters: self.total_iters, power: self.power })
+    }
 
     fn get_lr(&self, _: &(), base: &Base, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
         let e = base.last_epoch;

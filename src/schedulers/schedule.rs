@@ -7,6 +7,8 @@
 
 use std::fmt::Debug;
 
+use serde_yaml::{Mapping, Value as Y};
+
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
 
@@ -141,6 +143,56 @@ pub trait Protocol {
                 .into(),
         ))
     }
+
+    /// The reference's `scheduler.state_dict()` of this schedule, typed by
+    /// the schedule itself ([`torch_state`](super::torch_state)); `groups` are
+    /// the optimizer's.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a schedule without a PyTorch state.
+    fn torch_state(&self, groups: &ParamGroups) -> Result<Y> {
+        let _ = groups;
+        Err(Error::Unsupported("this schedule has no PyTorch state".into()))
+    }
+
+    /// Loads the reference's `scheduler.state_dict()`: the arguments it states
+    /// must be this schedule's, what the steps changed is taken.
+    ///
+    /// # Errors
+    /// [`Error::State`] in one line naming the key; [`Error::Unsupported`]
+    /// for a schedule without a PyTorch state.
+    fn load_torch_state(&mut self, file: &Y, groups: &ParamGroups) -> Result<()> {
+        let _ = (file, groups);
+        Err(Error::Unsupported("this schedule has no PyTorch state".into()))
+    }
+
+    /// What a training loop saves of the schedule beside `"optimizer"` in
+    /// its `torch.save({...})`: `{"scheduler": scheduler.state_dict()}`
+    /// (timm's add `"t"`, the last `step(t)`; PyTorch's SWA loop saves
+    /// `"scheduler"` and `"swa_scheduler"`).
+    ///
+    /// # Errors
+    /// As [`torch_state`](Self::torch_state).
+    fn torch_entries(&self, groups: &ParamGroups) -> Result<Mapping> {
+        Ok(Mapping::from_iter([(Y::from("scheduler"), self.torch_state(groups)?)]))
+    }
+
+    /// Loads what [`torch_entries`](Self::torch_entries) writes.
+    ///
+    /// # Errors
+    /// As [`load_torch_state`](Self::load_torch_state); [`Error::State`]
+    /// for a missing entry.
+    fn load_torch_entries(&mut self, entries: &Mapping, groups: &ParamGroups) -> Result<()> {
+        self.load_torch_state(entry(entries, "scheduler")?, groups)
+    }
+}
+
+/// The entry `key` of what a training loop saved.
+///
+/// # Errors
+/// [`Error::State`] when it is not there.
+pub(crate) fn entry<'a>(entries: &'a Mapping, key: &str) -> Result<&'a Y> {
+    entries.get(key).ok_or_else(|| Error::State(format!("it has no `{key}`")))
 }
 
 /// Schedules stepped with a plain `step()` (no metric): every schedule but
@@ -174,6 +226,22 @@ impl Protocol for Box<dyn Schedule> {
 
     fn step_epoch(&mut self, groups: &mut ParamGroups, epoch: f64) -> Result<()> {
         (**self).step_epoch(groups, epoch)
+    }
+
+    fn torch_state(&self, groups: &ParamGroups) -> Result<Y> {
+        (**self).torch_state(groups)
+    }
+
+    fn load_torch_state(&mut self, file: &Y, groups: &ParamGroups) -> Result<()> {
+        (**self).load_torch_state(file, groups)
+    }
+
+    fn torch_entries(&self, groups: &ParamGroups) -> Result<Mapping> {
+        (**self).torch_entries(groups)
+    }
+
+    fn load_torch_entries(&mut self, entries: &Mapping, groups: &ParamGroups) -> Result<()> {
+        (**self).load_torch_entries(entries, groups)
     }
 }
 

@@ -4,6 +4,7 @@ use super::lr_scheduler::{scale_base, scale_groups, Base, LRScheduler, LrPolicy}
 use super::pymath::{pow, py_floordiv, py_mod};
 use super::registry::ScheduleConfig;
 use super::schedule::Schedule;
+use super::torch_state::{Counter, TorchArgs};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
 use crate::groups::ParamGroups;
@@ -86,9 +87,20 @@ impl ScheduleConfig for ExponentialLRConfig {
 /// first step with [`Error::ZeroDivision`](crate::Error::ZeroDivision), as in PyTorch.
 pub type StepLR = LRScheduler<StepLRConfig>;
 
+/// `StepLR.state_dict()`'s own attributes.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct StepLRDict {
+    step_size: i64,
+    gamma: f64,
+}
+
 impl LrPolicy for StepLRConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type State = ();
+
+    fn torch_args(&self, _: &(), _: &ParamGroups) -> Result<TorchArgs> {
+        TorchArgs::of(&StepLRDict { step_size: self.step_size, gamma: self.gamma })
+    }
 
     fn get_lr(&self, _: &(), base: &Base, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
         let e = base.last_epoch;
@@ -140,9 +152,20 @@ impl SortedMilestones {
     }
 }
 
+/// `MultiStepLR.state_dict()`'s own attributes: the milestones as a `Counter`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MultiStepLRDict {
+    milestones: Counter,
+    gamma: f64,
+}
+
 impl LrPolicy for MultiStepLRConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type State = SortedMilestones;
+
+    fn torch_args(&self, _: &SortedMilestones, _: &ParamGroups) -> Result<TorchArgs> {
+        TorchArgs::of(&MultiStepLRDict { milestones: Counter::of(&self.milestones), gamma: self.gamma })
+    }
 
     fn setup(&mut self, sorted: &mut SortedMilestones, _groups: &mut ParamGroups) -> Result<()> {
         sorted.0.clone_from(&self.milestones);
@@ -184,9 +207,19 @@ impl LrPolicy for MultiStepLRConfig {
 /// None at construction (PyTorch checks nothing).
 pub type ExponentialLR = LRScheduler<ExponentialLRConfig>;
 
+/// `ExponentialLR.state_dict()`'s own attributes.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ExponentialLRDict {
+    gamma: f64,
+}
+
 impl LrPolicy for ExponentialLRConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type State = ();
+
+    fn torch_args(&self, _: &(), _: &ParamGroups) -> Result<TorchArgs> {
+        TorchArgs::of(&ExponentialLRDict { gamma: self.gamma })
+    }
 
     fn get_lr(&self, _: &(), base: &Base, groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
         scale_groups(groups, if base.is_initial { None } else { Some(self.gamma) }, out);

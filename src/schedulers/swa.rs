@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::lr_scheduler::{Base, LRScheduler, LrPolicy};
 use super::one_cycle::AnnealStrategy;
 use super::registry::{ScheduleConfig, SchedulerConfig};
-use super::schedule::{from_state, to_state, PlainStep, Protocol, Schedule};
+use super::schedule::{entry, from_state, to_state, PlainStep, Protocol, Schedule};
+use super::torch_state::TorchArgs;
 use crate::config::kwargs::{kwargs, Diag, Seg};
 use crate::error::{Error, Result};
 use crate::groups::{GroupKey, ParamGroups, PerGroup};
@@ -82,9 +83,22 @@ fn progress(step: i64, anneal_epochs: i64) -> f64 {
     (step as f64 / anneal_epochs.max(1) as f64).clamp(0.0, 1.0)
 }
 
+/// `SWALR.state_dict()`'s own attributes.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[allow(non_snake_case)]
+struct SWALRDict {
+    _anneal_strategy: AnnealStrategy,
+    anneal_epochs: i64,
+}
+
 impl LrPolicy for SWALRConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type State = ();
+
+    fn torch_args(&self, state: &(), groups: &ParamGroups) -> Result<TorchArgs> {
+        let _ = (state, groups);
+        TorchArgs::of(&SWALRDict { _anneal_strategy: self.anneal_strategy, anneal_epochs: self.anneal_epochs })
+    }
 
     fn setup(&mut self, _: &mut (), groups: &mut ParamGroups) -> Result<()> {
         let swa_lrs = groups.format_param("swa_lr", &self.swa_lr)?;
@@ -277,6 +291,42 @@ impl Protocol for SWA {
         for s in &mut self.schedulers {
             s.undo();
         }
+    }
+
+    /// PyTorch's SWA loop saves its two schedulers, not one: only as the
+    /// config's scheduler ([`torch_entries`](Protocol::torch_entries)).
+    fn torch_state(&self, _groups: &ParamGroups) -> Result<serde_yaml::Value> {
+        Err(Error::Unsupported("SWA is a training loop's two schedulers, saved as two entries".into()))
+    }
+
+    /// `{"scheduler": scheduler.state_dict(), "swa_scheduler": swa_scheduler.state_dict()}`,
+    /// as a user saves the loop's two schedulers.
+    fn torch_entries(&self, groups: &ParamGroups) -> Result<serde_yaml::Mapping> {
+        let [a, b] = &self.schedulers;
+        Ok(serde_yaml::Mapping::from_iter([
+            ("scheduler".into(), a.torch_state(groups)?),
+            ("swa_scheduler".into(), b.torch_state(groups)?),
+        ]))
+    }
+
+    /// Each schedule from its entry; the loop's step is the steps both took,
+    /// which must be a run of this `swa_start`.
+    fn load_torch_entries(&mut self, entries: &serde_yaml::Mapping, groups: &ParamGroups) -> Result<()> {
+        let [a, b] = &mut self.schedulers;
+        a.load_torch_state(entry(entries, "scheduler")?, groups)?;
+        b.load_torch_state(entry(entries, "swa_scheduler")?, groups)?;
+        let (taken, swa_taken) = (a.last_epoch(), b.last_epoch());
+        let before = self.s.swa_start.saturating_add(1).max(0);
+        if taken < 0 || swa_taken < 0 || (swa_taken > 0 && taken != before) || taken > before {
+            return Err(Error::State(format!(
+                "its scheduler took {taken} steps and its swa_scheduler {swa_taken}: not PyTorch's SWA loop with \
+                 swa_start {}",
+                self.s.swa_start
+            )));
+        }
+        self.s.epoch = taken + swa_taken;
+        self.s.last_lr = groups.lrs();
+        Ok(())
     }
 }
 

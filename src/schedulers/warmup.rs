@@ -4,6 +4,7 @@ use super::lr_scheduler::{scale_base, scale_groups, Base, LRScheduler, LrPolicy}
 use super::pymath::div;
 use super::registry::ScheduleConfig;
 use super::schedule::Schedule;
+use super::torch_state::TorchArgs;
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
@@ -94,9 +95,22 @@ impl ScheduleConfig for LinearLRConfig {
 /// in PyTorch.
 pub type ConstantLR = LRScheduler<ConstantLRConfig>;
 
+/// `ConstantLR.state_dict()`'s own attributes.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[allow(non_snake_case)]
+struct ConstantLRDict {
+    factor: f64,
+    total_iters: i64,
+}
+
 impl LrPolicy for ConstantLRConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type State = ();
+
+    fn torch_args(&self, state: &(), groups: &ParamGroups) -> Result<TorchArgs> {
+        let _ = (state, groups);
+        TorchArgs::of(&ConstantLRDict { factor: self.factor, total_iters: self.total_iters })
+    }
 
     fn setup(&mut self, _: &mut (), _groups: &mut ParamGroups) -> Result<()> {
         if self.factor > 1.0 || self.factor < 0.0 {
@@ -147,9 +161,27 @@ impl LrPolicy for ConstantLRConfig {
 /// outside `[0, 1]` (PyTorch's messages).
 pub type LinearLR = LRScheduler<LinearLRConfig>;
 
+/// `LinearLR.state_dict()`'s own attributes.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[allow(non_snake_case)]
+struct LinearLRDict {
+    start_factor: f64,
+    end_factor: f64,
+    total_iters: i64,
+}
+
 impl LrPolicy for LinearLRConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type State = ();
+
+    fn torch_args(&self, state: &(), groups: &ParamGroups) -> Result<TorchArgs> {
+        let _ = (state, groups);
+        TorchArgs::of(&LinearLRDict {
+            start_factor: self.start_factor,
+            end_factor: self.end_factor,
+            total_iters: self.total_iters,
+        })
+    }
 
     fn setup(&mut self, _: &mut (), _groups: &mut ParamGroups) -> Result<()> {
         if self.start_factor > 1.0 || self.start_factor <= 0.0 {

@@ -4,12 +4,16 @@
 
 use std::f64::consts::PI;
 
+use serde::{Deserialize, Serialize};
+
 use super::math::{cos, decay_pow, div, pow_k, Cycles};
 use super::scheduler::{TimmCycles, TimmNoise, TimmPolicy, TimmScheduler, TimmWarmup};
+use super::scheduler::{TimmCyclesDict, TimmWarmupDict};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
 use crate::schedulers::registry::ScheduleConfig;
 use crate::schedulers::schedule::Schedule;
+use crate::schedulers::torch_state::TorchArgs;
 
 kwargs! {
     /// `CosineLRScheduler`'s keyword arguments: `CosineLRScheduler(optimizer,
@@ -91,9 +95,31 @@ impl CosineLRSchedulerConfig {
     }
 }
 
+/// `CosineLRScheduler.state_dict()`'s own attributes.
+#[derive(Serialize, Deserialize)]
+struct CosineLRSchedulerDict {
+    t_initial: i64,
+    #[serde(flatten)]
+    cycles: TimmCyclesDict,
+    #[serde(flatten)]
+    warmup: TimmWarmupDict,
+    warmup_prefix: bool,
+    k_decay: f64,
+}
+
 impl TimmPolicy for CosineLRSchedulerConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type Cache = ();
+
+    fn torch_args(&self) -> Result<TorchArgs> {
+        TorchArgs::of(&CosineLRSchedulerDict {
+            t_initial: self.t_initial,
+            cycles: (&self.cycles).into(),
+            warmup: (&self.warmup).into(),
+            warmup_prefix: self.warmup_prefix,
+            k_decay: self.k_decay,
+        })
+    }
 
     fn check(&self) -> Result<()> {
         self.cycles().check(<Self as ScheduleConfig>::NAME)

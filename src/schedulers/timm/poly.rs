@@ -1,12 +1,16 @@
 //! timm's `PolyLRScheduler` (`timm/scheduler/poly_lr.py`): polynomial decay
 //! with warmup, restarts, k-decay and noise.
 
+use serde::{Deserialize, Serialize};
+
 use super::math::{decay_pow, div, pow, pow_k, Cycles};
 use super::scheduler::{TimmCycles, TimmNoise, TimmPolicy, TimmScheduler, TimmWarmup};
+use super::scheduler::{TimmCyclesDict, TimmWarmupDict};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
 use crate::schedulers::registry::ScheduleConfig;
 use crate::schedulers::schedule::Schedule;
+use crate::schedulers::torch_state::TorchArgs;
 
 kwargs! {
     /// `PolyLRScheduler`'s keyword arguments: `PolyLRScheduler(optimizer,
@@ -83,9 +87,33 @@ impl PolyLRSchedulerConfig {
     }
 }
 
+/// `PolyLRScheduler.state_dict()`'s own attributes.
+#[derive(Serialize, Deserialize)]
+struct PolyLRSchedulerDict {
+    t_initial: i64,
+    power: f64,
+    #[serde(flatten)]
+    cycles: TimmCyclesDict,
+    #[serde(flatten)]
+    warmup: TimmWarmupDict,
+    warmup_prefix: bool,
+    k_decay: f64,
+}
+
 impl TimmPolicy for PolyLRSchedulerConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type Cache = ();
+
+    fn torch_args(&self) -> Result<TorchArgs> {
+        TorchArgs::of(&PolyLRSchedulerDict {
+            t_initial: self.t_initial,
+            power: self.power,
+            cycles: (&self.cycles).into(),
+            warmup: (&self.warmup).into(),
+            warmup_prefix: self.warmup_prefix,
+            k_decay: self.k_decay,
+        })
+    }
 
     fn check(&self) -> Result<()> {
         self.cycles().check(<Self as ScheduleConfig>::NAME)

@@ -9,12 +9,13 @@ use std::fmt::Debug;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use super::noise::{Noise, NoiseRangeT};
+use super::noise::{Noise, NoiseRange, NoiseRangeT};
 use crate::config::kwargs::kwargs;
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
 use crate::schedulers::py_float;
-use crate::schedulers::schedule::{from_state, to_state, PlainStep, Protocol, Schedule};
+use crate::schedulers::schedule::{entry, from_state, to_state, PlainStep, Protocol, Schedule};
+use crate::schedulers::torch_state::{self, Opaque, TorchArgs};
 use crate::{Optim, Scheduler};
 
 kwargs! {
@@ -104,6 +105,17 @@ pub trait TimmPolicy:
         let _ = cache;
         out.copy_from_slice(base_values);
         Ok(())
+    }
+
+    /// The class's own attributes in timm's `state_dict()` (its `__dict__`
+    /// beyond the `Scheduler` base class's), made with [`TorchArgs::of`] from a
+    /// struct with timm's attribute names, every value as timm's constructor
+    /// leaves it (defaults resolved). The default: none (a class of your own).
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] by default; [`Error::State`] when serialization fails.
+    fn torch_args(&self) -> Result<TorchArgs> {
+        Err(torch_state::none_for(Self::NAME))
     }
 
     /// `_get_lr(t)` for `t >= warmup_t`, from each group's base value.
@@ -263,12 +275,139 @@ impl<P: TimmPolicy> Protocol for TimmScheduler<P> {
         self.state.t -= 1;
     }
 
+    /// Only as the config's scheduler: timm's state has no step count, so
+    /// the file holds the `t` of the last `step(t)` beside it
+    /// ([`torch_entries`](Protocol::torch_entries)), which a composite's
+    /// list of children has no place for.
+    fn torch_state(&self, _groups: &ParamGroups) -> Result<serde_yaml::Value> {
+        Err(Error::Unsupported(format!(
+            "{} has a PyTorch state as the config's scheduler only, not inside SequentialLR or ChainedScheduler \
+             (not yet)",
+            P::NAME
+        )))
+    }
+
+    /// `{"scheduler": scheduler.state_dict(), "t": t}`.
+    fn torch_entries(&self, _groups: &ParamGroups) -> Result<serde_yaml::Mapping> {
+        Ok(serde_yaml::Mapping::from_iter([
+            ("scheduler".into(), self.torch_dict()?),
+            ("t".into(), self.state.t.into()),
+        ]))
+    }
+
+    fn load_torch_entries(&mut self, entries: &serde_yaml::Mapping, groups: &ParamGroups) -> Result<()> {
+        let sd = entry(entries, "scheduler")?;
+        let t = entries.get("t").ok_or_else(|| {
+            Error::State(format!(
+                "it has no `t` beside its {} state (timm's state has none: save \
+                 {{\"optimizer\", \"scheduler\", \"t\": t}}, t the last step(t))",
+                P::NAME
+            ))
+        })?;
+        let t = t.as_i64().filter(|&t| t >= 0).ok_or_else(|| Error::State(format!("its `t` is {t:?}, not a step")))?;
+        let theirs = torch_state::load(P::NAME, &self.torch_args()?, &self.torch_steps(), sd)?;
+        let n = groups.len();
+        torch_state::per_group(P::NAME, "base_values", &theirs.base_values, n)?;
+        torch_state::per_group(P::NAME, "warmup_steps", &theirs.warmup_steps, n)?;
+        self.state.t = t;
+        self.state.base_values = theirs.base_values;
+        self.state.warmup_steps = theirs.warmup_steps;
+        self.state.last_lr = groups.lrs();
+        Ok(())
+    }
+
     /// timm's stateless `step(t)` at an explicit integer `t >= 0`.
     fn step_epoch(&mut self, groups: &mut ParamGroups, t: f64) -> Result<()> {
         if !(t >= 0.0 && t.fract() == 0.0 && t < 9_223_372_036_854_775_808.0) {
             return Err(Error::value(format!("timm schedules step to an integer t >= 0, got {}", py_float(t))));
         }
         self.step_at(groups, t as i64)
+    }
+}
+
+/// `timm.scheduler.Scheduler`'s attributes in a `state_dict()` (timm 1.0.31):
+/// the base class's fields and the clock and noise arguments every class
+/// takes.
+#[derive(Serialize, Deserialize)]
+struct TimmBaseDict {
+    param_group_field: String,
+    _initial_param_group_field: String,
+    /// The metric of the last `step(t, metric)`: not the schedule's.
+    #[serde(default)]
+    metric: Option<Opaque>,
+    t_in_epochs: bool,
+    noise_range_t: Option<NoiseRange>,
+    noise_pct: f64,
+    noise_type: String,
+    noise_std: f64,
+    noise_seed: i64,
+}
+
+/// `warmup_t` and `warmup_lr_init`, as every timm class saves them.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct TimmWarmupDict {
+    warmup_t: i64,
+    warmup_lr_init: f64,
+}
+
+impl From<&TimmWarmup> for TimmWarmupDict {
+    fn from(w: &TimmWarmup) -> Self {
+        TimmWarmupDict { warmup_t: w.warmup_t, warmup_lr_init: w.warmup_lr_init }
+    }
+}
+
+/// `lr_min`, `cycle_mul`, `cycle_decay` and `cycle_limit`, as timm's cyclic classes save them.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct TimmCyclesDict {
+    lr_min: f64,
+    cycle_mul: f64,
+    cycle_decay: f64,
+    cycle_limit: i64,
+}
+
+impl From<&TimmCycles> for TimmCyclesDict {
+    fn from(c: &TimmCycles) -> Self {
+        TimmCyclesDict {
+            lr_min: c.lr_min,
+            cycle_mul: c.cycle_mul,
+            cycle_decay: c.cycle_decay,
+            cycle_limit: c.cycle_limit,
+        }
+    }
+}
+
+/// What timm's constructor computes from the groups: taken from a file.
+#[derive(Serialize, Deserialize)]
+struct TimmSteps {
+    base_values: Vec<f64>,
+    warmup_steps: Vec<f64>,
+}
+
+impl<P: TimmPolicy> TimmScheduler<P> {
+    /// The class's attributes in `state_dict()`, the base class's first.
+    fn torch_args(&self) -> Result<TorchArgs> {
+        let noise: &TimmNoise = self.args.as_ref();
+        let base = TimmBaseDict {
+            param_group_field: "lr".into(),
+            _initial_param_group_field: "initial_lr".into(),
+            metric: Some(Opaque(serde_yaml::Value::Null)),
+            t_in_epochs: noise.t_in_epochs,
+            noise_range_t: noise.noise_range_t.0,
+            noise_pct: noise.noise_pct,
+            noise_type: "normal".into(),
+            noise_std: noise.noise_std,
+            noise_seed: noise.noise_seed,
+        };
+        Ok(TorchArgs::of(&base)?.and(self.args.torch_args()?))
+    }
+
+    fn torch_steps(&self) -> TimmSteps {
+        TimmSteps { base_values: self.state.base_values.clone(), warmup_steps: self.state.warmup_steps.clone() }
+    }
+
+    /// timm's `state_dict()`: the schedule's attributes and what its constructor computed.
+    fn torch_dict(&self) -> Result<serde_yaml::Value> {
+        Ok(torch_state::merged([self.torch_args()?.written().clone(), torch_state::to_mapping(&self.torch_steps())?]))
     }
 }
 
@@ -295,8 +434,9 @@ impl<P: TimmPolicy> Schedule for TimmScheduler<P> {
         let mut loaded: TimmScheduler<P> = from_state(P::NAME, state)?;
         let s = &mut loaded.state;
         let n = s.base_values.len();
-        if s.t < 0 || s.warmup_steps.len() != n || s.last_lr.len() != n {
-            return Err(Error::State(format!("{}: a negative t or per-group lists of different lengths", P::NAME)));
+        // -1: a child of SequentialLR before its turn (the composite's undo).
+        if s.t < -1 || s.warmup_steps.len() != n || s.last_lr.len() != n {
+            return Err(Error::State(format!("{}: a t below -1 or per-group lists of different lengths", P::NAME)));
         }
         // Size the scratch space now: a step must not allocate.
         s.buf = vec![0.0; n];

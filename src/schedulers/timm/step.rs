@@ -2,12 +2,16 @@
 //! `MultiStepLRScheduler` (`timm/scheduler/multistep_lr.py`), with warmup and
 //! noise.
 
+use serde::{Deserialize, Serialize};
+
 use super::math::{bisect_right, floordiv, PowCache};
+use super::scheduler::TimmWarmupDict;
 use super::scheduler::{TimmNoise, TimmPolicy, TimmScheduler, TimmWarmup};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
 use crate::schedulers::registry::ScheduleConfig;
 use crate::schedulers::schedule::Schedule;
+use crate::schedulers::torch_state::TorchArgs;
 
 kwargs! {
     /// `StepLRScheduler`'s keyword arguments: `StepLRScheduler(optimizer,
@@ -109,9 +113,28 @@ fn shifted(t: i64, warmup_t: i64, warmup_prefix: bool) -> i128 {
 /// [`Error::ZeroDivision`](crate::Error::ZeroDivision), as in Python.
 pub type StepLRScheduler = TimmScheduler<StepLRSchedulerConfig>;
 
+/// `StepLRScheduler.state_dict()`'s own attributes.
+#[derive(Serialize, Deserialize)]
+struct StepLRSchedulerDict {
+    decay_t: f64,
+    decay_rate: f64,
+    #[serde(flatten)]
+    warmup: TimmWarmupDict,
+    warmup_prefix: bool,
+}
+
 impl TimmPolicy for StepLRSchedulerConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type Cache = PowCache;
+
+    fn torch_args(&self) -> Result<TorchArgs> {
+        TorchArgs::of(&StepLRSchedulerDict {
+            decay_t: self.decay_t,
+            decay_rate: self.decay_rate,
+            warmup: (&self.warmup).into(),
+            warmup_prefix: self.warmup_prefix,
+        })
+    }
 
     fn get_lr(&self, cache: &Self::Cache, base_values: &[f64], t: i64, out: &mut [f64]) -> Result<()> {
         let t = shifted(t, self.warmup.warmup_t, self.warmup_prefix);
@@ -153,9 +176,28 @@ impl TimmPolicy for StepLRSchedulerConfig {
 /// None at construction (timm checks nothing).
 pub type MultiStepLRScheduler = TimmScheduler<MultiStepLRSchedulerConfig>;
 
+/// `MultiStepLRScheduler.state_dict()`'s own attributes.
+#[derive(Serialize, Deserialize)]
+struct MultiStepLRSchedulerDict {
+    decay_t: Vec<i64>,
+    decay_rate: f64,
+    #[serde(flatten)]
+    warmup: TimmWarmupDict,
+    warmup_prefix: bool,
+}
+
 impl TimmPolicy for MultiStepLRSchedulerConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type Cache = PowCache;
+
+    fn torch_args(&self) -> Result<TorchArgs> {
+        TorchArgs::of(&MultiStepLRSchedulerDict {
+            decay_t: self.decay_t.clone(),
+            decay_rate: self.decay_rate,
+            warmup: (&self.warmup).into(),
+            warmup_prefix: self.warmup_prefix,
+        })
+    }
 
     fn get_lr(&self, cache: &Self::Cache, base_values: &[f64], t: i64, out: &mut [f64]) -> Result<()> {
         let t = shifted(t, self.warmup.warmup_t, self.warmup_prefix);

@@ -1,13 +1,17 @@
 //! timm's `TanhLRScheduler` (`timm/scheduler/tanh_lr.py`): hyperbolic-tangent
 //! decay (<https://arxiv.org/abs/1806.01593>) with warmup, restarts and noise.
 
+use serde::{Deserialize, Serialize};
+
 use super::math::{assertion, decay_pow, div, not_ge, not_lt, Cycles};
 use super::scheduler::{TimmCycles, TimmNoise, TimmPolicy, TimmScheduler, TimmWarmup};
+use super::scheduler::{TimmCyclesDict, TimmWarmupDict};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::Result;
 use crate::schedulers::py_float;
 use crate::schedulers::registry::ScheduleConfig;
 use crate::schedulers::schedule::Schedule;
+use crate::schedulers::torch_state::TorchArgs;
 
 kwargs! {
     /// `TanhLRScheduler`'s keyword arguments: `TanhLRScheduler(optimizer,
@@ -86,9 +90,33 @@ impl TanhLRSchedulerConfig {
     }
 }
 
+/// `TanhLRScheduler.state_dict()`'s own attributes.
+#[derive(Serialize, Deserialize)]
+struct TanhLRSchedulerDict {
+    lb: f64,
+    ub: f64,
+    t_initial: i64,
+    #[serde(flatten)]
+    cycles: TimmCyclesDict,
+    #[serde(flatten)]
+    warmup: TimmWarmupDict,
+    warmup_prefix: bool,
+}
+
 impl TimmPolicy for TanhLRSchedulerConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type Cache = ();
+
+    fn torch_args(&self) -> Result<TorchArgs> {
+        TorchArgs::of(&TanhLRSchedulerDict {
+            lb: self.lb,
+            ub: self.ub,
+            t_initial: self.t_initial,
+            cycles: (&self.cycles).into(),
+            warmup: (&self.warmup).into(),
+            warmup_prefix: self.warmup_prefix,
+        })
+    }
 
     fn check(&self) -> Result<()> {
         let name = <Self as ScheduleConfig>::NAME;

@@ -8,12 +8,14 @@ use std::f64::consts::PI;
 use serde::{Deserialize, Serialize};
 
 use super::math::{cos, div, pow, py_max, py_min};
+use super::scheduler::TimmWarmupDict;
 use super::scheduler::{TimmNoise, TimmPolicy, TimmScheduler, TimmWarmup};
 use crate::config::kwargs::{kwargs, serde_kwargs, Diag};
 use crate::error::{Error, Result};
 use crate::schedulers::py_float;
 use crate::schedulers::registry::ScheduleConfig;
 use crate::schedulers::schedule::Schedule;
+use crate::schedulers::torch_state::TorchArgs;
 
 /// `WSDLRScheduler`'s stable phase function of `t_s`, the time since the end
 /// of the warmup; 1 at `t_s = 0`.
@@ -155,9 +157,45 @@ impl WSDLRSchedulerConfig {
     }
 }
 
+/// `WSDLRScheduler.state_dict()`'s own attributes (timm 1.0.31).
+#[derive(Serialize, Deserialize)]
+struct WSDLRSchedulerDict {
+    t_initial: i64,
+    decay_t: i64,
+    lr_min: f64,
+    stable_fn: StableFn,
+    /// Resolved as timm's constructor resolves it: `warmup_t` for a
+    /// stable function other than `constant` when it is not given.
+    stable_timescale: Option<f64>,
+    stable_power: f64,
+    decay_fn: DecayFn,
+    decay_power: f64,
+    decay_ratio: f64,
+    #[serde(flatten)]
+    warmup: TimmWarmupDict,
+}
+
 impl TimmPolicy for WSDLRSchedulerConfig {
     const NAME: &'static str = <Self as ScheduleConfig>::NAME;
     type Cache = ();
+
+    fn torch_args(&self) -> Result<TorchArgs> {
+        TorchArgs::of(&WSDLRSchedulerDict {
+            t_initial: self.t_initial,
+            decay_t: self.decay_t,
+            lr_min: self.lr_min,
+            stable_fn: self.stable_fn,
+            stable_timescale: match self.stable_fn {
+                StableFn::Constant => self.stable_timescale,
+                StableFn::Rsqrt | StableFn::Power => self.stable_timescale.or(Some(self.warmup.warmup_t as f64)),
+            },
+            stable_power: self.stable_power,
+            decay_fn: self.decay_fn,
+            decay_power: self.decay_power,
+            decay_ratio: self.decay_ratio,
+            warmup: (&self.warmup).into(),
+        })
+    }
 
     fn check(&self) -> Result<()> {
         let (t_initial, decay_t) = (self.t_initial, self.decay_t);

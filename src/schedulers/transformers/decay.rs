@@ -133,6 +133,8 @@ impl ScheduleConfig for InverseSqrtConfig {
 pub type Constant = LRScheduler<ConstantConfig>;
 
 impl GetScheduler for ConstantConfig {
+    const PLAIN_FUNCTION: bool = true;
+
     fn resolve(&self, _default_lr: f64) -> Result<Lambda> {
         Ok(Lambda::Constant)
     }

@@ -50,8 +50,10 @@ use lambda::Lambda;
 
 use super::lr_scheduler::{scale_base, Base, LrPolicy};
 use super::registry::ScheduleConfig;
+use super::torch_state::{LambdaLRDict, TorchArgs};
 use crate::error::{Error, Result};
 use crate::groups::ParamGroups;
+use serde_yaml::Value as Y;
 
 /// `optimizer.defaults["lr"]`, which `polynomial` and `min_lr` read: the LR
 /// the optimizer was built with, i.e. the first group's (its `initial_lr` once
@@ -93,6 +95,11 @@ pub(crate) trait GetScheduler:
     /// # Errors
     /// `get_scheduler`'s and the schedule function's errors, with their messages.
     fn resolve(&self, default_lr: f64) -> Result<Lambda>;
+
+    /// Whether the λ is a plain function, which `LambdaLR.state_dict()`
+    /// saves as `None` (`constant`), not a `functools.partial`, saved as its
+    /// `__dict__`, `{}`.
+    const PLAIN_FUNCTION: bool = false;
 }
 
 /// The resolved λ: made by the constructor, not saved (as in transformers,
@@ -112,6 +119,11 @@ impl<C: GetScheduler> LrPolicy for C {
     fn setup(&mut self, lambda: &mut Resolved, groups: &mut ParamGroups) -> Result<()> {
         lambda.lambda = self.resolve(default_lr(groups))?;
         Ok(())
+    }
+
+    fn torch_args(&self, _: &Resolved, groups: &ParamGroups) -> Result<TorchArgs> {
+        let each = if C::PLAIN_FUNCTION { Y::Null } else { Y::Mapping(serde_yaml::Mapping::new()) };
+        TorchArgs::of(&LambdaLRDict::new(groups.len(), each))
     }
 
     fn get_lr(&self, lambda: &Resolved, base: &Base, _groups: &mut ParamGroups, out: &mut [f64]) -> Result<()> {
