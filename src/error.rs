@@ -125,11 +125,34 @@ pub enum Error {
         /// What went wrong there.
         source: Box<Error>,
     },
+    /// A reference's constructor error about one of the schedule's arguments
+    /// (or inside one of a composite's children): its message is the
+    /// error's own; a config's reader places it at that argument's line.
+    /// The public constructors ([`Scheduler::new`](crate::Scheduler::new),
+    /// `build`) return the error itself, without it.
+    #[error("{source}")]
+    Argument {
+        /// Which argument, or which child.
+        at: ArgumentAt,
+        /// The constructor's error.
+        source: Box<Error>,
+    },
     /// An error reported by libtorch through tch. Shown as one line: the
     /// message without libtorch's C++ backtrace (the full text is in the
     /// source error).
     #[error("libtorch: {}", one_line(&.0.to_string()))]
     Tch(#[from] tch::TchError),
+}
+
+/// Where in a schedule's arguments a constructor error is ([`Error::Argument`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgumentAt {
+    /// The keyword argument of that name.
+    Key(&'static str),
+    /// An item of the list argument of that name (a composite's child it refuses).
+    Item(&'static str, usize),
+    /// Inside the composite's child at that index of its `schedulers`.
+    Child(usize),
 }
 
 /// The first line of a libtorch error that says something: without the C++
@@ -194,8 +217,35 @@ impl Error {
     /// that says what went wrong.
     pub fn root(&self) -> &Error {
         match self {
-            Error::Context { source, .. } => source.root(),
+            Error::Context { source, .. } | Error::Argument { source, .. } => source.root(),
             e => e,
         }
+    }
+
+    /// The same constructor error, about the argument `name`.
+    pub(crate) fn for_arg(self, name: &'static str) -> Self {
+        Error::Argument { at: ArgumentAt::Key(name), source: Box::new(self) }
+    }
+
+    /// The same constructor error, about item `index` of the argument `name`.
+    pub(crate) fn for_item(self, name: &'static str, index: usize) -> Self {
+        Error::Argument { at: ArgumentAt::Item(name, index), source: Box::new(self) }
+    }
+
+    /// The same constructor error, raised by a composite's child `index`.
+    pub(crate) fn in_child(self, index: usize) -> Self {
+        Error::Argument { at: ArgumentAt::Child(index), source: Box::new(self) }
+    }
+
+    /// The error without its [`Error::Argument`] wrappers, and where they
+    /// said it is, from the outside in.
+    pub(crate) fn split_argument(self) -> (Vec<ArgumentAt>, Error) {
+        let mut at = Vec::new();
+        let mut e = self;
+        while let Error::Argument { at: a, source } = e {
+            at.push(a);
+            e = *source;
+        }
+        (at, e)
     }
 }

@@ -297,7 +297,7 @@ impl ParamGroups {
     /// Expands a per-group argument as PyTorch's `_format_param` does: one value
     /// for all groups, or a list whose length must equal the number of groups
     /// (PyTorch's message otherwise).
-    pub fn format_param(&self, name: &str, values: &PerGroup) -> Result<Vec<f64>> {
+    pub fn format_param(&self, name: &'static str, values: &PerGroup) -> Result<Vec<f64>> {
         match values {
             PerGroup::All(v) => Ok(vec![*v; self.len()]),
             PerGroup::Each(vs) if vs.len() == self.len() => Ok(vs.clone()),
@@ -306,7 +306,8 @@ impl ParamGroups {
                  {name} has {} values, param_groups has {}.",
                 vs.len(),
                 self.len()
-            ))),
+            ))
+            .for_arg(name)),
         }
     }
 }

@@ -83,7 +83,13 @@ impl<S: Schedule> Scheduler<S> {
     ///
     /// # Errors
     /// As [`Schedule::build`].
-    pub fn new(mut optim: Optim, mut schedule: S) -> Result<Self> {
+    pub fn new(optim: Optim, schedule: S) -> Result<Self> {
+        Scheduler::bind(optim, schedule).map_err(|e| e.split_argument().1)
+    }
+
+    /// As [`new`](Self::new), its errors saying the argument they are about
+    /// ([`Error::Argument`](crate::Error::Argument)), for a config to place.
+    pub(crate) fn bind(mut optim: Optim, mut schedule: S) -> Result<Self> {
         schedule.init(optim.groups_mut())?;
         optim.sync()?;
         Ok(Scheduler { optim, schedule, hypers: HyperSchedules::default() })
@@ -282,7 +288,7 @@ impl<S: Schedule> Scheduler<S> {
     /// [`Optim::sync`]'s errors (momenta that differ between Adam, AdamW or
     /// RMSprop groups).
     pub fn with_schedule(self, target: HyperParam, schedule: impl Schedule + 'static) -> Result<Self> {
-        self.with_boxed(target, Box::new(schedule))
+        self.with_boxed(target, Box::new(schedule)).map_err(|e| e.split_argument().1)
     }
 
     /// [`with_schedule`](Self::with_schedule) for a boxed schedule (from a config).

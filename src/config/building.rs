@@ -193,18 +193,6 @@ fn section_schedule(key: &str, section: &SchedulerConfig) -> Result<Box<dyn Sche
     section.build().map_err(|d| diagnostics::error(None, None, d.within(Seg::Key(key.into()))))
 }
 
-/// The error of the schedule `config` built alone and bound to a copy of
-/// `groups` as the schedule of `target`, if it fails.
-fn alone(config: &SchedulerConfig, target: HyperParam, groups: &ParamGroups) -> Option<String> {
-    let mut schedule = config.build().ok()?;
-    let mut groups = groups.clone();
-    let bound = match target {
-        HyperParam::Lr => schedule.init(&mut groups),
-        _ => HyperSchedule::new(target, schedule, &mut groups).map(|_| ()),
-    };
-    bound.err().map(|e| e.to_string())
-}
-
 fn config_error(message: impl Into<String>) -> Error {
     Error::Config { path: None, line: None, column: None, message: message.into() }
 }
@@ -373,30 +361,17 @@ impl Config {
                 return Err(Error::GroupCount { what: "optimizer.lr".into(), expected: n, got: want });
             }
         }
-        let groups = optim.groups().clone();
-        let mut sched = Scheduler::new(optim, self.schedule()?)
-            .map_err(|e| self.placed("scheduler", &self.scheduler, e, HyperParam::Lr, &groups))?;
+        let mut sched = Scheduler::bind(optim, self.schedule()?).map_err(|e| self.placed("scheduler", e))?;
         for (target, key, section) in self.hyper_sections() {
-            let groups = sched.groups().clone();
-            sched = sched
-                .with_boxed(target, section_schedule(key, section)?)
-                .map_err(|e| self.placed(key, section, e, target, &groups))?;
+            sched = sched.with_boxed(target, section_schedule(key, section)?).map_err(|e| self.placed(key, e))?;
         }
         Ok(sched)
     }
 
-    /// `e`, raised by the constructor of the schedule `section` (at `key`)
-    /// on `groups`, placed in the text the config was read from
-    /// ([`diagnostics::constructor`]).
-    fn placed(
-        &self,
-        key: &str,
-        section: &SchedulerConfig,
-        e: Error,
-        target: HyperParam,
-        groups: &ParamGroups,
-    ) -> Error {
-        diagnostics::constructor(&self.source, vec![Seg::Key(key.into())], section, e, |c| alone(c, target, groups))
+    /// `e`, raised by the constructor of the schedule at `key`, placed in
+    /// the text the config was read from ([`diagnostics::constructor`]).
+    fn placed(&self, key: &str, e: Error) -> Error {
+        diagnostics::constructor(&self.source, vec![Seg::Key(key.into())], e)
     }
 
     /// Validates the whole config without libtorch: runs the scheduler's
@@ -415,14 +390,10 @@ impl Config {
             }
             None => ParamGroups::new(OptimizerKind::Sgd, &[0.1], 0.0)?,
         };
-        let before = groups.clone();
-        self.schedule()?
-            .init(&mut groups)
-            .map_err(|e| self.placed("scheduler", &self.scheduler, e, HyperParam::Lr, &before))?;
+        self.schedule()?.init(&mut groups).map_err(|e| self.placed("scheduler", e))?;
         for (target, key, section) in self.hyper_sections() {
-            let before = groups.clone();
             HyperSchedule::new(target, section_schedule(key, section)?, &mut groups)
-                .map_err(|e| self.placed(key, section, e, target, &before))?;
+                .map_err(|e| self.placed(key, e))?;
         }
         let m = groups.momenta();
         if groups.kind() != OptimizerKind::Sgd && m.iter().any(|v| v.to_bits() != m[0].to_bits()) {

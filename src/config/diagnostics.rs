@@ -10,6 +10,7 @@
 //! building it finds (a reference's constructor errors) are placed too
 //! ([`constructor`]).
 
+use std::cell::Cell;
 use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
@@ -19,17 +20,13 @@ use serde::de::{self, DeserializeSeed, EnumAccess, IgnoredAny, MapAccess, SeqAcc
 use serde::Deserialize;
 use serde_yaml::Value;
 
-use super::kwargs::{dotted, Diag, Seg};
-use crate::error::Error;
-use crate::schedulers::{registry, SchedulerConfig};
+use super::kwargs::{Diag, Seg};
+use crate::error::{ArgumentAt, Error};
 
 /// The error for `diag`, placed in `text` when there is one.
 pub(crate) fn error(file: Option<&Path>, text: Option<&str>, diag: Diag) -> Error {
-    let (line, column) = text.and_then(|t| locate(t, &diag.path)).unzip();
-    let at = diag.dotted();
-    let message = if at.is_empty() { diag.message } else { format!("{at}: {}", diag.message) };
-    let message = crate::error::readable(&message);
-    Error::Config { path: file.map(Path::to_path_buf), line, column, message }
+    let place = text.and_then(|t| locate(t, &diag.path));
+    diag.into_error_at(file, place)
 }
 
 /// The message for a file with nothing in it.
@@ -55,10 +52,11 @@ pub(crate) fn syntax(file: Option<&Path>, text: &str, e: &serde_yaml::Error) -> 
 /// The line and column (from 1) of the last key of `path` in `text` (or of
 /// the list item, for a path that ends at an index).
 pub(crate) fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
+    let here = Cell::new(false);
     let de = serde_yaml::Deserializer::from_str(text);
-    match Walk(path).deserialize(de) {
-        // serde_yaml's message may start with the path: look for ours inside.
-        Err(e) if e.to_string().contains(HERE) => e.location().map(|l| (l.line(), l.column())),
+    match Walk(path, &here).deserialize(de) {
+        // Stopped by the walk itself, not by a YAML error: serde_yaml's place is the key's.
+        Err(e) if here.get() => e.location().map(|l| (l.line(), l.column())),
         _ => None,
     }
 }
@@ -66,19 +64,24 @@ pub(crate) fn locate(text: &str, path: &[Seg]) -> Option<(usize, usize)> {
 /// The line and column (from 1) of the first key in `text` that repeats a key
 /// before it in the same mapping, when the text parses up to there.
 fn duplicate(text: &str) -> Option<(usize, usize)> {
-    match Dups.deserialize(serde_yaml::Deserializer::from_str(text)) {
-        Err(e) if e.to_string().contains(HERE) => e.location().map(|l| (l.line(), l.column())),
+    let here = Cell::new(false);
+    match Dups(&here).deserialize(serde_yaml::Deserializer::from_str(text)) {
+        Err(e) if here.get() => e.location().map(|l| (l.line(), l.column())),
         _ => None,
     }
 }
 
-/// The error [`Walk`] raises where the path ends.
-const HERE: &str = "tch-lr: here";
+/// Stops a walk where it found what it looks for: records that it did (in
+/// `here`) and fails, so that serde_yaml's error carries the place.
+fn stop<E: de::Error>(here: &Cell<bool>) -> E {
+    here.set(true);
+    E::custom("tch-lr: here")
+}
 
 /// Follows a path through a YAML document and fails where it ends.
-struct Walk<'p>(&'p [Seg]);
+struct Walk<'p, 'h>(&'p [Seg], &'h Cell<bool>);
 
-impl<'de> DeserializeSeed<'de> for Walk<'_> {
+impl<'de> DeserializeSeed<'de> for Walk<'_, '_> {
     type Value = ();
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -86,11 +89,11 @@ impl<'de> DeserializeSeed<'de> for Walk<'_> {
     }
 }
 
-impl Walk<'_> {
+impl Walk<'_, '_> {
     /// At a scalar: the path ends here, or leads nowhere.
     fn scalar<E: de::Error>(&self) -> Result<(), E> {
         if self.0.is_empty() {
-            Err(E::custom(HERE))
+            Err(stop(self.1))
         } else {
             Ok(())
         }
@@ -105,7 +108,7 @@ macro_rules! scalars {
     };
 }
 
-impl<'de> Visitor<'de> for Walk<'_> {
+impl<'de> Visitor<'de> for Walk<'_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -122,9 +125,9 @@ impl<'de> Visitor<'de> for Walk<'_> {
         let Some((Seg::Key(key), rest)) = self.0.split_first() else {
             return self.scalar();
         };
-        while let Some(found) = map.next_key_seed(KeySeed { key, here: rest.is_empty() })? {
+        while let Some(found) = map.next_key_seed(KeySeed { key, last: rest.is_empty(), here: self.1 })? {
             if found {
-                return map.next_value_seed(Walk(rest));
+                return map.next_value_seed(Walk(rest, self.1));
             }
             map.next_value::<IgnoredAny>()?;
         }
@@ -140,17 +143,19 @@ impl<'de> Visitor<'de> for Walk<'_> {
                 return Ok(());
             }
         }
-        seq.next_element_seed(Walk(rest)).map(|_| ())
+        seq.next_element_seed(Walk(rest, self.1)).map(|_| ())
     }
 }
 
-/// Reads one mapping key: whether it is `key`; fails on it when the path ends there.
-struct KeySeed<'k> {
+/// Reads one mapping key: whether it is `key`; fails on it when the path
+/// ends there (`last`).
+struct KeySeed<'k, 'h> {
     key: &'k str,
-    here: bool,
+    last: bool,
+    here: &'h Cell<bool>,
 }
 
-impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+impl<'de> DeserializeSeed<'de> for KeySeed<'_, '_> {
     type Value = bool;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
@@ -158,7 +163,7 @@ impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
     }
 }
 
-impl<'de> Visitor<'de> for KeySeed<'_> {
+impl<'de> Visitor<'de> for KeySeed<'_, '_> {
     type Value = bool;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -166,8 +171,8 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
-        match (v == self.key, self.here) {
-            (true, true) => Err(E::custom(HERE)),
+        match (v == self.key, self.last) {
+            (true, true) => Err(stop(self.here)),
             (found, _) => Ok(found),
         }
     }
@@ -199,9 +204,9 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
 
 /// Walks a whole document and fails at the first duplicate key, as serde_yaml
 /// compares keys (as [`Value`]s).
-struct Dups;
+struct Dups<'h>(&'h Cell<bool>);
 
-impl<'de> DeserializeSeed<'de> for Dups {
+impl<'de> DeserializeSeed<'de> for Dups<'_> {
     type Value = ();
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -217,7 +222,7 @@ macro_rules! any_scalar {
     };
 }
 
-impl<'de> Visitor<'de> for Dups {
+impl<'de> Visitor<'de> for Dups<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -232,38 +237,38 @@ impl<'de> Visitor<'de> for Dups {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen = HashSet::new();
-        while map.next_key_seed(Once(&mut seen))?.is_some() {
-            map.next_value_seed(Dups)?;
+        while map.next_key_seed(Once(&mut seen, self.0))?.is_some() {
+            map.next_value_seed(Dups(self.0))?;
         }
         Ok(())
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Dups)?.is_some() {}
+        while seq.next_element_seed(Dups(self.0))?.is_some() {}
         Ok(())
     }
 
     /// A tagged value (`!tag value`): its value.
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
         let (IgnoredAny, value) = data.variant()?;
-        value.newtype_variant_seed(Dups)
+        value.newtype_variant_seed(Dups(self.0))
     }
 }
 
 /// Reads one mapping key, and fails on it when `seen` already holds it.
-struct Once<'s>(&'s mut HashSet<Value>);
+struct Once<'s, 'h>(&'s mut HashSet<Value>, &'h Cell<bool>);
 
-impl Once<'_> {
+impl Once<'_, '_> {
     fn check<E: de::Error>(self, key: Value) -> Result<(), E> {
         if self.0.insert(key) {
             Ok(())
         } else {
-            Err(E::custom(HERE))
+            Err(stop(self.1))
         }
     }
 }
 
-impl<'de> DeserializeSeed<'de> for Once<'_> {
+impl<'de> DeserializeSeed<'de> for Once<'_, '_> {
     type Value = ();
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
@@ -273,7 +278,7 @@ impl<'de> DeserializeSeed<'de> for Once<'_> {
 
 // A tagged key is not read (the default `visit_enum` fails): the walk stops
 // there, and the error keeps serde_yaml's place.
-impl<'de> Visitor<'de> for Once<'_> {
+impl<'de> Visitor<'de> for Once<'_, '_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -330,21 +335,16 @@ impl fmt::Debug for Source {
     }
 }
 
-/// The error `e` that the constructor of the schedule `config` (at `at` in
-/// the config) raised, placed in the config's text: a reference's error
+/// The error `e` that the constructor of the schedule at `at` in the config
+/// raised, placed in the config's text: a reference's error
 /// ([`Error::Value`], [`Error::Assertion`], ...) becomes an [`Error::Config`]
 /// with the reference's message after the dotted path, at the argument the
-/// message is about, else at the `name:` of the schedule that raised it (the
-/// deepest child that raises the same error alone, as `alone` builds it).
-/// Other errors, and every error of a config without text, are kept as they
-/// are.
-pub(crate) fn constructor(
-    source: &Source,
-    at: Vec<Seg>,
-    config: &SchedulerConfig,
-    e: Error,
-    alone: impl Fn(&SchedulerConfig) -> Option<String>,
-) -> Error {
+/// error names ([`Error::Argument`]), else at the `name:` of the schedule
+/// that raised it (a composite's child, as the error says). Other errors,
+/// and every error of a config without text, are kept as they are, without
+/// the argument they name.
+pub(crate) fn constructor(source: &Source, at: Vec<Seg>, e: Error) -> Error {
+    let (places, e) = e.split_argument();
     let Some(text) = &source.0 else { return e };
     let reference = matches!(
         e,
@@ -353,66 +353,22 @@ pub(crate) fn constructor(
     if !reference {
         return e;
     }
-    let shown = e.to_string();
-    let (mut at, mut config) = (at, config);
-    while let Some((i, child)) =
-        config.children().iter().enumerate().find(|(_, c)| alone(c).is_some_and(|m| m == shown))
-    {
-        at.extend([Seg::Key("schedulers".into()), Seg::Index(i)]);
-        config = child;
+    // The schedule that raised it (the deepest child named), and the argument.
+    let (mut schedule, mut argument) = (at, None);
+    for place in places {
+        match place {
+            ArgumentAt::Child(i) => schedule.extend([Seg::Key("schedulers".into()), Seg::Index(i)]),
+            ArgumentAt::Key(k) => argument = Some(vec![Seg::Key(k.into())]),
+            ArgumentAt::Item(k, i) => argument = Some(vec![Seg::Key(k.into()), Seg::Index(i)]),
+        }
     }
-    let argument = argument_of(&shown, config).map(|arg| [at.as_slice(), &arg].concat());
+    let argument = argument.map(|a| [schedule.as_slice(), &a].concat());
     let (path, place) = match argument.and_then(|p| locate(text, &p).map(|l| (p, l))) {
         Some((p, l)) => (p, Some(l)),
         None => {
-            let name = locate(text, &[at.as_slice(), &[Seg::Key("name".into())]].concat());
-            (at, name)
+            let name = locate(text, &[schedule.as_slice(), &[Seg::Key("name".into())]].concat());
+            (schedule, name)
         }
     };
-    let (line, column) = place.unzip();
-    let message = crate::error::readable(&format!("{}: {shown}", dotted(&path)));
-    Error::Config { path: None, line, column, message }
-}
-
-/// Messages that name their argument in words (or among other arguments).
-const PHRASES: &[(&str, &str)] = &[
-    ("Starting multiplicative factor", "start_factor"),
-    ("Ending multiplicative factor", "end_factor"),
-    ("Factor should be", "factor"),
-    ("number of milestone points", "milestones"),
-    ("expects at least one scheduler", "schedulers"),
-    ("requires a positive stable_timescale", "stable_timescale"),
-];
-
-/// The argument of `config` that the constructor's `message` is about, as a
-/// path from the schedule, where the message says it unambiguously: one of
-/// [`PHRASES`], a child of a composite by index, or the one argument of the
-/// schedule whose name (or plural: `min_lrs`) the message holds (the first
-/// for timm's `Invalid decay_t (...), must be in (0, t_initial]`).
-fn argument_of(message: &str, config: &SchedulerConfig) -> Option<Vec<Seg>> {
-    let kwargs: Vec<&str> = registry::info(config.name()).map(|i| (i.kwargs)().iter().map(|k| k.name).collect())?;
-    let known = |k: &str| kwargs.contains(&k).then(|| vec![Seg::Key(k.into())]);
-    if let Some((_, k)) = PHRASES.iter().find(|(phrase, _)| message.contains(phrase)) {
-        return known(k);
-    }
-    // PyTorch's composites: "... but got one at index 1 in the given schedulers sequence."
-    if let Some(i) = message.split(" at index ").nth(1).and_then(|r| r.split(' ').next()?.parse::<usize>().ok()) {
-        return known("schedulers").map(|mut p| {
-            p.push(Seg::Index(i));
-            p
-        });
-    }
-    let mut named: Vec<&str> = Vec::new();
-    for word in message.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
-        let plural = word.strip_suffix('s');
-        let Some(k) = kwargs.iter().copied().find(|k| *k == word || Some(*k) == plural) else { continue };
-        if !named.contains(&k) {
-            named.push(k);
-        }
-    }
-    match named[..] {
-        [k] => known(k),
-        [k, ..] if message.starts_with(&format!("Invalid {k} (")) => known(k),
-        _ => None,
-    }
+    Diag { path, message: e.to_string() }.into_error_at(None, place)
 }

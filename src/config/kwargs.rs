@@ -48,6 +48,22 @@ impl Diag {
     pub fn dotted(&self) -> String {
         dotted(&self.path)
     }
+
+    /// The config error this problem is, at its dotted path but at no line of
+    /// a text.
+    pub fn into_error(self) -> crate::error::Error {
+        self.into_error_at(None, None)
+    }
+
+    /// The config error this problem is, in `file` at `place` (line and
+    /// column from 1), which the config's reader finds (`config::diagnostics`).
+    pub fn into_error_at(self, file: Option<&std::path::Path>, place: Option<(usize, usize)>) -> crate::error::Error {
+        let at = self.dotted();
+        let message = if at.is_empty() { self.message } else { format!("{at}: {}", self.message) };
+        let (line, column) = place.unzip();
+        let (path, message) = (file.map(|f| f.to_path_buf()), crate::error::readable(&message));
+        crate::error::Error::Config { path, line, column, message }
+    }
 }
 
 /// A path as `scheduler.schedulers[1].mode`.

@@ -88,19 +88,22 @@ fn child(schedulers: &mut [Box<dyn Schedule>], idx: usize) -> Result<&mut Box<dy
 /// Checks the children as PyTorch's composite constructors do.
 fn check_children(name: &str, schedulers: &[Box<dyn Schedule>], empty: &str) -> Result<()> {
     if schedulers.is_empty() {
-        return Err(Error::value(format!("{name} expects at least one scheduler{empty}, but got no scheduler.")));
+        return Err(Error::value(format!("{name} expects at least one scheduler{empty}, but got no scheduler."))
+            .for_arg("schedulers"));
     }
     if let Some(idx) = schedulers.iter().position(|s| s.name() == super::swa::SWAConfig::NAME) {
         return Err(Error::value(format!(
             "{name} cannot hold SWA (at index {idx}): SWA is a training loop's switch between two schedules, \
              not a PyTorch scheduler to nest"
-        )));
+        ))
+        .for_item("schedulers", idx));
     }
     if let Some(idx) = schedulers.iter().position(|s| s.takes_metric()) {
         return Err(Error::value(format!(
             "{name} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs to be \
              specified when calling `step`, but got one at index {idx} in the given schedulers sequence."
-        )));
+        ))
+        .for_item("schedulers", idx));
     }
     Ok(())
 }
@@ -245,8 +248,8 @@ impl SequentialLR {
 
 impl Protocol for SequentialLR {
     fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
-        for s in &mut self.schedulers {
-            s.init(groups)?;
+        for (i, s) in self.schedulers.iter_mut().enumerate() {
+            s.init(groups).map_err(|e| e.in_child(i))?;
         }
         check_children(SequentialLRConfig::NAME, &self.schedulers, "")?;
         let (n, m) = (self.schedulers.len(), self.s.milestones.len());
@@ -255,7 +258,8 @@ impl Protocol for SequentialLR {
                 "Sequential Schedulers expects number of schedulers provided to be one more than the number \
                  of milestone points, but got number of schedulers {n} and the number of milestones to be \
                  equal to {m}"
-            )));
+            ))
+            .for_arg("milestones"));
         }
         self.s.last_epoch = 0;
         for i in 0..groups.len() {
@@ -422,8 +426,8 @@ impl ChainedScheduler {
 
 impl Protocol for ChainedScheduler {
     fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
-        for s in &mut self.schedulers {
-            s.init(groups)?;
+        for (i, s) in self.schedulers.iter_mut().enumerate() {
+            s.init(groups).map_err(|e| e.in_child(i))?;
         }
         check_children(ChainedSchedulerConfig::NAME, &self.schedulers, " to be chained")?;
         groups.copy_lrs_into(&mut self.s.last_lr);

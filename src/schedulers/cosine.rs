@@ -284,10 +284,14 @@ impl CosineAnnealingWarmRestarts {
 impl Protocol for CosineAnnealingWarmRestarts {
     fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
         if self.args.T_0 <= 0 {
-            return Err(Error::value(format!("Expected positive integer T_0, but got {}", self.args.T_0)));
+            return Err(
+                Error::value(format!("Expected positive integer T_0, but got {}", self.args.T_0)).for_arg("T_0")
+            );
         }
         if self.args.T_mult < 1 {
-            return Err(Error::value(format!("Expected integer T_mult >= 1, but got {}", self.args.T_mult)));
+            return Err(
+                Error::value(format!("Expected integer T_mult >= 1, but got {}", self.args.T_mult)).for_arg("T_mult")
+            );
         }
         self.t_i = self.args.T_0;
         self.t_cur = -1.0;

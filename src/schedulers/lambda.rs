@@ -128,10 +128,12 @@ impl LrLambdas {
     /// Expands to one function per group, with PyTorch's message on a length mismatch.
     fn expand(&self, n: usize) -> Result<Vec<LrLambda>> {
         match &self.fns {
-            Lambdas::Unset => Err(Error::value("lr_lambda is missing")),
+            Lambdas::Unset => Err(Error::value("lr_lambda is missing").for_arg("lr_lambda")),
             Lambdas::All(f) => Ok(vec![f.clone(); n]),
             Lambdas::Each(fs) if fs.len() == n => Ok(fs.clone()),
-            Lambdas::Each(fs) => Err(Error::value(format!("Expected {n} lr_lambdas, but got {}", fs.len()))),
+            Lambdas::Each(fs) => {
+                Err(Error::value(format!("Expected {n} lr_lambdas, but got {}", fs.len())).for_arg("lr_lambda"))
+            }
         }
     }
 }

@@ -202,15 +202,20 @@ impl LrPolicy for OneCycleLRConfig {
     fn setup(&mut self, cycle: &mut Cycle, groups: &mut ParamGroups) -> Result<()> {
         cycle.total = match (self.total_steps, self.epochs, self.steps_per_epoch) {
             (Some(t), _, _) if t <= 0 => {
-                return Err(Error::value(format!("Expected positive integer total_steps, but got {t}")))
+                return Err(
+                    Error::value(format!("Expected positive integer total_steps, but got {t}")).for_arg("total_steps")
+                )
             }
             (Some(t), _, _) => t,
             (None, Some(e), Some(s)) => {
                 if e <= 0 {
-                    return Err(Error::value(format!("Expected positive integer epochs, but got {e}")));
+                    return Err(
+                        Error::value(format!("Expected positive integer epochs, but got {e}")).for_arg("epochs")
+                    );
                 }
                 if s <= 0 {
-                    return Err(Error::value(format!("Expected positive integer steps_per_epoch, but got {s}")));
+                    return Err(Error::value(format!("Expected positive integer steps_per_epoch, but got {s}"))
+                        .for_arg("steps_per_epoch"));
                 }
                 e.checked_mul(s).ok_or(Error::Overflow("epochs * steps_per_epoch"))?
             }
@@ -221,7 +226,8 @@ impl LrPolicy for OneCycleLRConfig {
             return Err(Error::value(format!(
                 "Expected float between 0 and 1 pct_start, but got {}",
                 super::py_float(self.pct_start)
-            )));
+            ))
+            .for_arg("pct_start"));
         }
         let max_lrs = groups.format_param("max_lr", &self.max_lr)?;
         for (g, &max_lr) in groups.iter_mut().zip(&max_lrs) {

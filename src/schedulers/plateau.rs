@@ -176,13 +176,15 @@ impl ReduceLROnPlateau {
 impl Protocol for ReduceLROnPlateau {
     fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
         if self.args.factor >= 1.0 {
-            return Err(Error::value("Factor should be < 1.0."));
+            return Err(Error::value("Factor should be < 1.0.").for_arg("factor"));
         }
         self.min_lrs = match &self.args.min_lr {
             PerGroup::All(v) => vec![*v; groups.len()],
             PerGroup::Each(v) if v.len() == groups.len() => v.clone(),
             PerGroup::Each(v) => {
-                return Err(Error::value(format!("expected {} min_lrs, got {}", groups.len(), v.len())))
+                return Err(
+                    Error::value(format!("expected {} min_lrs, got {}", groups.len(), v.len())).for_arg("min_lr")
+                )
             }
         };
         self.last_epoch = 0;

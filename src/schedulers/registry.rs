@@ -88,7 +88,7 @@ macro_rules! registry {
             /// # Errors
             /// [`Error::Config`](crate::Error::Config) for an expression that does not parse.
             pub fn schedule(&self) -> Result<Box<dyn Schedule>> {
-                self.build().map_err(|d| crate::config::diagnostics::error(None, None, d.within(Seg::Key("scheduler".into()))))
+                self.build().map_err(|d| d.within(Seg::Key("scheduler".into())).into_error())
             }
 
             /// The configs this one is made of: the children of `SequentialLR`

@@ -109,7 +109,8 @@ impl LrPolicy for SWALRConfig {
             return Err(Error::value(format!(
                 "anneal_epochs must be equal or greater than 0, got {}",
                 self.anneal_epochs
-            )));
+            ))
+            .for_arg("anneal_epochs"));
         }
         Ok(())
     }
@@ -257,13 +258,14 @@ impl SWA {
 
 impl Protocol for SWA {
     fn init(&mut self, groups: &mut ParamGroups) -> Result<()> {
-        for (s, key) in self.schedulers.iter_mut().zip(["scheduler", "swa_scheduler"]) {
+        for (i, (s, key)) in self.schedulers.iter_mut().zip(["scheduler", "swa_scheduler"]).enumerate() {
             if s.takes_metric() {
                 return Err(Error::value(format!(
                     "SWA's {key} is ReduceLROnPlateau, which steps with a metric: step the two schedules yourself"
-                )));
+                ))
+                .for_item("schedulers", i));
             }
-            s.init(groups)?;
+            s.init(groups).map_err(|e| e.in_child(i))?;
         }
         self.s.epoch = 0;
         self.s.last_lr = self.schedulers[1].last_lr().to_vec();

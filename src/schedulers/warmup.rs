@@ -114,7 +114,9 @@ impl LrPolicy for ConstantLRConfig {
 
     fn setup(&mut self, _: &mut (), _groups: &mut ParamGroups) -> Result<()> {
         if self.factor > 1.0 || self.factor < 0.0 {
-            return Err(Error::value("Constant multiplicative factor expected to be between 0 and 1."));
+            return Err(
+                Error::value("Constant multiplicative factor expected to be between 0 and 1.").for_arg("factor")
+            );
         }
         Ok(())
     }
@@ -187,10 +189,13 @@ impl LrPolicy for LinearLRConfig {
         if self.start_factor > 1.0 || self.start_factor <= 0.0 {
             return Err(Error::value(
                 "Starting multiplicative factor expected to be greater than 0 and less or equal to 1.",
-            ));
+            )
+            .for_arg("start_factor"));
         }
         if self.end_factor > 1.0 || self.end_factor < 0.0 {
-            return Err(Error::value("Ending multiplicative factor expected to be between 0 and 1."));
+            return Err(
+                Error::value("Ending multiplicative factor expected to be between 0 and 1.").for_arg("end_factor")
+            );
         }
         Ok(())
     }

@@ -91,7 +91,7 @@ impl CosineLRSchedulerConfig {
     /// The cycles of `t`, from the arguments.
     fn cycles(&self) -> Cycles {
         let s = self;
-        Cycles::new(s.t_initial, &s.cycles, s.warmup_prefix)
+        s.cycles.cycles(s.t_initial, s.warmup_prefix)
     }
 }
 

@@ -65,20 +65,14 @@ pub(crate) struct Cycle {
 }
 
 impl Cycles {
-    /// The cycles of a cyclic schedule's arguments.
-    pub fn new(t_initial: i64, c: &super::scheduler::TimmCycles, warmup_prefix: bool) -> Self {
-        let (lr_min, cycle_mul, cycle_decay, cycle_limit) = (c.lr_min, c.cycle_mul, c.cycle_decay, c.cycle_limit);
-        Cycles { t_initial, lr_min, cycle_mul, cycle_decay, cycle_limit, warmup_prefix }
-    }
-
     /// timm's asserts shared by the cyclic schedules: `t_initial > 0`,
     /// `lr_min >= 0`.
     pub fn check(&self, name: &str) -> Result<()> {
         if self.t_initial <= 0 {
-            return Err(assertion(name, "t_initial > 0", self.t_initial.to_string()));
+            return Err(assertion(name, "t_initial > 0", self.t_initial.to_string()).for_arg("t_initial"));
         }
         if not_ge(self.lr_min, 0.0) {
-            return Err(assertion(name, "lr_min >= 0", crate::schedulers::py_float(self.lr_min)));
+            return Err(assertion(name, "lr_min >= 0", crate::schedulers::py_float(self.lr_min)).for_arg("lr_min"));
         }
         Ok(())
     }

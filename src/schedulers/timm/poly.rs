@@ -83,7 +83,7 @@ impl PolyLRSchedulerConfig {
     /// The cycles of `t`, from the arguments.
     fn cycles(&self) -> Cycles {
         let s = self;
-        Cycles::new(s.t_initial, &s.cycles, s.warmup_prefix)
+        s.cycles.cycles(s.t_initial, s.warmup_prefix)
     }
 }
 

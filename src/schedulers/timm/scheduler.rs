@@ -9,6 +9,7 @@ use std::fmt::Debug;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use super::math::Cycles;
 use super::noise::{Noise, NoiseRange, NoiseRangeT};
 use crate::config::kwargs::kwargs;
 use crate::error::{Error, Result};
@@ -50,6 +51,20 @@ kwargs! {
         noise_std: f64 = 1.0,
         /// The noise seed; step `t` uses `noise_seed + t`.
         noise_seed: i64 = 42,
+    }
+}
+
+impl TimmCycles {
+    /// The cycles of a cyclic schedule with these arguments.
+    pub(crate) fn cycles(&self, t_initial: i64, warmup_prefix: bool) -> Cycles {
+        Cycles {
+            t_initial,
+            lr_min: self.lr_min,
+            cycle_mul: self.cycle_mul,
+            cycle_decay: self.cycle_decay,
+            cycle_limit: self.cycle_limit,
+            warmup_prefix,
+        }
     }
 }
 

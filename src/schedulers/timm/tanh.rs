@@ -86,7 +86,7 @@ impl TanhLRSchedulerConfig {
     /// The cycles of `t`, from the arguments.
     fn cycles(&self) -> Cycles {
         let s = self;
-        Cycles::new(s.t_initial, &s.cycles, s.warmup_prefix)
+        s.cycles.cycles(s.t_initial, s.warmup_prefix)
     }
 }
 
@@ -125,13 +125,15 @@ impl TimmPolicy for TanhLRSchedulerConfig {
             return Err(assertion(name, "lb < ub", format!("lb={}, ub={}", py_float(self.lb), py_float(self.ub))));
         }
         if self.cycles.cycle_limit < 0 {
-            return Err(assertion(name, "cycle_limit >= 0", self.cycles.cycle_limit.to_string()));
+            return Err(assertion(name, "cycle_limit >= 0", self.cycles.cycle_limit.to_string()).for_arg("cycle_limit"));
         }
         if self.warmup.warmup_t < 0 {
-            return Err(assertion(name, "warmup_t >= 0", self.warmup.warmup_t.to_string()));
+            return Err(assertion(name, "warmup_t >= 0", self.warmup.warmup_t.to_string()).for_arg("warmup_t"));
         }
         if not_ge(self.warmup.warmup_lr_init, 0.0) {
-            return Err(assertion(name, "warmup_lr_init >= 0", py_float(self.warmup.warmup_lr_init)));
+            return Err(
+                assertion(name, "warmup_lr_init >= 0", py_float(self.warmup.warmup_lr_init)).for_arg("warmup_lr_init")
+            );
         }
         Ok(())
     }

@@ -200,27 +200,33 @@ impl TimmPolicy for WSDLRSchedulerConfig {
     fn check(&self) -> Result<()> {
         let (t_initial, decay_t) = (self.t_initial, self.decay_t);
         if t_initial <= 0 {
-            return Err(Error::value(format!("Invalid t_initial ({t_initial}), must be > 0.")));
+            return Err(Error::value(format!("Invalid t_initial ({t_initial}), must be > 0.")).for_arg("t_initial"));
         }
         if !(0 < decay_t && decay_t <= t_initial) {
             return Err(Error::value(format!(
                 "Invalid decay_t ({decay_t}), must be in (0, t_initial] w/ t_initial={t_initial}."
-            )));
+            ))
+            .for_arg("decay_t"));
         }
         if self.lr_min < 0.0 {
-            return Err(Error::value(format!("Invalid lr_min ({}), must be >= 0.", py_float(self.lr_min))));
+            return Err(
+                Error::value(format!("Invalid lr_min ({}), must be >= 0.", py_float(self.lr_min))).for_arg("lr_min")
+            );
         }
         if !(0.0 < self.decay_ratio && self.decay_ratio < 1.0) {
             return Err(Error::value(format!(
                 "Invalid decay_ratio ({}), must be in (0, 1).",
                 py_float(self.decay_ratio)
-            )));
+            ))
+            .for_arg("decay_ratio"));
         }
         if self.decay_power <= 0.0 {
-            return Err(Error::value(format!("Invalid decay_power ({}), must be > 0.", py_float(self.decay_power))));
+            return Err(Error::value(format!("Invalid decay_power ({}), must be > 0.", py_float(self.decay_power)))
+                .for_arg("decay_power"));
         }
         if self.stable_power <= 0.0 {
-            return Err(Error::value(format!("Invalid stable_power ({}), must be > 0.", py_float(self.stable_power))));
+            return Err(Error::value(format!("Invalid stable_power ({}), must be > 0.", py_float(self.stable_power)))
+                .for_arg("stable_power"));
         }
         if self.stable_fn != StableFn::Constant && self.timescale() <= 0.0 {
             let (f, w) = (self.stable_fn, self.warmup.warmup_t);
@@ -228,7 +234,8 @@ impl TimmPolicy for WSDLRSchedulerConfig {
             return Err(Error::value(format!(
                 "stable_fn={f} requires a positive stable_timescale, it defaults to warmup_t ({w}), set it \
                  explicitly when there is no warmup."
-            )));
+            ))
+            .for_arg("stable_timescale"));
         }
         Ok(())
     }

@@ -257,7 +257,8 @@ impl GetScheduler for PolynomialConfig {
                 "lr_end ({}) must be smaller than initial lr ({})",
                 py_float(lr_end),
                 py_float(lr_init)
-            )));
+            ))
+            .for_arg("lr_end"));
         }
         Ok(Lambda::Polynomial { w, t, lr_end, power: self.power, lr_init })
     }

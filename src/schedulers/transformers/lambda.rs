@@ -6,9 +6,42 @@
 
 use std::f64::consts::PI;
 
-use super::wsd::{DecayType, WarmupType};
+use serde::{Deserialize, Serialize};
+
 use crate::error::Result;
 use crate::schedulers::pymath::{cos, div, float, mod_one, pow, py_max, sqrt, true_div};
+
+/// The shape of [`WarmupStableDecay`](super::WarmupStableDecay)'s warmup (`warmup_type`), from
+/// `min_lr_ratio` up to 1 with `p` going from 0 to 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WarmupType {
+    /// `"linear"`: `p`.
+    #[default]
+    #[serde(rename = "linear")]
+    Linear,
+    /// `"cosine"`: `0.5 * (1 - cos(π * p))`.
+    #[serde(rename = "cosine")]
+    Cosine,
+    /// `"1-sqrt"`: `1 - sqrt(1 - p)`.
+    #[serde(rename = "1-sqrt")]
+    OneMinusSqrt,
+}
+
+/// The shape of [`WarmupStableDecay`](super::WarmupStableDecay)'s decay (`decay_type`), from 1 down to
+/// `min_lr_ratio` with `p` going from 0 to 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DecayType {
+    /// `"linear"`: `1 - p`.
+    #[serde(rename = "linear")]
+    Linear,
+    /// `"cosine"`: `0.5 * (1 + cos(π * num_cycles * 2 * p))`.
+    #[default]
+    #[serde(rename = "cosine")]
+    Cosine,
+    /// `"1-sqrt"`: `1 - sqrt(p)`.
+    #[serde(rename = "1-sqrt")]
+    OneMinusSqrt,
+}
 
 /// A transformers λ with its arguments resolved (`get_scheduler`'s checks
 /// passed, `timescale`, `min_lr_rate`, `num_stable_steps` and the optimizer's

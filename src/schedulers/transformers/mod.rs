@@ -64,9 +64,10 @@ fn default_lr(groups: &ParamGroups) -> f64 {
 
 /// `get_scheduler`'s check of `num_warmup_steps` or `num_training_steps`,
 /// with its message (`SchedulerType.COSINE requires ...`).
-fn required(value: Option<i64>, scheduler_type: &str, what: &str) -> Result<i128> {
+fn required(value: Option<i64>, scheduler_type: &str, what: &'static str) -> Result<i128> {
     value.map(i128::from).ok_or_else(|| {
         Error::value(format!("SchedulerType.{scheduler_type} requires `{what}`, please provide that argument."))
+            .for_arg(what)
     })
 }
 

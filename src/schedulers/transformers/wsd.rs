@@ -1,45 +1,13 @@
 //! transformers' `warmup_stable_decay` (`get_wsd_schedule`).
 
-use serde::{Deserialize, Serialize};
 use serde_yaml::Value;
 
 use super::lambda::Lambda;
+pub use super::lambda::{DecayType, WarmupType};
 use super::{required, GetScheduler};
 use crate::config::kwargs::{from_serde, kwargs, Diag, KwargValue};
 use crate::error::{Error, Result};
 use crate::schedulers::{LRScheduler, Schedule, ScheduleConfig};
-
-/// The shape of [`WarmupStableDecay`]'s warmup (`warmup_type`), from
-/// `min_lr_ratio` up to 1 with `p` going from 0 to 1.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum WarmupType {
-    /// `"linear"`: `p`.
-    #[default]
-    #[serde(rename = "linear")]
-    Linear,
-    /// `"cosine"`: `0.5 * (1 - cos(π * p))`.
-    #[serde(rename = "cosine")]
-    Cosine,
-    /// `"1-sqrt"`: `1 - sqrt(1 - p)`.
-    #[serde(rename = "1-sqrt")]
-    OneMinusSqrt,
-}
-
-/// The shape of [`WarmupStableDecay`]'s decay (`decay_type`), from 1 down to
-/// `min_lr_ratio` with `p` going from 0 to 1.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum DecayType {
-    /// `"linear"`: `1 - p`.
-    #[serde(rename = "linear")]
-    Linear,
-    /// `"cosine"`: `0.5 * (1 + cos(π * num_cycles * 2 * p))`.
-    #[default]
-    #[serde(rename = "cosine")]
-    Cosine,
-    /// `"1-sqrt"`: `1 - sqrt(p)`.
-    #[serde(rename = "1-sqrt")]
-    OneMinusSqrt,
-}
 
 /// The three shapes' names, as transformers spells them.
 fn shape(name: &str) -> Option<(WarmupType, DecayType)> {
