@@ -80,15 +80,7 @@ pub enum Error {
     /// A config that cannot be used: invalid YAML, an unknown scheduler or key,
     /// a wrong type or an invalid value. The message names the file, the line
     /// and column where YAML gives them, the key and the valid choices.
-    #[error(
-        "{}{message}{}",
-        path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default(),
-        match (line, column) {
-            (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
-            (Some(l), None) => format!(" (line {l})"),
-            _ => String::new(),
-        }
-    )]
+    #[error("{}", config_line(path.as_deref(), *line, *column, message))]
     Config {
         /// The file, when the config came from one.
         path: Option<PathBuf>,
@@ -118,7 +110,7 @@ pub enum Error {
     /// An error and where it happened: the file, the section of a file or
     /// the step (`context`), said before the error itself. [`Error::root`]
     /// is the error without its places.
-    #[error("{context}: {source}")]
+    #[error("{}", readable(&format!("{context}: {source}")))]
     Context {
         /// Where: a path, `the file's `weight_decay_scheduler``, `step 3`.
         context: String,
@@ -173,12 +165,10 @@ pub fn one_line(message: &str) -> String {
 /// input) is cut, so that a 2 MB name cannot make a 2 MB line.
 const MAX_WORD: usize = 80;
 /// The longest error line.
-const MAX_LINE: usize = 1000;
+pub(crate) const MAX_LINE: usize = 300;
 
 /// `message` on one line, readable whatever the input was: each word of more
-/// than 80 characters cut with an ellipsis, the whole at most 1,000
-/// characters (a list of the valid choices, such as the 33 schedule names,
-/// stays whole).
+/// than 80 characters cut with an ellipsis, the whole at most 300 characters.
 pub fn readable(message: &str) -> String {
     let mut out = String::with_capacity(message.len().min(MAX_LINE));
     for (i, word) in message.split_whitespace().enumerate() {
@@ -197,6 +187,24 @@ pub fn readable(message: &str) -> String {
         }
     }
     out
+}
+
+/// A config error's line: the file, the message, the place, the message cut
+/// (not the place) to keep the line within 300 characters.
+fn config_line(path: Option<&std::path::Path>, line: Option<usize>, column: Option<usize>, message: &str) -> String {
+    let file = path.map(|p| format!("{}: ", readable(&p.display().to_string()))).unwrap_or_default();
+    let place = match (line, column) {
+        (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+        (Some(l), None) => format!(" (line {l})"),
+        _ => String::new(),
+    };
+    let room = MAX_LINE.saturating_sub(file.chars().count() + place.chars().count()).max(20);
+    let message = if message.chars().count() > room {
+        message.chars().take(room - 1).chain(['…']).collect()
+    } else {
+        message.to_string()
+    };
+    format!("{file}{message}{place}")
 }
 
 /// `Result` with [`Error`].

@@ -255,11 +255,40 @@ impl Kwargs {
                     Value::String(s) => s.clone(),
                     other => serde_yaml::to_string(other).unwrap_or_default().trim().to_string(),
                 };
-                let valid = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
-                Err(Diag::new(format!("unknown key `{name}` for {}: expected one of {valid}", self.who()))
-                    .within(Seg::Key(name)))
+                let hint = did_you_mean(&closest(&name, known)).unwrap_or_else(|| {
+                    let valid = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+                    format!("expected one of {valid}")
+                });
+                Err(Diag::new(format!("unknown key `{name}` for {}: {hint}", self.who())).within(Seg::Key(name)))
             }
         }
+    }
+}
+
+/// The choices closest to `word` (a misspelt name: case, a letter or two),
+/// the closest first, at most three; none when nothing is close.
+pub fn closest<'a>(word: &str, choices: &[&'a str]) -> Vec<&'a str> {
+    // A word far longer than every choice is no misspelling of one.
+    if word.chars().count() > 2 * choices.iter().map(|c| c.len()).max().unwrap_or(0) {
+        return Vec::new();
+    }
+    let word = word.to_lowercase();
+    let mut scored: Vec<(f64, &str)> = choices
+        .iter()
+        .map(|&c| (strsim::jaro_winkler(&word, &c.to_lowercase()), c))
+        .filter(|(s, _)| *s >= 0.85)
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+    scored.into_iter().take(3).map(|(_, c)| c).collect()
+}
+
+/// `did you mean `a` or `b`?`, for [`closest`]'s choices; `None` for none.
+pub fn did_you_mean(close: &[&str]) -> Option<String> {
+    let quoted: Vec<String> = close.iter().map(|c| format!("`{c}`")).collect();
+    match quoted.as_slice() {
+        [] => None,
+        [one] => Some(format!("did you mean {one}?")),
+        [rest @ .., last] => Some(format!("did you mean {} or {last}?", rest.join(", "))),
     }
 }
 

@@ -125,8 +125,7 @@ macro_rules! registry {
                     let kwargs = kwargs.describing(<$config as ScheduleConfig>::NAME);
                     return <$config as KwargStruct>::from_kwargs(kwargs).map(Self::$variant);
                 })*
-                Err(Diag::new(format!("unknown scheduler `{name}`: expected one of {}", names().join(", ")))
-                    .within(Seg::Key("name".into())))
+                Err(Diag::new(unknown(name)).within(Seg::Key("name".into())))
             }
         }
     };
@@ -190,6 +189,16 @@ pub fn names() -> Vec<&'static str> {
     REGISTRY.iter().map(|s| s.name).collect()
 }
 
+/// The message for an unknown schedule `name`: the closest names, and
+/// where the list is.
+fn unknown(name: &str) -> String {
+    let n = REGISTRY.len();
+    match crate::config::kwargs::did_you_mean(&crate::config::kwargs::closest(name, &names())) {
+        Some(hint) => format!("unknown scheduler `{name}`: {hint} (`tch-lr list` names all {n})"),
+        None => format!("unknown scheduler `{name}`: not one of tch-lr's {n} schedules (`tch-lr list` names them)"),
+    }
+}
+
 /// The registry entry called `name`.
 pub fn info(name: &str) -> Option<&'static ScheduleInfo> {
     REGISTRY.iter().find(|s| s.name == name)
@@ -208,7 +217,11 @@ impl KwargValue for SchedulerConfig {
     fn from_kwarg(value: Value) -> Result<Self, Diag> {
         let mut kwargs = Kwargs::new("SchedulerConfig", value)?;
         let name: String = kwargs.take("name")?.ok_or_else(|| {
-            Diag::new(format!("missing key `name`: the scheduler's class, one of {}", names().join(", ")))
+            Diag::new(format!(
+                "missing key `name`: the scheduler's class, such as `StepLR` or `transformers.cosine` \
+                 (`tch-lr list` names all {})",
+                REGISTRY.len()
+            ))
         })?;
         let warmup: Option<WarmupConfig> = kwargs.take("warmup")?;
         let config = Self::from_kwargs(&name, kwargs)?;
