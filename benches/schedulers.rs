@@ -23,7 +23,7 @@
 //!   `load_state`. Both are reloaded every 10,000 steps outside the timing, so
 //!   the measured steps stay within 10,000 of their start.
 //! - `train_step/resnet20/<variant>`: one SGD training step of a ResNet-20
-//!   (`examples/train_resnet/model.rs`; batch 32 of 3x32x32, CPU, one
+//!   (`src/bin/train_resnet/model.rs`; batch 32 of 3x32x32, CPU, one
 //!   libtorch thread) without
 //!   (`without`) and with (`with_OneCycleLR`) a `OneCycleLR` step after it, and
 //!   the scheduler step alone, timed right after each of 30 training steps
@@ -37,9 +37,9 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// The training example's models (ResNet-20), shared with `examples/train_resnet`.
+/// The training example's models (ResNet-20), shared with `src/bin/train_resnet`.
 #[allow(dead_code)]
-#[path = "../examples/train_resnet/model.rs"]
+#[path = "../src/bin/train_resnet/model.rs"]
 mod model;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};

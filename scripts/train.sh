@@ -12,8 +12,8 @@
 # On several machines, run on each (one rendezvous endpoint for all):
 #   .venv/bin/torchrun --nnodes M --nproc-per-node N --rdzv-backend c10d \
 #       --rdzv-endpoint HOST:29400 --rdzv-id JOB --no-python -- \
-#       target/release/examples/train_resnet ARGS
-# (built with `cargo build --release --features distributed --example train_resnet`).
+#       target/release/train_resnet ARGS
+# (built with `cargo build --release --features distributed --bin train_resnet`).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 nproc=""
@@ -28,10 +28,10 @@ fi
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 if [ -z "$nproc" ]; then
-    exec cargo run --quiet --release --example train_resnet -- "$@"
+    exec cargo run --quiet --release --bin train_resnet -- "$@"
 fi
-cargo build --quiet --release --features distributed --example train_resnet
+cargo build --quiet --release --features distributed --bin train_resnet
 # Loopback for Gloo on one machine, unless told otherwise.
 export GLOO_SOCKET_IFNAME="${GLOO_SOCKET_IFNAME:-lo}"
 exec .venv/bin/torchrun --standalone --nnodes 1 --nproc-per-node "$nproc" --no-python -- \
-    target/release/examples/train_resnet "$@"
+    target/release/train_resnet "$@"

@@ -50,14 +50,16 @@
 //!   buffers, moments, step counts): a resumed run continues bit for bit.
 //! - [`config`] builds any scheduler from a YAML file that names PyTorch's
 //!   classes and keyword arguments.
-//! - [`swa::AveragedModel`] keeps PyTorch's `AveragedModel` (SWA's equal
+//! - [`swa_utils::AveragedModel`] keeps PyTorch's `AveragedModel` (SWA's equal
 //!   mean or an EMA) in a second `VarStore` built like the model's, and
-//!   [`swa::update_bn`] recomputes its BatchNorm statistics, both with
+//!   [`swa_utils::update_bn`] recomputes its BatchNorm statistics, both with
 //!   PyTorch's arithmetic.
 
 #![warn(missing_docs)]
 
 mod checks;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod config;
 #[cfg(feature = "distributed")]
 pub mod distributed;
@@ -78,7 +80,7 @@ pub mod scheduler;
 pub mod schedulers;
 pub(crate) mod support;
 /// PyTorch's `torch.optim.swa_utils.AveragedModel` (SWA and EMA weight averages) and `update_bn`.
-pub mod swa;
+pub mod swa_utils;
 pub mod trace;
 
 pub use error::{Error, Result};

@@ -23,7 +23,7 @@
 //! The rules apply to the `scheduler:` section, the weight decay and momentum
 //! schedules, and every schedule a composite (`SequentialLR`,
 //! `ChainedScheduler`) is made of. The training example
-//! (`examples/train_resnet`) runs [`check`] before training, and
+//! (`src/bin/train_resnet`) runs [`check`] before training, and
 //! `tch-lr check CONFIG --epochs N --steps-per-epoch M` runs it on a config.
 //!
 //! ```

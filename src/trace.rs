@@ -47,6 +47,8 @@ pub struct Trace {
     pub cycles_momentum: bool,
     /// Whether a `weight_decay_scheduler:` drives the weight decay.
     pub schedules_weight_decay: bool,
+    /// What the trace read besides the config ([`trace_with`]'s notes).
+    pub notes: Vec<String>,
 }
 
 /// One traced row: each group's values after construction (row 0) or a step.
@@ -72,10 +74,13 @@ fn build(config: &Config, optimizer: &OptimizerConfig) -> Result<Scheduler<Box<d
 /// Traces `config`, calling `on_row` with each [`Row`] as it is made, so that
 /// a caller can print rows before an error stops the run.
 ///
+/// Returns what it read besides the config, one line each: a Hugging Face
+/// Trainer checkpoint folder's step and the options its import dropped.
+///
 /// # Errors
 /// The config's build errors, a step's error (PyTorch's, such as OneCycleLR
 /// stepped past `total_steps`), a missing metric, and checkpoint I/O errors.
-pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(Row<'_>)) -> Result<()> {
+pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(Row<'_>)) -> Result<Vec<String>> {
     let optimizer = config.optimizer_or_default();
     let mut sched = build(config, &optimizer)?;
     let takes_metric = sched.takes_metric();
@@ -94,8 +99,9 @@ pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(R
         _ => {}
     }
     let mut first = 0;
+    let mut notes = Vec::new();
     if let Some(path) = &opts.resume_from {
-        let state = resume_state(config, &sched, path).map_err(|e| e.context(path.display()))?;
+        let state = resume_state(config, &sched, path, &mut notes).map_err(|e| e.context(path.display()))?;
         sched.load_state(state)?;
         first = usize::try_from(sched.last_epoch()).unwrap_or(usize::MAX);
         if first >= opts.rows {
@@ -133,14 +139,27 @@ pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(R
     if let Some(path) = &opts.save_pytorch {
         crate::interop::torch_file::save(path, &crate::interop::state::to_pytorch(config, &sched)?)?;
     }
-    Ok(())
+    Ok(notes)
 }
 
 /// The state of PyTorch's file, or of a Hugging Face Trainer checkpoint
-/// folder (held to the learning rates it logged), at `path`.
-fn resume_state(config: &Config, sched: &Scheduler<Box<dyn Schedule>>, path: &Path) -> Result<SchedulerState> {
+/// folder (held to the learning rates it logged), at `path`; what it is,
+/// into `notes`.
+fn resume_state(
+    config: &Config,
+    sched: &Scheduler<Box<dyn Schedule>>,
+    path: &Path,
+    notes: &mut Vec<String>,
+) -> Result<SchedulerState> {
     let file = if crate::interop::hf::is_trainer_checkpoint(path) {
         let checkpoint = crate::interop::hf::load(path)?;
+        notes.push(format!(
+            "{}: a Hugging Face Trainer checkpoint at step {} of max_steps {}",
+            path.display(),
+            checkpoint.global_step,
+            checkpoint.max_steps
+        ));
+        notes.extend(checkpoint.dropped.iter().map(|d| format!("dropped {d}: the schedule does not depend on it")));
         let (theirs, ours) = (checkpoint.param_groups(), sched.groups().len());
         if theirs != ours {
             return Err(Error::OptimizerState(format!(
@@ -226,12 +245,12 @@ pub fn trace(config: &Config, opts: &TraceOptions) -> Result<Trace> {
         schedules_weight_decay: config.weight_decay_scheduler.is_some(),
         ..Trace::default()
     };
-    trace_with(config, opts, |r| {
+    let notes = trace_with(config, opts, |r| {
         t.lr.push(r.lr.to_vec());
         t.momentum.push(r.momentum.to_vec());
         t.weight_decay.push(r.weight_decay.to_vec());
     })?;
-    Ok(t)
+    Ok(Trace { notes, ..t })
 }
 
 /// The number of `step()` calls a schedule is made for, where its arguments

@@ -1,4 +1,4 @@
-//! `tch_lr::swa` against PyTorch's `torch.optim.swa_utils` (2.13, CPU):
+//! `tch_lr::swa_utils` against PyTorch's `torch.optim.swa_utils` (2.13, CPU):
 //! tests/fixtures/swa/averaged_model.json (scripts/fixtures/gen_swa.py) holds
 //! six weight snapshots of `Sequential(Linear(4, 8), BatchNorm1d(8), ReLU(),
 //! Linear(8, 3))`, every variable of `AveragedModel` after each
@@ -15,7 +15,7 @@ use serde::Deserialize;
 use tch::nn::{self, ModuleT, VarStore};
 use tch::{Device, Kind, Tensor};
 use tch_lr::interop::{torch_file, Value};
-use tch_lr::swa::{self, Average, AveragedModel};
+use tch_lr::swa_utils::{self, Average, AveragedModel};
 use tch_lr::Error;
 
 type State = BTreeMap<String, Vec<f64>>;
@@ -218,7 +218,7 @@ fn update_bn_difference(bn_momentum: f64, momentum: f64) -> ((f64, usize), (f64,
     let model = net(&vs.root(), bn_momentum);
     set(&vs, &bn.before, &f.shapes);
     let batches = bn.batches.iter().map(|b| tensor(&b.values, &b.shape));
-    swa::update_bn(&vs, momentum, batches, |x| model.forward_t(x, true)).unwrap();
+    swa_utils::update_bn(&vs, momentum, batches, |x| model.forward_t(x, true)).unwrap();
     let vars = vs.variables();
     let mean = difference(&values(&vars["1.running_mean"]), &bn.running_mean);
     let var = difference(&values(&vars["1.running_var"]), &bn.running_var);
@@ -262,31 +262,31 @@ fn update_bn_edge_cases() {
     // No batch: PyTorch's reset values.
     let (vs, _) = store();
     let _ = tch::no_grad(|| vs.variables()["1.running_mean"].shallow_clone().fill_(3.0));
-    swa::update_bn(&vs, 0.1, Vec::<Tensor>::new(), |_| ()).unwrap();
+    swa_utils::update_bn(&vs, 0.1, Vec::<Tensor>::new(), |_| ()).unwrap();
     assert_eq!(values(&vs.variables()["1.running_mean"]), vec![0.0; 8]);
     assert_eq!(values(&vs.variables()["1.running_var"]), vec![1.0; 8]);
 
     // No BatchNorm: nothing runs, the batches are not read.
     let plain = VarStore::new(Device::Cpu);
     let _ = nn::linear(plain.root() / "fc", 4, 2, Default::default());
-    swa::update_bn(&plain, 0.1, std::iter::from_fn(|| -> Option<Tensor> { panic!("read") }), |_| ()).unwrap();
+    swa_utils::update_bn(&plain, 0.1, std::iter::from_fn(|| -> Option<Tensor> { panic!("read") }), |_| ()).unwrap();
 
     // A forward in eval mode: an error, the statistics put back.
     let (vs, model) = store();
     let _ = tch::no_grad(|| vs.variables()["1.running_var"].shallow_clone().fill_(2.0));
     let x = [Tensor::randn([8, 4], (Kind::Float, Device::Cpu))];
-    let e = swa::update_bn(&vs, 0.1, &x, |x| model.forward_t(x, false)).unwrap_err();
+    let e = swa_utils::update_bn(&vs, 0.1, &x, |x| model.forward_t(x, false)).unwrap_err();
     assert!(matches!(e, Error::Value(_)) && e.to_string().contains("train mode"), "{e}");
     assert_eq!(values(&vs.variables()["1.running_var"]), vec![2.0; 8]);
 
     // A batch of one sample: no unbiased variance (PyTorch raises), the statistics put back.
     let x = [Tensor::randn([8, 4], (Kind::Float, Device::Cpu)), Tensor::randn([1, 4], (Kind::Float, Device::Cpu))];
-    let e = swa::update_bn(&vs, 0.1, &x, |x| model.forward_t(x, true)).unwrap_err();
+    let e = swa_utils::update_bn(&vs, 0.1, &x, |x| model.forward_t(x, true)).unwrap_err();
     assert!(e.to_string().contains("`1` got a non-finite statistic"), "{e}");
     assert_eq!(values(&vs.variables()["1.running_var"]), vec![2.0; 8]);
 
     for m in [0.0, -0.1, 1.5, f64::NAN] {
-        let e = swa::update_bn(&vs, m, &x, |x| model.forward_t(x, true)).unwrap_err();
+        let e = swa_utils::update_bn(&vs, m, &x, |x| model.forward_t(x, true)).unwrap_err();
         assert!(matches!(e, Error::Value(_)), "{e}");
     }
 }
@@ -299,7 +299,7 @@ fn update_bn_puts_the_statistics_back_when_forward_panics() {
     let _ = tch::no_grad(|| vs.variables()["1.running_var"].shallow_clone().fill_(2.0));
     let x = [Tensor::randn([8, 4], (Kind::Float, Device::Cpu))];
     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        swa::update_bn(&vs, 0.1, &x, |_| panic!("an expected panic in `forward`"))
+        swa_utils::update_bn(&vs, 0.1, &x, |_| panic!("an expected panic in `forward`"))
     }));
     assert!(r.is_err());
     assert_eq!(values(&vs.variables()["1.running_var"]), vec![2.0; 8]);

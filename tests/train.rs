@@ -1,4 +1,4 @@
-//! The training example (`examples/train_resnet`), run small: per-batch and
+//! The training program (`src/bin/train_resnet`), run small: per-batch and
 //! per-epoch stepping, its LR log against `tch-lr trace`, ReduceLROnPlateau fed
 //! by the validation loss, CIFAR-10 binary files, errors before training, and
 //! stop-then-resume.
@@ -7,29 +7,10 @@ use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// The example's binary, built once per test run (`cargo test --test train`
-/// alone does not build examples, and a stale binary would test old code).
+/// The training program (`src/bin/train_resnet`), which Cargo builds for
+/// the tests with their features (`distributed` for the torchrun tests below).
 fn example() -> PathBuf {
-    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BUILT
-        .get_or_init(|| {
-            // target/<profile>/deps/train-<hash> → target/<profile>/examples/train_resnet
-            let exe = std::env::current_exe().unwrap();
-            let profile_dir = exe.parent().unwrap().parent().unwrap();
-            let mut cargo = Command::new(env!("CARGO"));
-            // With data parallelism (the torchrun tests below); one process
-            // runs as without it.
-            cargo
-                .args(["build", "--quiet", "--features", "distributed", "--example", "train_resnet"])
-                .current_dir(root());
-            if profile_dir.file_name().is_some_and(|p| p == "release") {
-                cargo.arg("--release");
-            }
-            let status = cargo.status().expect("run cargo");
-            assert!(status.success(), "cargo build --example train_resnet failed");
-            profile_dir.join("examples").join("train_resnet")
-        })
-        .clone()
+    PathBuf::from(env!("CARGO_BIN_EXE_train_resnet"))
 }
 
 fn root() -> &'static Path {

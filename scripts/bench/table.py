@@ -277,7 +277,7 @@ def main():
         "",
         "## A whole training step: ResNet-20, CPU, batch 32",
         "",
-        "One SGD step (forward, backward, update; one libtorch thread) of the ResNet-20 of `examples/train_resnet`",
+        "One SGD step (forward, backward, update; one libtorch thread) of the ResNet-20 of `src/bin/train_resnet`",
         "with and without a `OneCycleLR` step (criterion means), and the scheduler step alone,",
         "timed right after each of 30 training steps (median, caches as training leaves them).",
         "The difference of the first two is noise: the share is computed from the third.",

@@ -18,11 +18,11 @@ scratch="${SCRATCH:-/tmp/tch-lr-gpu}"
 # shellcheck source=scripts/compat/scratch_tch024.sh
 . "$root/scripts/compat/scratch_tch024.sh"
 # With data parallelism (c10d: NCCL on the GPUs, Gloo on the CPU).
-cargo build --release --features distributed --example train_resnet --bin tch-lr
+cargo build --release --features distributed --bin train_resnet --bin tch-lr
 
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/scripts/reference" "$out/scripts/fixtures"
-for exe in "$CARGO_TARGET_DIR/release/examples/train_resnet" "$CARGO_TARGET_DIR/release/tch-lr"; do
+for exe in "$CARGO_TARGET_DIR/release/train_resnet" "$CARGO_TARGET_DIR/release/tch-lr"; do
     cp "$exe" "$out/bin/"
     strip "$out/bin/$(basename "$exe")" 2>/dev/null || true
 done

@@ -14,7 +14,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 . scripts/env.sh
 out="${1:-runs/swa_accuracy}"
 mkdir -p "$out"/{4096,512}
-cargo build --quiet --release --example train_resnet
+cargo build --quiet --release --bin train_resnet
 cat > "$out/config.yaml" <<'YAML'
 # SGD with cosine annealing over the 12 epochs, stepped per epoch.
 optimizer: {name: sgd, lr: 0.1, momentum: 0.9, weight_decay: 5.0e-4}
@@ -33,7 +33,7 @@ for train in 4096 512; do
         extra=()
         [ "$name" = none ] || read -r -a extra <<<"${case#*:}"
         dir="$out/$train/$name"
-        target/release/examples/train_resnet "${run[@]}" --weights "$init" "${extra[@]}" --log "$dir/rust/log.csv" \
+        target/release/train_resnet "${run[@]}" --weights "$init" "${extra[@]}" --log "$dir/rust/log.csv" \
             >"$dir.rust.txt"
         python scripts/reference/train_resnet_torch.py "${run[@]}" --weights "$init" "${extra[@]}" \
             --log "$dir/torch/log.csv" >"$dir.torch.txt"

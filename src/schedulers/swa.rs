@@ -206,7 +206,7 @@ struct SwaState {
 /// let mut sched = swa.build(opt)?;
 /// for epoch in 0..100 {
 ///     // train one epoch ...
-///     let averaging = epoch > 75; // average the weights now (tch_lr::swa::AveragedModel)
+///     let averaging = epoch > 75; // average the weights now (tch_lr::swa_utils::AveragedModel)
 ///     sched.step()?; // SWALR's step when `averaging`
 /// #   let _ = averaging;
 /// }

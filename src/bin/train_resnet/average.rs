@@ -13,7 +13,7 @@ use tch::nn::{FuncT, ModuleT, VarStore};
 use tch_lr::config::{Config, Interval, SWAConfig, SWALRConfig, SchedulerConfig};
 use tch_lr::groups::PerGroup;
 use tch_lr::schedulers::AnnealStrategy;
-use tch_lr::swa::{update_bn, AveragedModel};
+use tch_lr::swa_utils::{update_bn, AveragedModel};
 
 use crate::data::Split;
 

@@ -2,8 +2,8 @@
 //! config, logging the LR of every batch.
 //!
 //! ```sh
-//! cargo run --release --example train_resnet -- --config configs/one_cycle_per_batch.yaml
-//! cargo run --release --example train_resnet -- --config configs/warmup_cosine.yaml --data ~/cifar-10-batches-bin --epochs 100
+//! cargo run --release --bin train_resnet -- --config configs/one_cycle_per_batch.yaml
+//! cargo run --release --bin train_resnet -- --config configs/warmup_cosine.yaml --data ~/cifar-10-batches-bin --epochs 100
 //! ```
 //!
 //! With no `--data`, it trains on embedded synthetic data (no download). The
@@ -128,7 +128,7 @@ struct Args {
     weights: Option<PathBuf>,
     /// Stochastic weight averaging as PyTorch's `torch.optim.swa_utils`
     /// documents it, `N` its `swa_start`: after each epoch > N the weights are
-    /// averaged (`tch_lr::swa::AveragedModel`) and `SWALR` steps instead of the
+    /// averaged (`tch_lr::swa_utils::AveragedModel`) and `SWALR` steps instead of the
     /// config's schedule (the config becomes `SWA`; its interval must be
     /// epoch); the average's BatchNorm statistics are recomputed (`update_bn`)
     /// and it is evaluated. A config whose scheduler is `SWA` averages without
@@ -184,23 +184,7 @@ const MAX_SAMPLES: i128 = 100_000;
 /// The most epochs.
 const MAX_EPOCHS: i128 = 1_000_000;
 
-/// A whole number in `min..=max`, for a flag's value parser; the message
-/// (after clap's `invalid value 'V' for '--flag <N>'`) says why it is refused.
-fn whole(s: &str, min: i128, max: i128, why: &str) -> Result<i128, String> {
-    let t = s.trim();
-    let too_big = || format!("must be at most {max}");
-    match t.parse::<i128>() {
-        Ok(v) if v < min => Err(format!("must be at least {min}{why}")),
-        Ok(v) if v > max => Err(too_big()),
-        Ok(v) => Ok(v),
-        Err(_) if t.starts_with('-') && t[1..].bytes().all(|b| b.is_ascii_digit()) && t.len() > 1 => {
-            Err(format!("must be at least {min}{why}"))
-        }
-        Err(_) if !t.is_empty() && t.trim_start_matches('+').bytes().all(|b| b.is_ascii_digit()) => Err(too_big()),
-        Err(_) if t.parse::<f64>().is_ok() => Err("not a whole number".into()),
-        Err(_) => Err("not a number".into()),
-    }
-}
+use tch_lr::cli::whole;
 
 fn epochs(s: &str) -> Result<usize, String> {
     whole(s, 1, MAX_EPOCHS, " (an epoch is a pass over the training samples)").map(|v| v as usize)
@@ -240,11 +224,7 @@ fn anneal_epochs(s: &str) -> Result<i64, String> {
 
 /// An EMA decay: in [0, 1], as `get_ema_multi_avg_fn` documents it.
 fn decay(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        Ok(_) => Err("must be in [0, 1] (the weight of the average so far)".into()),
-        Err(_) => Err("not a number".into()),
-    }
+    tch_lr::cli::float(s, 0.0, 1.0, false, " (the weight of the average so far)")
 }
 
 /// `SWALR`'s `anneal_strategy`, as a flag value.
@@ -262,12 +242,7 @@ fn find_lr_steps(s: &str) -> Result<usize, String> {
 
 /// An LR of the range test: finite and above 0 (it rises exponentially).
 fn lr(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if !v.is_finite() => Err("must be a finite number".into()),
-        Ok(v) if v <= 0.0 => Err("must be above 0 (the range test's LR rises exponentially)".into()),
-        Ok(v) => Ok(v),
-        Err(_) => Err("not a number".into()),
-    }
+    tch_lr::cli::float(s, 0.0, f64::MAX, true, " (the range test's LR rises exponentially)")
 }
 
 /// `--device`: `auto`, `cpu`, `cuda` or `cuda:N` (whether it is there is checked later).
@@ -334,8 +309,7 @@ fn main() {
     let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     check_pairs(&args, &matches);
     if let Err(e) = run(args) {
-        // One line: libtorch's errors carry a C++ backtrace.
-        eprintln!("error: {}", tch_lr::error::one_line(&format!("{e:#}")));
+        eprintln!("error: {}", tch_lr::cli::message(&e));
         std::process::exit(1);
     }
 }

@@ -85,13 +85,13 @@
 //! `num_batches_tracked`). The averaging rule is not saved (PyTorch saves
 //! neither `avg_fn` nor `multi_avg_fn`): load into a model built the same way.
 //!
-//! [`AveragedModel`]: crate::swa::AveragedModel
-//! [`update_bn`]: crate::swa::update_bn
-//! [`AveragedModel::new`]: crate::swa::AveragedModel::new
-//! [`AveragedModel::update_parameters`]: crate::swa::AveragedModel::update_parameters
-//! [`AveragedModel::save`]: crate::swa::AveragedModel::save
-//! [`AveragedModel::load`]: crate::swa::AveragedModel::load
-//! [AveragedModel::use_buffers]: crate::swa::AveragedModel::use_buffers
+//! [`AveragedModel`]: crate::swa_utils::AveragedModel
+//! [`update_bn`]: crate::swa_utils::update_bn
+//! [`AveragedModel::new`]: crate::swa_utils::AveragedModel::new
+//! [`AveragedModel::update_parameters`]: crate::swa_utils::AveragedModel::update_parameters
+//! [`AveragedModel::save`]: crate::swa_utils::AveragedModel::save
+//! [`AveragedModel::load`]: crate::swa_utils::AveragedModel::load
+//! [AveragedModel::use_buffers]: crate::swa_utils::AveragedModel::use_buffers
 
 use std::borrow::Borrow;
 use std::collections::{BTreeMap, HashSet};
