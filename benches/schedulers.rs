@@ -608,7 +608,7 @@ fn index_cases() -> Vec<IndexCase> {
 }
 
 /// The bench cases must be the registry's schedules, in its order (the test
-/// `tests/registry.rs` checks this file's lists too).
+/// `tests/schedules/registry.rs` checks this file's lists too).
 fn check_cases<T>(cases: &[(&'static str, T)]) {
     let names: Vec<&str> = cases.iter().map(|c| c.0).collect();
     let registered: Vec<&str> = REGISTRY.iter().map(|s| s.name).collect();

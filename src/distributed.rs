@@ -41,7 +41,7 @@
 //! with libtorch's own virtual destructor; its declarations make the
 //! destructor the key function, so no vtable of its own is emitted to shadow
 //! libtorch's. No gloo or CUDA declaration is used, and no other project's
-//! file is in this repository. `tests/distributed.rs` proves the result against
+//! file is in this repository. `tests/end_to_end/distributed.rs` proves the result against
 //! the running libtorch: exact all-reduce and broadcast of known tensors and
 //! averaged gradients across processes launched by torchrun, and the
 //! absence of a shadowing vtable in the built library.

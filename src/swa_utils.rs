@@ -55,7 +55,7 @@
 //!   without `use_buffers` the buffers are copied from the model at every
 //!   update. `n_averaged` counts the updates.
 //! - The arithmetic is the one PyTorch 2.13 runs, op for op, so that the
-//!   averages are bit for bit PyTorch's (tests/swa.rs: every variable after
+//!   averages are bit for bit PyTorch's (tests/schedules/swa.rs: every variable after
 //!   every update, on the CPU):
 //!   - the equal mean off CUDA (PyTorch has no foreach kernels there and calls
 //!     `get_swa_avg_fn`): `p_avg + (p - p_avg) / (n_averaged + 1)`, with
@@ -618,7 +618,7 @@ impl Cumulative {
 /// - `momentum` must be the layers' (tch's default, 0.1: all layers must
 ///   share it). Dividing by it recovers each batch statistic to within one
 ///   float32 rounding, so the result can differ from PyTorch's by an ulp
-///   (tests/swa.rs, 4 batches: at most 1.4e-7 relative, 4 of 16 values one
+///   (tests/schedules/swa.rs, 4 batches: at most 1.4e-7 relative, 4 of 16 values one
 ///   ulp off). Built with momentum 1.0 the layers give the batch means
 ///   exactly and the variances rounded once to float32 (PyTorch folds them
 ///   in f64): the fixture's statistics are then PyTorch's bit for bit.

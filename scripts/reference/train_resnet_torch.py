@@ -13,7 +13,7 @@ A run moves between the two languages through PyTorch's own checkpoint (see
 src/bin/train_resnet/pytorch.rs): `--stop-after N --save FILE` here, then the example's
 `--resume-pytorch FILE`; or the example's `--stop-after N --save-pytorch FILE`, then
 `--resume FILE` here. On the CPU the continued run's losses and parameters are the
-uninterrupted run's, bit for bit (tests/train.rs).
+uninterrupted run's, bit for bit (tests/end_to_end/train.rs).
 
 Under torchrun (`.venv/bin/torchrun --standalone --nproc-per-node 2 scripts/reference/train_resnet_torch.py
 ...`) it trains with DistributedDataParallel (Gloo on the CPU), `--batch-size` the global batch

@@ -80,14 +80,25 @@
 //!    LRScheduler<InverseSqrtLRConfig>`, and `impl ScheduleConfig for InverseSqrtLRConfig`:
 //!    the config `NAME`, an `EXAMPLE` config that changes within a dozen steps
 //!    on any number of groups, and `schedule()` (config → schedule). Declare
-//!    the module in this file and re-export the two types.
+//!    the module in this file and re-export the two types. For a run to move
+//!    between the reference and tch-lr, the same file declares the
+//!    reference's `state_dict()` beyond the base class's: a serde struct
+//!    whose fields are the reference's attribute names (`#[serde(rename =
+//!    "_anneal_strategy")]` where Rust's rules differ), filled from the
+//!    schedule in `LrPolicy::torch_args` (`TimmPolicy::torch_args` for timm's) with
+//!    every default resolved as the reference's constructor resolves it. Both
+//!    directions come from it: `--save-pytorch` writes it, `--resume-from`
+//!    reads a file through it (every key known, the arguments the file states
+//!    the config's, the base class's step counters taken).
 //! 2. **One registry line** in `registry.rs`: `InverseSqrtLR(InverseSqrtLRConfig),`.
 //! 3. **Its fixture cases**: an entry in `FILES` of the reference's generator
 //!    (`scripts/fixtures/gen_pytorch.py` for PyTorch), then run it to write
-//!    `tests/fixtures/parity/InverseSqrtLR.json`. The parity, resume, runtime,
-//!    allocation and config tests pick the schedule up from the registry.
+//!    `tests/fixtures/parity/InverseSqrtLR.json`, and in `CLASSES` of
+//!    `scripts/fixtures/gen_interop_state.py` (runs saved by the reference
+//!    at two steps). The parity, resume, runtime, allocation, interop and
+//!    config tests pick the schedule up from the registry.
 //!
-//! `tests/registry.rs` then says what else is missing: a config in
+//! `tests/schedules/registry.rs` then says what else is missing: a config in
 //! `configs/`, a case in each list of `benches/schedulers.rs` and
 //! `scripts/bench/pytorch.py`, and a plot `docs/InverseSqrtLR.png`
 //! (`scripts/docs/plots.sh`) shown in the README.

@@ -174,114 +174,39 @@ pub fn check_cases<F: FnOnce()>(schedule: &str, cases: impl IntoIterator<Item = 
     total
 }
 
-/// Writes one `#[test]` per schedule into a module named after the suite, so
-/// that a schedule's cases can be run, and are reported, by its name:
-/// `cargo test StepLR` runs `parity::StepLR`, `resume::StepLR`,
-/// `runtime::StepLR` (and, by substring, `MultiStepLR`, ...), while
-/// `cargo test -- --exact parity::StepLR` runs just that one. The module also
-/// gets `every_registered_schedule_has_a_test`, which fails unless the list is
-/// exactly `tch_lr::schedulers::REGISTRY`'s names (each test named after its
-/// schedule with `.` as `_`), so a newly registered schedule without a test fails.
-///
-/// ```ignore
-/// fn check_schedule(name: &str) { /* every case of `name` */ }
-///
-/// schedule_tests!(parity, check_schedule; StepLR => "StepLR", transformers_linear => "transformers.linear");
-/// ```
-///
-/// writes
-///
-/// ```ignore
-/// mod parity {
-///     #[test]
-///     fn StepLR() { super::check_schedule("StepLR") }
-///     #[test]
-///     fn transformers_linear() { super::check_schedule("transformers.linear") }
-///     #[test]
-///     fn every_registered_schedule_has_a_test() { /* the list is the registry */ }
-/// }
-/// ```
-///
-/// [`registered_schedule_tests!`] passes the list of every registered schedule.
-#[allow(unused_macros)] // not every test binary uses it
-macro_rules! schedule_tests {
-    ($suite:ident, $check:ident; $($test:ident => $name:literal),+ $(,)?) => {
-        #[allow(non_snake_case)]
-        mod $suite {
-            $(
-                #[test]
-                fn $test() {
-                    super::$check($name)
-                }
-            )+
-
-            #[test]
-            fn every_registered_schedule_has_a_test() {
-                let listed: &[(&str, &str)] = &[$((stringify!($test), $name)),+];
-                let tested: ::std::collections::BTreeSet<&str> = listed.iter().map(|t| t.1).collect();
-                let registered: ::std::collections::BTreeSet<&str> =
-                    ::tch_lr::schedulers::REGISTRY.iter().map(|s| s.name).collect();
-                let missing: Vec<_> = registered.difference(&tested).collect();
-                let extra: Vec<_> = tested.difference(&registered).collect();
-                assert!(
-                    missing.is_empty() && extra.is_empty() && tested.len() == listed.len(),
-                    "{}: registered schedules without a test: {missing:?}; tests of no registered schedule: {extra:?} \
-                     (add `ident => \"name\"` to the list in tests/common/mod.rs)",
-                    stringify!($suite)
-                );
-                for (test, name) in listed {
-                    assert_eq!(*test, name.replace('.', "_"), "{}: the test of {name}", stringify!($suite));
-                }
-            }
+/// Runs `check` on every registered schedule (`tch_lr::schedulers::REGISTRY`,
+/// the one list), each to its end even when an earlier one fails, and fails
+/// naming every schedule that failed, with its message. `TCH_LR_SCHEDULES`
+/// (names, comma-separated) runs only those:
+/// `TCH_LR_SCHEDULES=StepLR cargo test --test schedules parity`.
+#[allow(dead_code)] // not every test binary uses it
+pub fn for_each_schedule(suite: &str, check: fn(&str)) {
+    let only = std::env::var("TCH_LR_SCHEDULES").ok();
+    let only: Option<Vec<&str>> = only.as_deref().map(|s| s.split(',').map(str::trim).collect());
+    if let Some(only) = &only {
+        for name in only.iter().filter(|n| tch_lr::schedulers::registry::info(n).is_none()) {
+            panic!("TCH_LR_SCHEDULES names `{name}`, which is not registered");
         }
-    };
+    }
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for info in tch_lr::schedulers::REGISTRY {
+        if only.as_ref().is_some_and(|o| !o.contains(&info.name)) {
+            continue;
+        }
+        ran += 1;
+        if let Err(p) = std::panic::catch_unwind(|| check(info.name)) {
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failures.push(format!("{suite}::{}: {msg}", info.name));
+        }
+    }
+    assert!(ran > 0, "{suite}: no schedule ran");
+    assert!(failures.is_empty(), "{} of {ran} schedules failed:\n{}", failures.len(), failures.join("\n"));
 }
-#[allow(unused_imports)]
-pub(crate) use schedule_tests;
-
-/// [`schedule_tests!`] for every registered schedule: `registered_schedule_tests!(parity, check_schedule);`
-#[allow(unused_macros)] // not every test binary uses it
-macro_rules! registered_schedule_tests {
-    ($suite:ident, $check:ident) => {
-        $crate::common::schedule_tests!($suite, $check;
-            ChainedScheduler => "ChainedScheduler",
-            ConstantLR => "ConstantLR",
-            CosineAnnealingLR => "CosineAnnealingLR",
-            CosineAnnealingWarmRestarts => "CosineAnnealingWarmRestarts",
-            SWALR => "SWALR",
-            SWA => "SWA",
-            CyclicLR => "CyclicLR",
-            ExponentialLR => "ExponentialLR",
-            LambdaLR => "LambdaLR",
-            LinearLR => "LinearLR",
-            MultiStepLR => "MultiStepLR",
-            MultiplicativeLR => "MultiplicativeLR",
-            OneCycleLR => "OneCycleLR",
-            PolynomialLR => "PolynomialLR",
-            ReduceLROnPlateau => "ReduceLROnPlateau",
-            SequentialLR => "SequentialLR",
-            StepLR => "StepLR",
-            timm_CosineLRScheduler => "timm.CosineLRScheduler",
-            timm_MultiStepLRScheduler => "timm.MultiStepLRScheduler",
-            timm_PolyLRScheduler => "timm.PolyLRScheduler",
-            timm_StepLRScheduler => "timm.StepLRScheduler",
-            timm_TanhLRScheduler => "timm.TanhLRScheduler",
-            timm_WSDLRScheduler => "timm.WSDLRScheduler",
-            transformers_constant => "transformers.constant",
-            transformers_constant_with_warmup => "transformers.constant_with_warmup",
-            transformers_cosine => "transformers.cosine",
-            transformers_cosine_warmup_with_min_lr => "transformers.cosine_warmup_with_min_lr",
-            transformers_cosine_with_min_lr => "transformers.cosine_with_min_lr",
-            transformers_cosine_with_restarts => "transformers.cosine_with_restarts",
-            transformers_inverse_sqrt => "transformers.inverse_sqrt",
-            transformers_linear => "transformers.linear",
-            transformers_polynomial => "transformers.polynomial",
-            transformers_warmup_stable_decay => "transformers.warmup_stable_decay",
-        );
-    };
-}
-#[allow(unused_imports)]
-pub(crate) use registered_schedule_tests;
 
 /// SplitMix64: small, fast, and the same sequence everywhere (the fuzz tests'
 /// random source).

@@ -1,4 +1,4 @@
-//! Test hooks, for `tests/train.rs` only: off unless their variable is set,
+//! Test hooks, for `tests/end_to_end/train.rs` only: off unless their variable is set,
 //! they let a test act at an exact moment of a run (a checkpoint write
 //! included), which a signal from outside cannot hit.
 //!

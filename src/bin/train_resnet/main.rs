@@ -17,7 +17,7 @@
 //! [`run`] reads the run ([`prepare`]), has the library check its plan
 //! ([`check_plan`]: each family's clock, OneCycleLR's length), then trains
 //! epoch by epoch ([`Trainer`]). `hooks.rs` holds the test-only hooks
-//! (`TRAIN_RESNET_DIE_AT`, `TRAIN_RESNET_PAUSE_AT`) that `tests/train.rs` uses.
+//! (`TRAIN_RESNET_DIE_AT`, `TRAIN_RESNET_PAUSE_AT`) that `tests/end_to_end/train.rs` uses.
 
 mod average;
 mod checkpoint;

@@ -7,9 +7,9 @@
 //!   (`torch.load(f, weights_only=True)`, the project's .venv) to the same value.
 //! - Hostile and malformed files are refused with one line, never a panic;
 //!   and a fuzzer (`FUZZ_CASES`, default 2,000; `FUZZ_SEED`) mutates archives
-//!   and pickles: `FUZZ_CASES=100000 cargo test --release --test interop -- --nocapture fuzz`.
+//!   and pickles: `FUZZ_CASES=100000 cargo test --release --test interop files::fuzz -- --nocapture`.
 
-mod common;
+use crate::common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;

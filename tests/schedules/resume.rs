@@ -2,7 +2,7 @@
 //! bit as if it had never stopped, for every scheduler and several stop points.
 //! Broken state files are errors, never panics, and saving is atomic.
 
-mod common;
+use crate::common;
 
 use common::*;
 use tch_lr::config::Config;
@@ -94,9 +94,11 @@ fn check_schedule(name: &str) {
     println!("{name}: {n} resume cases");
 }
 
-// `resume::StepLR`, `resume::transformers_linear`, ...: one test per
-// registered schedule (`cargo test -- --exact resume::StepLR` runs one).
-registered_schedule_tests!(resume, check_schedule);
+/// Every registered schedule (`TCH_LR_SCHEDULES=StepLR` runs one).
+#[test]
+fn every_registered_schedule() {
+    common::for_each_schedule("resume", check_schedule);
+}
 
 #[test]
 fn cycled_momentum_and_fractional_epochs_resume_bit_identically() {

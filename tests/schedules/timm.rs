@@ -1,10 +1,10 @@
-//! timm's schedules beyond the parity replay (`tests/parity.rs` replays the
+//! timm's schedules beyond the parity replay (`tests/schedules/parity.rs` replays the
 //! `timm.*.json` fixtures like every other): the pure-Rust generator against
 //! `torch.Generator` bit for bit, the registry's keyword arguments against
 //! timm's signatures, every fixture case again with a save and load half-way,
 //! and the explicit `t`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::Value;

@@ -245,7 +245,7 @@ fn load_state_dict_of_another_optimizer_or_model_is_one_line_and_changes_nothing
 /// `Optim::owned`'s SGD is the optimizer tch creates, and tch-lr writes the
 /// same values into it (LR and momentum per group, weight decay per group and
 /// for all): both train the same, bit for bit. (Its Adam, AdamW and RMSprop
-/// step with PyTorch's formula instead of libtorch's: tests/optimizer_steps.rs.)
+/// step with PyTorch's formula instead of libtorch's: tests/schedules/optimizer_steps.rs.)
 #[test]
 fn the_owned_sgd_trains_as_tchs() {
     let data = data();

@@ -4,9 +4,9 @@
 //! `scripts/fixtures/gen_lr_finder.py`), its early stop, its smoothing, and
 //! what it leaves behind: the model's weights bit for bit, and the LRs and
 //! momenta libtorch applies (read from probe parameter updates, as in
-//! `tests/runtime.rs`).
+//! `tests/schedules/runtime.rs`).
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde::Deserialize;

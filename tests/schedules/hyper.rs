@@ -7,7 +7,7 @@
 //! half-way, saved, loaded into a fresh scheduler and continued: bit for bit
 //! the uninterrupted run. And the conflicts are clear errors.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -4,7 +4,7 @@
 //! `get_last_lr()` and momentum (beta1 for Adam/AdamW) to 1e-9 relative, and the
 //! row, type and message of every error PyTorch raises.
 
-mod common;
+use crate::common;
 
 use common::*;
 use tch_lr::config::Config;
@@ -95,9 +95,11 @@ fn check_schedule(name: &str) {
     println!("{name}: {n} PyTorch cases agree");
 }
 
-// `parity::StepLR`, `parity::transformers_linear`, ...: one test per
-// registered schedule (`cargo test -- --exact parity::StepLR` runs one).
-registered_schedule_tests!(parity, check_schedule);
+/// Every registered schedule (`TCH_LR_SCHEDULES=StepLR` runs one).
+#[test]
+fn every_registered_schedule() {
+    common::for_each_schedule("parity", check_schedule);
+}
 
 /// The fixture files that are not one schedule's (`seed.json`, the blog
 /// post's examples, and `warmup.json`, the `warmup:` block).

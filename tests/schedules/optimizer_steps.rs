@@ -8,7 +8,7 @@
 //! optimizer (libtorch's C++ Adam, another formula) must not, or the test
 //! could not tell the two apart.
 
-mod common;
+use crate::common;
 
 use tch::nn::{self, VarStore};
 use tch::{Device, Kind, Tensor};

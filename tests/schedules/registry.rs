@@ -8,7 +8,7 @@
 //! `scripts/bench/pytorch.py`, a plot `docs/<name>.png` shown in the README,
 //! and a registry example that parses, builds and steps.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 

@@ -6,7 +6,7 @@
 //! `weight_decay_scheduler:` drives it); the binary must print the same, with
 //! and without `--checkpoint-at`, and fail where PyTorch raises, with its message.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -652,7 +652,7 @@ fn trace_resumes_from_and_saves_pytorch_files() {
             let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             want_rows(k, &got["lr"], &format!("{name} resumed at {k} (json)"));
             // --save-pytorch after row k, then PyTorch goes on (once: PyTorch starts slowly; the
-            // library's side of every fixture is in tests/interop_state.rs).
+            // library's side of every fixture is in tests/interop/state.rs).
             if std::mem::replace(&mut python_done, true) {
                 continue;
             }

@@ -9,7 +9,7 @@
 //! that the decay alone moves them. Nothing here reads the scheduler's own
 //! bookkeeping to decide what libtorch did.
 
-mod common;
+use crate::common;
 
 use common::*;
 use tch_lr::config::Config;
@@ -68,9 +68,11 @@ fn check_schedule(name: &str) {
     );
 }
 
-// `runtime::StepLR`, `runtime::transformers_linear`, ...: one test per
-// registered schedule (`cargo test -- --exact runtime::StepLR` runs one).
-registered_schedule_tests!(runtime, check_schedule);
+/// Every registered schedule (`TCH_LR_SCHEDULES=StepLR` runs one).
+#[test]
+fn every_registered_schedule() {
+    common::for_each_schedule("runtime", check_schedule);
+}
 
 /// SGD with momentum: libtorch's buffer is `buf = momentum * buf + grad`
 /// (dampening 0), and the step is `-lr * buf`.

@@ -2,7 +2,7 @@
 //! out-of-range, empty and random input gives a clean error that says where and
 //! what, never a panic.
 
-mod common;
+use crate::common;
 
 use common::*;
 use proptest::prelude::*;

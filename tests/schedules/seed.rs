@@ -5,7 +5,7 @@
 //! fixture, written by `scripts/fixtures/gen_pytorch.py`) and against tch-lr. Where the
 //! post is wrong, the test pins PyTorch's value and says what the post wrote.
 
-mod common;
+use crate::common;
 
 use common::*;
 use tch_lr::config::Config;

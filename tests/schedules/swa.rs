@@ -7,7 +7,7 @@
 //! ema_state_dict.pt, a PyTorch `AveragedModel.state_dict()`. Plus the
 //! one-line errors and the checkpoints.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -14,10 +14,10 @@
 //! scheduler, optimizer or model exactly as it was; a state that loads never
 //! writes a non-finite LR, momentum or weight decay. `FUZZ_CASES` cases of
 //! each (default 2,000, what CI runs); the soak:
-//! `FUZZ_CASES=100000 cargo test --release --test interop_fuzz -- --nocapture`.
+//! `FUZZ_CASES=100000 cargo test --release --test interop state_fuzz -- --nocapture`.
 //! `FUZZ_SEED` picks another sequence.
 
-mod common;
+use crate::common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;

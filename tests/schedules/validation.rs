@@ -10,7 +10,7 @@
 //!   keeps the last good values (read back from a real SGD update).
 //! - libtorch's errors are one line.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde::Deserialize;

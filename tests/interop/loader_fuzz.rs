@@ -7,10 +7,10 @@
 //! a state that loads steps; nothing non-finite reaches the optimizer.
 //!
 //! `FUZZ_CASES` cases of each (default 2,000, what CI runs); a soak run:
-//! `FUZZ_CASES=100000 cargo test --release --test fuzz -- --nocapture`.
+//! `FUZZ_CASES=100000 cargo test --release --test interop loader_fuzz -- --nocapture`.
 //! `FUZZ_SEED` picks another sequence. A failure prints the seed and the input.
 
-mod common;
+use crate::common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Instant;

@@ -9,7 +9,7 @@
 //! shadow libtorch's); an unreachable store is one line within the timeout;
 //! a batch the world size does not divide is one line.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -26,14 +26,19 @@ fn torchrun() -> PathBuf {
     common::root().join(".venv/bin/torchrun")
 }
 
-/// Runs this test binary's test `name` as `n` workers under torchrun; their
-/// combined output, and whether all succeeded.
+/// Runs this test binary's test `name` (of this module) as `n` workers under
+/// torchrun; their combined output, and whether all succeeded.
 fn launch(name: &str, n: usize) -> (bool, String) {
     let exe = std::env::current_exe().unwrap();
+    // The test's path in the binary: this module's, less the crate's name.
+    let name = match module_path!().split_once("::") {
+        Some((_, module)) => format!("{module}::{name}"),
+        None => name.to_string(),
+    };
     let out = Command::new(torchrun())
         .args(["--standalone", "--nnodes", "1", "--nproc-per-node", &n.to_string(), "--no-python"])
         .arg(&exe)
-        .args([name, "--exact", "--nocapture", "--test-threads", "1"])
+        .args([name.as_str(), "--exact", "--nocapture", "--test-threads", "1"])
         .env(WORKER, "1")
         .env("GLOO_SOCKET_IFNAME", "lo")
         .output()

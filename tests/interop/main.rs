@@ -1,0 +1,16 @@
+//! Files from outside: PyTorch's `torch.save` files read and written
+//! (`files`), the scheduler state across PyTorch and tch-lr (`state`), the
+//! owned optimizer's state as PyTorch's (`optimizer`), and fuzzing of every
+//! loader: configs and archives (`loader_fuzz`), decoded states
+//! (`state_fuzz`).
+//!
+//! One test binary (it links libtorch once): `cargo test --test interop`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod files;
+mod loader_fuzz;
+mod optimizer;
+mod state;
+mod state_fuzz;

@@ -1,0 +1,31 @@
+//! The schedules against their references, with no program around them: each
+//! registered schedule's PyTorch/transformers/timm fixtures (`parity`), a
+//! saved and resumed run (`resume`), the values libtorch applies (`runtime`),
+//! the registry's completeness (`registry`), configs and their errors
+//! (`config`, `validation`), random arguments (`properties`), the blog
+//! post's claims (`seed`), timm's generator (`timm`), weight decay and
+//! momentum schedules (`hyper`), the LR range test (`lr_finder`), weight
+//! averaging (`swa`) and the owned optimizer (`optimizer_*`).
+//!
+//! One test binary (it links libtorch once): `cargo test --test schedules`;
+//! one module, `cargo test --test schedules parity::`; one schedule of the
+//! suites that iterate the registry, `TCH_LR_SCHEDULES=StepLR cargo test --test schedules`.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod config;
+mod hyper;
+mod lr_finder;
+mod optimizer_state;
+mod optimizer_steps;
+mod optimizer_write;
+mod parity;
+mod properties;
+mod registry;
+mod resume;
+mod runtime;
+mod seed;
+mod swa;
+mod timm;
+mod validation;
