@@ -21,12 +21,18 @@ fn registered() -> BTreeSet<String> {
 }
 
 #[test]
-fn names_are_unique_and_listed_in_the_errors() {
+fn names_are_unique_and_a_misspelt_one_gets_its_name_in_the_error() {
     assert_eq!(registered().len(), REGISTRY.len(), "a name is registered twice");
-    let e = Config::from_yaml("scheduler: {name: NoSuchLR}").unwrap_err().to_string();
     for s in REGISTRY {
-        assert!(e.contains(s.name), "the unknown-name error should list {}: {e}", s.name);
+        // The name with its case changed and its last letter dropped.
+        let typo: String = s.name.chars().rev().skip(1).collect::<Vec<_>>().into_iter().rev().collect();
+        let typo = typo.to_lowercase();
+        let e = Config::from_yaml(&format!("scheduler: {{name: {typo}}}")).unwrap_err().to_string();
+        assert!(e.contains(&format!("`{}`", s.name)) && e.contains("`tch-lr list`"), "{typo}: {e}");
+        assert!(e.chars().count() <= 300, "{e}");
     }
+    let e = Config::from_yaml("scheduler: {name: NoSuchThing}").unwrap_err().to_string();
+    assert!(e.contains(&format!("not one of tch-lr's {}", REGISTRY.len())), "{e}");
 }
 
 #[test]
