@@ -107,11 +107,11 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A PyTorch file (a `torch.save` archive or its pickle) that cannot be
-    /// read or written: foreign, cut, damaged, or naming a global off the
+    /// A PyTorch `torch.save` file (its zip archive or its pickle) that cannot
+    /// be read or written: foreign, cut, damaged, or naming a global off the
     /// allowlist ([`crate::interop`]).
     #[error("torch file: {0}")]
-    Pickle(String),
+    TorchFile(String),
     /// Drawing a plot failed (an unknown file extension, a backend error).
     #[error("plot: {0}")]
     Plot(String),

@@ -360,7 +360,7 @@ impl AveragedModel {
     /// `num_batches_tracked`, which tch does not keep.
     ///
     /// # Errors
-    /// [`Error::Pickle`] for a variable of a kind a `torch.save` file cannot
+    /// [`Error::TorchFile`] for a variable of a kind a `torch.save` file cannot
     /// hold; [`Error::Tch`] when libtorch fails to copy.
     pub fn state_dict(&self) -> Result<Value> {
         let n = TensorRecord::contiguous(DType::Int64, vec![], self.n_averaged.to_le_bytes().to_vec())?;
@@ -441,7 +441,7 @@ impl AveragedModel {
     /// average continues bit for bit.
     ///
     /// # Errors
-    /// [`Error::Io`] or [`Error::Pickle`] for a file that cannot be read;
+    /// [`Error::Io`] or [`Error::TorchFile`] for a file that cannot be read;
     /// [`Error::ModelState`] (naming the file) as
     /// [`load_state_dict`](Self::load_state_dict). On error the model is
     /// unchanged.

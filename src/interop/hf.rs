@@ -66,7 +66,7 @@ pub fn is_trainer_checkpoint(dir: &Path) -> bool {
 /// One line each: [`Error::State`] for a folder without `scheduler.pt`,
 /// `optimizer.pt` or `trainer_state.json`, a `trainer_state.json` that is not
 /// the Trainer's (or beyond [`MAX_TRAINER_STATE`]), a scheduler whose step is
-/// not the Trainer's `global_step`; [`Error::Pickle`] for a `.pt` file that
+/// not the Trainer's `global_step`; [`Error::TorchFile`] for a `.pt` file that
 /// cannot be read; [`Error::Io`].
 pub fn load(dir: &Path) -> Result<TrainerCheckpoint> {
     for f in ["scheduler.pt", "optimizer.pt", "trainer_state.json"] {

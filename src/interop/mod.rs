@@ -46,7 +46,7 @@
 //! types; each is interpreted by a fixed rule
 //! ([`pickle::ALLOWLIST`](crate::interop::pickle::ALLOWLIST)). Any other global, a `REDUCE` on
 //! anything else, a `BUILD` on anything but an `OrderedDict` and any opcode beyond protocol 2's are
-//! refused with one line ([`Error::Pickle`]).
+//! refused with one line ([`Error::TorchFile`]).
 //!
 //! # Limits
 //! - No allocation follows a declared size beyond the file's real size: every string, int, entry and
@@ -66,7 +66,7 @@
 //!   (`byteorder` other than `little`) are refused.
 //! - A file loads whole or not at all: errors carry no partial value.
 //!
-//! [`Error::Pickle`]: crate::Error::Pickle
+//! [`Error::TorchFile`]: crate::Error::TorchFile
 
 pub mod hf;
 pub mod model;

@@ -23,7 +23,7 @@ pub const MAX_DEPTH: usize = 100;
 
 /// A refusal, on one line.
 pub(crate) fn err(msg: impl AsRef<str>) -> Error {
-    Error::Pickle(readable(msg.as_ref()))
+    Error::TorchFile(readable(msg.as_ref()))
 }
 
 /// A decoded pickle: Python's values as `torch.load(..., weights_only=True)`

@@ -24,7 +24,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Value> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| Error::Io { path: path.into(), source })?;
     read(&bytes).map_err(|e| match e {
-        Error::Pickle(m) => Error::Pickle(crate::error::readable(&format!("{}: {m}", path.display()))),
+        Error::TorchFile(m) => Error::TorchFile(crate::error::readable(&format!("{}: {m}", path.display()))),
         e => e,
     })
 }
