@@ -107,9 +107,10 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A PyTorch `torch.save` file (its zip archive or its pickle) that cannot
-    /// be read or written: foreign, cut, damaged, or naming a global off the
-    /// allowlist ([`crate::interop`]).
+    /// A PyTorch `torch.save` file (its zip archive, its pickle or a tensor's
+    /// record) that cannot be read or written: foreign, cut, damaged, changed
+    /// on disk after it was loaded, or naming a global off the allowlist
+    /// ([`crate::interop`]).
     #[error("torch file: {0}")]
     TorchFile(String),
     /// Drawing a plot failed (an unknown file extension, a backend error).
@@ -172,5 +173,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub(crate) fn value(msg: impl Into<String>) -> Self {
         Error::Value(msg.into())
+    }
+
+    /// A [`Error::TorchFile`] refusal, on one line ([`readable`]).
+    pub(crate) fn torch_file(msg: impl AsRef<str>) -> Self {
+        Error::TorchFile(readable(msg.as_ref()))
     }
 }

@@ -473,7 +473,7 @@ fn n_averaged(v: &Value) -> Result<i64> {
     if t.dtype() != DType::Int64 || t.numel() != 1 {
         return Err(bad(format!("`n_averaged` is {:?}{:?}, not an int64 scalar", t.dtype(), t.shape())));
     }
-    let bytes: [u8; 8] = t.contiguous_bytes().try_into().map_err(|_| bad("`n_averaged` is cut".into()))?;
+    let bytes: [u8; 8] = t.contiguous_bytes()?.try_into().map_err(|_| bad("`n_averaged` is cut".into()))?;
     let n = i64::from_le_bytes(bytes);
     if n < 0 {
         return Err(bad(format!("`n_averaged` is {n}, not a count")));
