@@ -23,7 +23,7 @@ use std::time::Instant;
 
 use common::Rng;
 use serde_json::{json, Value as Json};
-use tch_lr::interop::{pickle, torch_file, DType, TensorRecord, Value};
+use tch_lr::interop::{hf, pickle, torch_file, DType, TensorRecord, Value};
 
 fn dir() -> PathBuf {
     common::root().join("tests/fixtures/interop")
@@ -493,6 +493,35 @@ fn a_file_changed_after_a_lazy_load_is_refused_never_misread() {
     for t in &ts {
         record_refusal(&t.contiguous_bytes().unwrap_err(), "adam.pt", "changed on disk since it was loaded");
     }
+}
+
+/// `hf::load` reads a Trainer folder's files once (the command line's note
+/// and its trace share the read), the optimizer's moments not at all; a
+/// folder changed since is read afresh.
+#[test]
+fn a_trainer_folder_is_read_once_and_its_moments_not_at_all() {
+    let tmp = tempfile::tempdir().unwrap();
+    let folder = tmp.path().join("checkpoint-17");
+    std::fs::create_dir(&folder).unwrap();
+    let fixture = common::root().join("tests/fixtures/hf_trainer/cosine/checkpoint-17");
+    for f in ["scheduler.pt", "optimizer.pt", "trainer_state.json"] {
+        std::fs::copy(fixture.join(f), folder.join(f)).unwrap();
+    }
+    let first = hf::load(&folder).unwrap();
+    let optimizer = first.state.get("optimizer").unwrap();
+    let moments = tensors(optimizer.get("state").unwrap());
+    assert!(moments.len() == 12 && moments.iter().all(|t| !t.storage().is_in_memory()));
+    let again = hf::load(&folder).unwrap();
+    let shared = tensors(again.state.get("optimizer").unwrap().get("state").unwrap());
+    assert!(shared.iter().zip(&moments).all(|(a, b)| a.storage().same(b.storage())), "read twice");
+    assert_eq!(again, first);
+
+    let Value::Dict(mut items) = optimizer.clone() else { panic!() };
+    items.push((Value::Str("x".into()), Value::Int(1)));
+    torch_file::save(folder.join("optimizer.pt"), &Value::Dict(items)).unwrap();
+    let fresh = hf::load(&folder).unwrap();
+    let read = tensors(fresh.state.get("optimizer").unwrap().get("state").unwrap());
+    assert!(read.iter().zip(&moments).all(|(a, b)| !a.storage().same(b.storage()) && a == b));
 }
 
 // ---------------------------------------------------------------------------

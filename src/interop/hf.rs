@@ -23,7 +23,9 @@
 //! import ([`TrainerCheckpoint::dropped`]); an optimizer continued from such
 //! a state steps with tch-lr's single-tensor formula, not the fused kernel's.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
 
 use super::{torch_file, Value};
 use crate::config::Config;
@@ -60,7 +62,17 @@ pub fn is_trainer_checkpoint(dir: &Path) -> bool {
     dir.is_dir() && dir.join("scheduler.pt").is_file()
 }
 
-/// Reads the checkpoint folder `dir`.
+/// The files of a checkpoint folder tch-lr reads.
+const FILES: [&str; 3] = ["scheduler.pt", "optimizer.pt", "trainer_state.json"];
+
+/// Reads the checkpoint folder `dir`: `trainer_state.json`, and of
+/// `scheduler.pt` and `optimizer.pt` their directory and pickle only
+/// ([`torch_file::load`]): the optimizer's per-parameter tensors (Adam's
+/// moments, twice the model's size) stay on disk until asked for. Reading
+/// the same folder again in the same process, its files unchanged (the same
+/// size and modification time), gives the first read again without reading
+/// them (`tch-lr trace --resume-from` notes what the folder holds, then
+/// traces from it).
 ///
 /// # Errors
 /// One line each: [`Error::State`] for a folder without `scheduler.pt`,
@@ -69,7 +81,40 @@ pub fn is_trainer_checkpoint(dir: &Path) -> bool {
 /// not the Trainer's `global_step`; [`Error::TorchFile`] for a `.pt` file that
 /// cannot be read; [`Error::Io`].
 pub fn load(dir: &Path) -> Result<TrainerCheckpoint> {
-    for f in ["scheduler.pt", "optimizer.pt", "trainer_state.json"] {
+    static LAST: Mutex<Option<(Stamp, TrainerCheckpoint)>> = Mutex::new(None);
+    let stamp = Stamp::of(dir);
+    let last = |s: &Stamp| {
+        LAST.lock().unwrap_or_else(|e| e.into_inner()).as_ref().filter(|(k, _)| k == s).map(|(_, c)| c.clone())
+    };
+    if let Some(c) = stamp.as_ref().and_then(last) {
+        return Ok(c);
+    }
+    let checkpoint = read(dir)?;
+    if let Some(stamp) = stamp {
+        *LAST.lock().unwrap_or_else(|e| e.into_inner()) = Some((stamp, checkpoint.clone()));
+    }
+    Ok(checkpoint)
+}
+
+/// A folder's files as they are now: the folder, and each file's size and
+/// modification time.
+#[derive(PartialEq)]
+struct Stamp(PathBuf, Vec<(u64, SystemTime)>);
+
+impl Stamp {
+    /// `None` when a file is missing or the system keeps no modification time.
+    fn of(dir: &Path) -> Option<Stamp> {
+        let files = FILES.iter().map(|f| {
+            let m = std::fs::metadata(dir.join(f)).ok()?;
+            Some((m.len(), m.modified().ok()?))
+        });
+        Some(Stamp(dir.canonicalize().ok()?, files.collect::<Option<_>>()?))
+    }
+}
+
+/// Reads the folder's files, each once.
+fn read(dir: &Path) -> Result<TrainerCheckpoint> {
+    for f in FILES {
         if !dir.join(f).is_file() {
             return Err(bad(dir, format!("no {f}: not a Hugging Face Trainer checkpoint folder")));
         }
