@@ -99,11 +99,12 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
-    /// A PyTorch file (a `torch.save` archive or its pickle) that cannot be
-    /// read or written: foreign, cut, damaged, or naming a global off the
-    /// allowlist ([`crate::interop`]).
+    /// A PyTorch `torch.save` file (its zip archive, its pickle or a tensor's
+    /// record) that cannot be read or written: foreign, cut, damaged, changed
+    /// on disk after it was loaded, or naming a global off the allowlist
+    /// ([`crate::interop`]).
     #[error("torch file: {0}")]
-    Pickle(String),
+    TorchFile(String),
     /// Drawing a plot failed (an unknown file extension, a backend error).
     #[error("plot: {0}")]
     Plot(String),
@@ -255,5 +256,10 @@ impl Error {
             e = *source;
         }
         (at, e)
+    }
+
+    /// A [`Error::TorchFile`] refusal, on one line ([`readable`]).
+    pub(crate) fn torch_file(msg: impl AsRef<str>) -> Self {
+        Error::TorchFile(readable(msg.as_ref()))
     }
 }

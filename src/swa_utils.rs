@@ -360,7 +360,7 @@ impl AveragedModel {
     /// `num_batches_tracked`, which tch does not keep.
     ///
     /// # Errors
-    /// [`Error::Pickle`] for a variable of a kind a `torch.save` file cannot
+    /// [`Error::TorchFile`] for a variable of a kind a `torch.save` file cannot
     /// hold; [`Error::Tch`] when libtorch fails to copy.
     pub fn state_dict(&self) -> Result<Value> {
         let n = TensorRecord::contiguous(DType::Int64, vec![], self.n_averaged.to_le_bytes().to_vec())?;
@@ -441,7 +441,7 @@ impl AveragedModel {
     /// average continues bit for bit.
     ///
     /// # Errors
-    /// [`Error::Io`] or [`Error::Pickle`] for a file that cannot be read;
+    /// [`Error::Io`] or [`Error::TorchFile`] for a file that cannot be read;
     /// [`Error::ModelState`] (naming the file) as
     /// [`load_state_dict`](Self::load_state_dict). On error the model is
     /// unchanged.
@@ -473,7 +473,7 @@ fn n_averaged(v: &Value) -> Result<i64> {
     if t.dtype() != DType::Int64 || t.numel() != 1 {
         return Err(bad(format!("`n_averaged` is {:?}{:?}, not an int64 scalar", t.dtype(), t.shape())));
     }
-    let bytes: [u8; 8] = t.contiguous_bytes().try_into().map_err(|_| bad("`n_averaged` is cut".into()))?;
+    let bytes: [u8; 8] = t.contiguous_bytes()?.try_into().map_err(|_| bad("`n_averaged` is cut".into()))?;
     let n = i64::from_le_bytes(bytes);
     if n < 0 {
         return Err(bad(format!("`n_averaged` is {n}, not a count")));

@@ -69,16 +69,22 @@ pub fn is_trainer_checkpoint(dir: &Path) -> bool {
     dir.is_dir() && dir.join("scheduler.pt").is_file()
 }
 
-/// Reads the checkpoint folder `dir`.
+/// The files of a checkpoint folder tch-lr reads.
+const FILES: [&str; 3] = ["scheduler.pt", "optimizer.pt", "trainer_state.json"];
+
+/// Reads the checkpoint folder `dir`: `trainer_state.json`, and of
+/// `scheduler.pt` and `optimizer.pt` their directory and pickle only
+/// ([`torch_file::load`]): the optimizer's per-parameter tensors (Adam's
+/// moments, twice the model's size) stay on disk until asked for.
 ///
 /// # Errors
 /// One line each: [`Error::State`] for a folder without `scheduler.pt`,
 /// `optimizer.pt` or `trainer_state.json`, a `trainer_state.json` that is not
 /// the Trainer's (or beyond [`MAX_TRAINER_STATE`]), a scheduler whose step is
-/// not the Trainer's `global_step`; [`Error::Pickle`] for a `.pt` file that
+/// not the Trainer's `global_step`; [`Error::TorchFile`] for a `.pt` file that
 /// cannot be read; [`Error::Io`].
 pub fn load(dir: &Path) -> Result<TrainerCheckpoint> {
-    for f in ["scheduler.pt", "optimizer.pt", "trainer_state.json"] {
+    for f in FILES {
         if !dir.join(f).is_file() {
             return Err(bad(dir, format!("no {f}: not a Hugging Face Trainer checkpoint folder")));
         }

@@ -6,8 +6,9 @@
 //!   (`<name>/data.pkl`, a protocol-2 pickle, and one `<name>/data/<key>` record per tensor storage,
 //!   little-endian) into a [`Value`](crate::interop::Value) tree: `None`, `bool`, `int` (within
 //!   `i64`), `float`, `str`, `bytes`, `list`, `tuple`, `dict`, `OrderedDict`, `Counter` and tensors
-//!   ([`TensorRecord`](crate::interop::TensorRecord): dtype, shape, strides, offset and the storage's
-//!   bytes). That covers scheduler and optimizer `state_dict()`s and a plain `model.state_dict()`
+//!   ([`TensorRecord`](crate::interop::TensorRecord): dtype, shape, strides, offset and the storage,
+//!   whose bytes [`torch_file::load`](crate::interop::torch_file::load) leaves on disk until asked
+//!   for). That covers scheduler and optimizer `state_dict()`s and a plain `model.state_dict()`
 //!   (Hugging Face Trainer's `optimizer.pt` / `scheduler.pt` have the same layout).
 //! - [`torch_file::save`](crate::interop::torch_file::save) /
 //!   [`torch_file::write`](crate::interop::torch_file::write) write the same tree as a `torch.save`
@@ -39,14 +40,13 @@
 //! ```
 //!
 //! # A pickle is code: the allowlist
-//! Nothing in a file is executed. A pickle's `GLOBAL` may name only `collections.OrderedDict`,
+//! Nothing in a file is executed. A pickle's `GLOBAL` may name only the globals of
+//! [`pickle::ALLOWLIST`](crate::interop::pickle::ALLOWLIST) (`collections.OrderedDict`,
 //! `collections.Counter`, `torch._utils._rebuild_tensor_v2`, `torch._utils._rebuild_parameter`,
-//! `_codecs.encode` (`bytes`, latin-1 only) and the `torch.*Storage` classes (`Float`, `Double`,
-//! `Half`, `BFloat16`, `Long`, `Int`, `Short`, `Char`, `Byte`, `Bool`) as persistent-id storage
-//! types; each is interpreted by a fixed rule
-//! ([`pickle::ALLOWLIST`](crate::interop::pickle::ALLOWLIST)). Any other global, a `REDUCE` on
-//! anything else, a `BUILD` on anything but an `OrderedDict` and any opcode beyond protocol 2's are
-//! refused with one line ([`Error::Pickle`]).
+//! `_codecs.encode` and the `torch.*Storage` classes as persistent-id storage types), each
+//! interpreted by the fixed rule its documentation gives. Any other global, a `REDUCE` on anything
+//! else, a `BUILD` on anything but an `OrderedDict` and any opcode beyond protocol 2's are refused
+//! with one line ([`Error::TorchFile`]).
 //!
 //! # Limits
 //! - No allocation follows a declared size beyond the file's real size: every string, int, entry and
@@ -57,22 +57,31 @@
 //!   objects are copied into the tree within a budget of 64 bytes of output per byte of pickle, plus
 //!   16 MiB, plus the archive's size for the tensors' elements, so a small file cannot expand
 //!   without bound; the `REDUCE`s of `OrderedDict` and `Counter` copy at most 16 items per byte of
-//!   pickle (plus 65,536) in all. Tensor storages are shared, never copied; a record is expanded (made contiguous)
-//!   only when asked
+//!   pickle (plus 65,536) in all. Tensor storages are shared, never copied; a record is expanded
+//!   (made contiguous) only when asked
 //!   ([`TensorRecord::contiguous_bytes`](crate::interop::TensorRecord::contiguous_bytes),
 //!   [`torch_file::to_tch`](crate::interop::torch_file::to_tch)).
 //! - Archives: STORED entries only (what `torch.save` writes), zip64 read, CRC-32 checked, at most
 //!   [`torch_file::MAX_ENTRIES`](crate::interop::torch_file::MAX_ENTRIES) entries; big-endian files
 //!   (`byteorder` other than `little`) are refused.
-//! - A file loads whole or not at all: errors carry no partial value.
+//! - The pickle loads whole or not at all: errors carry no partial value. A file read with
+//!   [`torch_file::load`](crate::interop::torch_file::load) keeps its tensors' bytes on disk
+//!   ([`Storage`](crate::interop::Storage)): each is read when asked for, its CRC-32 and the file's
+//!   size checked then, so a file cut, damaged or rewritten after the load is refused in one line
+//!   naming the file and the entry, never read as other values.
 //!
-//! [`Error::Pickle`]: crate::Error::Pickle
+//! [`Error::TorchFile`]: crate::Error::TorchFile
 
 pub mod hf;
 pub mod model;
 pub mod optimizer;
 pub mod pickle;
 pub mod state;
+mod storage;
+mod tensor;
 pub mod torch_file;
+mod value;
 
-pub use pickle::{DType, TensorRecord, Value};
+pub use storage::Storage;
+pub use tensor::{DType, TensorRecord};
+pub use value::Value;

@@ -156,7 +156,7 @@ pub fn optimizer_order(vs: &VarStore) -> Vec<String> {
 /// items). Write it with [`torch_file::save`](super::torch_file::save).
 ///
 /// # Errors
-/// [`Error::Pickle`] for a variable of a kind a `torch.save` file cannot
+/// [`Error::TorchFile`] for a variable of a kind a `torch.save` file cannot
 /// hold; [`Error::Tch`] when libtorch fails to copy.
 pub fn state_dict(vs: &VarStore) -> Result<Value> {
     let variables: BTreeMap<String, Tensor> = vs.variables().into_iter().collect();

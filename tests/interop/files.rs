@@ -8,17 +8,22 @@
 //! - Hostile and malformed files are refused with one line, never a panic;
 //!   and a fuzzer (`FUZZ_CASES`, default 2,000; `FUZZ_SEED`) mutates archives
 //!   and pickles: `FUZZ_CASES=100000 cargo test --release --test interop files::fuzz -- --nocapture`.
+//! - `torch_file::load` leaves tensors' records on disk until asked for: read
+//!   then, they are the values an in-memory read gives, or (the file cut,
+//!   damaged or rewritten since the load) refused in one line naming the file
+//!   and the entry, never other values; the fuzzer loads mutated files so and
+//!   mutates them again after the load. A Trainer folder's moments are not read.
 
 use crate::common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
 use common::Rng;
 use serde_json::{json, Value as Json};
-use tch_lr::interop::{pickle, torch_file, DType, TensorRecord, Value};
+use tch_lr::interop::{hf, pickle, torch_file, DType, TensorRecord, Value};
 
 fn dir() -> PathBuf {
     common::root().join("tests/fixtures/interop")
@@ -67,7 +72,7 @@ fn tagged(v: &Value) -> Json {
         Value::Counter(i) => json!(["counter", items(i)]),
         Value::OrderedDict { items: i, attrs } => json!(["odict", items(i), items(attrs)]),
         Value::Tensor(t) => {
-            json!(["tensor", dtype_name(t.dtype()), t.shape(), t.requires_grad, hex(&t.contiguous_bytes())])
+            json!(["tensor", dtype_name(t.dtype()), t.shape(), t.requires_grad, hex(&t.contiguous_bytes().unwrap())])
         }
         v => panic!("{v:?}"),
     }
@@ -260,6 +265,25 @@ fn refused(r: tch_lr::Result<Value>, needle: &str) {
     assert!(e.contains(needle), "{e:?} does not say {needle:?}");
 }
 
+/// The guide and the module's documentation list the allowlist as
+/// `pickle::ALLOWLIST` holds it: its callables, then the `torch.*Storage`
+/// classes.
+#[test]
+fn the_allowlist_is_documented_as_the_reader_holds_it() {
+    let mut want: Vec<&str> = pickle::ALLOWLIST.iter().copied().filter(|g| !g.ends_with("Storage")).collect();
+    want.push("torch.*Storage");
+    let storages = pickle::ALLOWLIST.iter().filter(|g| g.ends_with("Storage")).count();
+    assert_eq!(storages, 10, "one storage class per DType");
+    for (file, after) in
+        [("docs/guide/pytorch-interop.md", "allowlist of globals ("), ("src/interop/mod.rs", "ALLOWLIST) (")]
+    {
+        let text = std::fs::read_to_string(common::root().join(file)).unwrap().replace("//! ", "").replace('\n', " ");
+        let list = text.split(after).nth(1).and_then(|t| t.split(')').next()).unwrap_or_else(|| panic!("{file}"));
+        let named: Vec<&str> = list.split('`').skip(1).step_by(2).collect();
+        assert_eq!(named, want, "{file}");
+    }
+}
+
 #[test]
 fn hostile_pickles_are_refused_in_one_line() {
     refused(pickle::read(b"\x80\x02cos\nsystem\nX\x02\x00\x00\x00lsq\x00\x85R."), "os.system is not on the allowlist");
@@ -388,6 +412,97 @@ fn zip64_end_records_are_read() {
     let at = lie.len() - 22 - 20 + 8;
     lie[at..at + 8].copy_from_slice(&u64::MAX.to_le_bytes());
     refused(torch_file::read(&lie), "zip64 record out of range");
+}
+
+// ---------------------------------------------------------------------------
+// Lazy records
+// ---------------------------------------------------------------------------
+
+/// The tensors of `v`, depth first.
+fn tensors(v: &Value) -> Vec<&TensorRecord> {
+    match v {
+        Value::Tensor(t) => vec![t],
+        Value::List(v) | Value::Tuple(v) => v.iter().flat_map(tensors).collect(),
+        Value::Dict(items) | Value::Counter(items) => {
+            items.iter().flat_map(|(k, v)| [k, v]).flat_map(tensors).collect()
+        }
+        Value::OrderedDict { items, attrs } => {
+            items.iter().chain(attrs).flat_map(|(k, v)| [k, v]).flat_map(tensors).collect()
+        }
+        _ => vec![],
+    }
+}
+
+/// Asserts that `e` is one line naming `file` and a record.
+fn record_refusal(e: &tch_lr::Error, file: &str, says: &str) {
+    let e = e.to_string();
+    assert!(!e.contains('\n') && e.len() <= 300, "not one short line: {e}");
+    assert!(e.contains(file) && e.contains("entry ") && e.contains("data/") && e.contains(says), "{e}");
+}
+
+#[test]
+fn load_leaves_records_on_disk_until_asked() {
+    let path = dir().join("adam_2groups.pt");
+    let lazy = torch_file::load(&path).unwrap();
+    let ts = tensors(&lazy);
+    assert!(ts.len() >= 9 && ts.iter().all(|t| !t.storage().is_in_memory()), "{ts:?}");
+    let eager = torch_file::read(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(tensors(&eager).iter().all(|t| t.storage().is_in_memory()));
+    assert_eq!(tagged(&lazy), tagged(&eager));
+    // Written back, the records are read (and checked) and PyTorch's layout kept.
+    assert_eq!(tagged(&torch_file::read(&torch_file::write(&lazy).unwrap()).unwrap()), tagged(&eager));
+}
+
+/// A file changed on disk after a lazy load: a record whose bytes changed
+/// fails its CRC, a cut file its size, each in one line naming the file and
+/// the entry; a record untouched still reads; a file replaced by a rename
+/// (an atomic save over it) leaves the loaded records reading the file they
+/// were loaded from. Never other values.
+#[test]
+fn a_file_changed_after_a_lazy_load_is_refused_never_misread() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("adam.pt");
+    let original = std::fs::read(dir().join("adam_2groups.pt")).unwrap();
+    std::fs::write(&path, &original).unwrap();
+    let want = |v: &Value| tensors(v).iter().map(|t| t.contiguous_bytes().unwrap()).collect::<Vec<_>>();
+
+    let first = torch_file::load(&path).unwrap();
+    let values = want(&first);
+    let other = tmp.path().join("other.pt");
+    std::fs::write(&other, std::fs::read(dir().join("dtypes.pt")).unwrap()).unwrap();
+    std::fs::rename(&other, &path).unwrap();
+    assert_eq!(want(&first), values, "the records read the file they were loaded from");
+
+    std::fs::write(&path, &original).unwrap();
+    let loaded = torch_file::load(&path).unwrap();
+    let ts = tensors(&loaded);
+    let big = (0..ts.len()).max_by_key(|&i| values[i].len()).unwrap();
+    let at = original.windows(values[big].len()).position(|w| w == values[big]).unwrap();
+    let mut damaged = original.clone();
+    damaged[at + 1] ^= 0x10;
+    std::fs::write(&path, &damaged).unwrap();
+    for (i, t) in ts.iter().enumerate() {
+        match t.contiguous_bytes() {
+            Ok(b) => assert_eq!(b, values[i], "tensor {i}"),
+            Err(e) => record_refusal(&e, "adam.pt", "fails its CRC check"),
+        }
+    }
+    assert!(ts[big].contiguous_bytes().is_err() && torch_file::to_tch(ts[big]).is_err());
+    assert!(torch_file::write(&loaded).is_err(), "a damaged record is not written on");
+    std::fs::write(&path, &original[..original.len() - 1]).unwrap();
+    for t in &ts {
+        record_refusal(&t.contiguous_bytes().unwrap_err(), "adam.pt", "changed on disk since it was loaded");
+    }
+}
+
+/// `hf::load` leaves the optimizer's moments on disk (a trace reads the
+/// folder once, `trace::trace_with`).
+#[test]
+fn a_trainer_folders_moments_are_not_read() {
+    let folder = common::root().join("tests/fixtures/hf_trainer/cosine/checkpoint-17");
+    let checkpoint = hf::load(&folder).unwrap();
+    let moments = tensors(checkpoint.state.get("optimizer").unwrap().get("state").unwrap());
+    assert!(moments.len() == 12 && moments.iter().all(|t| !t.storage().is_in_memory()));
 }
 
 // ---------------------------------------------------------------------------
@@ -526,6 +641,80 @@ fn fuzz_archives_and_pickles() {
         start.elapsed().as_secs_f64()
     );
     assert!(loaded > 0 && errors > cases / 4);
+}
+
+/// The lazy path: mutated archives written to a file and loaded with
+/// `torch_file::load`, then (every other case) the file mutated again on
+/// disk, then every record read. A load is refused in one line exactly when
+/// the in-memory read refuses for another reason than a record's CRC; a
+/// record reads to the in-memory read's bytes, or (its file changed since,
+/// or its CRC is wrong) is refused in one line naming the file and the entry.
+#[test]
+fn fuzz_lazy_loads() {
+    let seed = std::env::var("FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x1a2e_f11e);
+    let mut rng = Rng(seed);
+    let files: Vec<Vec<u8>> = expected().iter().map(|(n, _)| std::fs::read(dir().join(n)).unwrap()).collect();
+    // In memory where the system has a tmpfs: rewriting a file thousands of
+    // times on a disk mounted with `discard` takes 20 times as long.
+    let shm = Path::new("/dev/shm");
+    let tmp = shm.is_dir().then(|| tempfile::tempdir_in(shm).ok()).flatten();
+    let tmp = tmp.unwrap_or_else(|| tempfile::tempdir().unwrap());
+    let path = tmp.path().join("f.pt");
+    let (start, cases) = (Instant::now(), fuzz_cases());
+    let (mut loaded, mut refused_loads, mut refused_records) = (0usize, 0usize, 0usize);
+    for case in 0..cases {
+        let file = &files[rng.below(files.len())];
+        let input = mutate(&mut rng, file);
+        std::fs::write(&path, &input).unwrap();
+        let changed = (case % 2 == 1).then(|| mutate(&mut rng, &input));
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let lazy = torch_file::load(&path);
+            if let Some(bytes) = &changed {
+                std::fs::write(&path, bytes).unwrap();
+            }
+            let eager = torch_file::read(&input);
+            let lazy = match lazy {
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(eager.is_err(), "refused lazily, read in memory: {e}");
+                    assert!(!e.contains('\n') && e.len() < 1100, "not one line: {e}");
+                    return (false, 0);
+                }
+                Ok(v) => v,
+            };
+            if let Err(e) = &eager {
+                assert!(e.to_string().contains("CRC"), "loaded lazily, refused in memory: {e}");
+            }
+            let want = eager.as_ref().map(|v| tensors(v)).unwrap_or_default();
+            let mut refused = 0;
+            for (i, t) in tensors(&lazy).iter().enumerate() {
+                match t.contiguous_bytes() {
+                    Ok(b) if eager.is_ok() => assert_eq!(b, want[i].contiguous_bytes().unwrap(), "tensor {i}"),
+                    Ok(_) => {}
+                    Err(e) => {
+                        assert!(changed.is_some() || eager.is_err(), "an unchanged, sound file: {e}");
+                        record_refusal(&e, "f.pt", "");
+                        refused += 1;
+                    }
+                }
+            }
+            (true, refused)
+        }));
+        match outcome {
+            Ok((true, refused)) => {
+                loaded += 1;
+                refused_records += refused;
+            }
+            Ok((false, _)) => refused_loads += 1,
+            Err(_) => panic!("seed {seed} case {case}: panic on input {:?}", hex(&input)),
+        }
+    }
+    eprintln!(
+        "interop lazy fuzz: {cases} cases ({loaded} loaded, {refused_loads} refused, {refused_records} records \
+         refused after the load) in {:.1} s, seed {seed}",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(loaded > 0 && refused_loads > cases / 4 && refused_records > 0);
 }
 
 /// PyTorch's `model.state_dict()` (an OrderedDict with `_metadata`: `nn.Sequential(Linear(3, 4),

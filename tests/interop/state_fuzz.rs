@@ -7,7 +7,8 @@
 //! - scheduler and optimizer `param_groups` (`state::from_pytorch`, then
 //!   `Scheduler::load_state` and a few steps), from every file of
 //!   tests/fixtures/interop_state/;
-//! - the owned optimizer's per-parameter state (`state::optimizer_state_from_pytorch`);
+//! - the owned optimizer's per-parameter state (`state::optimizer_state_from_pytorch`), its
+//!   tensors records of a file read lazily (`torch_file::load`) or in memory;
 //! - a model's `state_dict` (`model::load_state_dict`).
 //!
 //! Nothing may panic; every refusal is one line; a refused load leaves the
@@ -211,7 +212,15 @@ fn fuzz_optimizer_states() {
     let seed = seed(0x0b7_1a7e);
     let mut rng = Rng(seed);
     let (n, start) = (cases(), Instant::now());
-    let valid: Vec<Value> = (0..4).map(|k| state::optimizer_state_to_pytorch(&stepped(k).1).unwrap()).collect();
+    // Through a file, as a checkpoint goes: the tensors are lazy records of it.
+    let tmp = tempfile::tempdir().unwrap();
+    let valid: Vec<Value> = (0..4)
+        .map(|k| {
+            let path = tmp.path().join(format!("{k}.pt"));
+            torch_file::save(&path, &state::optimizer_state_to_pytorch(&stepped(k).1).unwrap()).unwrap();
+            torch_file::load(&path).unwrap()
+        })
+        .collect();
     let mut loaded = 0;
     for case in 0..n {
         let kind = rng.below(4);

@@ -1,0 +1,123 @@
+//! The globals a pickle may name: one table, from which the reader's lookup,
+//! its refusal, [`ALLOWLIST`] and its documentation, and each dtype's storage
+//! class ([`DType::storage_name`]) are all derived.
+
+use crate::error::Error;
+use crate::interop::tensor::DType;
+
+/// A global the reader knows: what a `GLOBAL` opcode of the allowlist pushes.
+/// What each does when reduced is the reader's fixed rule for it, never a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Global {
+    OrderedDict,
+    Counter,
+    RebuildTensorV2,
+    RebuildParameter,
+    CodecsEncode,
+    Storage(DType),
+}
+
+/// Declares [`ALLOWLIST`] (with its documentation) and the lookup table from
+/// one list of `(module, name) => global, rule;`.
+macro_rules! allowlist {
+    ($(($module:literal, $name:literal) => $global:expr, $rule:literal;)*) => {
+        /// The globals a pickle may name, as `module.name`; any other is
+        /// refused in one line, naming it. None is called: each is read by a
+        /// fixed rule.
+        ///
+        $(#[doc = concat!("- `", $module, ".", $name, "`: ", $rule)])*
+        pub const ALLOWLIST: &[&str] = &[$(concat!($module, ".", $name)),*];
+
+        /// The allowlist, for lookups: module, name, global.
+        const TABLE: &[(&str, &str, Global)] = &[$(($module, $name, $global)),*];
+    };
+}
+
+allowlist! {
+    ("collections", "OrderedDict") => Global::OrderedDict,
+        "an `OrderedDict`: `REDUCE` with no argument, a mapping or `(key, value)` pairs; `BUILD` with a dict \
+         of attributes (a model's `_metadata`).";
+    ("collections", "Counter") => Global::Counter,
+        "a `Counter` (MultiStepLR's milestones): `REDUCE` with no argument, a mapping or `(key, value)` pairs.";
+    ("torch._utils", "_rebuild_tensor_v2") => Global::RebuildTensorV2,
+        "a tensor: `(storage, offset, size, stride, requires_grad, backward_hooks[, metadata])`, the hooks \
+         empty, the view inside its storage.";
+    ("torch._utils", "_rebuild_parameter") => Global::RebuildParameter,
+        "a parameter: `(tensor, requires_grad, backward_hooks)`, the hooks empty.";
+    ("_codecs", "encode") => Global::CodecsEncode,
+        "`bytes` (as protocol 2 pickles them): `encode(str, 'latin1')` only.";
+    ("torch", "FloatStorage") => Global::Storage(DType::Float32),
+        "the type of a persistent id's storage of `float32` elements; likewise each below.";
+    ("torch", "DoubleStorage") => Global::Storage(DType::Float64), "`float64`.";
+    ("torch", "HalfStorage") => Global::Storage(DType::Float16), "`float16`.";
+    ("torch", "BFloat16Storage") => Global::Storage(DType::BFloat16), "`bfloat16`.";
+    ("torch", "LongStorage") => Global::Storage(DType::Int64), "`int64`.";
+    ("torch", "IntStorage") => Global::Storage(DType::Int32), "`int32`.";
+    ("torch", "ShortStorage") => Global::Storage(DType::Int16), "`int16`.";
+    ("torch", "CharStorage") => Global::Storage(DType::Int8), "`int8`.";
+    ("torch", "ByteStorage") => Global::Storage(DType::UInt8), "`uint8`.";
+    ("torch", "BoolStorage") => Global::Storage(DType::Bool), "`bool`.";
+}
+
+/// The global `module.name` names, if it is on the allowlist.
+pub(crate) fn lookup(module: &str, name: &str) -> Option<Global> {
+    TABLE.iter().find(|(m, n, _)| *m == module && *n == name).map(|(_, _, g)| *g)
+}
+
+/// The refusal of a global off the allowlist, listing the allowlist in short.
+pub(crate) fn refusal(module: &str, name: &str) -> Error {
+    let mut allowed: Vec<&str> = ALLOWLIST
+        .iter()
+        .zip(TABLE)
+        .filter(|(_, (_, _, g))| !matches!(g, Global::Storage(_)))
+        .map(|(full, _)| *full)
+        .collect();
+    allowed.push("torch.*Storage");
+    Error::torch_file(format!("global {module}.{name} is not on the allowlist ({})", allowed.join(", ")))
+}
+
+/// The module and name of `g`, as the writer writes its `GLOBAL`.
+pub(crate) fn names(g: Global) -> (&'static str, &'static str) {
+    TABLE
+        .iter()
+        .find_map(|&(module, name, entry)| (entry == g).then_some((module, name)))
+        .expect("every Global is on the allowlist (a unit test checks)")
+}
+
+impl DType {
+    /// The storage class's name in module `torch` (its entry of [`ALLOWLIST`]).
+    pub fn storage_name(self) -> &'static str {
+        names(Global::Storage(self)).1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_dtype_has_one_storage_class() {
+        for d in DType::ALL {
+            let name = d.storage_name();
+            assert_eq!(lookup("torch", name), Some(Global::Storage(d)));
+            assert!(ALLOWLIST.contains(&format!("torch.{name}").as_str()));
+        }
+        let storages = TABLE.iter().filter(|(_, _, g)| matches!(g, Global::Storage(_))).count();
+        assert_eq!(storages, DType::ALL.len());
+        for g in [Global::OrderedDict, Global::Counter, Global::RebuildTensorV2, Global::RebuildParameter] {
+            let (module, name) = names(g);
+            assert_eq!(lookup(module, name), Some(g));
+        }
+        assert_eq!(names(Global::CodecsEncode), ("_codecs", "encode"));
+    }
+
+    #[test]
+    fn the_refusal_lists_the_callables() {
+        let e = refusal("os", "system").to_string();
+        assert!(e.contains("os.system is not on the allowlist"), "{e}");
+        for full in ["collections.OrderedDict", "_codecs.encode", "torch.*Storage"] {
+            assert!(e.contains(full), "{e}");
+        }
+        assert!(!e.contains("FloatStorage") && e.len() <= 300, "{e}");
+    }
+}

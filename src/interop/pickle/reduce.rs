@@ -1,0 +1,226 @@
+//! The fixed rule of each allowlisted global ([`super::allowlist`]): what a
+//! `REDUCE` of it builds, what `BUILD` may set, and how a persistent id
+//! names a storage. Nothing is called.
+
+use super::allowlist::Global;
+use super::arena::{DictKind, Node, Obj};
+use super::limits::MAX_REDUCE_ARGS;
+use super::reader::{refuse, Reader};
+use crate::error::Result;
+use crate::interop::tensor::{StorageRef, TensorRecord};
+
+impl Reader<'_, '_> {
+    /// `REDUCE`: `callable(*args)`, for an allowlisted `callable` only.
+    pub(super) fn reduce(&mut self, callable: Obj, args: Obj) -> Result<Obj> {
+        let g = match callable {
+            Obj::Global(g) => g,
+            Obj::Node(i) => {
+                return Err(refuse(format!(
+                    "REDUCE on a {} that is not an allowlisted callable",
+                    self.arena.get(i).name()
+                )))
+            }
+            _ => return Err(refuse("REDUCE on a value that is not an allowlisted callable")),
+        };
+        let args = match args {
+            Obj::Node(i) => match self.arena.get(i) {
+                Node::Tuple(v) if v.len() <= MAX_REDUCE_ARGS => v.clone(),
+                Node::Tuple(v) => return Err(refuse(format!("REDUCE of {g:?} with {} arguments", v.len()))),
+                n => return Err(refuse(format!("REDUCE's arguments must be a tuple, not {}", n.name()))),
+            },
+            _ => return Err(refuse("REDUCE's arguments must be a tuple")),
+        };
+        match g {
+            Global::OrderedDict => self.mapping(g, DictKind::Ordered, &args),
+            Global::Counter => self.mapping(g, DictKind::Counter, &args),
+            Global::RebuildTensorV2 => self.rebuild_tensor(&args),
+            Global::RebuildParameter => self.rebuild_parameter(&args),
+            Global::CodecsEncode => self.codecs_encode(&args),
+            Global::Storage(d) => Err(refuse(format!("torch.{} called directly", d.storage_name()))),
+        }
+    }
+
+    /// `BUILD` on `target` with `state`: only an `OrderedDict`'s attributes
+    /// (a plain dict), once.
+    pub(super) fn build(&mut self, target: usize, state: Obj) -> Result<()> {
+        let ok =
+            matches!(&state, Obj::Node(s) if matches!(self.arena.get(*s), Node::Dict(d) if d.kind == DictKind::Plain));
+        match self.arena.get_mut(target) {
+            Node::Dict(d) if d.kind == DictKind::Ordered && ok && d.attrs.is_none() => {
+                d.attrs = Some(state);
+                Ok(())
+            }
+            n => Err(refuse(format!("BUILD on a {} (only an OrderedDict, with a dict)", n.name()))),
+        }
+    }
+
+    /// `OrderedDict(...)` / `Counter(...)`: empty, or the items of a mapping
+    /// or of `(key, value)` pairs, within the work budget.
+    fn mapping(&mut self, g: Global, kind: DictKind, args: &[Obj]) -> Result<Obj> {
+        let at = self.arena.new_dict(kind);
+        match args {
+            [] => {}
+            [Obj::Node(src)] => {
+                let pairs = self.pairs_of(g, *src)?;
+                self.arena.set_items(at, pairs)?;
+            }
+            [_] => return Err(refuse(format!("{g:?} of a value that is not a mapping or a list of pairs"))),
+            _ => return Err(refuse(format!("{g:?} takes at most one argument here"))),
+        }
+        Ok(Obj::Node(at))
+    }
+
+    /// The keys and values, in turn, of the mapping or list of pairs `src`.
+    fn pairs_of(&mut self, g: Global, src: usize) -> Result<Vec<Obj>> {
+        let n = match self.arena.get(src) {
+            Node::Dict(d) => d.items.len(),
+            Node::List(items) | Node::Tuple(items) => items.len(),
+            _ => 0,
+        };
+        self.work =
+            self.work.checked_sub(n as u64).ok_or_else(|| refuse("pickle does more work than its size allows"))?;
+        match self.arena.get(src) {
+            Node::Dict(d) => Ok(d.items.iter().flat_map(|(k, v)| [k.clone(), v.clone()]).collect()),
+            Node::List(items) | Node::Tuple(items) => {
+                let mut pairs = Vec::with_capacity(items.len() * 2);
+                for item in items {
+                    match item {
+                        Obj::Node(p) => match self.arena.get(*p) {
+                            Node::Tuple(kv) | Node::List(kv) if kv.len() == 2 => pairs.extend(kv.iter().cloned()),
+                            _ => return Err(refuse(format!("{g:?} needs (key, value) pairs"))),
+                        },
+                        _ => return Err(refuse(format!("{g:?} needs (key, value) pairs"))),
+                    }
+                }
+                Ok(pairs)
+            }
+            n => Err(refuse(format!("{g:?} of a {}", n.name()))),
+        }
+    }
+
+    /// `_rebuild_tensor_v2(storage, offset, size, stride, requires_grad, hooks[, metadata])`.
+    fn rebuild_tensor(&mut self, args: &[Obj]) -> Result<Obj> {
+        if !(6..=7).contains(&args.len()) {
+            return Err(refuse(format!("_rebuild_tensor_v2 with {} arguments (6 or 7)", args.len())));
+        }
+        let (dtype, storage) = match &args[0] {
+            Obj::Node(i) => match self.arena.get(*i) {
+                Node::Storage(d, s) => (*d, s.clone()),
+                n => return Err(refuse(format!("_rebuild_tensor_v2 of a {}, not a storage", n.name()))),
+            },
+            _ => return Err(refuse("_rebuild_tensor_v2 of a value that is not a storage")),
+        };
+        let offset = int_of(&args[1], "a tensor's storage offset")?;
+        let shape = self.ints_of(&args[2], "a tensor's size")?;
+        let strides = self.ints_of(&args[3], "a tensor's stride")?;
+        let Obj::Bool(requires_grad) = args[4] else {
+            return Err(refuse("a tensor's requires_grad must be a bool"));
+        };
+        self.empty_hooks(&args[5])?;
+        let t = TensorRecord::new(dtype, shape, strides, offset, storage, requires_grad)?;
+        Ok(self.arena.push(Node::Tensor(t)))
+    }
+
+    /// `_rebuild_parameter(tensor, requires_grad, hooks)`.
+    fn rebuild_parameter(&mut self, args: &[Obj]) -> Result<Obj> {
+        if args.len() != 3 {
+            return Err(refuse(format!("_rebuild_parameter with {} arguments (3)", args.len())));
+        }
+        let mut t = match &args[0] {
+            Obj::Node(i) => match self.arena.get(*i) {
+                Node::Tensor(t) => t.clone(),
+                n => return Err(refuse(format!("_rebuild_parameter of a {}", n.name()))),
+            },
+            _ => return Err(refuse("_rebuild_parameter of a value that is not a tensor")),
+        };
+        let Obj::Bool(requires_grad) = args[1] else {
+            return Err(refuse("a parameter's requires_grad must be a bool"));
+        };
+        t.requires_grad = requires_grad;
+        self.empty_hooks(&args[2])?;
+        Ok(self.arena.push(Node::Tensor(t)))
+    }
+
+    /// `_codecs.encode(str, "latin1")`: `bytes`.
+    fn codecs_encode(&mut self, args: &[Obj]) -> Result<Obj> {
+        let only = || refuse("_codecs.encode is allowed only as encode(str, 'latin1')");
+        let text = match args {
+            [Obj::Node(s), Obj::Node(e)] => match (self.arena.get(*s), self.arena.get(*e)) {
+                (Node::Str(s, _), Node::Str(e, _)) if &**e == "latin1" => s.clone(),
+                _ => return Err(only()),
+            },
+            _ => return Err(only()),
+        };
+        let bytes = text
+            .chars()
+            .map(|c| u8::try_from(c as u32).map_err(|_| refuse("_codecs.encode: a character beyond latin1")))
+            .collect::<Result<Vec<u8>>>()?;
+        Ok(self.arena.push(Node::Bytes(bytes)))
+    }
+
+    /// `BINPERSID`: `("storage", torch.<Type>Storage, key, location, numel)`,
+    /// resolved by the caller's persistent load.
+    pub(super) fn persistent(&mut self, pid: Obj) -> Result<Obj> {
+        let form = || refuse("a persistent id must be ('storage', torch.<Type>Storage, key, location, numel)");
+        let parts = match &pid {
+            Obj::Node(i) => match self.arena.get(*i) {
+                Node::Tuple(v) if v.len() == 5 => v.clone(),
+                _ => return Err(refuse("a persistent id must be a tuple of 5")),
+            },
+            _ => return Err(refuse("a persistent id must be a tuple")),
+        };
+        let sref = match parts.as_slice() {
+            [tag, Obj::Global(Global::Storage(d)), key, loc, Obj::Int(n)] if self.text(tag) == Some("storage") => {
+                match (self.text(key), self.text(loc)) {
+                    (Some(k), Some(l)) if *n >= 0 => {
+                        StorageRef { dtype: *d, key: k.to_string(), location: l.to_string(), numel: *n as u64 }
+                    }
+                    _ => return Err(form()),
+                }
+            }
+            _ => return Err(form()),
+        };
+        let (dtype, storage) = (self.persistent_load)(&sref)?;
+        Ok(self.arena.push(Node::Storage(dtype, storage)))
+    }
+
+    /// The text of a str node.
+    fn text(&self, o: &Obj) -> Option<&str> {
+        match o {
+            Obj::Node(i) => match self.arena.get(*i) {
+                Node::Str(s, _) => Some(s),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn ints_of(&self, o: &Obj, what: &str) -> Result<Vec<i64>> {
+        match o {
+            Obj::Node(i) => match self.arena.get(*i) {
+                Node::Tuple(v) => v.iter().map(|x| int_of(x, what)).collect(),
+                _ => Err(refuse(format!("{what} must be a tuple of ints"))),
+            },
+            _ => Err(refuse(format!("{what} must be a tuple of ints"))),
+        }
+    }
+
+    fn empty_hooks(&self, o: &Obj) -> Result<()> {
+        match o {
+            Obj::Node(i) => match self.arena.get(*i) {
+                Node::Dict(d) if d.items.is_empty() => Ok(()),
+                Node::Dict(_) => Err(refuse("a tensor with backward hooks is not supported")),
+                n => Err(refuse(format!("a tensor's backward hooks must be an OrderedDict, not {}", n.name()))),
+            },
+            _ => Err(refuse("a tensor's backward hooks must be an OrderedDict")),
+        }
+    }
+}
+
+fn int_of(o: &Obj, what: &str) -> Result<i64> {
+    match o {
+        Obj::Int(i) => Ok(*i),
+        Obj::Bool(b) => Ok(*b as i64),
+        _ => Err(refuse(format!("{what} must be an int"))),
+    }
+}
