@@ -1,6 +1,7 @@
 // tch-lr's data-parallel engine: PyTorch's own c10d (a TCPStore for the
 // rendezvous, the Gloo backend for CPU tensors, NCCL for CUDA ones) behind a C
-// interface, for src/distributed.rs. Compiled by build.rs with the
+// interface, declared for Rust in src/ffi/mod.rs and used by
+// src/distributed.rs. Compiled by build.rs with the
 // `distributed` feature, against the libtorch that torch-sys links.
 //
 // The wheel ships c10d's headers but not gloo's, which ProcessGroupGloo.hpp
@@ -25,8 +26,8 @@
 // all-reduce and broadcast of known tensors, and averaged gradients, give
 // exact expected values across processes launched by torchrun.
 //
-// Every function catches every C++ exception and returns its message as one
-// line in a malloc'd string (free it with tch_lr_free), or nullptr on success.
+// Every function returns 0, or 1 with the one-line message of what was thrown
+// in *error (src/ffi/protect.hpp).
 
 #include <torch/torch.h>
 #include <torch/csrc/distributed/c10d/Backend.hpp>
@@ -38,6 +39,7 @@
 #include "../ffi/protect.hpp"
 
 #include <chrono>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -175,11 +177,12 @@ extern "C" {
 // Joins the process group: a TCPStore at host:port (its server when
 // is_server), keys under `prefix`, Gloo for CPU tensors (cuda == 0) or NCCL
 // for CUDA ones, with `timeout_ms` for the rendezvous and every collective.
-char *tch_lr_dist_new(const char *host, int port, int rank, int size, int is_server, const char *prefix,
-                      int64_t timeout_ms, int cuda, Group **out) {
+// On success *out is the group (leave it with tch_lr_dist_free).
+int tch_lr_dist_new(const char *host, int port, int rank, int size, int is_server, const char *prefix,
+                    int64_t timeout_ms, int cuda, Group **out, char **error) {
   *out = nullptr;
   int log_level = FLAGS_caffe2_log_level;
-  char *error = protect([&] {
+  int status = protect(error, [&] {
     auto group = std::make_unique<Group>();
     FLAGS_caffe2_log_level = kFatal;
     group->rank = rank;
@@ -208,15 +211,15 @@ char *tch_lr_dist_new(const char *host, int port, int rank, int size, int is_ser
     }
     *out = group.release();
   });
-  if (error != nullptr) FLAGS_caffe2_log_level = log_level;
-  return error;
+  if (status != 0) FLAGS_caffe2_log_level = log_level;
+  return status;
 }
 
 // Sums (mean != 0: averages, dividing each rank's part by the world size
 // first, as DDP does) the n tensors across the ranks, in place: one
 // all-reduce per dtype and device, over the tensors flattened in order.
-char *tch_lr_dist_all_reduce(Group *g, torch::Tensor *const *tensors, size_t n, int mean) {
-  return protect([&] {
+int tch_lr_dist_all_reduce(Group *g, torch::Tensor *const *tensors, size_t n, int mean, char **error) {
+  return protect(error, [&] {
     torch::NoGradGuard no_grad;
     for (auto &ts : by_kind(tensors, n)) {
       std::vector<torch::Tensor> flat{flatten(ts)};
@@ -231,8 +234,8 @@ char *tch_lr_dist_all_reduce(Group *g, torch::Tensor *const *tensors, size_t n, 
 }
 
 // Copies rank `root`'s n tensors into every rank's, in place.
-char *tch_lr_dist_broadcast(Group *g, torch::Tensor *const *tensors, size_t n, int root) {
-  return protect([&] {
+int tch_lr_dist_broadcast(Group *g, torch::Tensor *const *tensors, size_t n, int root, char **error) {
+  return protect(error, [&] {
     torch::NoGradGuard no_grad;
     for (auto &ts : by_kind(tensors, n)) {
       std::vector<torch::Tensor> flat{flatten(ts)};
@@ -246,8 +249,8 @@ char *tch_lr_dist_broadcast(Group *g, torch::Tensor *const *tensors, size_t n, i
 }
 
 // Waits until every rank has called it.
-char *tch_lr_dist_barrier(Group *g) {
-  return protect([&] {
+int tch_lr_dist_barrier(Group *g, char **error) {
+  return protect(error, [&] {
     c10d::BarrierOptions opts;
     opts.timeout = g->timeout;
     wait(g->backend->barrier(opts), *g);
@@ -255,12 +258,10 @@ char *tch_lr_dist_barrier(Group *g) {
 }
 
 // Leaves the group: the backend and store are released.
-void tch_lr_dist_free(Group *g) {
+int tch_lr_dist_free(Group *g, char **error) {
   int log_level = g->log_level;
-  try {
-    delete g;
-  } catch (...) {
-  }
+  int status = protect(error, [&] { delete g; });
   FLAGS_caffe2_log_level = log_level;
+  return status;
 }
 }
