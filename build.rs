@@ -95,6 +95,11 @@ fn compile_distributed(include: &Path, os: &str) {
         .cpp(true)
         .pic(true)
         .warnings(false)
+        // Optimized in every profile, so that the debug builds the tests run
+        // link the code release builds link: an optimizer can turn a virtual
+        // call into a direct one to a symbol libtorch does not export (NCCL's
+        // Options' inline destructor), which then fails every build alike.
+        .opt_level(2)
         .include(include)
         .include(include.join("torch/csrc/api/include"))
         .file("src/distributed/c10d.cpp")

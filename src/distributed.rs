@@ -27,25 +27,46 @@
 //! ## How the engine is reached
 //! A small C++ file (`src/distributed/c10d.cpp`, compiled by `build.rs` with
 //! this feature; its C functions are declared for Rust in the crate's `ffi`
-//! module) calls libtorch's c10d: a `TCPStore` (torchrun's agent store,
-//! or rank 0's own), a `PrefixStore` per restart, and `ProcessGroupGloo` or
+//! module) calls libtorch's c10d: a `TCPStore` (torchrun's agent store, or
+//! rank 0's own), a `PrefixStore` per restart, and `ProcessGroupGloo` or
 //! `ProcessGroupNCCL`, through their `Backend` base class (`allreduce`,
 //! `broadcast`, `barrier`, each waited on with the group's timeout). The
 //! wheel ships c10d's headers but not gloo's (`ProcessGroupGloo.hpp` includes
 //! `<gloo/...>`), and `ProcessGroupNCCL.hpp` needs CUDA headers it lacks: the
-//! shim includes neither. It declares the two members it calls of each
-//! backend class (the constructor and the options' factory, exported by
-//! libtorch) with their exact C++ signatures, so the linker resolves them or
-//! the build fails; it builds each backend in a block far larger than the
-//! class, filled with a pattern first, and refuses one that reaches the
-//! block's second half; it owns it through `c10d::Backend` and destroys it
-//! with libtorch's own virtual destructor; its declarations make the
-//! destructor the key function, so no vtable of its own is emitted to shadow
-//! libtorch's. No gloo or CUDA declaration is used, and no other project's
-//! file is in this repository. `tests/distributed.rs` proves the result against
-//! the running libtorch: exact all-reduce and broadcast of known tensors and
-//! averaged gradients across processes launched by torchrun, and the
-//! absence of a shadowing vtable in the built library.
+//! shim includes neither. It declares what it calls of each backend class
+//! (the constructor, the options' factory or constructor, the destructor)
+//! with their exact C++ signatures, so the linker resolves them or the build
+//! fails; its declarations make the destructor the key function, so no
+//! vtable of its own is emitted to shadow libtorch's. No gloo or CUDA
+//! declaration is used, and no other project's file is in this repository.
+//!
+//! The lifetime rule: libtorch exports no factory that allocates a
+//! `ProcessGroupGloo` (nor NCCL's options), so tch-lr owns the memory of
+//! those objects from allocation to free, and libtorch never frees it. Each
+//! is built in a 64 KiB block from `operator new`, far larger than the class
+//! and filled with a pattern first (an object that reaches the block's second
+//! half, after construction or by the time it is destroyed, is refused in
+//! one line), and handed to c10's `intrusive_ptr` through
+//! `unsafe_adapt_non_heap_allocated`, c10's mechanism for objects it must
+//! not free: no reference, in tch-lr or in libtorch, can run the class's
+//! deleting destructor, which would free the block with the size of the
+//! real class. When the group is left, and only if no one else still holds
+//! a reference (the reference counts are back to their values right after
+//! adapting), the object is destroyed by its own virtual destructor called
+//! through its base class (inside libtorch, freeing nothing) and the block
+//! is freed with the size it was allocated with; a backend still referenced
+//! is left allocated rather than freed under its holder, which
+//! [`ProcessGroup::leave`] reports. NCCL's options follow the backend that
+//! holds them. Gloo's options come from libtorch's own factory and are freed
+//! by libtorch.
+//!
+//! `tests/distributed.rs` proves the result against the running libtorch:
+//! exact all-reduce and broadcast of known tensors and averaged gradients
+//! across processes launched by torchrun; those workers, and the training
+//! example on 2 processes, run under an `LD_PRELOAD` interposer of
+//! `operator new`/`delete` that aborts when a block is freed with another
+//! size than it was allocated with; and the absence of a shadowing vtable in
+//! the built library.
 //!
 //! ## Collectives
 //! Tensors are grouped by dtype and device and each group flattened into one
@@ -237,6 +258,17 @@ impl ProcessGroup {
     /// As [`all_reduce_sum`](Self::all_reduce_sum).
     pub fn barrier(&self) -> Result<()> {
         self.group.barrier().map_err(dist)
+    }
+
+    /// Leaves the group now, as dropping it does (libtorch's log threshold
+    /// is put back), and reports what a drop cannot: a backend object
+    /// libtorch still references, which is then left allocated rather than
+    /// freed under its holder (see "How the engine is reached").
+    ///
+    /// # Errors
+    /// [`Error::Distributed`] in one line naming the object left allocated.
+    pub fn leave(self) -> Result<()> {
+        self.group.leave().map_err(|why| dist(format!("leaving the process group: {why}")))
     }
 
     /// Every variable of `vs` (parameters and buffers), by name: rank 0's

@@ -1,6 +1,7 @@
 //! The process group of `src/distributed/c10d.cpp` (feature `distributed`).
 
 use std::ffi::{c_int, CStr};
+use std::mem::ManuallyDrop;
 use std::ptr::NonNull;
 
 use tch::Tensor;
@@ -11,11 +12,11 @@ use super::{
     DistGroup, Outcome,
 };
 
-/// A joined process group, left by `Drop`.
+/// A joined process group, left by [`leave`](Self::leave) or `Drop`.
 #[derive(Debug)]
 pub(crate) struct Group {
-    /// Invariant: a live group from `tch_lr_dist_new`, freed only by `Drop`,
-    /// once.
+    /// Invariant: a live group from `tch_lr_dist_new`, freed only by `leave`
+    /// or `Drop`, once.
     raw: NonNull<DistGroup>,
 }
 
@@ -88,12 +89,26 @@ impl Group {
         // SAFETY: `raw` is live (struct invariant); `e` is valid for a write.
         call(|e| unsafe { tch_lr_dist_barrier(self.raw.as_ptr(), e) })
     }
+
+    /// Leaves the group (`tch_lr_dist_free`): an error when libtorch still
+    /// referenced a backend object, which was then left allocated.
+    pub(crate) fn leave(self) -> Outcome<()> {
+        let this = ManuallyDrop::new(self);
+        free(this.raw)
+    }
+}
+
+/// Frees the group `raw`.
+fn free(raw: NonNull<DistGroup>) -> Outcome<()> {
+    // SAFETY: `raw` is a live group (from `Group`, whose `leave` and `Drop`
+    // each call this once and then never use it); `e` is valid for a write.
+    call(|e| unsafe { tch_lr_dist_free(raw.as_ptr(), e) })
 }
 
 impl Drop for Group {
     fn drop(&mut self) {
-        // SAFETY: `raw` is live (struct invariant) and freed here only, once;
-        // `e` is valid for a write. A failure has no one to go to.
-        let _ = call(|e| unsafe { tch_lr_dist_free(self.raw.as_ptr(), e) });
+        // What `leave` reports cannot be reported here: a backend libtorch
+        // still references stays allocated (never freed under its holder).
+        let _ = free(self.raw);
     }
 }
