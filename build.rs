@@ -1,7 +1,10 @@
 //! Adds libtorch's library directory to the rpath of every binary, test and
 //! example of this crate, so that they run without `LD_LIBRARY_PATH`, and
-//! compiles `src/optim/owned.cpp`, the C++ side of the owned optimizer's state
-//! (`src/optim/owned.rs`), against the same libtorch.
+//! compiles the C++ shims against the same libtorch: `src/ffi/ffi.cpp` (what
+//! they share), `src/optim/owned.cpp`, `pytorch_step.cpp` and `write.cpp` (the
+//! owned optimizer), and with the `distributed` feature
+//! `src/distributed/c10d.cpp`. Rust declares their C functions in
+//! `src/ffi/mod.rs`.
 //!
 //! `torch-sys` (links = "tch") exports that directory as `DEP_TCH_LIBTORCH_LIB`;
 //! the headers are beside it (`<lib>/../include`), as in a libtorch download
@@ -19,6 +22,8 @@ fn main() {
     println!("cargo:rerun-if-changed=src/optim/owned.cpp");
     println!("cargo:rerun-if-changed=src/optim/pytorch_step.cpp");
     println!("cargo:rerun-if-changed=src/optim/write.cpp");
+    println!("cargo:rerun-if-changed=src/ffi/ffi.cpp");
+    println!("cargo:rerun-if-changed=src/ffi/kind.hpp");
     println!("cargo:rerun-if-changed=src/ffi/protect.hpp");
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     if env::var_os("CARGO_FEATURE_DOC_ONLY").is_some() {
@@ -45,8 +50,8 @@ fn main() {
     compile_shim(&dir, &os);
 }
 
-/// `src/optim/owned.cpp`, `pytorch_step.cpp` and `write.cpp` into a static
-/// library linked into this crate.
+/// `src/ffi/ffi.cpp`, `src/optim/owned.cpp`, `pytorch_step.cpp` and
+/// `write.cpp` into a static library linked into this crate.
 fn compile_shim(lib_dir: &Path, os: &str) {
     println!("cargo:rerun-if-env-changed=LIBTORCH_INCLUDE");
     // As torch-sys: LIBTORCH_INCLUDE names the folder that holds `include`.
@@ -59,6 +64,7 @@ fn compile_shim(lib_dir: &Path, os: &str) {
         .warnings(false)
         .include(&include)
         .include(include.join("torch/csrc/api/include"))
+        .file("src/ffi/ffi.cpp")
         .file("src/optim/owned.cpp")
         .file("src/optim/pytorch_step.cpp")
         .file("src/optim/write.cpp");
@@ -89,6 +95,11 @@ fn compile_distributed(include: &Path, os: &str) {
         .cpp(true)
         .pic(true)
         .warnings(false)
+        // Optimized in every profile, so that the debug builds the tests run
+        // link the code release builds link: an optimizer can turn a virtual
+        // call into a direct one to a symbol libtorch does not export (NCCL's
+        // Options' inline destructor), which then fails every build alike.
+        .opt_level(2)
         .include(include)
         .include(include.join("torch/csrc/api/include"))
         .file("src/distributed/c10d.cpp")

@@ -26,25 +26,47 @@
 //!
 //! ## How the engine is reached
 //! A small C++ file (`src/distributed/c10d.cpp`, compiled by `build.rs` with
-//! this feature) calls libtorch's c10d: a `TCPStore` (torchrun's agent store,
-//! or rank 0's own), a `PrefixStore` per restart, and `ProcessGroupGloo` or
+//! this feature; its C functions are declared for Rust in the crate's `ffi`
+//! module) calls libtorch's c10d: a `TCPStore` (torchrun's agent store, or
+//! rank 0's own), a `PrefixStore` per restart, and `ProcessGroupGloo` or
 //! `ProcessGroupNCCL`, through their `Backend` base class (`allreduce`,
 //! `broadcast`, `barrier`, each waited on with the group's timeout). The
 //! wheel ships c10d's headers but not gloo's (`ProcessGroupGloo.hpp` includes
 //! `<gloo/...>`), and `ProcessGroupNCCL.hpp` needs CUDA headers it lacks: the
-//! shim includes neither. It declares the two members it calls of each
-//! backend class (the constructor and the options' factory, exported by
-//! libtorch) with their exact C++ signatures, so the linker resolves them or
-//! the build fails; it builds each backend in a block far larger than the
-//! class, filled with a pattern first, and refuses one that reaches the
-//! block's second half; it owns it through `c10d::Backend` and destroys it
-//! with libtorch's own virtual destructor; its declarations make the
-//! destructor the key function, so no vtable of its own is emitted to shadow
-//! libtorch's. No gloo or CUDA declaration is used, and no other project's
-//! file is in this repository. `tests/end_to_end/distributed.rs` proves the result against
-//! the running libtorch: exact all-reduce and broadcast of known tensors and
-//! averaged gradients across processes launched by torchrun, and the
-//! absence of a shadowing vtable in the built library.
+//! shim includes neither. It declares what it calls of each backend class
+//! (the constructor, the options' factory or constructor, the destructor)
+//! with their exact C++ signatures, so the linker resolves them or the build
+//! fails; its declarations make the destructor the key function, so no
+//! vtable of its own is emitted to shadow libtorch's. No gloo or CUDA
+//! declaration is used, and no other project's file is in this repository.
+//!
+//! The lifetime rule: libtorch exports no factory that allocates a
+//! `ProcessGroupGloo` (nor NCCL's options), so tch-lr owns the memory of
+//! those objects from allocation to free, and libtorch never frees it. Each
+//! is built in a 64 KiB block from `operator new`, far larger than the class
+//! and filled with a pattern first (an object that reaches the block's second
+//! half, after construction or by the time it is destroyed, is refused in
+//! one line), and handed to c10's `intrusive_ptr` through
+//! `unsafe_adapt_non_heap_allocated`, c10's mechanism for objects it must
+//! not free: no reference, in tch-lr or in libtorch, can run the class's
+//! deleting destructor, which would free the block with the size of the
+//! real class. When the group is left, and only if no one else still holds
+//! a reference (the reference counts are back to their values right after
+//! adapting), the object is destroyed by its own virtual destructor called
+//! through its base class (inside libtorch, freeing nothing) and the block
+//! is freed with the size it was allocated with; a backend still referenced
+//! is left allocated rather than freed under its holder, which
+//! [`ProcessGroup::leave`] reports. NCCL's options follow the backend that
+//! holds them. Gloo's options come from libtorch's own factory and are freed
+//! by libtorch.
+//!
+//! `tests/end_to_end/distributed.rs` proves the result against the running libtorch:
+//! exact all-reduce and broadcast of known tensors and averaged gradients
+//! across processes launched by torchrun; those workers, and the training
+//! program on 2 processes, run under an `LD_PRELOAD` interposer of
+//! `operator new`/`delete` that aborts when a block is freed with another
+//! size than it was allocated with; and the absence of a shadowing vtable in
+//! the built library.
 //!
 //! ## Collectives
 //! Tensors are grouped by dtype and device and each group flattened into one
@@ -55,51 +77,18 @@
 //! must call the same collectives in the same order; a peer that dies or a
 //! timeout ends the call with [`Error::Distributed`], one line.
 
-use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ffi::CString;
 use std::ops::Range;
-use std::ptr::NonNull;
 use std::time::Duration;
 
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
-use torch_sys::C_tensor;
 
 use crate::error::{Error, Result};
-
-// src/distributed/c10d.cpp. Each returns null on success, else a one-line
-// message malloc'd by C (freed with tch_lr_free, src/optim/owned.cpp).
-extern "C" {
-    fn tch_lr_dist_new(
-        host: *const c_char,
-        port: c_int,
-        rank: c_int,
-        size: c_int,
-        is_server: c_int,
-        prefix: *const c_char,
-        timeout_ms: i64,
-        cuda: c_int,
-        out: *mut *mut c_void,
-    ) -> *mut c_char;
-    fn tch_lr_dist_all_reduce(g: *mut c_void, tensors: *const *mut C_tensor, n: usize, mean: c_int) -> *mut c_char;
-    fn tch_lr_dist_broadcast(g: *mut c_void, tensors: *const *mut C_tensor, n: usize, root: c_int) -> *mut c_char;
-    fn tch_lr_dist_barrier(g: *mut c_void) -> *mut c_char;
-    fn tch_lr_dist_free(g: *mut c_void);
-    fn tch_lr_free(p: *mut c_void);
-}
+use crate::ffi;
 
 fn dist(message: impl Into<String>) -> Error {
     Error::Distributed(crate::error::one_line(&message.into()))
-}
-
-/// The shim's result: its message, if any, as an error.
-fn checked(p: *mut c_char) -> Result<()> {
-    let Some(p) = NonNull::new(p) else { return Ok(()) };
-    // SAFETY: the shim returns null or a NUL-terminated string from malloc,
-    // which is copied here and then freed, once.
-    let text = unsafe { CStr::from_ptr(p.as_ptr()) }.to_string_lossy().into_owned();
-    // SAFETY: as above; not used after this.
-    unsafe { tch_lr_free(p.as_ptr().cast()) };
-    Err(dist(text))
 }
 
 /// How this process was launched: torchrun's environment.
@@ -175,16 +164,10 @@ impl Launch {
 /// [`Error::Distributed`]s instead; dropping the group puts it back.
 #[derive(Debug)]
 pub struct ProcessGroup {
-    /// Invariant: a live group from `tch_lr_dist_new`, freed only in `Drop`.
-    raw: NonNull<c_void>,
+    group: ffi::Group,
     launch: Launch,
     cuda: bool,
 }
-
-// SAFETY: the shim's group is used from one thread at a time (`&self`
-// methods call blocking collectives; `ProcessGroup` is not `Sync`), and c10d's
-// backends have no thread affinity.
-unsafe impl Send for ProcessGroup {}
 
 impl ProcessGroup {
     /// Joins the group of `launch`: connects to the store (rank 0 serves it
@@ -202,31 +185,21 @@ impl ProcessGroup {
         let prefix = c(&format!("/tch_lr/attempt_{}/", launch.restart))?;
         let cuda = matches!(device, Device::Cuda(_));
         let timeout_ms = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
-        let mut out: *mut c_void = std::ptr::null_mut();
-        // SAFETY: the strings live for the call; `out` is valid for a write;
-        // the shim catches C++ exceptions into its returned message.
-        checked(unsafe {
-            tch_lr_dist_new(
-                host.as_ptr(),
-                c_int::from(launch.master_port),
-                launch.rank as c_int,
-                launch.world_size as c_int,
-                c_int::from(!launch.agent_store && launch.rank == 0),
-                prefix.as_ptr(),
-                timeout_ms,
-                c_int::from(cuda),
-                &mut out,
-            )
-        })
-        .map_err(|e| {
-            let why = match e {
-                Error::Distributed(m) => m,
-                e => e.to_string(),
-            };
+        let is_server = !launch.agent_store && launch.rank == 0;
+        let group = ffi::Group::join(
+            &host,
+            launch.master_port,
+            launch.rank,
+            launch.world_size,
+            is_server,
+            &prefix,
+            timeout_ms,
+            cuda,
+        )
+        .map_err(|why| {
             dist(format!("joining the process group at {}:{}: {why}", launch.master_addr, launch.master_port))
         })?;
-        let raw = NonNull::new(out).ok_or_else(|| dist("no process group was created"))?;
-        Ok(ProcessGroup { raw, launch: launch.clone(), cuda })
+        Ok(ProcessGroup { group, launch: launch.clone(), cuda })
     }
 
     /// This process's rank.
@@ -254,23 +227,12 @@ impl ProcessGroup {
         self.cuda
     }
 
-    fn call(
-        &self,
-        tensors: &[&Tensor],
-        f: impl FnOnce(*mut c_void, *const *mut C_tensor, usize) -> *mut c_char,
-    ) -> Result<()> {
-        let ptrs: Vec<*mut C_tensor> = tensors.iter().map(|t| t.as_ptr().cast_mut()).collect();
-        checked(f(self.raw.as_ptr(), ptrs.as_ptr(), ptrs.len()))
-    }
-
     /// Sums `tensors` over the ranks, in place.
     ///
     /// # Errors
     /// [`Error::Distributed`]: a peer failed, or the timeout passed.
     pub fn all_reduce_sum(&self, tensors: &[&Tensor]) -> Result<()> {
-        // SAFETY: `raw` is live (struct invariant); the tensor pointers are
-        // valid for the call (borrowed); the shim catches C++ exceptions.
-        self.call(tensors, |g, t, n| unsafe { tch_lr_dist_all_reduce(g, t, n, 0) })
+        self.group.all_reduce(tensors, false).map_err(dist)
     }
 
     /// Averages `tensors` over the ranks, in place: each rank's values
@@ -279,8 +241,7 @@ impl ProcessGroup {
     /// # Errors
     /// As [`all_reduce_sum`](Self::all_reduce_sum).
     pub fn all_reduce_mean(&self, tensors: &[&Tensor]) -> Result<()> {
-        // SAFETY: as in all_reduce_sum.
-        self.call(tensors, |g, t, n| unsafe { tch_lr_dist_all_reduce(g, t, n, 1) })
+        self.group.all_reduce(tensors, true).map_err(dist)
     }
 
     /// Copies rank `root`'s `tensors` into every rank's, in place.
@@ -288,8 +249,7 @@ impl ProcessGroup {
     /// # Errors
     /// As [`all_reduce_sum`](Self::all_reduce_sum).
     pub fn broadcast(&self, tensors: &[&Tensor], root: usize) -> Result<()> {
-        // SAFETY: as in all_reduce_sum.
-        self.call(tensors, |g, t, n| unsafe { tch_lr_dist_broadcast(g, t, n, root as c_int) })
+        self.group.broadcast(tensors, root).map_err(dist)
     }
 
     /// Waits until every rank has called it.
@@ -297,8 +257,18 @@ impl ProcessGroup {
     /// # Errors
     /// As [`all_reduce_sum`](Self::all_reduce_sum).
     pub fn barrier(&self) -> Result<()> {
-        // SAFETY: `raw` is live (struct invariant).
-        checked(unsafe { tch_lr_dist_barrier(self.raw.as_ptr()) })
+        self.group.barrier().map_err(dist)
+    }
+
+    /// Leaves the group now, as dropping it does (libtorch's log threshold
+    /// is put back), and reports what a drop cannot: a backend object
+    /// libtorch still references, which is then left allocated rather than
+    /// freed under its holder (see "How the engine is reached").
+    ///
+    /// # Errors
+    /// [`Error::Distributed`] in one line naming the object left allocated.
+    pub fn leave(self) -> Result<()> {
+        self.group.leave().map_err(|why| dist(format!("leaving the process group: {why}")))
     }
 
     /// Every variable of `vs` (parameters and buffers), by name: rank 0's
@@ -380,11 +350,4 @@ fn sorted(vs: &VarStore, keep: impl Fn(&Tensor) -> bool) -> Vec<Tensor> {
     let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().filter(|(_, t)| keep(t)).collect();
     vars.sort_by(|a, b| a.0.cmp(&b.0));
     vars.into_iter().map(|(_, t)| t).collect()
-}
-
-impl Drop for ProcessGroup {
-    fn drop(&mut self) {
-        // SAFETY: `raw` came from tch_lr_dist_new and is freed only here, once.
-        unsafe { tch_lr_dist_free(self.raw.as_ptr()) }
-    }
 }

@@ -12,17 +12,21 @@ use crate::error::{Error, Result};
 /// Which optimizer the groups belong to. It decides whether "momentum" means
 /// `momentum` (SGD, RMSprop) or `beta1` (Adam, AdamW), as in PyTorch's
 /// `CyclicLR` and `OneCycleLR`.
+///
+/// Its values (`as i32`) are those tch-lr's C++ shim gives the kinds
+/// (`src/ffi/kind.hpp`; a unit test compares the two).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[repr(i32)]
 pub enum OptimizerKind {
     /// `torch.optim.SGD` / `tch::nn::Sgd`.
-    Sgd,
+    Sgd = 0,
     /// `torch.optim.Adam` / `tch::nn::Adam`.
-    Adam,
+    Adam = 1,
     /// `torch.optim.AdamW` / `tch::nn::AdamW`.
-    AdamW,
+    AdamW = 2,
     /// `torch.optim.RMSprop` / `tch::nn::RmsProp`.
-    RmsProp,
+    RmsProp = 3,
 }
 
 impl OptimizerKind {

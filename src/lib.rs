@@ -64,6 +64,7 @@ pub mod config;
 #[cfg(feature = "distributed")]
 pub mod distributed;
 pub mod error;
+mod ffi;
 pub mod groups;
 pub mod guide;
 pub mod hyper;

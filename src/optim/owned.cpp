@@ -4,8 +4,8 @@
 // `optimizer.state_dict()["state"]`). Compiled by build.rs against the libtorch
 // that torch-sys links (libtorch 2.13).
 //
-// Every function catches every C++ exception and returns its message as one
-// line in a malloc'd string (free it with tch_lr_free), or nullptr on success.
+// Every function returns 0, or 1 with the one-line message of what was thrown
+// in *error (src/ffi/protect.hpp); Rust declares them in src/ffi/mod.rs.
 //
 // The `torch::optim::Optimizer *` handles are the ones torch-sys's ato_sgd,
 // ato_adam, ato_adamw and ato_rms_prop return: torch-sys's libtch/torch_api.h
@@ -14,13 +14,16 @@
 #include <torch/optim.h>
 #include <torch/serialize/archive.h>
 
+#include "../ffi/kind.hpp"
 #include "../ffi/protect.hpp"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
-#include <map>
 #include <cstring>
 #include <exception>
+#include <map>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -32,14 +35,17 @@ using torch::optim::Optimizer;
 // The format of the keys tch-lr adds beside libtorch's own.
 constexpr int64_t FORMAT = 1;
 
+using tch_lr_ffi::Kind;
+using tch_lr_ffi::kind_name;
 using tch_lr_ffi::protect;
 
-// The optimizer's name, as in tch-lr's configs.
-std::string kind_of(Optimizer *opt) {
-  if (dynamic_cast<torch::optim::SGD *>(opt) != nullptr) return "sgd";
-  if (dynamic_cast<torch::optim::AdamW *>(opt) != nullptr) return "adamw";
-  if (dynamic_cast<torch::optim::Adam *>(opt) != nullptr) return "adam";
-  if (dynamic_cast<torch::optim::RMSprop *>(opt) != nullptr) return "rmsprop";
+// The optimizer's kind (PyTorchAdamW derives from AdamW, PyTorchAdamOnly from
+// Adam, PyTorchRMSprop from RMSprop: src/optim/pytorch_step.cpp).
+Kind kind_of(Optimizer *opt) {
+  if (dynamic_cast<torch::optim::SGD *>(opt) != nullptr) return Kind::Sgd;
+  if (dynamic_cast<torch::optim::AdamW *>(opt) != nullptr) return Kind::AdamW;
+  if (dynamic_cast<torch::optim::Adam *>(opt) != nullptr) return Kind::Adam;
+  if (dynamic_cast<torch::optim::RMSprop *>(opt) != nullptr) return Kind::RmsProp;
   throw std::invalid_argument("not an SGD, Adam, AdamW or RMSprop optimizer");
 }
 
@@ -55,7 +61,7 @@ std::string group_key(size_t g) { return "tch_lr/group/" + std::to_string(g); }
 void save(Optimizer *opt, std::vector<char> &bytes) {
   torch::serialize::OutputArchive archive;
   archive.write("tch_lr/format", c10::IValue(FORMAT));
-  archive.write("tch_lr/optimizer", c10::IValue(kind_of(opt)));
+  archive.write("tch_lr/optimizer", c10::IValue(std::string(kind_name(kind_of(opt)))));
   const auto &groups = opt->param_groups();
   archive.write("tch_lr/groups", c10::IValue(static_cast<int64_t>(groups.size())));
   for (size_t g = 0; g < groups.size(); ++g) {
@@ -143,7 +149,7 @@ void check_header(Optimizer *opt, torch::serialize::InputArchive &archive) {
                                 std::to_string(FORMAT));
   }
   std::string saved = read(archive, "tch_lr/optimizer").toStringRef();
-  std::string kind = kind_of(opt);
+  std::string kind = kind_name(kind_of(opt));
   if (saved != kind) {
     throw std::invalid_argument("the optimizer state is " + saved + "'s, this optimizer is " + kind);
   }
@@ -253,10 +259,10 @@ int64_t step_of(const torch::Tensor &t, size_t index) {
   return static_cast<int64_t>(v);
 }
 
-// The state's names and tensors of one parameter (the defined ones), in
-// PyTorch's order.
-std::vector<std::pair<std::string, torch::Tensor>> state_of(Optimizer *opt, const torch::Tensor &p) {
-  std::vector<std::pair<std::string, torch::Tensor>> out;
+// The state's names (static strings: PyTorch's) and tensors of one parameter
+// (the defined ones), in PyTorch's order.
+std::vector<std::pair<const char *, torch::Tensor>> state_of(Optimizer *opt, const torch::Tensor &p) {
+  std::vector<std::pair<const char *, torch::Tensor>> out;
   auto found = opt->state().find(p.unsafeGetTensorImpl());
   if (found == opt->state().end()) return out;
   const auto *s = found->second.get();
@@ -288,15 +294,15 @@ std::vector<std::pair<std::string, torch::Tensor>> state_of(Optimizer *opt, cons
 std::unique_ptr<torch::optim::OptimizerParamState> make_state(Optimizer *opt, size_t index, const torch::Tensor &p,
                                                               const std::vector<std::string> &names,
                                                               const std::vector<torch::Tensor> &tensors) {
-  std::string kind = kind_of(opt);
+  Kind kind = kind_of(opt);
   std::vector<std::string> allowed;
   std::vector<std::string> required;
   const auto &options = group_of(opt, index).options();
-  if (kind == "sgd") {
+  if (kind == Kind::Sgd) {
     allowed = {"momentum_buffer"};
-  } else if (kind == "adam" || kind == "adamw") {
-    bool ams = kind == "adam" ? static_cast<const torch::optim::AdamOptions &>(options).amsgrad()
-                              : static_cast<const torch::optim::AdamWOptions &>(options).amsgrad();
+  } else if (kind == Kind::Adam || kind == Kind::AdamW) {
+    bool ams = kind == Kind::Adam ? static_cast<const torch::optim::AdamOptions &>(options).amsgrad()
+                                  : static_cast<const torch::optim::AdamWOptions &>(options).amsgrad();
     allowed = {"step", "exp_avg", "exp_avg_sq", "max_exp_avg_sq"};
     required = {"step", "exp_avg", "exp_avg_sq"};
     if (ams) required.push_back("max_exp_avg_sq");
@@ -312,7 +318,7 @@ std::unique_ptr<torch::optim::OptimizerParamState> make_state(Optimizer *opt, si
     const auto &name = names[k];
     if (std::find(allowed.begin(), allowed.end(), name) == allowed.end()) {
       throw std::invalid_argument("unknown state `" + name + "` of parameter " + std::to_string(index) + " for " +
-                                  kind);
+                                  kind_name(kind));
     }
     if (got.count(name) != 0) {
       throw std::invalid_argument("state `" + name + "` of parameter " + std::to_string(index) + " given twice");
@@ -334,7 +340,7 @@ std::unique_ptr<torch::optim::OptimizerParamState> make_state(Optimizer *opt, si
     auto f = got.find(name);
     return f == got.end() ? torch::Tensor() : f->second;
   };
-  if (kind == "sgd") {
+  if (kind == Kind::Sgd) {
     auto s = std::make_unique<torch::optim::SGDParamState>();
     s->momentum_buffer(at("momentum_buffer"));
     return s;
@@ -347,27 +353,14 @@ std::unique_ptr<torch::optim::OptimizerParamState> make_state(Optimizer *opt, si
     s->max_exp_avg_sq(at("max_exp_avg_sq"));
     return s;
   };
-  if (kind == "adam") return adam(std::make_unique<torch::optim::AdamParamState>());
-  if (kind == "adamw") return adam(std::make_unique<torch::optim::AdamWParamState>());
+  if (kind == Kind::Adam) return adam(std::make_unique<torch::optim::AdamParamState>());
+  if (kind == Kind::AdamW) return adam(std::make_unique<torch::optim::AdamWParamState>());
   auto s = std::make_unique<torch::optim::RMSpropParamState>();
   s->step(step_of(got["step"], index));
   s->square_avg(at("square_avg"));
   s->momentum_buffer(at("momentum_buffer"));
   s->grad_avg(at("grad_avg"));
   return s;
-}
-
-std::vector<std::string> split(const char *joined) {
-  std::vector<std::string> out;
-  std::string s(joined == nullptr ? "" : joined);
-  size_t start = 0;
-  while (start < s.size()) {
-    size_t end = s.find(',', start);
-    if (end == std::string::npos) end = s.size();
-    out.push_back(s.substr(start, end - start));
-    start = end + 1;
-  }
-  return out;
 }
 
 } // namespace
@@ -377,10 +370,10 @@ extern "C" {
 // Serializes the optimizer's state (libtorch's archive format, with tch-lr's
 // header). On success, *out is a malloc'd buffer of *len bytes (free it with
 // tch_lr_free).
-char *tch_lr_optimizer_save(Optimizer *opt, char **out, size_t *len) {
+int tch_lr_optimizer_save(Optimizer *opt, char **out, size_t *len, char **error) {
   *out = nullptr;
   *len = 0;
-  return protect([&] {
+  return protect(error, [&] {
     std::vector<char> bytes;
     save(opt, bytes);
     char *buffer = static_cast<char *>(std::malloc(bytes.empty() ? 1 : bytes.size()));
@@ -393,50 +386,60 @@ char *tch_lr_optimizer_save(Optimizer *opt, char **out, size_t *len) {
 
 // Loads a state saved by tch_lr_optimizer_save from `size` bytes at `data`.
 // On error the optimizer is unchanged.
-char *tch_lr_optimizer_load(Optimizer *opt, const char *data, size_t size) {
-  return protect([&] { load(opt, data, size); });
+int tch_lr_optimizer_load(Optimizer *opt, const char *data, size_t size, char **error) {
+  return protect(error, [&] { load(opt, data, size); });
+}
+
+// The optimizer's kind (src/ffi/kind.hpp), into *kind.
+int tch_lr_optimizer_kind(Optimizer *opt, std::int32_t *kind, char **error) {
+  *kind = -1;
+  return protect(error, [&] { *kind = static_cast<std::int32_t>(kind_of(opt)); });
 }
 
 // How many parameters the optimizer has, in all groups.
-char *tch_lr_optimizer_param_count(Optimizer *opt, size_t *n) {
+int tch_lr_optimizer_param_count(Optimizer *opt, size_t *n, char **error) {
   *n = 0;
-  return protect([&] { *n = flat_params(opt).size(); });
+  return protect(error, [&] { *n = flat_params(opt).size(); });
 }
 
-// The state of parameter `index` (group order, as PyTorch numbers them): *names
-// is a malloc'd, comma-separated list of *count names (free it with
-// tch_lr_free), out[0..*count] new tensors (copies; at most 4; the caller owns
-// them). No state: *count is 0 and *names null.
-char *tch_lr_optimizer_state_get(Optimizer *opt, size_t index, char **names, torch::Tensor **out, size_t *count) {
-  *names = nullptr;
+// The state of parameter `index` (group order, as PyTorch numbers them), into
+// the caller's two arrays of `capacity` slots each: names[k] (a static string,
+// PyTorch's name; not to be freed) and tensors[k] (a new tensor, a copy, which
+// the caller owns) for k < *count. No state: *count is 0. A state of more
+// than `capacity` tensors is an error, and nothing is written then.
+int tch_lr_optimizer_state_get(Optimizer *opt, size_t index, const char **names, torch::Tensor **tensors,
+                               size_t capacity, size_t *count, char **error) {
   *count = 0;
-  return protect([&] {
+  return protect(error, [&] {
     auto params = flat_params(opt);
     if (index >= params.size()) {
       throw std::invalid_argument("no parameter " + std::to_string(index) + ", the optimizer has " +
                                   std::to_string(params.size()));
     }
     auto state = state_of(opt, params[index]);
-    if (state.empty()) return;
-    std::string joined;
-    for (size_t k = 0; k < state.size(); ++k) joined += (k ? "," : "") + state[k].first;
-    char *text = static_cast<char *>(std::malloc(joined.size() + 1));
-    if (text == nullptr) throw std::bad_alloc();
-    std::memcpy(text, joined.c_str(), joined.size() + 1);
-    for (size_t k = 0; k < state.size(); ++k) out[k] = new torch::Tensor(state[k].second);
-    *names = text;
+    if (state.size() > capacity) {
+      throw std::invalid_argument("parameter " + std::to_string(index) + " has " + std::to_string(state.size()) +
+                                  " state tensors, more than the " + std::to_string(capacity) + " asked for");
+    }
+    std::vector<std::unique_ptr<torch::Tensor>> made;
+    for (const auto &entry : state) made.push_back(std::make_unique<torch::Tensor>(entry.second));
+    for (size_t k = 0; k < state.size(); ++k) {
+      names[k] = state[k].first;
+      tensors[k] = made[k].release();
+    }
     *count = state.size();
   });
 }
 
 // Replaces the whole per-parameter state (PyTorch's load_state_dict): `n`
-// entries, entry e for parameter indices[e] with counts[e] tensors, named by
-// the comma-separated names[e], taken in order from `tensors` (only read).
-// Parameters without an entry have no state afterwards. All is checked first:
-// on error the optimizer is unchanged.
-char *tch_lr_optimizer_state_set(Optimizer *opt, size_t n, const size_t *indices, const size_t *counts,
-                                 const char *const *names, torch::Tensor *const *tensors) {
-  return protect([&] {
+// entries, entry e for parameter indices[e] with counts[e] tensors, taken in
+// order from the `n_tensors` tensors (only read) and their names, `names`
+// (as many). Parameters without an entry have no state afterwards. All is
+// checked first: on error the optimizer is unchanged.
+int tch_lr_optimizer_state_set(Optimizer *opt, size_t n, const size_t *indices, const size_t *counts,
+                               size_t n_tensors, const char *const *names, torch::Tensor *const *tensors,
+                               char **error) {
+  return protect(error, [&] {
     auto params = flat_params(opt);
     std::vector<std::pair<size_t, std::unique_ptr<torch::optim::OptimizerParamState>>> fresh;
     std::vector<bool> seen(params.size(), false);
@@ -449,11 +452,21 @@ char *tch_lr_optimizer_state_set(Optimizer *opt, size_t n, const size_t *indices
       }
       if (seen[index]) throw std::invalid_argument("two states for parameter " + std::to_string(index));
       seen[index] = true;
-      auto list = split(names[e]);
-      if (list.size() != counts[e]) throw std::invalid_argument("names and tensors differ in number");
+      if (counts[e] > n_tensors - next) {
+        throw std::invalid_argument("the entries count more tensors than the " + std::to_string(n_tensors) + " given");
+      }
+      std::vector<std::string> list;
       std::vector<torch::Tensor> ts;
-      for (size_t k = 0; k < counts[e]; ++k) ts.push_back(*tensors[next++]);
+      for (size_t k = 0; k < counts[e]; ++k, ++next) {
+        if (names[next] == nullptr) throw std::invalid_argument("a state tensor without a name");
+        list.emplace_back(names[next]);
+        ts.push_back(*tensors[next]);
+      }
       fresh.emplace_back(index, make_state(opt, index, params[index], list, ts));
+    }
+    if (next != n_tensors) {
+      throw std::invalid_argument("the entries count " + std::to_string(next) + " tensors, " +
+                                  std::to_string(n_tensors) + " were given");
     }
     opt->state().clear();
     for (auto &entry : fresh) {
@@ -461,7 +474,4 @@ char *tch_lr_optimizer_state_set(Optimizer *opt, size_t n, const size_t *indices
     }
   });
 }
-
-// Frees a string or buffer returned by the functions above.
-void tch_lr_free(void *p) { std::free(p); }
 }

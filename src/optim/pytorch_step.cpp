@@ -1,7 +1,8 @@
 // The owned optimizer's Adam, AdamW and RMSprop step with PyTorch's formula:
 // `torch.optim.Adam` / `AdamW` / `RMSprop`'s single-tensor step (what Python
 // runs on the CPU), op for op, so that a run continued across the two
-// languages stays bit-identical. Compiled by build.rs with owned.cpp.
+// languages stays bit-identical. Compiled by build.rs with owned.cpp; Rust
+// declares its two C functions in src/ffi/mod.rs.
 //
 // libtorch's own C++ optimizers compute the same maths with other ops: Adam's
 // first moment (and centered RMSprop's gradient average) as
@@ -161,10 +162,11 @@ public:
 using PyTorchAdamOnly = PyTorchAdam<torch::optim::Adam, torch::optim::AdamOptions, torch::optim::AdamParamState>;
 using PyTorchAdamW = PyTorchAdam<torch::optim::AdamW, torch::optim::AdamWOptions, torch::optim::AdamWParamState>;
 
-// Creates with `make`; nullptr, or the one-line message of what it threw.
-template <class F> char *create(Optimizer **out, F make) {
+// Creates with `make` into *out: 0, or 1 with the one-line message of what it
+// threw in *error.
+template <class F> int create(Optimizer **out, char **error, F make) {
   *out = nullptr;
-  return tch_lr_ffi::protect([&] { *out = make(); });
+  return tch_lr_ffi::protect(error, [&] { *out = make(); });
 }
 
 } // namespace
@@ -173,10 +175,11 @@ extern "C" {
 
 // A new Adam (decoupled == 0) or AdamW (decoupled != 0) with PyTorch's step
 // and no parameters (add them with torch-sys's ato_add_parameters; free it
-// with ato_free). Null on success, else a malloc'd one-line message.
-char *tch_lr_pytorch_adam(double lr, double beta1, double beta2, double weight_decay, double eps, int amsgrad,
-                          int decoupled, Optimizer **out) {
-  return create(out, [&]() -> Optimizer * {
+// with ato_free), into *out: 0, or 1 with a one-line message in *error
+// (src/ffi/protect.hpp).
+int tch_lr_pytorch_adam(double lr, double beta1, double beta2, double weight_decay, double eps, int amsgrad,
+                        int decoupled, Optimizer **out, char **error) {
+  return create(out, error, [&]() -> Optimizer * {
     auto betas = std::make_tuple(beta1, beta2);
     if (decoupled != 0) {
       auto o = torch::optim::AdamWOptions(lr).betas(betas).weight_decay(weight_decay).eps(eps).amsgrad(amsgrad != 0);
@@ -188,9 +191,9 @@ char *tch_lr_pytorch_adam(double lr, double beta1, double beta2, double weight_d
 }
 
 // A new RMSprop with PyTorch's step, as tch_lr_pytorch_adam.
-char *tch_lr_pytorch_rms_prop(double lr, double alpha, double eps, double weight_decay, double momentum, int centered,
-                              Optimizer **out) {
-  return create(out, [&]() -> Optimizer * {
+int tch_lr_pytorch_rms_prop(double lr, double alpha, double eps, double weight_decay, double momentum, int centered,
+                            Optimizer **out, char **error) {
+  return create(out, error, [&]() -> Optimizer * {
     auto o = torch::optim::RMSpropOptions(lr)
                  .alpha(alpha)
                  .eps(eps)

@@ -1,26 +1,32 @@
 // The owned optimizer's write path: every parameter group's LR, and
 // optionally its momentum (Adam's and AdamW's beta1) and weight decay, written
-// into libtorch's group options in one call from Rust (src/optim/owned.rs),
-// at the cost of the stores. tch's setters (`ato_set_learning_rate_group`,
-// ...) cost a C call and up to four `dynamic_cast`s per group and value; the
-// owned optimizer was created by tch-lr (src/optim/owned.rs,
-// pytorch_step.cpp), so the options' class is known from `kind` and a
-// `static_cast` suffices: each group's options are a clone of the
-// constructor's defaults (libtorch's `add_param_group`, torch-sys's
-// `ato_add_parameters`), and a loaded state keeps their class.
+// into libtorch's group options in one call from Rust (src/optim/owned.rs,
+// through src/ffi/mod.rs), at the cost of the stores. tch's setters
+// (`ato_set_learning_rate_group`, ...) cost a C call and up to four
+// `dynamic_cast`s per group and value; the owned optimizer was created by
+// tch-lr (src/optim/owned.rs, pytorch_step.cpp), so the options' class is
+// known from `kind` and a `static_cast` suffices: each group's options are a
+// clone of the constructor's defaults (libtorch's `add_param_group`,
+// torch-sys's `ato_add_parameters`), and a loaded state keeps their class.
+// `kind` is the one tch_lr_optimizer_kind (owned.cpp, a dynamic_cast) gave
+// Rust for this optimizer when it was built, numbered as src/ffi/kind.hpp.
 // Compiled by build.rs with owned.cpp.
 
 #include <torch/optim.h>
 
+#include "../ffi/kind.hpp"
+#include "../ffi/protect.hpp"
+
 #include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
 #include <tuple>
 
 namespace {
 
+using tch_lr_ffi::Kind;
 using torch::optim::Optimizer;
-
-// tch-lr's kinds, as src/optim/owned.rs numbers them.
-enum Kind { kSgd = 0, kAdam = 1, kAdamW = 2, kRmsProp = 3 };
 
 template <class O> void write_sgd_like(O &o, double lr, const double *m, const double *wd, size_t g) {
   o.lr(lr);
@@ -39,31 +45,35 @@ template <class O> void write_adam_like(O &o, double lr, const double *m, const 
 extern "C" {
 
 // Writes group g's LR lr[g] (and momentum[g], weight_decay[g] where those are
-// not null) for the n groups of `opt`, an owned optimizer of `kind`. Returns
-// the number of groups written: n, or 0 when `opt` has another number of
-// groups or `kind` is unknown (nothing is written then). No exception can
-// leave it: the setters are stores.
-size_t tch_lr_optimizer_write(Optimizer *opt, int kind, size_t n, const double *lr, const double *momentum,
-                              const double *weight_decay) {
-  auto &groups = opt->param_groups();
-  if (groups.size() != n || kind < kSgd || kind > kRmsProp) return 0;
-  for (size_t g = 0; g < n; ++g) {
-    auto &options = groups[g].options();
-    switch (kind) {
-    case kSgd:
-      write_sgd_like(static_cast<torch::optim::SGDOptions &>(options), lr[g], momentum, weight_decay, g);
-      break;
-    case kAdam:
-      write_adam_like(static_cast<torch::optim::AdamOptions &>(options), lr[g], momentum, weight_decay, g);
-      break;
-    case kAdamW:
-      write_adam_like(static_cast<torch::optim::AdamWOptions &>(options), lr[g], momentum, weight_decay, g);
-      break;
-    default:
-      write_sgd_like(static_cast<torch::optim::RMSpropOptions &>(options), lr[g], momentum, weight_decay, g);
-      break;
+// not null) for the n groups of `opt`, an owned optimizer of `kind`; each
+// array given holds n values. Fails (writing nothing) when `opt` has another
+// number of groups or `kind` numbers no kind.
+int tch_lr_optimizer_write(Optimizer *opt, std::int32_t kind, size_t n, const double *lr, const double *momentum,
+                           const double *weight_decay, char **error) {
+  return tch_lr_ffi::protect(error, [&] {
+    auto &groups = opt->param_groups();
+    if (groups.size() != n) {
+      throw std::invalid_argument(std::to_string(n) + " group values for an optimizer of " +
+                                  std::to_string(groups.size()) + " groups");
     }
-  }
-  return n;
+    if (!tch_lr_ffi::is_kind(kind)) throw std::invalid_argument("no optimizer kind " + std::to_string(kind));
+    for (size_t g = 0; g < n; ++g) {
+      auto &options = groups[g].options();
+      switch (static_cast<Kind>(kind)) {
+      case Kind::Sgd:
+        write_sgd_like(static_cast<torch::optim::SGDOptions &>(options), lr[g], momentum, weight_decay, g);
+        break;
+      case Kind::Adam:
+        write_adam_like(static_cast<torch::optim::AdamOptions &>(options), lr[g], momentum, weight_decay, g);
+        break;
+      case Kind::AdamW:
+        write_adam_like(static_cast<torch::optim::AdamWOptions &>(options), lr[g], momentum, weight_decay, g);
+        break;
+      case Kind::RmsProp:
+        write_sgd_like(static_cast<torch::optim::RMSpropOptions &>(options), lr[g], momentum, weight_decay, g);
+        break;
+      }
+    }
+  });
 }
 }

@@ -8,11 +8,20 @@
 //! Also: the shim emits no vtable of libtorch's backend classes (one would
 //! shadow libtorch's); an unreachable store is one line within the timeout;
 //! a batch the world size does not divide is one line.
+//!
+//! And every C++ block is freed with the size it was allocated with: the
+//! workers above and the training example (2 processes under torchrun, as
+//! `scripts/train.sh --nproc 2` runs it) run under an `LD_PRELOAD` interposer
+//! of `operator new`/`delete` (`tests/sized_delete/interposer.cpp`) that
+//! aborts with one line on a sized delete of another size, after a probe
+//! program proved that it does.
 
 use crate::common;
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::os::unix::process::ExitStatusExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use tch::nn::{self, Module, VarStore};
@@ -29,22 +38,36 @@ fn torchrun() -> PathBuf {
 /// Runs this test binary's test `name` (of this module) as `n` workers under
 /// torchrun; their combined output, and whether all succeeded.
 fn launch(name: &str, n: usize) -> (bool, String) {
+    launch_with(name, n, None)
+}
+
+/// [`launch`], each worker with `preload` as `LD_PRELOAD` when given.
+fn launch_with(name: &str, n: usize, preload: Option<&Path>) -> (bool, String) {
     let exe = std::env::current_exe().unwrap();
     // The test's path in the binary: this module's, less the crate's name.
     let name = match module_path!().split_once("::") {
         Some((_, module)) => format!("{module}::{name}"),
         None => name.to_string(),
     };
-    let out = Command::new(torchrun())
-        .args(["--standalone", "--nnodes", "1", "--nproc-per-node", &n.to_string(), "--no-python"])
-        .arg(&exe)
-        .args([name.as_str(), "--exact", "--nocapture", "--test-threads", "1"])
+    let out = workers(n, preload, &exe, &[name.as_str(), "--exact", "--nocapture", "--test-threads", "1"])
         .env(WORKER, "1")
-        .env("GLOO_SOCKET_IFNAME", "lo")
         .output()
         .expect("running .venv/bin/torchrun");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     (out.status.success(), text)
+}
+
+/// torchrun running `program` with `args` as `n` workers over loopback (Gloo),
+/// each with `preload` as `LD_PRELOAD` when given (the workers only: `env`
+/// sets it for them, not for torchrun's Python agent).
+fn workers(n: usize, preload: Option<&Path>, program: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(torchrun());
+    cmd.args(["--standalone", "--nnodes", "1", "--nproc-per-node", &n.to_string(), "--no-python", "--"]);
+    if let Some(lib) = preload {
+        cmd.arg("env").arg(format!("LD_PRELOAD={}", lib.display()));
+    }
+    cmd.arg(program).args(args).current_dir(common::root()).env("GLOO_SOCKET_IFNAME", "lo");
+    cmd
 }
 
 fn f32s(t: &Tensor) -> Vec<f32> {
@@ -141,6 +164,8 @@ fn worker_collectives() {
     assert_eq!(pg.shard(64).unwrap(), 32 * r as i64..32 * (r as i64 + 1));
     assert!(pg.shard(63).unwrap_err().to_string().contains("does not split into 2 equal parts"));
     pg.barrier().unwrap();
+    // Left: the backend destroyed and its block freed, no reference left in libtorch.
+    pg.leave().unwrap();
     println!("worker {r} of {w}: all checks passed");
 }
 
@@ -236,4 +261,110 @@ fn the_launch_environment_is_read_and_checked() {
     assert!(e.contains("MASTER_PORT=\"x\" is not a whole number"), "{e}");
     assert_eq!(shard(96, 2, 3).unwrap(), 64..96);
     assert!(shard(100, 0, 3).unwrap_err().to_string().contains("give a batch size that 3 divides"));
+}
+
+// ---------------------------------------------------------------------------
+// Every C++ block freed with the size it was allocated with.
+// ---------------------------------------------------------------------------
+
+/// The one line the interposer writes before it aborts.
+const WRONG_SIZE: &str = "sized-delete interposer: freed with another";
+
+/// `c++` building `source` (in tests/sized_delete) into `out` with `flags`:
+/// into a name of this process first, then renamed (another test run may be
+/// building the same file).
+fn compile(source: &str, out: &Path, flags: &[&str]) {
+    let tmp = out.with_extension(format!("tmp{}", std::process::id()));
+    let src = common::root().join("tests/sized_delete").join(source);
+    let status = Command::new("c++")
+        .args(["-std=c++17", "-Wall", "-Wextra", "-Werror"])
+        .args(flags)
+        .arg("-o")
+        .arg(&tmp)
+        .arg(&src)
+        .status()
+        .expect("running c++");
+    assert!(status.success(), "c++ {}", src.display());
+    std::fs::rename(&tmp, out).unwrap();
+}
+
+/// The sized-delete interposer (tests/sized_delete/interposer.cpp), built once
+/// per test run, after its probe proved it: every variant of new and delete
+/// used rightly runs through it, and a block freed by sized delete with
+/// another size (plain, array, aligned) aborts the process with one line,
+/// where glibc alone frees it silently.
+fn interposer() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("sized-delete");
+        std::fs::create_dir_all(&dir).unwrap();
+        let (lib, probe) = (dir.join("interposer.so"), dir.join("probe"));
+        compile("interposer.cpp", &lib, &["-O2", "-shared", "-fPIC"]);
+        compile("probe.cpp", &probe, &["-O0", "-fsized-deallocation"]);
+        let run = |case: &str, preload: bool| -> Output {
+            let mut cmd = Command::new(&probe);
+            cmd.arg(case);
+            if preload {
+                cmd.env("LD_PRELOAD", &lib);
+            }
+            cmd.output().unwrap()
+        };
+        let out = run("right", true);
+        assert!(out.status.success() && out.stdout == b"freed\n", "probe right: {out:?}");
+        for case in ["size", "array", "aligned"] {
+            let alone = run(case, false);
+            assert!(alone.status.success(), "probe {case} without the interposer: {alone:?}");
+            let out = run(case, true);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.signal(), Some(6), "probe {case}: the interposer must abort: {out:?}");
+            assert!(out.stdout.is_empty(), "probe {case}: {out:?}");
+            assert!(stderr.starts_with(WRONG_SIZE) && stderr.lines().count() == 1, "probe {case}: {stderr}");
+        }
+        lib
+    })
+}
+
+#[test]
+fn the_interposer_stops_a_block_freed_with_another_size() {
+    if std::env::var_os(WORKER).is_some() {
+        return;
+    }
+    assert!(interposer().is_file());
+}
+
+/// The collectives' workers (join, every collective, leave) under the
+/// interposer: both ranks pass and exit cleanly.
+#[test]
+fn the_workers_free_every_block_with_its_size() {
+    if std::env::var_os(WORKER).is_some() {
+        return;
+    }
+    let (ok, text) = launch_with("worker_collectives", 2, Some(interposer()));
+    assert!(ok && !text.contains(WRONG_SIZE), "{text}");
+    for r in 0..2 {
+        assert!(text.contains(&format!("worker {r} of 2: all checks passed")), "{text}");
+    }
+}
+
+/// The training program (Cargo's, built with this test's features).
+fn example() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_train_resnet"))
+}
+
+/// `scripts/train.sh --nproc 2 --epochs 1 --train-size 256 --test-size 64`
+/// (the example on 2 processes under torchrun, Gloo over loopback) under the
+/// interposer: it trains, and both ranks exit cleanly.
+#[test]
+fn the_example_on_two_processes_frees_every_block_with_its_size() {
+    if std::env::var_os(WORKER).is_some() {
+        return;
+    }
+    let lib = interposer();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.csv");
+    let args = ["--epochs", "1", "--train-size", "256", "--test-size", "64", "--device", "cpu", "--log"];
+    let out = workers(2, Some(lib), &example(), &[&args[..], &[log.to_str().unwrap()]].concat()).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && !stderr.contains(WRONG_SIZE), "{stdout}{stderr}");
+    assert!(stdout.contains("done: 4 batches"), "{stdout}");
 }
