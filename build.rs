@@ -114,8 +114,9 @@ fn compile_distributed(include: &Path, os: &str) {
 fn cxx11_abi() -> String {
     println!("cargo:rerun-if-env-changed=LIBTORCH_USE_PYTORCH");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
-    println!("cargo:rerun-if-env-changed=VIRTUAL_ENV");
     if env::var_os("LIBTORCH_USE_PYTORCH").is_some() {
+        // Which Python torch-sys asks (the venv's when one is active).
+        println!("cargo:rerun-if-env-changed=VIRTUAL_ENV");
         let python = if env::var_os("VIRTUAL_ENV").is_some() { "python" } else { "python3" };
         let out = Command::new(python)
             .args(["-c", "import torch; print(torch._C._GLIBCXX_USE_CXX11_ABI)"])

@@ -1,9 +1,9 @@
 # shellcheck shell=bash
-# Source this file (`. scripts/env.sh`) to get the environment cargo needs to
-# build against the libtorch that ships inside the project's `.venv` (torch from PyPI).
-# Users with their own libtorch set LIBTORCH instead and skip this file.
+# Source this file (`. scripts/env.sh`) to put the project's `.venv` (torch and the
+# reference packages) first on PATH, for the Python scripts. Cargo needs nothing from
+# it: scripts/setup.sh wrote .cargo/config.toml, which points cargo at the .venv's
+# libtorch from any shell.
 _tch_lr_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export VIRTUAL_ENV="$_tch_lr_root/.venv"
 export PATH="$VIRTUAL_ENV/bin:$PATH"
-export LIBTORCH_USE_PYTORCH=1
 unset _tch_lr_root

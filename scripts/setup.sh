@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Creates .venv/ with torch==2.13.0 (the libtorch that tch 0.26 expects): all that
-# the main job (./scripts/train.sh) needs, since the example links that libtorch
-# and build.rs asks that torch for its C++ ABI.
+# Creates .venv/ with torch==2.13.0 (the libtorch that tch 0.26 expects) and
+# writes .cargo/config.toml, which points cargo at that libtorch: after it, plain
+# `cargo build`, `cargo run`, `cargo test`, `cargo bench` and `cargo doc` work in
+# this checkout from any shell, with nothing exported and no venv activated, and
+# share the main job's build. (A libtorch of your own: export LIBTORCH, and
+# LIBTORCH_CXX11_ABI; the environment wins over the file.)
 #
-#   scripts/setup.sh           torch only
+#   scripts/setup.sh           torch, and pyyaml for the PyTorch twin
+#                              (scripts/reference/train_resnet_torch.py)
 #   scripts/setup.sh --test    torch and what the test command's Python runs (the
 #                              fixture generators, scripts/reference/, the bench):
 #                              pyyaml, numpy and the reference packages
@@ -95,7 +99,30 @@ for name in ("pytorch_lightning", "fastai", "fastcore", "lightning_utilities"):
     assert importlib.util.find_spec(name), name
 PY
 fi
+if ! have pyyaml; then
+    installed=1
+    echo "setup: installing pyyaml into .venv (the PyTorch twin reads the configs)" >&2
+    "${pip[@]}" pyyaml "torch==$TORCH_VERSION"
+fi
 if [ "$installed" = 1 ] && ! have; then
     echo "setup: torch is $(.venv/bin/python -c 'import torch; print(torch.__version__)'), expected $TORCH_VERSION" >&2
     exit 1
+fi
+
+# cargo's configuration for this checkout: the .venv's libtorch (its folder and
+# C++ ABI, asked of the installed torch), for every cargo command run here.
+config=$(.venv/bin/python - <<'PY'
+import pathlib, torch
+print("# Written by scripts/setup.sh: cargo builds against the libtorch of this checkout's .venv")
+print(f"# (torch {torch.__version__} from PyPI), from any shell. A libtorch of your own: export LIBTORCH")
+print("# (and LIBTORCH_CXX11_ABI): the environment wins over this file. Remove it to stop using the .venv's.")
+print("[env]")
+print(f'LIBTORCH = "{pathlib.Path(torch.__file__).parent}"')
+print(f'LIBTORCH_CXX11_ABI = "{1 if torch._C._GLIBCXX_USE_CXX11_ABI else 0}"')
+PY
+)
+if [ ! -f .cargo/config.toml ] || [ "$(cat .cargo/config.toml)" != "$config" ]; then
+    echo "setup: writing .cargo/config.toml (cargo uses the .venv's libtorch from any shell)" >&2
+    mkdir -p .cargo
+    printf '%s\n' "$config" > .cargo/config.toml
 fi

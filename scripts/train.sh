@@ -25,12 +25,15 @@ if [ "${1:-}" = "--nproc" ]; then
     shift 2
 fi
 ./scripts/setup.sh
-# shellcheck source=scripts/env.sh
-. scripts/env.sh
+# cargo's own progress on stderr: the first build compiles libtorch's bindings and tch-lr (a few minutes).
 if [ -z "$nproc" ]; then
-    exec cargo run --quiet --release --bin train_resnet -- "$@"
+    echo "train.sh: building train_resnet (release)" >&2
+    cargo build --release --bin train_resnet
+    exec target/release/train_resnet "$@"
 fi
-cargo build --quiet --release --features distributed --bin train_resnet
+echo "train.sh: building train_resnet (release, with the distributed feature)" >&2
+cargo build --release --features distributed --bin train_resnet
+echo "train.sh: starting $nproc processes under torchrun" >&2
 # Loopback for Gloo on one machine, unless told otherwise.
 export GLOO_SOCKET_IFNAME="${GLOO_SOCKET_IFNAME:-lo}"
 exec .venv/bin/torchrun --standalone --nnodes 1 --nproc-per-node "$nproc" --no-python -- \

@@ -45,21 +45,28 @@ pub fn whole(s: &str, min: i128, max: i128, why: &str) -> Result<i128, String> {
     }
 }
 
-/// A finite number within `range` (`lo..=hi`, or `lo < x` when `open` is
-/// true), for a flag's value parser; `why` says what the bound means.
+/// A finite number in `[lo, hi]` (`(lo, hi]` when `open`; `hi` may be
+/// `f64::MAX`, no upper bound), for a flag's value parser; `why` says what
+/// the bounds mean.
 ///
 /// # Errors
-/// The reason, for clap to print.
+/// The reason, for clap to print: `not a number`, `must be a finite number`,
+/// `must be in [LO, HI]WHY`, `must be above LO WHY`, ...
 pub fn float(s: &str, lo: f64, hi: f64, open: bool, why: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(v) if !v.is_finite() => Err("must be a finite number".into()),
-        Ok(v) if v < lo || (open && v == lo) => {
-            Err(format!("must be {} {lo}{why}", if open { "above" } else { "at least" }))
-        }
-        Ok(v) if v > hi => Err(format!("must be at most {hi}{why}")),
-        Ok(v) => Ok(v),
-        Err(_) => Err("not a number".into()),
+    let v = match s.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => v,
+        Ok(_) => return Err("must be a finite number".into()),
+        Err(_) => return Err("not a number".into()),
+    };
+    if v > lo && v <= hi || (!open && v == lo) {
+        return Ok(v);
     }
+    Err(match (hi == f64::MAX, open) {
+        (true, true) => format!("must be above {lo}{why}"),
+        (true, false) => format!("must be at least {lo}{why}"),
+        (false, true) => format!("must be in ({lo}, {hi}]{why}"),
+        (false, false) => format!("must be in [{lo}, {hi}]{why}"),
+    })
 }
 
 /// The error and its causes, each once (a library error's message may
@@ -83,4 +90,24 @@ pub fn message(e: &anyhow::Error) -> String {
 /// an error to report.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_refused_with_the_reason() {
+        assert_eq!(whole("7", 1, 10, ""), Ok(7));
+        assert_eq!(whole("0", 1, 10, " (a batch)"), Err("must be at least 1 (a batch)".into()));
+        assert_eq!(whole("99999999999999999999999999999999999999999", 1, 10, ""), Err("must be at most 10".into()));
+        assert_eq!(whole("-99999999999999999999999999999999999999999", 1, 10, ""), Err("must be at least 1".into()));
+        assert_eq!(whole("2.5", 1, 10, ""), Err("not a whole number".into()));
+        assert_eq!(whole("x", 1, 10, ""), Err("not a number".into()));
+        assert_eq!(float("0.5", 0.0, 1.0, false, ""), Ok(0.5));
+        assert_eq!(float("0", 0.0, 1.0, false, ""), Ok(0.0));
+        assert_eq!(float("1.5", 0.0, 1.0, false, " (a decay)"), Err("must be in [0, 1] (a decay)".into()));
+        assert_eq!(float("0", 0.0, f64::MAX, true, ""), Err("must be above 0".into()));
+        assert_eq!(float("inf", 0.0, f64::MAX, true, ""), Err("must be a finite number".into()));
+    }
 }
