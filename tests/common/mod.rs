@@ -22,12 +22,10 @@ pub fn generate(name: &str, files: &[&str]) -> Vec<Vec<u8>> {
     let dir = tempfile::tempdir().unwrap();
     let python = root().join(".venv/bin/python");
     let script = root().join(format!("scripts/fixtures/gen_{name}.py"));
-    let out = std::process::Command::new(&python)
-        .arg(&script)
-        .arg("--out")
-        .arg(dir.path())
-        .output()
-        .unwrap_or_else(|e| panic!("{}: {e} (the tests need the project's .venv: scripts/setup.sh)", python.display()));
+    let out =
+        std::process::Command::new(&python).arg(&script).arg("--out").arg(dir.path()).output().unwrap_or_else(|e| {
+            panic!("{}: {e} (the tests need the project's .venv: scripts/setup.sh)", python.display())
+        });
     assert!(out.status.success(), "{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
     files
         .iter()
