@@ -11,6 +11,28 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Runs the fixture generator `scripts/fixtures/gen_{name}.py --out DIR` (the project's
+/// .venv) into a temporary folder and returns the contents of `files` it wrote there: the
+/// reference as PyTorch computes it on the machine running the test, with the libtorch
+/// the tests link. For tests that compare bit for bit with what PyTorch's CPU kernels
+/// compute: those differ in their last bits between CPUs (vectorized paths, MKL, oneDNN),
+/// so the committed fixture, written on another machine, is checked by
+/// `gen.py --check` within a tolerance instead.
+pub fn generate(name: &str, files: &[&str]) -> Vec<Vec<u8>> {
+    let dir = tempfile::tempdir().unwrap();
+    let python = root().join(".venv/bin/python");
+    let script = root().join(format!("scripts/fixtures/gen_{name}.py"));
+    let out =
+        std::process::Command::new(&python).arg(&script).arg("--out").arg(dir.path()).output().unwrap_or_else(|e| {
+            panic!("{}: {e} (the tests need the project's .venv: scripts/setup.sh)", python.display())
+        });
+    assert!(out.status.success(), "{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
+    files
+        .iter()
+        .map(|f| std::fs::read(dir.path().join(f)).unwrap_or_else(|e| panic!("{}: {f}: {e}", script.display())))
+        .collect()
+}
+
 /// One case of a fixture written by `scripts/fixtures/gen_pytorch.py` from PyTorch.
 #[derive(Debug, Deserialize)]
 pub struct Case {
