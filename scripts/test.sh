@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The test command: installs what it needs (.venv with torch 2.13.0 and the
 # reference packages: `scripts/setup.sh --test`), checks that the committed
-# fixtures are exactly what the installed references produce, then runs
-# formatting, lint and every test (unit, integration, doc).
+# fixtures are what the installed references produce (exactly, but for the
+# floats of CPU-dependent arithmetic, within the tolerance each generator names),
+# then runs formatting, lint, every test (unit, integration, doc) and every
+# shell command of the README and the guide as printed (scripts/docs/commands.py).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ./scripts/setup.sh --test
@@ -24,3 +26,5 @@ echo "== cargo test (with the distributed feature: its tests run 2 processes und
 cargo test --features distributed "$@"
 echo "== downstream crate (README example, default features off)"
 ./scripts/compat/downstream.sh
+echo "== the README's and the guide's commands, as printed"
+python scripts/docs/commands.py

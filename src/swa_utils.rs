@@ -12,7 +12,7 @@
 //!
 //! ```
 //! use tch::{nn, nn::ModuleT, Device, Kind, Tensor};
-//! use tch_lr::swa::{self, AveragedModel};
+//! use tch_lr::swa_utils::{self, AveragedModel};
 //!
 //! fn net(p: &nn::Path) -> nn::SequentialT {
 //!     nn::seq_t()
@@ -40,7 +40,7 @@
 //! assert_eq!(swa_model.n_averaged(), 3);
 //! // torch.optim.swa_utils.update_bn(loader, swa_model)
 //! let loader = (0..4).map(|_| Tensor::randn([16, 4], (Kind::Float, Device::Cpu)));
-//! swa::update_bn(swa_model.var_store(), 0.1, loader, |x| swa_net.forward_t(x, true))?;
+//! swa_utils::update_bn(swa_model.var_store(), 0.1, loader, |x| swa_net.forward_t(x, true))?;
 //! let _y = swa_net.forward_t(&Tensor::randn([2, 4], (Kind::Float, Device::Cpu)), false);
 //! # Ok::<(), tch_lr::Error>(())
 //! ```
