@@ -23,7 +23,7 @@ pub fn generate(name: &str, files: &[&str]) -> Vec<Vec<u8>> {
     let python = root().join(".venv/bin/python");
     let script = root().join(format!("scripts/fixtures/gen_{name}.py"));
     let out =
-        std::process::Command::new(&python).arg(&script).arg("--out").arg(dir.path()).output().unwrap_or_else(|e| {
+        command(&python).arg(&script).arg("--out").arg(dir.path()).output().unwrap_or_else(|e| {
             panic!("{}: {e} (the tests need the project's .venv: scripts/setup.sh)", python.display())
         });
     assert!(out.status.success(), "{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
@@ -194,6 +194,18 @@ pub fn check_cases<F: FnOnce()>(schedule: &str, cases: impl IntoIterator<Item = 
     }
     assert!(failures.is_empty(), "{schedule}: {} of {total} cases failed:\n{}", failures.len(), failures.join("\n"));
     total
+}
+
+/// A command for a program the tests run (the binaries, the PyTorch twin,
+/// torchrun): with one libtorch (OpenMP) thread, as the tests run side by side
+/// on few cores (two programs with a thread per core each spin against each
+/// other: measured 7x slower on 2 cores), and the same for the Rust and the
+/// Python side of a comparison.
+#[allow(dead_code)] // not every test binary uses it
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    let mut cmd = std::process::Command::new(program);
+    cmd.env("OMP_NUM_THREADS", "1").env("MKL_NUM_THREADS", "1");
+    cmd
 }
 
 /// Runs `check` on every registered schedule (`tch_lr::schedulers::REGISTRY`,

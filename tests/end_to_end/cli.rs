@@ -9,13 +9,14 @@
 use crate::common;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::*;
 use serde::Deserialize;
 
 fn tch_lr(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_tch-lr")).args(args).current_dir(root()).output().expect("run tch-lr");
+    let out =
+        common::command(env!("CARGO_BIN_EXE_tch-lr")).args(args).current_dir(root()).output().expect("run tch-lr");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "tch-lr {args:?} panicked: {stderr}");
     out
@@ -666,7 +667,7 @@ fn trace_resumes_from_and_saves_pytorch_files() {
             .concat();
             let out = tch_lr(&save);
             assert!(out.status.success(), "{name}: {}", String::from_utf8_lossy(&out.stderr));
-            let py = Command::new(root().join(".venv/bin/python"))
+            let py = common::command(root().join(".venv/bin/python"))
                 .arg(root().join("scripts/reference/trace_torch.py"))
                 .args([&config, "--steps", &steps, "--resume-from", saved])
                 .args(&extra)

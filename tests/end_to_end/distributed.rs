@@ -61,7 +61,7 @@ fn launch_with(name: &str, n: usize, preload: Option<&Path>) -> (bool, String) {
 /// each with `preload` as `LD_PRELOAD` when given (the workers only: `env`
 /// sets it for them, not for torchrun's Python agent).
 fn workers(n: usize, preload: Option<&Path>, program: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(torchrun());
+    let mut cmd = common::command(torchrun());
     cmd.args(["--standalone", "--nnodes", "1", "--nproc-per-node", &n.to_string(), "--no-python", "--"]);
     if let Some(lib) = preload {
         cmd.arg("env").arg(format!("LD_PRELOAD={}", lib.display()));

@@ -3,9 +3,10 @@
 //! by the validation loss, CIFAR-10 binary files, errors before training, and
 //! stop-then-resume.
 
+use crate::common;
 use std::os::unix::process::ExitStatusExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 /// The training program (`src/bin/train_resnet`), which Cargo builds for
 /// the tests with their features (`distributed` for the torchrun tests below).
@@ -18,7 +19,7 @@ fn root() -> &'static Path {
 }
 
 fn train(args: &[&str]) -> Output {
-    let out = Command::new(example()).args(args).current_dir(root()).output().unwrap();
+    let out = common::command(example()).args(args).current_dir(root()).output().unwrap();
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
     out
 }
@@ -82,7 +83,7 @@ fn trace(cfg: &str, steps: usize, metrics: Option<&str>) -> Csv {
     if let Some(m) = metrics {
         args.extend(["--metrics", m]);
     }
-    let out = Command::new(env!("CARGO_BIN_EXE_tch-lr")).args(&args).output().unwrap();
+    let out = common::command(env!("CARGO_BIN_EXE_tch-lr")).args(&args).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("t.csv");
@@ -310,8 +311,12 @@ fn a_killed_run_resumes_to_the_uninterrupted_runs_schedule() {
         let (log, ckpt) = (run.join("log.csv"), run.join("ckpt"));
         let mut args = sized(&cfg, log.to_str().unwrap(), "3", "cpu");
         args.extend(["--checkpoint-dir", ckpt.to_str().unwrap(), "--checkpoint-every", "2"]);
-        let out =
-            Command::new(example()).args(&args).env("TRAIN_RESNET_DIE_AT", point).current_dir(root()).output().unwrap();
+        let out = common::command(example())
+            .args(&args)
+            .env("TRAIN_RESNET_DIE_AT", point)
+            .current_dir(root())
+            .output()
+            .unwrap();
         assert_eq!(out.status.signal(), Some(9), "{point}: the run should have been killed: {out:?}");
         // Resume (killing nothing now) until the run is complete.
         let resumed = train(&["--resume", ckpt.to_str().unwrap(), "--device", "cpu"]);
@@ -328,7 +333,7 @@ fn a_killed_run_resumes_to_the_uninterrupted_runs_schedule() {
     let (log, ckpt) = (run.join("log.csv"), run.join("ckpt"));
     let mut args = sized(&cfg, log.to_str().unwrap(), "3", "cpu");
     args.extend(["--checkpoint-dir", ckpt.to_str().unwrap(), "--checkpoint-every", "2"]);
-    let mut child = Command::new(example()).args(&args).current_dir(root()).stdout(Stdio::null()).spawn().unwrap();
+    let mut child = common::command(example()).args(&args).current_dir(root()).stdout(Stdio::null()).spawn().unwrap();
     let start = std::time::Instant::now();
     while !ckpt.join("latest").exists() && start.elapsed().as_secs() < 60 {
         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -354,7 +359,7 @@ fn a_second_run_on_the_same_checkpoint_folder_is_refused() {
     args.extend(["--checkpoint-dir", ckpt.to_str().unwrap(), "--checkpoint-every", "2", "--stop-after", "4"]);
     ok(&train(&args));
     // The first resumer holds the lock while it is stopped at a checkpoint write.
-    let mut first = Command::new(example())
+    let mut first = common::command(example())
         .args(["--resume", ckpt.to_str().unwrap(), "--device", "cpu"])
         .env("TRAIN_RESNET_PAUSE_AT", "save:model:1")
         .current_dir(root())
@@ -624,7 +629,7 @@ fn zero_means_what_help_says_and_bad_checkpoint_settings_are_one_line() {
 
 /// The PyTorch twin (scripts/reference/train_resnet_torch.py) with `args`.
 fn twin(args: &[&str]) -> String {
-    let out = Command::new(root().join(".venv/bin/python"))
+    let out = common::command(root().join(".venv/bin/python"))
         .arg(root().join("scripts/reference/train_resnet_torch.py"))
         .args(args)
         .current_dir(root())
@@ -858,7 +863,7 @@ fn torchrun(n: usize, torchrun_args: &[&str], args: &[&str], env: &[(&str, &str)
 /// loopback (a Python script runs in the `.venv`'s Python; a binary needs
 /// `--no-python` among `torchrun_args`).
 fn launch(n: usize, torchrun_args: &[&str], program: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(root().join(".venv/bin/torchrun"));
+    let mut cmd = common::command(root().join(".venv/bin/torchrun"));
     cmd.args(["--standalone", "--nnodes", "1", "--nproc-per-node", &n.to_string()])
         .args(torchrun_args)
         .arg("--")
@@ -1014,7 +1019,7 @@ fn a_rank_that_cannot_reach_the_store_is_one_line_within_the_timeout() {
     let mut args = small(&cfg, log.to_str().unwrap());
     args.extend(["--dist-timeout", "2"]);
     let start = std::time::Instant::now();
-    let out = Command::new(example())
+    let out = common::command(example())
         .args(&args)
         .current_dir(root())
         .envs([

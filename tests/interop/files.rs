@@ -18,7 +18,6 @@ use crate::common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Instant;
 
 use common::Rng;
@@ -84,7 +83,7 @@ fn python() -> PathBuf {
 
 /// PyTorch's view of each file (`torch.load(f, weights_only=True)`), tagged.
 fn torch_load(files: &[PathBuf]) -> Vec<Json> {
-    let out = Command::new(python())
+    let out = common::command(python())
         .arg(common::root().join("scripts/fixtures/gen_interop.py"))
         .arg("--decode")
         .args(files)

@@ -6,8 +6,8 @@
 //! for bit, writes it back, and PyTorch loads that (weights_only=True) into the
 //! same tensors. Malformed states are refused in one line, nothing loaded.
 
+use crate::common;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use tch::nn::{self, Init};
 use tch::{Device, Tensor};
@@ -63,7 +63,7 @@ fn temp(name: &str) -> PathBuf {
 }
 
 fn python(mode: &str, kind: &str, path: &Path) {
-    let out = Command::new(root().join(".venv/bin/python"))
+    let out = common::command(root().join(".venv/bin/python"))
         .args(["-c", SCRIPT, mode, kind])
         .arg(path)
         .output()

@@ -5,8 +5,8 @@
 //! (scripts/reference/trace_torch.py --resume-from, the project's .venv) with the same
 //! rows, and files of another class, group count or optimizer are refused in one line.
 
+use crate::common;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde_json::{json, Value as Json};
 use tch_lr::config::Config;
@@ -135,7 +135,7 @@ print(json.dumps(out))
     let jobs_path = tmp.path().join("jobs.json");
     std::fs::write(&jobs_path, jobs.to_string()).unwrap();
     let python = root().join(".venv/bin/python");
-    let out = Command::new(&python)
+    let out = common::command(&python)
         .arg("-c")
         .arg(script)
         .arg(root().join("scripts/reference"))
