@@ -22,6 +22,10 @@
 
 use std::io;
 
+/// Writes a file atomically (a temporary file beside it, synced, then a
+/// rename): what the programs' logs, checkpoints and curves are written with.
+pub use crate::support::write_atomic;
+
 /// A whole number in `min..=max`, for a flag's value parser; the message
 /// (after clap's `invalid value 'V' for '--flag <N>'`) says why it is
 /// refused, `why` after the lower bound.

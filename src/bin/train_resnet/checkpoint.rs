@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
-use tch_lr::internals::write_atomic;
+use tch_lr::cli::write_atomic;
 use tch_lr::{Schedule, Scheduler};
 
 /// Where the run stands and what it is, saved with each checkpoint.

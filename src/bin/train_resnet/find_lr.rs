@@ -136,7 +136,7 @@ fn write_csv(path: &Path, found: &LrFinderResult) -> Result<()> {
     for ((lr, loss), smoothed) in found.lrs.iter().zip(&found.losses).zip(&found.smoothed_losses) {
         writeln!(text, "{},{},{}", num(*lr), num(*loss), num(*smoothed))?;
     }
-    Ok(tch_lr::internals::write_atomic(path, text.as_bytes())?)
+    Ok(tch_lr::cli::write_atomic(path, text.as_bytes())?)
 }
 
 /// A number as Python's `repr` writes it: the shortest digits that read back
