@@ -88,7 +88,7 @@ pub use error::{Error, Result};
 pub use optim::Optim;
 pub use scheduler::Scheduler;
 pub use schedulers::{
-    timm, transformers, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR,
+    deepspeed, timm, transformers, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR,
     ExponentialLR, LambdaLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, PolynomialLR, ReduceLROnPlateau,
     Schedule, SequentialLR, StepLR, SWA, SWALR,
 };

@@ -45,6 +45,9 @@ pub use expr::Expr;
 pub use schema::{Config, Exprs, Interval, OptimizerConfig};
 
 pub use crate::schedulers::configs::*;
+pub use crate::schedulers::deepspeed::{
+    LRRangeTestConfig, OneCycleConfig, WarmupCosineLRConfig, WarmupDecayLRConfig, WarmupLRConfig,
+};
 pub use crate::schedulers::timm::cosine::CosineLRSchedulerConfig;
 pub use crate::schedulers::timm::poly::PolyLRSchedulerConfig;
 pub use crate::schedulers::timm::step::{MultiStepLRSchedulerConfig, StepLRSchedulerConfig};
