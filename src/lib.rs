@@ -88,9 +88,9 @@ pub use error::{Error, Result};
 pub use optim::Optim;
 pub use scheduler::Scheduler;
 pub use schedulers::{
-    deepspeed, timm, transformers, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR,
-    ExponentialLR, LambdaLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, PolynomialLR, ReduceLROnPlateau,
-    Schedule, SequentialLR, StepLR, SWA, SWALR,
+    deepspeed, timm, transformers, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
+    CyclicLR, ExponentialLR, LambdaLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, PolynomialLR,
+    ReduceLROnPlateau, Schedule, SequentialLR, StepLR, SWA, SWALR,
 };
 
 /// The README's Rust examples, compiled as doctests.

@@ -7,6 +7,9 @@
 //! - [`kwargs`]: how one mapping is read key by key into a typed struct.
 //! - `building`: from a config to the optimizer and the scheduler.
 //! - `diagnostics`: the line and column of the offending key.
+//! - `deepspeed`: DeepSpeed's JSON config (its `"optimizer"` and
+//!   `"scheduler"` blocks), read by [`Config::from_path`] and
+//!   [`Config::from_yaml`] as these sections.
 //!
 //! ```yaml
 //! optimizer:
@@ -39,6 +42,7 @@ pub mod kwargs;
 pub mod schema;
 
 mod building;
+mod deepspeed;
 pub(crate) mod diagnostics;
 
 pub use expr::Expr;

@@ -60,6 +60,10 @@ const GROUP_KEYS: &[&str] = &[
     "differentiable",
     "fused",
     "decoupled_weight_decay",
+    // DeepSpeed's FusedAdam and CPUAdam: bias correction on (checked) and
+    // FusedAdam's step count, which its state has too.
+    "bias_correction",
+    "step",
 ];
 
 pub(crate) fn read_groups(groups: &mut ParamGroups, opt: &Value) -> Result<()> {
@@ -88,6 +92,13 @@ pub(crate) fn read_groups(groups: &mut ParamGroups, opt: &Value) -> Result<()> {
             if !GROUP_KEYS.contains(&k.as_str()) && !GroupKey::ALL.iter().any(|g| g.name() == k) {
                 return Err(bad(format!("group {i} has the key `{k}`, unknown to {class}")));
             }
+        }
+        if matches!(g.get("bias_correction"), Some(Value::Bool(false))) {
+            return Err(Error::Unsupported(
+                "the file's optimizer has `bias_correction=False` (DeepSpeed's Adam without it): tch-lr's Adam \
+                 always corrects the bias"
+                    .into(),
+            ));
         }
         for flag in ["maximize", "capturable", "differentiable", "fused"] {
             if matches!(g.get(flag), Some(Value::Bool(true))) {

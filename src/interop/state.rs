@@ -90,6 +90,41 @@ pub fn from_pytorch<S: Schedule>(config: &Config, sched: &Scheduler<S>, file: &V
     Ok(state)
 }
 
+/// The tch-lr [`SchedulerState`] that continues a run whose file holds the
+/// scheduler's state but not the optimizer's groups (a DeepSpeed ZeRO
+/// checkpoint: `{"scheduler": ...}` alone): a schedule whose state says
+/// every value it writes (DeepSpeed's) writes them into the groups
+/// ([`Protocol::load_torch_entries_alone`](crate::schedulers::schedule::Protocol::load_torch_entries_alone)).
+///
+/// # Errors
+/// [`Error::Unsupported`] for other schedules and for configs with a weight
+/// decay or momentum schedule; as [`from_pytorch`] otherwise.
+pub fn from_scheduler_alone<S: Schedule>(
+    config: &Config,
+    sched: &Scheduler<S>,
+    file: &Value,
+) -> Result<SchedulerState> {
+    if let Some((_, key, _)) = config.hyper_sections().next() {
+        return Err(Error::Unsupported(format!("the file has no optimizer's groups to continue `{key}:` from")));
+    }
+    if file.items().is_none() {
+        return Err(Error::State(format!("the file is a {}, not a dict", file.type_name())));
+    }
+    let mut state = sched.state()?;
+    let mut schedule = config.schedule()?;
+    schedule.load_state(state.schedule.clone())?;
+    let ours = schedule.torch_entries(&state.groups)?;
+    let mut entries = Mapping::new();
+    for key in ours.keys().filter_map(Y::as_str) {
+        if let Some(v) = file.get(key) {
+            entries.insert(key.into(), to_yaml(v, key)?);
+        }
+    }
+    schedule.load_torch_entries_alone(&entries, &mut state.groups)?;
+    state.schedule = schedule.state()?;
+    Ok(state)
+}
+
 /// One `{"optimizer", "scheduler", ...}` of a file into tch-lr's groups and
 /// the state `y` of the schedule `config` describes: the schedule is built,
 /// loaded with `y`, then with the file's entries, and saved back.

@@ -39,9 +39,7 @@ fn run_case(case: &Case) -> Run {
     // DeepSpeed's fixtures (those with beta2) on the owned optimizer, which
     // takes per-group betas: DeepSpeed's OneCycle gives Adam groups their own.
     let backend = if case.expected.beta2.is_some() { Backend::Owned } else { Backend::Tch };
-    let optim = config
-        .build_optim(&vs, backend)
-        .unwrap_or_else(|e| panic!("{}: optimizer: {e}", case.name));
+    let optim = config.build_optim(&vs, backend).unwrap_or_else(|e| panic!("{}: optimizer: {e}", case.name));
     let mut run = Run { lr: vec![], last_lr: vec![], momentum: vec![], beta2: vec![], notes: vec![], error: None };
     let mut sched = match config.build(optim) {
         Ok(s) => s,
@@ -102,7 +100,12 @@ fn check_case(case: &Case) {
             ] {
                 let bits = |v: f64| v.to_bits();
                 let want: Vec<u64> = want.iter().map(|n| bits(n.get())).collect();
-                assert_eq!(got.iter().copied().map(bits).collect::<Vec<_>>(), want, "{}: row {row}: {what} bits", case.name);
+                assert_eq!(
+                    got.iter().copied().map(bits).collect::<Vec<_>>(),
+                    want,
+                    "{}: row {row}: {what} bits",
+                    case.name
+                );
             }
         }
     }

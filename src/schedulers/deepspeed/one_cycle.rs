@@ -6,10 +6,10 @@ use super::scheduler::{format_param, DeepSpeedPolicy, DeepSpeedScheduler};
 use crate::config::kwargs::{kwargs, Diag};
 use crate::error::{Error, Result};
 use crate::groups::{ParamGroups, PerGroup};
+use crate::schedulers::py_float;
 use crate::schedulers::pymath::{div, floor};
 use crate::schedulers::registry::ScheduleConfig;
 use crate::schedulers::schedule::Schedule;
-use crate::schedulers::py_float;
 
 /// The beta2 DeepSpeed's `OneCycle` gives every Adam-type group: it writes
 /// `betas = (momentum, 0.99)`.
@@ -251,7 +251,8 @@ impl DeepSpeedPolicy for OneCycleConfig {
                 g.beta2 = Some(ONE_CYCLE_BETA2);
             }
         } else {
-            let factor = if s.skip_mom_decay { None } else { Some(1.0 + self.decay_mom_rate * self.decay_interval(s, i)?) };
+            let factor =
+                if s.skip_mom_decay { None } else { Some(1.0 + self.decay_mom_rate * self.decay_interval(s, i)?) };
             for (g, max) in groups.iter_mut().zip(&m.max) {
                 g.momentum = factor.map_or(*max, |f| max * f);
                 g.beta2 = Some(ONE_CYCLE_BETA2);
