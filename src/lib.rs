@@ -2,7 +2,8 @@
 //!
 //! PyTorch's learning-rate schedulers for [tch](https://docs.rs/tch), step for
 //! step identical to `torch.optim.lr_scheduler` (PyTorch 2.13), with
-//! transformers' and timm's schedules.
+//! transformers', timm's and DeepSpeed's schedules ([`deepspeed`]: also its JSON
+//! config and checkpoints).
 //!
 //! Start with the [`guide`] (also `docs/guide/` in the repository) and the
 //! [`Scheduler`] and [`config`] docs; `CHANGELOG.md` lists what changed.
