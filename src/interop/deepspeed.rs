@@ -18,7 +18,7 @@
 //! not asked for. With fp16 (no ZeRO) `optimizer` wraps the optimizer's
 //! state (`optimizer_state_dict`); under ZeRO the groups' values follow from
 //! the schedule's state for DeepSpeed's own schedules
-//! ([`Protocol::load_torch_entries_alone`](crate::schedulers::schedule::Protocol::load_torch_entries_alone)),
+//! (the protocol's `load_torch_entries_alone`),
 //! and a `torch.optim.lr_scheduler` class (which reads the optimizer's
 //! values) is refused.
 

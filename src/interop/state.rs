@@ -21,7 +21,10 @@
 //! transformers schedules (their `LambdaLR` state) and timm's (timm's own
 //! `state_dict()`, its `__dict__` less the optimizer; timm keeps no step
 //! count, so the file holds the last `step(t)`'s `t` beside it:
-//! `{"optimizer": ..., "scheduler": ..., "t": t}`); SGD, Adam, AdamW and
+//! `{"optimizer": ..., "scheduler": ..., "t": t}`), DeepSpeed's (its
+//! `{'last_batch_iteration': i}`; its checkpoints through
+//! [`deepspeed`](super::deepspeed), ZeRO's without the optimizer's groups
+//! through [`from_scheduler_alone`]); SGD, Adam, AdamW and
 //! RMSprop groups. A `weight_decay_scheduler:` (`momentum_scheduler:`)
 //! section is PyTorch's shadow optimizer (its LRs: the weight decays or
 //! momenta) and its scheduler, under the file's key `weight_decay_scheduler`
@@ -94,7 +97,7 @@ pub fn from_pytorch<S: Schedule>(config: &Config, sched: &Scheduler<S>, file: &V
 /// scheduler's state but not the optimizer's groups (a DeepSpeed ZeRO
 /// checkpoint: `{"scheduler": ...}` alone): a schedule whose state says
 /// every value it writes (DeepSpeed's) writes them into the groups
-/// ([`Protocol::load_torch_entries_alone`](crate::schedulers::schedule::Protocol::load_torch_entries_alone)).
+/// (the sealed protocol's `load_torch_entries_alone`).
 ///
 /// # Errors
 /// [`Error::Unsupported`] for other schedules and for configs with a weight
