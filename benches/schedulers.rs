@@ -45,6 +45,7 @@ mod model;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 use tch::nn::{self, ModuleT, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
+use tch_lr::deepspeed::{LRRangeTest, OneCycle, WarmupCosineLR, WarmupDecayLR, WarmupLR};
 use tch_lr::groups::OptimizerKind;
 use tch_lr::groups::ParamGroups;
 use tch_lr::internals::tiny_var_store;
@@ -490,6 +491,32 @@ fn timm_wsd(_: &[f64]) -> WSDLRScheduler {
     WSDLRScheduler::new(1_000_000_000, 500_000_000).stable_fn(StableFn::Rsqrt).stable_timescale(10_000.0)
 }
 
+/// DeepSpeed's schedules, long enough that the LR changes at every step of a
+/// benchmark: `LRRangeTest(lr_range_test_min_lr=lrs, lr_range_test_step_size=1000)`.
+fn ds_range_test(lrs: &[f64]) -> LRRangeTest {
+    LRRangeTest::new().lr_range_test_min_lr(lrs.to_vec()).lr_range_test_step_size(1000)
+}
+/// `OneCycle(cycle_min_lr=lrs, cycle_max_lr=10 * lrs, cycle_first_step_size=10_000,
+/// decay_step_size=1000, decay_lr_rate=0.001)`: the cycle, then a decay at every step.
+fn ds_one_cycle(lrs: &[f64]) -> OneCycle {
+    OneCycle::new(lrs.to_vec(), times(lrs, 10.0))
+        .cycle_first_step_size(10_000)
+        .decay_step_size(1000)
+        .decay_lr_rate(0.001)
+}
+/// `WarmupLR(warmup_num_steps=1e9)`: a log warmup to each group's LR.
+fn ds_warmup(_: &[f64]) -> WarmupLR {
+    WarmupLR::new().warmup_num_steps(1_000_000_000)
+}
+/// `WarmupDecayLR(total_num_steps=1e9, warmup_max_lr=lrs, warmup_num_steps=1000)`.
+fn ds_warmup_decay(lrs: &[f64]) -> WarmupDecayLR {
+    WarmupDecayLR::new(1_000_000_000).warmup_max_lr(Some(lrs.to_vec().into())).warmup_num_steps(1000)
+}
+/// `WarmupCosineLR(total_num_steps=1e9, warmup_num_steps=1000)`.
+fn ds_warmup_cosine(_: &[f64]) -> WarmupCosineLR {
+    WarmupCosineLR::new(1_000_000_000).warmup_num_steps(1000)
+}
+
 /// `ReduceLROnPlateau()` with PyTorch's defaults over `n` groups.
 fn plateau(n: usize) -> Box<dyn Steps> {
     let vs = tiny_var_store(n);
@@ -563,6 +590,12 @@ fn step_cases() -> Vec<StepCase> {
         ("timm.PolyLRScheduler", |n| sched(n, timm_poly, None)),
         ("timm.WSDLRScheduler", |n| sched(n, timm_wsd, None)),
         // timm step cases
+        // DeepSpeed step cases (issue 25)
+        ("deepspeed.LRRangeTest", |n| sched(n, ds_range_test, None)),
+        ("deepspeed.OneCycle", |n| sched(n, ds_one_cycle, None)),
+        ("deepspeed.WarmupLR", |n| sched(n, ds_warmup, None)),
+        ("deepspeed.WarmupDecayLR", |n| sched(n, ds_warmup_decay, None)),
+        ("deepspeed.WarmupCosineLR", |n| sched(n, ds_warmup_cosine, None)),
     ]
 }
 
@@ -604,6 +637,12 @@ fn index_cases() -> Vec<IndexCase> {
         ("timm.PolyLRScheduler", |at| sched_at(1, timm_poly, at)),
         ("timm.WSDLRScheduler", |at| sched_at(1, timm_wsd, at)),
         // timm index cases
+        // DeepSpeed index cases (issue 25)
+        ("deepspeed.LRRangeTest", |at| sched_at(1, ds_range_test, at)),
+        ("deepspeed.OneCycle", |at| sched_at(1, ds_one_cycle, at)),
+        ("deepspeed.WarmupLR", |at| sched_at(1, ds_warmup, at)),
+        ("deepspeed.WarmupDecayLR", |at| sched_at(1, ds_warmup_decay, at)),
+        ("deepspeed.WarmupCosineLR", |at| sched_at(1, ds_warmup_cosine, at)),
     ]
 }
 

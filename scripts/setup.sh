@@ -12,7 +12,10 @@
 #                              fixture generators, scripts/reference/, the bench):
 #                              pyyaml, numpy and the reference packages
 #                              (transformers 5.24.0 with accelerate for its Trainer,
-#                              timm 1.0.31, Lightning, fastai)
+#                              timm 1.0.31, Lightning, fastai), and DeepSpeed
+#                              0.19.8's source package, downloaded (not installed:
+#                              pip download --no-deps, from PyPI) into
+#                              .venv/share/tch-lr/ for its lr_schedules.py
 #
 # The reference packages are installed with --no-deps, with the few packages they
 # import at run time named here, so that pip can never change torch (a plain
@@ -97,6 +100,17 @@ sys.modules["timm"] = timm
 from timm import scheduler  # noqa: F401,E402
 for name in ("pytorch_lightning", "fastai", "fastcore", "lightning_utilities"):
     assert importlib.util.find_spec(name), name
+PY
+fi
+# DeepSpeed's source package: its lr_schedules.py and engine.py are the references of the deepspeed.*
+# fixtures, loaded by path (scripts/fixtures/gen_deepspeed.py fetches it once, its SHA-256 checked).
+if [ "$test" = 1 ]; then
+    .venv/bin/python - <<'PY'
+import sys
+sys.path.insert(0, "scripts/fixtures")
+import gen_deepspeed
+for member in gen_deepspeed.MEMBERS:
+    gen_deepspeed.fetch(member)
 PY
 fi
 if ! have pyyaml; then

@@ -91,6 +91,12 @@ pub struct ParamGroup {
     /// `group["swa_lr"]` (SWALR).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swa_lr: Option<f64>,
+    /// `group["betas"][1]` of Adam and AdamW where a schedule sets it
+    /// (DeepSpeed's `OneCycle` writes `betas = (momentum, 0.99)`); `None`:
+    /// the optimizer's own, untouched. The owned optimizer applies it; tch's
+    /// cannot set beta2 ([`Optim::unapplied`](crate::Optim::unapplied) says so).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beta2: Option<f64>,
 }
 
 /// The weight decay of a group in a state that does not say it (NaN: never
@@ -113,6 +119,7 @@ impl ParamGroup {
             max_momentum: None,
             base_momentum: None,
             swa_lr: None,
+            beta2: None,
         }
     }
 

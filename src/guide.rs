@@ -22,6 +22,9 @@ pub mod schedules_transformers {}
 #[doc = include_str!("../docs/guide/schedules-timm.md")]
 pub mod schedules_timm {}
 
+#[doc = include_str!("../docs/guide/schedules-deepspeed.md")]
+pub mod schedules_deepspeed {}
+
 #[doc = include_str!("../docs/guide/cli.md")]
 pub mod cli {}
 

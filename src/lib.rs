@@ -2,7 +2,8 @@
 //!
 //! PyTorch's learning-rate schedulers for [tch](https://docs.rs/tch), step for
 //! step identical to `torch.optim.lr_scheduler` (PyTorch 2.13), with
-//! transformers' and timm's schedules.
+//! transformers', timm's and DeepSpeed's schedules ([`deepspeed`]: also its JSON
+//! config and checkpoints).
 //!
 //! Start with the [`guide`] (also `docs/guide/` in the repository) and the
 //! [`Scheduler`] and [`config`] docs; `CHANGELOG.md` lists what changed.
@@ -88,9 +89,9 @@ pub use error::{Error, Result};
 pub use optim::Optim;
 pub use scheduler::Scheduler;
 pub use schedulers::{
-    timm, transformers, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts, CyclicLR,
-    ExponentialLR, LambdaLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, PolynomialLR, ReduceLROnPlateau,
-    Schedule, SequentialLR, StepLR, SWA, SWALR,
+    deepspeed, timm, transformers, ChainedScheduler, ConstantLR, CosineAnnealingLR, CosineAnnealingWarmRestarts,
+    CyclicLR, ExponentialLR, LambdaLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, PolynomialLR,
+    ReduceLROnPlateau, Schedule, SequentialLR, StepLR, SWA, SWALR,
 };
 
 /// The README's Rust examples, compiled as doctests.

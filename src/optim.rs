@@ -44,6 +44,10 @@ pub trait OptimizerSpec: OptimizerConfig + owned::sealed::Create {
     fn momentum(&self) -> f64;
     /// Its weight decay (`wd`).
     fn weight_decay(&self) -> f64;
+    /// Its beta2 (Adam, AdamW), `None` for optimizers without betas.
+    fn beta2(&self) -> Option<f64> {
+        None
+    }
     /// PyTorch's constructor checks for these settings and `lrs`, with
     /// PyTorch's messages, and every value finite.
     ///
@@ -91,6 +95,9 @@ macro_rules! adam_spec {
             fn weight_decay(&self) -> f64 {
                 self.wd
             }
+            fn beta2(&self) -> Option<f64> {
+                Some(self.beta2)
+            }
             fn check(&self, lrs: &[f64]) -> Result<()> {
                 let h = Hyper {
                     betas: [self.beta1, self.beta2],
@@ -127,6 +134,24 @@ impl OptimizerSpec for nn::RmsProp {
         };
         checked(h, lrs)
     }
+}
+
+/// A group's LR, momentum and beta2 (where a schedule set one) are finite.
+fn finite_lr_momentum(g: &crate::groups::ParamGroup) -> bool {
+    g.lr.is_finite() && g.momentum.is_finite() && g.beta2.is_none_or(f64::is_finite)
+}
+
+/// Copies each value asked for (`Some`) into `written` where it differs (bit
+/// for bit); whether any did. `None`: the group keeps what it has.
+fn take_asked(values: impl Iterator<Item = Option<f64>>, written: &mut [f64]) -> bool {
+    let mut changed = false;
+    for (w, v) in written.iter_mut().zip(values) {
+        if let Some(v) = v.filter(|v| v.to_bits() != w.to_bits()) {
+            *w = v;
+            changed = true;
+        }
+    }
+    changed
 }
 
 /// Copies `values` into `written` where they differ (bit for bit); whether any did.
@@ -177,6 +202,10 @@ pub struct Optim {
     written_lr: Vec<f64>,
     written_momentum: Vec<f64>,
     written_weight_decay: Vec<f64>,
+    /// The beta2 libtorch has (Adam, AdamW; NaN: unknown or none).
+    written_beta2: Vec<f64>,
+    /// A beta2 a schedule asked for that tch's optimizer could not take.
+    unapplied_beta2: Option<f64>,
 }
 
 impl Optim {
@@ -232,7 +261,7 @@ impl Optim {
     ) -> Result<Self> {
         let lr = lr.into();
         let kind = config.kind();
-        let (momentum, wd) = (config.momentum(), config.weight_decay());
+        let (momentum, wd, beta2) = (config.momentum(), config.weight_decay(), config.beta2());
         let lrs = lrs_for(vs, lr)?;
         config.check(&lrs)?;
         let opt = match backend {
@@ -247,6 +276,8 @@ impl Optim {
             written_lr: vec![lrs[0]; lrs.len()],
             written_momentum: vec![momentum; lrs.len()],
             written_weight_decay: vec![wd; lrs.len()],
+            written_beta2: vec![beta2.unwrap_or(f64::NAN); lrs.len()],
+            unapplied_beta2: None,
         };
         optim.sync()?;
         Ok(optim)
@@ -289,6 +320,8 @@ impl Optim {
             written_lr: lrs.clone(),
             written_momentum: vec![momentum; lrs.len()],
             written_weight_decay: groups.weight_decays(),
+            written_beta2: vec![f64::NAN; lrs.len()],
+            unapplied_beta2: None,
             groups,
         })
     }
@@ -318,6 +351,21 @@ impl Optim {
         self.groups.set_weight_decays(&wds)?;
         self.sync()?;
         Ok(self)
+    }
+
+    /// What a schedule asked of this optimizer that it cannot do, in one
+    /// line, or `None`: tch's `nn::Optimizer` ([`Optim::new`]) has no setter
+    /// for Adam's beta2, so the `betas[1] = 0.99` DeepSpeed's `OneCycle`
+    /// writes stays in tch-lr's groups (traced, saved, exported) but not in
+    /// libtorch, whose beta2 is the optimizer's own. The owned optimizer
+    /// ([`Optim::owned`]) applies it.
+    pub fn unapplied(&self) -> Option<String> {
+        let want = self.unapplied_beta2?;
+        let has = self.written_beta2.iter().find(|b| !b.is_nan()).map_or("its own".into(), |b| b.to_string());
+        Some(format!(
+            "tch's optimizer cannot set beta2: the schedule sets betas[1] = {want}, libtorch keeps {has} \
+             (Optim::owned, Backend::Owned, applies it)"
+        ))
     }
 
     /// The parameter groups as tch-lr last wrote them.
@@ -379,9 +427,10 @@ impl Optim {
         if matches!(self.opt, Engine::Owned(_)) {
             return self.sync_owned(false);
         }
-        if !self.groups.iter().all(|g| g.lr.is_finite() && g.momentum.is_finite()) {
+        if !self.groups.iter().all(finite_lr_momentum) {
             return Err(self.refuse_non_finite());
         }
+        self.note_beta2();
         let groups = self.groups.groups();
         if let ([g], [w_lr], [w_m]) = (groups, &mut self.written_lr[..], &mut self.written_momentum[..]) {
             // One group: no plan to make.
@@ -452,42 +501,60 @@ impl Optim {
     #[cfg(feature = "internals")]
     pub(crate) fn write_lrs(&mut self, lrs: &[f64]) -> Result<()> {
         match &mut self.opt {
-            Engine::Owned(o) => o.write(lrs, None, None),
+            Engine::Owned(o) => o.write(lrs, None, None, None),
             Engine::Tch(_) => Err(Error::Unsupported("tch's optimizer has no one-call write path".into())),
         }
     }
 
-    /// The owned optimizer's write path: when any group's LR or momentum (and
-    /// weight decay, with `weight_decay`) changed, every group's values in
-    /// one call into libtorch's options (`Owned::write`), from the `written_*`
-    /// vectors, updated first (set to NaN, unknown, if the write fails): no
-    /// allocation, no cast per group, and different momenta per group for
-    /// every optimizer kind.
+    /// The owned optimizer's write path: when any group's LR, momentum or
+    /// beta2 (and weight decay, with `weight_decay`) changed, every group's
+    /// values in one call into libtorch's options (`Owned::write`), from the
+    /// `written_*` vectors, updated first (set to NaN, unknown, if the write
+    /// fails): no allocation, no cast per group, and different momenta per
+    /// group for every optimizer kind.
     fn sync_owned(&mut self, weight_decay: bool) -> Result<()> {
-        if !self.groups.iter().all(|g| g.lr.is_finite() && g.momentum.is_finite()) {
+        if !self.groups.iter().all(finite_lr_momentum) {
             return Err(self.refuse_non_finite());
         }
         let Engine::Owned(owned) = &mut self.opt else { return Ok(()) };
         let groups = self.groups.groups();
         let lr = take_changed(groups.iter().map(|g| g.lr), &mut self.written_lr);
         let momentum = take_changed(groups.iter().map(|g| g.momentum), &mut self.written_momentum);
+        let beta2 = take_asked(groups.iter().map(|g| g.beta2), &mut self.written_beta2);
         let wd = weight_decay && take_changed(groups.iter().map(|g| g.weight_decay), &mut self.written_weight_decay);
-        if lr || momentum || wd {
+        if lr || momentum || beta2 || wd {
             let result = owned.write(
                 &self.written_lr,
                 momentum.then_some(&self.written_momentum),
+                beta2.then_some(&self.written_beta2),
                 wd.then_some(&self.written_weight_decay),
             );
             if result.is_err() {
                 // What libtorch holds is unknown now: NaN, so that the next
                 // sync writes every value again.
-                for v in [&mut self.written_lr, &mut self.written_momentum, &mut self.written_weight_decay] {
+                for v in [
+                    &mut self.written_lr,
+                    &mut self.written_momentum,
+                    &mut self.written_beta2,
+                    &mut self.written_weight_decay,
+                ] {
                     v.fill(f64::NAN);
                 }
             }
             result?;
         }
         Ok(())
+    }
+
+    /// tch's optimizer: notes a beta2 a schedule asks for that libtorch does
+    /// not have (tch has no setter for it), for [`Optim::unapplied`].
+    fn note_beta2(&mut self) {
+        self.unapplied_beta2 = None;
+        for (g, w) in self.groups.iter().zip(&self.written_beta2) {
+            if let Some(b) = g.beta2.filter(|b| b.to_bits() != w.to_bits()) {
+                self.unapplied_beta2 = Some(b);
+            }
+        }
     }
 
     /// The error for the first non-finite value; puts the groups back to what
@@ -501,6 +568,8 @@ impl Optim {
                 Some(("lr", g.lr))
             } else if !g.momentum.is_finite() {
                 Some((kind.momentum_name(), g.momentum))
+            } else if let Some(b) = g.beta2.filter(|b| !b.is_finite()) {
+                Some(("beta2", b))
             } else if !g.weight_decay.is_finite() {
                 Some(("weight_decay", g.weight_decay))
             } else {
@@ -517,6 +586,9 @@ impl Optim {
             }
             if self.written_weight_decay[i].is_finite() {
                 g.weight_decay = self.written_weight_decay[i];
+            }
+            if g.beta2.is_some_and(|b| !b.is_finite()) {
+                g.beta2 = self.written_beta2.get(i).copied().filter(|b| b.is_finite());
             }
         }
         error.unwrap_or_else(|| Error::Value("a non-finite value".into()))
@@ -549,6 +621,10 @@ impl Optim {
         self.written_lr.iter_mut().for_each(|w| *w = f64::NAN);
         self.written_momentum.iter_mut().for_each(|w| *w = f64::NAN);
         self.written_weight_decay.iter_mut().for_each(|w| *w = f64::NAN);
+        // tch's optimizer cannot change its beta2: what it has stays known.
+        if matches!(self.opt, Engine::Owned(_)) {
+            self.written_beta2.iter_mut().for_each(|w| *w = f64::NAN);
+        }
         self.sync()
     }
 }

@@ -99,7 +99,15 @@ pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(R
         _ => {}
     }
     let mut first = 0;
-    let mut notes = Vec::new();
+    // The reference's warnings at construction (DeepSpeed's), and a beta2 a
+    // schedule sets, which no column shows.
+    let mut notes = sched.schedule().notes();
+    if let Some(b2) = sched.groups().iter().find_map(|g| g.beta2) {
+        notes.push(format!(
+            "{} sets betas[1] = {b2} (not a column): the owned optimizer applies it, tch's nn::Optimizer cannot",
+            sched.schedule().name()
+        ));
+    }
     if let Some(path) = &opts.resume_from {
         let state = resume_state(config, &sched, path, &mut notes).map_err(|e| e.context(path.display()))?;
         sched.load_state(state)?;
@@ -151,6 +159,21 @@ fn resume_state(
     path: &Path,
     notes: &mut Vec<String>,
 ) -> Result<SchedulerState> {
+    if crate::interop::deepspeed::is_deepspeed_checkpoint(path) {
+        let checkpoint = crate::interop::deepspeed::load(path)?;
+        notes.push(format!(
+            "{}: a DeepSpeed {}checkpoint at global step {} ({} skipped: no scheduler step on them)",
+            checkpoint.file.display(),
+            checkpoint.ds_version.as_deref().map(|v| format!("{v} ")).unwrap_or_default(),
+            checkpoint.global_steps,
+            checkpoint.skipped_steps
+        ));
+        if checkpoint.has_optimizer() {
+            return crate::interop::state::from_pytorch(config, sched, &checkpoint.state);
+        }
+        notes.push("its optimizer is in ZeRO's files (not read): the groups' values follow from the schedule's".into());
+        return crate::interop::state::from_scheduler_alone(config, sched, &checkpoint.state);
+    }
     let file = if crate::interop::hf::is_trainer_checkpoint(path) {
         let checkpoint = crate::interop::hf::load(path)?;
         notes.push(format!(

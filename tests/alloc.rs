@@ -218,6 +218,11 @@ fn schedulers_over_an_optimizer_do_not_allocate_in_step() {
         let a = counted(|k| s.step(metric(k)).expect("step"));
         assert!(s.last_lr()[0] < 0.1 * 0.9, "ReduceLROnPlateau never cut the LR: {:?}", s.last_lr());
         found.push((format!("ReduceLROnPlateau/{n}"), a));
+        // DeepSpeed's OneCycle on the owned Adam: beta1 and beta2 through the write path.
+        let adam = Optim::owned(nn::Adam::default(), &vs, lrs(n)).expect("optim");
+        let one_cycle = tch_lr::deepspeed::OneCycle::new(l.clone(), times(&l, 10.0)).cycle_first_step_size(300);
+        let mut s = one_cycle.build(adam).expect("scheduler");
+        found.push((format!("deepspeed.OneCycle/{n} (owned Adam, betas)"), counted(|_| s.step().expect("step"))));
     }
     assert_none("Scheduler::step over a tch optimizer", found);
 }

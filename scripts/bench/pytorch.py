@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """PyTorch's side of the scheduler benchmark (`benches/schedulers.rs`).
 
-Times `scheduler.step()` of each of the 15 schedulers of
-`torch.optim.lr_scheduler`, built exactly as the Rust benchmark builds them:
+Times `scheduler.step()` of each registered schedule (PyTorch's
+`torch.optim.lr_scheduler`, transformers', timm's, DeepSpeed's 0.19.8
+lr_schedules.py loaded by path), built exactly as the Rust benchmark builds them:
 an SGD optimizer (momentum 0.9) with 1, 16 or 256 parameter groups of one
 `[1]` parameter each, group `i` of `n` at LR `0.1 * (1 + i / n)`.
 
@@ -34,6 +35,7 @@ from transformers.optimization import get_scheduler
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("reference", "fixtures")]
 from common import SwaLoop  # noqa: E402 - PyTorch's SWA loop, as the fixtures run it
+from gen_deepspeed import lr_schedules  # noqa: E402 - DeepSpeed's lr_schedules.py, loaded by path
 from registry import names  # noqa: E402
 
 # timm's scheduler modules without timm/__init__ (which needs torchvision).
@@ -121,6 +123,15 @@ CASES = {
     "timm.WSDLRScheduler": lambda o, l: T.WSDLRScheduler(o, 1_000_000_000, 500_000_000, stable_fn="rsqrt",
                                                          stable_timescale=10_000.0),
     # timm cases
+    # DeepSpeed cases (issue 25): its lr_schedules.py, as benches/schedulers.rs builds them.
+    "deepspeed.LRRangeTest": lambda o, l: lr_schedules().LRRangeTest(o, lr_range_test_min_lr=l,
+                                                                      lr_range_test_step_size=1000),
+    "deepspeed.OneCycle": lambda o, l: lr_schedules().OneCycle(o, l, times(l, 10.0), cycle_first_step_size=10_000,
+                                                                decay_step_size=1000, decay_lr_rate=0.001),
+    "deepspeed.WarmupLR": lambda o, l: lr_schedules().WarmupLR(o, warmup_num_steps=1_000_000_000),
+    "deepspeed.WarmupDecayLR": lambda o, l: lr_schedules().WarmupDecayLR(o, 1_000_000_000, warmup_max_lr=l,
+                                                                          warmup_num_steps=1000),
+    "deepspeed.WarmupCosineLR": lambda o, l: lr_schedules().WarmupCosineLR(o, 1_000_000_000, warmup_num_steps=1000),
 }
 
 

@@ -46,3 +46,8 @@ plot timm.StepLRScheduler timm_step_lr_scheduler.yaml 100
 plot timm.MultiStepLRScheduler timm_multi_step_lr_scheduler.yaml 100
 plot timm.PolyLRScheduler timm_poly_lr_scheduler.yaml 110
 plot timm.WSDLRScheduler timm_wsd_lr_scheduler.yaml 1100
+plot deepspeed.LRRangeTest deepspeed_lr_range_test.yaml 60
+plot deepspeed.OneCycle deepspeed_one_cycle.yaml 260
+plot deepspeed.WarmupLR deepspeed_warmup_lr.yaml 150
+plot deepspeed.WarmupDecayLR deepspeed_warmup_decay_lr.yaml 330
+plot deepspeed.WarmupCosineLR deepspeed_warmup_cosine_lr.yaml 560

@@ -24,6 +24,10 @@ the file has the key `weight_decay_scheduler` (`momentum_scheduler`): the same
 a file (`weights_only=True`; written after k steps, by PyTorch or by `tch-lr
 trace --save-pytorch`) into the optimizer and scheduler built from CONFIG and
 prints rows k..N-1 (row k: the state as loaded; `--metrics` by global step).
+
+CONFIG may be DeepSpeed's JSON config: its "optimizer" and "scheduler" blocks built as
+DeepSpeed's engine builds them (gen_deepspeed.engine_build); a DeepSpeed schedule's state
+is `{'last_batch_iteration': i}`, i + 1 steps.
 """
 
 import argparse
@@ -39,6 +43,7 @@ from torch.optim import lr_scheduler as L
 SCRIPTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(SCRIPTS / "fixtures"), str(SCRIPTS / "reference")]
 from common import momenta, num  # noqa: E402
+from gen_deepspeed import engine_build, is_deepspeed_config  # noqa: E402
 from references import build_optimizer, build_scheduler, shadow_optimizer  # noqa: E402
 
 DEFAULT_OPTIMIZER = {"name": "sgd", "lr": 0.1}
@@ -64,6 +69,11 @@ def resumed_at(sd):
     return sd["last_epoch"]
 
 
+def deepspeed_steps(sched):
+    """A DeepSpeed schedule's steps since construction (gen_deepspeed.Stepped), or None."""
+    return sched.steps_taken() if hasattr(sched, "steps_taken") else None
+
+
 def saved_state(sched):
     """The scheduler's part of a saved file: {"scheduler": its state_dict()}; for a timm
     schedule (gen_timm.Stepped) timm's own state_dict() and, as timm keeps no step count,
@@ -87,6 +97,8 @@ def load_state(sched, saved):
         sched.resumed(resumed_at(saved["scheduler"]) + resumed_at(saved["swa_scheduler"]))
         return sched.epoch
     sched.load_state_dict(saved["scheduler"])
+    if deepspeed_steps(sched) is not None:
+        return deepspeed_steps(sched)
     return resumed_at(saved["scheduler"])
 
 
@@ -97,15 +109,20 @@ def trace(config, rows, metrics=None, epochs=None, save_to=None, save_at=None, r
     {"weight_decay_scheduler": {"optimizer", "scheduler"}} for the shadow optimizer and its
     scheduler, the same for momentum_scheduler:); with resume_from, loads such a file and traces
     from its step on."""
+    deepspeed = is_deepspeed_config(config)
     o = config.get("optimizer") or DEFAULT_OPTIMIZER
-    opt = build_optimizer(o)
+    opt = None if deepspeed else build_optimizer(o)
     out = {"lr": [], "momentum": []}
     if config.get("weight_decay_scheduler"):
         out["weight_decay"] = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            scheds = [build_scheduler(opt, config["scheduler"])]
+            if deepspeed:
+                opt, first_sched = engine_build(config)
+            else:
+                first_sched = build_scheduler(opt, config["scheduler"])
+            scheds = [first_sched]
             shadows = {}
             parts = [(None, opt, scheds[0])]  # (the file's key, optimizer, scheduler)
             for key, target in HYPERS:
@@ -157,7 +174,9 @@ def main():
     args = ap.parse_args()
     if (args.save_to is None) != (args.save_at is None):
         ap.error("--save-to and --save-at go together")
-    config = yaml.safe_load(Path(args.config).read_text())
+    text = Path(args.config).read_text()
+    # DeepSpeed's config as JSON: PyYAML (YAML 1.1) reads `1e-8` as a string.
+    config = json.loads(text) if args.config.endswith(".json") else yaml.safe_load(text)
     rows, err = trace(config, args.steps, read_metrics(args.metrics) if args.metrics else None,
                       save_to=args.save_to, save_at=args.save_at, resume_from=args.resume_from)
     if err:

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use tch::nn::{self, VarStore};
 
-use super::diagnostics;
+use super::diagnostics::{self, Layout};
 use super::kwargs::{Diag, KwargValue, Seg};
 use super::schema::{Config, OptimizerConfig};
 use crate::checks::{check, Hyper};
@@ -228,7 +228,18 @@ impl Config {
     /// # Errors
     /// [`Error::Config`] when it is not a valid config.
     pub fn from_value(value: serde_yaml::Value) -> Result<Config> {
-        Self::read(value).map_err(|d| diagnostics::error(None, None, d))
+        let (value, layout) = Self::layout(value).map_err(|d| diagnostics::error(None, None, d))?;
+        Self::read(value).map_err(|d| diagnostics::error(None, None, layout.diag(d)))
+    }
+
+    /// A DeepSpeed JSON config as tch-lr's ([`super::deepspeed`]), and which
+    /// layout the text has.
+    fn layout(value: serde_yaml::Value) -> Result<(serde_yaml::Value, Layout), super::kwargs::Diag> {
+        if super::deepspeed::is_deepspeed(&value) {
+            Ok((super::deepspeed::translate(&value)?, Layout::DeepSpeed))
+        } else {
+            Ok((value, Layout::TchLr))
+        }
     }
 
     fn parse(file: Option<&Path>, text: &str) -> Result<Config> {
@@ -240,8 +251,9 @@ impl Config {
             }
             return Err(e);
         }
-        let mut config = Self::read(value).map_err(|d| diagnostics::error(file, Some(text), d))?;
-        config.source = diagnostics::Source::new(text);
+        let (value, layout) = Self::layout(value).map_err(|d| diagnostics::error(file, Some(text), d))?;
+        let mut config = Self::read(value).map_err(|d| diagnostics::error(file, Some(text), layout.diag(d)))?;
+        config.source = diagnostics::Source::new(text, layout);
         Ok(config)
     }
 

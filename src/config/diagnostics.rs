@@ -315,11 +315,35 @@ impl<'de> Visitor<'de> for Once<'_, '_> {
 /// to place the errors that building it finds. Not part of the config:
 /// configs compare equal whatever their source.
 #[derive(Clone, Default)]
-pub(crate) struct Source(Option<Arc<str>>);
+pub(crate) struct Source(Option<Arc<str>>, Layout);
+
+/// How the text lays the sections out: tch-lr's, or DeepSpeed's JSON config,
+/// whose `scheduler.X` is `scheduler.params.X` ([`super::deepspeed::file_path`]).
+#[derive(Clone, Copy, Default, PartialEq)]
+pub(crate) enum Layout {
+    #[default]
+    TchLr,
+    DeepSpeed,
+}
+
+impl Layout {
+    /// `path` (in tch-lr's sections) as the text has it.
+    pub(crate) fn path(self, path: Vec<Seg>) -> Vec<Seg> {
+        match self {
+            Layout::TchLr => path,
+            Layout::DeepSpeed => super::deepspeed::file_path(&path),
+        }
+    }
+
+    /// `diag` at its place in the text.
+    pub(crate) fn diag(self, diag: Diag) -> Diag {
+        Diag { path: self.path(diag.path), message: diag.message }
+    }
+}
 
 impl Source {
-    pub(crate) fn new(text: &str) -> Self {
-        Source(Some(text.into()))
+    pub(crate) fn new(text: &str, layout: Layout) -> Self {
+        Source(Some(text.into()), layout)
     }
 }
 
@@ -346,6 +370,7 @@ impl fmt::Debug for Source {
 pub(crate) fn constructor(source: &Source, at: Vec<Seg>, e: Error) -> Error {
     let (places, e) = e.split_argument();
     let Some(text) = &source.0 else { return e };
+    let layout = source.1;
     let reference = matches!(
         e,
         Error::Value(_) | Error::Assertion(_) | Error::ZeroDivision(_) | Error::Overflow(_) | Error::NotImplemented(_)
@@ -362,12 +387,13 @@ pub(crate) fn constructor(source: &Source, at: Vec<Seg>, e: Error) -> Error {
             ArgumentAt::Item(k, i) => argument = Some(vec![Seg::Key(k.into()), Seg::Index(i)]),
         }
     }
-    let argument = argument.map(|a| [schedule.as_slice(), &a].concat());
+    let argument = argument.map(|a| layout.path([schedule.as_slice(), &a].concat()));
     let (path, place) = match argument.and_then(|p| locate(text, &p).map(|l| (p, l))) {
         Some((p, l)) => (p, Some(l)),
         None => {
-            let name = locate(text, &[schedule.as_slice(), &[Seg::Key("name".into())]].concat());
-            (schedule, name)
+            let name = layout.path([schedule.as_slice(), &[Seg::Key("name".into())]].concat());
+            let schedule = if layout == Layout::DeepSpeed { layout.path(schedule) } else { schedule };
+            (schedule, locate(text, &name))
         }
     };
     Diag { path, message: e.to_string() }.into_error_at(None, place)

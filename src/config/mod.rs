@@ -7,6 +7,9 @@
 //! - [`kwargs`]: how one mapping is read key by key into a typed struct.
 //! - `building`: from a config to the optimizer and the scheduler.
 //! - `diagnostics`: the line and column of the offending key.
+//! - `deepspeed`: DeepSpeed's JSON config (its `"optimizer"` and
+//!   `"scheduler"` blocks), read by [`Config::from_path`] and
+//!   [`Config::from_yaml`] as these sections.
 //!
 //! ```yaml
 //! optimizer:
@@ -39,12 +42,16 @@ pub mod kwargs;
 pub mod schema;
 
 mod building;
+mod deepspeed;
 pub(crate) mod diagnostics;
 
 pub use expr::Expr;
 pub use schema::{Config, Exprs, Interval, OptimizerConfig};
 
 pub use crate::schedulers::configs::*;
+pub use crate::schedulers::deepspeed::{
+    LRRangeTestConfig, OneCycleConfig, WarmupCosineLRConfig, WarmupDecayLRConfig, WarmupLRConfig,
+};
 pub use crate::schedulers::timm::cosine::CosineLRSchedulerConfig;
 pub use crate::schedulers::timm::poly::PolyLRSchedulerConfig;
 pub use crate::schedulers::timm::step::{MultiStepLRSchedulerConfig, StepLRSchedulerConfig};

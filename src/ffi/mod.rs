@@ -108,6 +108,7 @@ extern "C" {
         n: usize,
         lr: *const f64,
         momentum: *const f64,
+        beta2: *const f64,
         weight_decay: *const f64,
         error: *mut *mut c_char,
     ) -> c_int;
@@ -374,27 +375,29 @@ impl Optimizer {
         self.ato(|o| unsafe { torch_sys::ato_set_weight_decay_group(o, group, wd) })
     }
 
-    /// Writes every group's LR, and momentum (beta1) and weight decay where
-    /// given, in one call into libtorch's group options
-    /// (`src/optim/write.cpp`), the options' class known from `kind`, which
-    /// must be [`kind`](Self::kind)'s. Every slice holds one value per group.
+    /// Writes every group's LR, and momentum (beta1), beta2 (Adam and AdamW;
+    /// a NaN leaves the group's) and weight decay where given, in one call
+    /// into libtorch's group options (`src/optim/write.cpp`), the options'
+    /// class known from `kind`, which must be [`kind`](Self::kind)'s. Every
+    /// slice holds one value per group.
     pub(crate) fn write(
         &mut self,
         kind: OptimizerKind,
         lr: &[f64],
         momentum: Option<&[f64]>,
+        beta2: Option<&[f64]>,
         weight_decay: Option<&[f64]>,
     ) -> Outcome<()> {
         let n = lr.len();
-        if [momentum, weight_decay].iter().flatten().any(|v| v.len() != n) {
-            return Err(format!("{n} LRs and another number of momenta or weight decays"));
+        if [momentum, beta2, weight_decay].iter().flatten().any(|v| v.len() != n) {
+            return Err(format!("{n} LRs and another number of momenta, beta2s or weight decays"));
         }
         let ptr = |v: Option<&[f64]>| v.map_or(std::ptr::null(), <[f64]>::as_ptr);
-        let (m, wd) = (ptr(momentum), ptr(weight_decay));
-        // SAFETY: `raw` is live (struct invariant); `lr` holds n doubles, `m`
-        // and `wd` n each or are null (checked above); all are only read, for
-        // the call; `e` is valid for a write.
-        call(|e| unsafe { tch_lr_optimizer_write(self.raw.as_ptr(), kind, n, lr.as_ptr(), m, wd, e) })
+        let (m, b2, wd) = (ptr(momentum), ptr(beta2), ptr(weight_decay));
+        // SAFETY: `raw` is live (struct invariant); `lr` holds n doubles, `m`,
+        // `b2` and `wd` n each or are null (checked above); all are only
+        // read, for the call; `e` is valid for a write.
+        call(|e| unsafe { tch_lr_optimizer_write(self.raw.as_ptr(), kind, n, lr.as_ptr(), m, b2, wd, e) })
     }
 
     /// The state, in libtorch's archive format with tch-lr's header
@@ -573,7 +576,7 @@ mod tests {
         let short = "é".repeat(10) + "\nsecond line";
         let e = opt.set_state(&[(0, vec![(short, Tensor::zeros([2], tch::kind::FLOAT_CPU))])]).unwrap_err();
         assert_eq!(e, format!("unknown state `{}", "é".repeat(10)));
-        let e = opt.write(OptimizerKind::Sgd, &[0.1, 0.2], None, None).unwrap_err();
+        let e = opt.write(OptimizerKind::Sgd, &[0.1, 0.2], None, None, None).unwrap_err();
         assert_eq!(e, "2 group values for an optimizer of 1 groups");
     }
 

@@ -43,7 +43,8 @@
 //! Nothing in a file is executed. A pickle's `GLOBAL` may name only the globals of
 //! [`pickle::ALLOWLIST`](crate::interop::pickle::ALLOWLIST) (`collections.OrderedDict`,
 //! `collections.Counter`, `torch._utils._rebuild_tensor_v2`, `torch._utils._rebuild_parameter`,
-//! `_codecs.encode` and the `torch.*Storage` classes as persistent-id storage types), each
+//! `_codecs.encode`, `torch.Size` as a tuple of ints and the `torch.*Storage` classes as
+//! persistent-id storage types), each
 //! interpreted by the fixed rule its documentation gives. Any other global, a `REDUCE` on anything
 //! else, a `BUILD` on anything but an `OrderedDict` and any opcode beyond protocol 2's are refused
 //! with one line ([`Error::TorchFile`]).
@@ -72,6 +73,7 @@
 //!
 //! [`Error::TorchFile`]: crate::Error::TorchFile
 
+pub mod deepspeed;
 pub mod hf;
 pub mod model;
 pub mod optimizer;

@@ -60,6 +60,10 @@ const GROUP_KEYS: &[&str] = &[
     "differentiable",
     "fused",
     "decoupled_weight_decay",
+    // DeepSpeed's FusedAdam and CPUAdam: bias correction on (checked) and
+    // FusedAdam's step count, which its state has too.
+    "bias_correction",
+    "step",
 ];
 
 pub(crate) fn read_groups(groups: &mut ParamGroups, opt: &Value) -> Result<()> {
@@ -89,6 +93,13 @@ pub(crate) fn read_groups(groups: &mut ParamGroups, opt: &Value) -> Result<()> {
                 return Err(bad(format!("group {i} has the key `{k}`, unknown to {class}")));
             }
         }
+        if matches!(g.get("bias_correction"), Some(Value::Bool(false))) {
+            return Err(Error::Unsupported(
+                "the file's optimizer has `bias_correction=False` (DeepSpeed's Adam without it): tch-lr's Adam \
+                 always corrects the bias"
+                    .into(),
+            ));
+        }
         for flag in ["maximize", "capturable", "differentiable", "fused"] {
             if matches!(g.get(flag), Some(Value::Bool(true))) {
                 return Err(Error::Unsupported(format!(
@@ -104,8 +115,12 @@ pub(crate) fn read_groups(groups: &mut ParamGroups, opt: &Value) -> Result<()> {
         if kind.uses_beta1() {
             match g.get("betas") {
                 Some(Value::List(b) | Value::Tuple(b)) if b.len() == 2 => {
-                    let b1 = &b[0];
-                    dst.momentum = num(b1).ok_or_else(|| bad(format!("{} is not a number", what("betas"))))?
+                    let n = |v| num(v).ok_or_else(|| bad(format!("{} is not a number", what("betas"))));
+                    dst.momentum = n(&b[0])?;
+                    // A beta2 the schedule sets (DeepSpeed's OneCycle) is the file's.
+                    if dst.beta2.is_some() {
+                        dst.beta2 = Some(n(&b[1])?);
+                    }
                 }
                 _ => return Err(bad(format!("{} is not a pair", what("betas")))),
             }
@@ -145,7 +160,7 @@ pub(crate) fn write_groups(groups: &ParamGroups, o: &OptimizerConfig, sizes: Opt
                     d.push(("fused", Value::None));
                 }
                 OptimizerKind::Adam | OptimizerKind::AdamW => {
-                    let beta2 = o.betas.map_or(0.999, |b| b[1]);
+                    let beta2 = g.beta2.unwrap_or_else(|| o.betas.map_or(0.999, |b| b[1]));
                     d.push(("betas", Value::Tuple(vec![f(g.momentum), f(beta2)])));
                     d.push(("eps", f(o.eps.unwrap_or(1e-8))));
                     d.push(("weight_decay", f(g.weight_decay)));

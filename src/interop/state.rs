@@ -21,7 +21,10 @@
 //! transformers schedules (their `LambdaLR` state) and timm's (timm's own
 //! `state_dict()`, its `__dict__` less the optimizer; timm keeps no step
 //! count, so the file holds the last `step(t)`'s `t` beside it:
-//! `{"optimizer": ..., "scheduler": ..., "t": t}`); SGD, Adam, AdamW and
+//! `{"optimizer": ..., "scheduler": ..., "t": t}`), DeepSpeed's (its
+//! `{'last_batch_iteration': i}`; its checkpoints through
+//! [`deepspeed`](super::deepspeed), ZeRO's without the optimizer's groups
+//! through [`from_scheduler_alone`]); SGD, Adam, AdamW and
 //! RMSprop groups. A `weight_decay_scheduler:` (`momentum_scheduler:`)
 //! section is PyTorch's shadow optimizer (its LRs: the weight decays or
 //! momenta) and its scheduler, under the file's key `weight_decay_scheduler`
@@ -87,6 +90,41 @@ pub fn from_pytorch<S: Schedule>(config: &Config, sched: &Scheduler<S>, file: &V
             }
         }
     }
+    Ok(state)
+}
+
+/// The tch-lr [`SchedulerState`] that continues a run whose file holds the
+/// scheduler's state but not the optimizer's groups (a DeepSpeed ZeRO
+/// checkpoint: `{"scheduler": ...}` alone): a schedule whose state says
+/// every value it writes (DeepSpeed's) writes them into the groups
+/// (the sealed protocol's `load_torch_entries_alone`).
+///
+/// # Errors
+/// [`Error::Unsupported`] for other schedules and for configs with a weight
+/// decay or momentum schedule; as [`from_pytorch`] otherwise.
+pub fn from_scheduler_alone<S: Schedule>(
+    config: &Config,
+    sched: &Scheduler<S>,
+    file: &Value,
+) -> Result<SchedulerState> {
+    if let Some((_, key, _)) = config.hyper_sections().next() {
+        return Err(Error::Unsupported(format!("the file has no optimizer's groups to continue `{key}:` from")));
+    }
+    if file.items().is_none() {
+        return Err(Error::State(format!("the file is a {}, not a dict", file.type_name())));
+    }
+    let mut state = sched.state()?;
+    let mut schedule = config.schedule()?;
+    schedule.load_state(state.schedule.clone())?;
+    let ours = schedule.torch_entries(&state.groups)?;
+    let mut entries = Mapping::new();
+    for key in ours.keys().filter_map(Y::as_str) {
+        if let Some(v) = file.get(key) {
+            entries.insert(key.into(), to_yaml(v, key)?);
+        }
+    }
+    schedule.load_torch_entries_alone(&entries, &mut state.groups)?;
+    state.schedule = schedule.state()?;
     Ok(state)
 }
 

@@ -204,11 +204,18 @@ impl Owned {
         self.opt.step().map_err(torch)
     }
 
-    /// Writes every group's LR, and momentum (beta1) and weight decay where
-    /// given, in one call into libtorch's group options (src/optim/write.cpp):
-    /// the stores, without a C call and casts per group and value.
-    pub(crate) fn write(&mut self, lr: &[f64], momentum: Option<&[f64]>, weight_decay: Option<&[f64]>) -> Result<()> {
-        self.opt.write(self.kind, lr, momentum, weight_decay).map_err(torch)
+    /// Writes every group's LR, and momentum (beta1), beta2 (Adam, AdamW)
+    /// and weight decay where given, in one call into libtorch's group
+    /// options (src/optim/write.cpp): the stores, without a C call and casts
+    /// per group and value.
+    pub(crate) fn write(
+        &mut self,
+        lr: &[f64],
+        momentum: Option<&[f64]>,
+        beta2: Option<&[f64]>,
+        weight_decay: Option<&[f64]>,
+    ) -> Result<()> {
+        self.opt.write(self.kind, lr, momentum, beta2, weight_decay).map_err(torch)
     }
 
     pub(crate) fn set_lr(&mut self, lr: f64) -> Result<()> {

@@ -1,5 +1,6 @@
 // The owned optimizer's write path: every parameter group's LR, and
-// optionally its momentum (Adam's and AdamW's beta1) and weight decay, written
+// optionally its momentum (Adam's and AdamW's beta1), Adam's and AdamW's beta2
+// (DeepSpeed's OneCycle sets it) and weight decay, written
 // into libtorch's group options in one call from Rust (src/optim/owned.rs,
 // through src/ffi/mod.rs), at the cost of the stores. tch's setters
 // (`ato_set_learning_rate_group`, ...) cost a C call and up to four
@@ -17,6 +18,7 @@
 #include "../ffi/kind.hpp"
 #include "../ffi/protect.hpp"
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <stdexcept>
@@ -28,15 +30,23 @@ namespace {
 using tch_lr_ffi::Kind;
 using torch::optim::Optimizer;
 
+// SGD and RMSprop have no beta2: the caller passes none for them.
 template <class O> void write_sgd_like(O &o, double lr, const double *m, const double *wd, size_t g) {
   o.lr(lr);
   if (m != nullptr) o.momentum(m[g]);
   if (wd != nullptr) o.weight_decay(wd[g]);
 }
 
-template <class O> void write_adam_like(O &o, double lr, const double *m, const double *wd, size_t g) {
+// A NaN beta2 is one tch-lr does not know: the group keeps its own.
+template <class O>
+void write_adam_like(O &o, double lr, const double *m, const double *b2, const double *wd, size_t g) {
   o.lr(lr);
-  if (m != nullptr) o.betas(std::make_tuple(m[g], std::get<1>(o.betas())));
+  if (m != nullptr || b2 != nullptr) {
+    const auto betas = o.betas();
+    const double beta1 = m != nullptr ? m[g] : std::get<0>(betas);
+    const double beta2 = b2 != nullptr && !std::isnan(b2[g]) ? b2[g] : std::get<1>(betas);
+    o.betas(std::make_tuple(beta1, beta2));
+  }
   if (wd != nullptr) o.weight_decay(wd[g]);
 }
 
@@ -44,12 +54,13 @@ template <class O> void write_adam_like(O &o, double lr, const double *m, const 
 
 extern "C" {
 
-// Writes group g's LR lr[g] (and momentum[g], weight_decay[g] where those are
-// not null) for the n groups of `opt`, an owned optimizer of `kind`; each
-// array given holds n values. Fails (writing nothing) when `opt` has another
-// number of groups or `kind` numbers no kind.
+// Writes group g's LR lr[g] (and momentum[g], beta2[g], weight_decay[g] where
+// those are not null; beta2 for Adam and AdamW only, a NaN skipped) for the n
+// groups of `opt`, an owned optimizer of `kind`; each array given holds n
+// values. Fails (writing nothing) when `opt` has another number of groups,
+// `kind` numbers no kind, or beta2 is given for SGD or RMSprop.
 int tch_lr_optimizer_write(Optimizer *opt, std::int32_t kind, size_t n, const double *lr, const double *momentum,
-                           const double *weight_decay, char **error) {
+                           const double *beta2, const double *weight_decay, char **error) {
   return tch_lr_ffi::protect(error, [&] {
     auto &groups = opt->param_groups();
     if (groups.size() != n) {
@@ -57,17 +68,22 @@ int tch_lr_optimizer_write(Optimizer *opt, std::int32_t kind, size_t n, const do
                                   std::to_string(groups.size()) + " groups");
     }
     if (!tch_lr_ffi::is_kind(kind)) throw std::invalid_argument("no optimizer kind " + std::to_string(kind));
+    const auto k = static_cast<Kind>(kind);
+    if (beta2 != nullptr && k != Kind::Adam && k != Kind::AdamW) {
+      throw std::invalid_argument("beta2 for an optimizer without betas");
+    }
     for (size_t g = 0; g < n; ++g) {
       auto &options = groups[g].options();
-      switch (static_cast<Kind>(kind)) {
+      switch (k) {
       case Kind::Sgd:
         write_sgd_like(static_cast<torch::optim::SGDOptions &>(options), lr[g], momentum, weight_decay, g);
         break;
       case Kind::Adam:
-        write_adam_like(static_cast<torch::optim::AdamOptions &>(options), lr[g], momentum, weight_decay, g);
+        write_adam_like(static_cast<torch::optim::AdamOptions &>(options), lr[g], momentum, beta2, weight_decay, g);
         break;
       case Kind::AdamW:
-        write_adam_like(static_cast<torch::optim::AdamWOptions &>(options), lr[g], momentum, weight_decay, g);
+        write_adam_like(static_cast<torch::optim::AdamWOptions &>(options), lr[g], momentum, beta2, weight_decay,
+                        g);
         break;
       case Kind::RmsProp:
         write_sgd_like(static_cast<torch::optim::RMSpropOptions &>(options), lr[g], momentum, weight_decay, g);

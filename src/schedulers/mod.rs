@@ -15,6 +15,7 @@
 //! | `SWALR`, `SWA` (PyTorch's SWA loop: a schedule, then `SWALR`) | `swa.rs` | `torch.optim.swa_utils` |
 //! | `transformers.linear`, `transformers.cosine`, ... (the [`transformers`] module) | `transformers/` | transformers' `get_scheduler` |
 //! | `timm.CosineLRScheduler`, `timm.WSDLRScheduler`, ... (the [`timm`] module) | `timm/` | timm's `timm.scheduler` |
+//! | `deepspeed.WarmupLR`, `deepspeed.OneCycle`, ... (the [`deepspeed`] module) | `deepspeed/` | DeepSpeed's `deepspeed.runtime.lr_schedules` |
 //!
 //! Shared machinery: `lr_scheduler.rs` (PyTorch's `LRScheduler` base class:
 //! [`LRScheduler<P>`] around any [`LrPolicy`]), `schedule.rs` (the
@@ -106,6 +107,7 @@
 mod composite;
 mod cosine;
 mod cyclic;
+pub mod deepspeed;
 mod lambda;
 mod lr_scheduler;
 mod one_cycle;

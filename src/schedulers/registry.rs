@@ -168,6 +168,12 @@ registry! {
     TimmMultiStepLRScheduler(crate::config::MultiStepLRSchedulerConfig),
     TimmPolyLRScheduler(crate::config::PolyLRSchedulerConfig),
     TimmWSDLRScheduler(crate::config::WSDLRSchedulerConfig),
+    // DeepSpeed (issue 25): deepspeed.runtime.lr_schedules, one line per class.
+    DeepSpeedLRRangeTest(crate::config::LRRangeTestConfig),
+    DeepSpeedOneCycle(crate::config::OneCycleConfig),
+    DeepSpeedWarmupLR(crate::config::WarmupLRConfig),
+    DeepSpeedWarmupDecayLR(crate::config::WarmupDecayLRConfig),
+    DeepSpeedWarmupCosineLR(crate::config::WarmupCosineLRConfig),
 }
 
 impl ScheduleInfo {
@@ -239,6 +245,13 @@ impl SchedulerConfig {
         if self.name().starts_with("timm.") {
             return Err(Diag::new(format!(
                 "{} warms up with its own `warmup_t` and `warmup_lr_init`: a `warmup:` block is for PyTorch's \
+                 and transformers' schedules",
+                self.name()
+            )));
+        }
+        if self.name().starts_with("deepspeed.") {
+            return Err(Diag::new(format!(
+                "{} is DeepSpeed's (its warmup is its own, where it has one): a `warmup:` block is for PyTorch's \
                  and transformers' schedules",
                 self.name()
             )));

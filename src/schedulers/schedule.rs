@@ -45,6 +45,12 @@ pub trait Schedule: Protocol + Send + Debug {
         false
     }
 
+    /// What the reference warned of at construction, one line each
+    /// (DeepSpeed's `OneCycle` on SGD: momentum cycling switched off).
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
     /// `state_dict()`: everything but closures, as a YAML value (YAML keeps
     /// `inf` and every `f64` exactly).
     ///
@@ -185,6 +191,21 @@ pub trait Protocol {
     fn load_torch_entries(&mut self, entries: &Mapping, groups: &ParamGroups) -> Result<()> {
         self.load_torch_state(entry(entries, "scheduler")?, groups)
     }
+
+    /// Loads what [`torch_entries`](Self::torch_entries) writes without the
+    /// optimizer's groups beside it (a DeepSpeed ZeRO checkpoint keeps them
+    /// in other files), for a schedule whose state says every group value it
+    /// writes (DeepSpeed's classes): those are written into `groups`.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for every other schedule (they read the
+    /// optimizer's values); as [`load_torch_entries`](Self::load_torch_entries).
+    fn load_torch_entries_alone(&mut self, entries: &Mapping, groups: &mut ParamGroups) -> Result<()> {
+        let _ = (entries, groups);
+        Err(Error::Unsupported(
+            "this schedule continues from the optimizer's param_groups, which the file does not hold".into(),
+        ))
+    }
 }
 
 /// The entry `key` of what a training loop saved.
@@ -243,6 +264,10 @@ impl Protocol for Box<dyn Schedule> {
     fn load_torch_entries(&mut self, entries: &Mapping, groups: &ParamGroups) -> Result<()> {
         (**self).load_torch_entries(entries, groups)
     }
+
+    fn load_torch_entries_alone(&mut self, entries: &Mapping, groups: &mut ParamGroups) -> Result<()> {
+        (**self).load_torch_entries_alone(entries, groups)
+    }
 }
 
 impl Schedule for Box<dyn Schedule> {
@@ -264,6 +289,10 @@ impl Schedule for Box<dyn Schedule> {
 
     fn takes_metric(&self) -> bool {
         (**self).takes_metric()
+    }
+
+    fn notes(&self) -> Vec<String> {
+        (**self).notes()
     }
 
     fn state(&self) -> Result<serde_yaml::Value> {

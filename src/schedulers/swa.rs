@@ -326,7 +326,9 @@ impl Protocol for SWA {
                 self.s.swa_start
             )));
         }
-        self.s.epoch = taken + swa_taken;
+        self.s.epoch = taken.checked_add(swa_taken).ok_or_else(|| {
+            Error::State(format!("its swa_scheduler took {swa_taken} steps: not a run's (the loop's step overflows)"))
+        })?;
         self.s.last_lr = groups.lrs();
         Ok(())
     }

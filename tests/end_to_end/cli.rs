@@ -796,3 +796,82 @@ fn one_line_error(out: &Output) -> String {
     assert!(errors[0].starts_with("error: "), "{stderr}");
     errors[0].to_string()
 }
+
+/// DeepSpeed: `trace` reads its JSON config (`configs/ds_config.json`, whose rows
+/// `every_config_traces_like_pytorch_with_and_without_checkpoint` holds to PyTorch's)
+/// and continues from its checkpoints (tests/fixtures/interop_state/ds_checkpoint.*,
+/// scripts/fixtures/gen_interop_state.py): a tag folder and a save folder with
+/// `latest`, the file holding the optimizer or not (ZeRO), each row the
+/// uninterrupted run's. An `"auto"` value and a ZeRO checkpoint of a schedule
+/// that needs the optimizer's values are one line each.
+#[test]
+fn trace_reads_deepspeed_configs_and_checkpoints() {
+    let out = tch_lr(&["trace", "configs/ds_config.json", "--steps", "4", "--format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // WarmupDecayLR's linear warmup: the first two rows at warmup_min_lr, then 0.001 * 1/38.
+    let lr: Vec<f64> = t["lr"].as_array().unwrap().iter().map(|r| r[0].as_f64().unwrap()).collect();
+    let want = [0.0, 0.0, 0.001 / 38.0, 0.001 * 2.0 / 38.0];
+    assert!(lr.iter().zip(want).all(|(a, b)| close(*a, b)) && lr.len() == 4, "{lr:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("configs/ds_config.json")).unwrap();
+    let auto = write(
+        dir.path(),
+        "auto.json",
+        text.replace("\"total_num_steps\": 384", "\"total_num_steps\": \"auto\"").as_bytes(),
+    );
+    let e = one_line_error(&tch_lr(&["trace", &auto, "--steps", "3"]));
+    assert!(e.contains("scheduler.params.total_num_steps: \"auto\"") && e.contains("(--max_steps"), "{e}");
+    assert!(e.contains("(line 14, column 7)"), "{e}");
+
+    let base = root().join("tests/fixtures/interop_state");
+    let all: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(base.join("cases.json")).unwrap()).unwrap();
+    let mut seen = 0;
+    for case in
+        all["cases"].as_array().unwrap().iter().filter(|c| c["name"].as_str().unwrap().starts_with("ds_checkpoint."))
+    {
+        let name = case["name"].as_str().unwrap();
+        let config = write(dir.path(), &format!("{name}.json"), case["config"].to_string().as_bytes());
+        let steps = case["steps"].to_string();
+        for (k, f) in case["files"].as_object().unwrap() {
+            let folder = base.join(f["file"].as_str().unwrap());
+            let out = tch_lr(&[
+                "trace",
+                &config,
+                "--steps",
+                &steps,
+                "--resume-from",
+                folder.to_str().unwrap(),
+                "--format",
+                "json",
+            ]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{name} at {k}: {stderr}");
+            assert!(
+                stderr.contains(&format!("a DeepSpeed 0.19.8 checkpoint at global step {k} (0 skipped")),
+                "{stderr}"
+            );
+            assert_eq!(stderr.contains("ZeRO"), name.ends_with("zero2"), "{stderr}");
+            let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let k: usize = k.parse().unwrap();
+            for what in ["lr", "momentum"] {
+                let want = &case["rows"][what].as_array().unwrap()[k..];
+                assert_eq!(t[what].as_array().unwrap(), want, "{name} resumed at {k}: {what}");
+            }
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 10, "five checkpoint layouts, two cuts each");
+
+    // ZeRO (no optimizer in the file) under a schedule that continues from the optimizer's values.
+    let zero = base.join("ds_checkpoint.zero2");
+    let cosine = write(
+        dir.path(),
+        "cosine.json",
+        br#"{"optimizer": {"type": "AdamW", "params": {"lr": 0.002}}, "scheduler": {"type": "CosineAnnealingLR", "params": {"T_max": 10}}}"#,
+    );
+    let e = one_line_error(&tch_lr(&["trace", &cosine, "--steps", "12", "--resume-from", zero.to_str().unwrap()]));
+    assert!(e.contains("param_groups"), "{e}");
+}

@@ -6,7 +6,8 @@
 //!
 //! - scheduler and optimizer `param_groups` (`state::from_pytorch`, then
 //!   `Scheduler::load_state` and a few steps), from every file of
-//!   tests/fixtures/interop_state/;
+//!   tests/fixtures/interop_state/ (of a DeepSpeed checkpoint folder, what
+//!   `interop::deepspeed::load` takes of it);
 //! - the owned optimizer's per-parameter state (`state::optimizer_state_from_pytorch`), its
 //!   tensors records of a file read lazily (`torch_file::load`) or in memory;
 //! - a model's `state_dict` (`model::load_state_dict`).
@@ -140,7 +141,13 @@ fn fuzz_scheduler_states() {
         let metrics: Option<Vec<f64>> =
             c["metrics"].as_array().map(|m| m.iter().map(|v| v.as_f64().unwrap()).collect());
         for f in c["files"].as_object().unwrap().values() {
-            let file = torch_file::load(dir.join(f["file"].as_str().unwrap())).unwrap();
+            let path = dir.join(f["file"].as_str().unwrap());
+            let file = if f.get("model_states").is_some() {
+                // A DeepSpeed checkpoint folder: what its reader takes of it.
+                tch_lr::interop::deepspeed::load(&path).unwrap().state
+            } else {
+                torch_file::load(path).unwrap()
+            };
             inputs.push((config.clone(), metrics.clone(), file));
         }
     }

@@ -5,7 +5,8 @@
 //! (`config`, `validation`), random arguments (`properties`), the blog
 //! post's claims (`seed`), timm's generator (`timm`), weight decay and
 //! momentum schedules (`hyper`), the LR range test (`lr_finder`), weight
-//! averaging (`swa`) and the owned optimizer (`optimizer_*`).
+//! averaging (`swa`), the owned optimizer (`optimizer_*`) and DeepSpeed's
+//! schedules beyond their fixtures (`deepspeed`).
 //!
 //! One test binary (it links libtorch once): `cargo test --test schedules`;
 //! one module, `cargo test --test schedules parity::`; one schedule of the
@@ -15,6 +16,7 @@
 mod common;
 
 mod config;
+mod deepspeed;
 mod hyper;
 mod lr_finder;
 mod optimizer_state;

@@ -2,12 +2,15 @@
 //! (written by `scripts/fixtures/gen_pytorch.py`, which drives `torch.optim.lr_scheduler`)
 //! through a real tch optimizer and compares, row by row, each group's LR,
 //! `get_last_lr()` and momentum (beta1 for Adam/AdamW) to 1e-9 relative, and the
-//! row, type and message of every error PyTorch raises.
+//! row, type and message of every error PyTorch raises; where a fixture has
+//! them (DeepSpeed's), each group's beta2 (`betas[1]`) and the reference's
+//! warnings ([`Schedule::notes`]).
 
 use crate::common;
 
 use common::*;
 use tch_lr::config::Config;
+use tch_lr::optim::Backend;
 use tch_lr::{Schedule, Scheduler};
 
 /// What one case produced: rows until the first error, and that error.
@@ -15,7 +18,17 @@ struct Run {
     lr: Vec<Vec<f64>>,
     last_lr: Vec<Vec<f64>>,
     momentum: Vec<Vec<f64>>,
+    beta2: Vec<Vec<Option<f64>>>,
+    notes: Vec<String>,
     error: Option<(usize, tch_lr::Error)>,
+}
+
+/// Each group's `betas[1]`: the one a schedule set, else the optimizer's
+/// (`None` without betas).
+fn beta2_row(config: &Config, s: &Scheduler<Box<dyn Schedule>>) -> Vec<Option<f64>> {
+    let o = config.optimizer.as_ref().expect("optimizer section");
+    let own = o.name.uses_beta1().then(|| o.betas.map_or(0.999, |b| b[1]));
+    s.groups().iter().map(|g| g.beta2.or(own)).collect()
 }
 
 fn run_case(case: &Case) -> Run {
@@ -23,10 +36,11 @@ fn run_case(case: &Case) -> Run {
     let config = Config::from_value(yaml).unwrap_or_else(|e| panic!("{}: config: {e}", case.name));
     let groups = config.optimizer.as_ref().expect("optimizer section").lrs().expect("lrs").len();
     let vs = tiny_vs(groups);
-    let optim = config
-        .build_optim(&vs, tch_lr::optim::Backend::Tch)
-        .unwrap_or_else(|e| panic!("{}: optimizer: {e}", case.name));
-    let mut run = Run { lr: vec![], last_lr: vec![], momentum: vec![], error: None };
+    // DeepSpeed's fixtures (those with beta2) on the owned optimizer, which
+    // takes per-group betas: DeepSpeed's OneCycle gives Adam groups their own.
+    let backend = if case.expected.beta2.is_some() { Backend::Owned } else { Backend::Tch };
+    let optim = config.build_optim(&vs, backend).unwrap_or_else(|e| panic!("{}: optimizer: {e}", case.name));
+    let mut run = Run { lr: vec![], last_lr: vec![], momentum: vec![], beta2: vec![], notes: vec![], error: None };
     let mut sched = match config.build(optim) {
         Ok(s) => s,
         Err(e) => {
@@ -38,7 +52,9 @@ fn run_case(case: &Case) -> Run {
         run.lr.push(s.groups().lrs());
         run.last_lr.push(s.last_lr().to_vec());
         run.momentum.push(s.groups().momenta());
+        run.beta2.push(beta2_row(&config, s));
     };
+    run.notes = sched.schedule().notes();
     record(&mut run, &sched);
     for k in 0..case.steps {
         let result = if let Some(epochs) = &case.epochs {
@@ -72,6 +88,33 @@ fn check_case(case: &Case) {
         assert_row("lr", &case.name, row, &run.lr[row], &want.lr[row]);
         assert_row("last_lr", &case.name, row, &run.last_lr[row], &want.last_lr[row]);
         assert_row("momentum", &case.name, row, &run.momentum[row], &want.momentum[row]);
+        if let Some(beta2) = &want.beta2 {
+            let want: Vec<Option<f64>> = beta2[row].iter().map(|b| b.map(Num::get)).collect();
+            assert_eq!(run.beta2[row], want, "{}: row {row}: beta2", case.name);
+            // DeepSpeed's fixtures hold its float order to the bit (`inv * ln(i + 1)`,
+            // `min + delta * gamma`, `(1 + cos(..)) / 2`): every value exactly.
+            for (what, got, want) in [
+                ("lr", &run.lr[row], &case.expected.lr[row]),
+                ("last_lr", &run.last_lr[row], &case.expected.last_lr[row]),
+                ("momentum", &run.momentum[row], &case.expected.momentum[row]),
+            ] {
+                let bits = |v: f64| v.to_bits();
+                let want: Vec<u64> = want.iter().map(|n| bits(n.get())).collect();
+                assert_eq!(
+                    got.iter().copied().map(bits).collect::<Vec<_>>(),
+                    want,
+                    "{}: row {row}: {what} bits",
+                    case.name
+                );
+            }
+        }
+    }
+    if let Some(notes) = &want.notes {
+        // Each of the reference's warnings is a note, in its words.
+        assert_eq!(run.notes.len(), notes.len(), "{}: notes {:?}, the reference's {notes:?}", case.name, run.notes);
+        for (ours, theirs) in run.notes.iter().zip(notes) {
+            assert!(ours.starts_with(theirs.as_str()), "{}: note {ours:?}, the reference's {theirs:?}", case.name);
+        }
     }
     match (&run.error, &want.error) {
         (None, None) => {}

@@ -14,6 +14,7 @@ pub(crate) enum Global {
     RebuildTensorV2,
     RebuildParameter,
     CodecsEncode,
+    Size,
     Storage(DType),
 }
 
@@ -46,6 +47,9 @@ allowlist! {
         "a parameter: `(tensor, requires_grad, backward_hooks)`, the hooks empty.";
     ("_codecs", "encode") => Global::CodecsEncode,
         "`bytes` (as protocol 2 pickles them): `encode(str, 'latin1')` only.";
+    ("torch", "Size") => Global::Size,
+        "a tensor shape (DeepSpeed's ZeRO checkpoints list each parameter's in `param_shapes`): `REDUCE` with \
+         one tuple of ints, read as that tuple.";
     ("torch", "FloatStorage") => Global::Storage(DType::Float32),
         "the type of a persistent id's storage of `float32` elements; likewise each below.";
     ("torch", "DoubleStorage") => Global::Storage(DType::Float64), "`float64`.";
@@ -104,7 +108,8 @@ mod tests {
         }
         let storages = TABLE.iter().filter(|(_, _, g)| matches!(g, Global::Storage(_))).count();
         assert_eq!(storages, DType::ALL.len());
-        for g in [Global::OrderedDict, Global::Counter, Global::RebuildTensorV2, Global::RebuildParameter] {
+        for g in [Global::OrderedDict, Global::Counter, Global::RebuildTensorV2, Global::RebuildParameter, Global::Size]
+        {
             let (module, name) = names(g);
             assert_eq!(lookup(module, name), Some(g));
         }

@@ -36,6 +36,7 @@ impl Reader<'_, '_> {
             Global::RebuildTensorV2 => self.rebuild_tensor(&args),
             Global::RebuildParameter => self.rebuild_parameter(&args),
             Global::CodecsEncode => self.codecs_encode(&args),
+            Global::Size => self.size(&args),
             Global::Storage(d) => Err(refuse(format!("torch.{} called directly", d.storage_name()))),
         }
     }
@@ -95,6 +96,17 @@ impl Reader<'_, '_> {
                 Ok(pairs)
             }
             n => Err(refuse(format!("{g:?} of a {}", n.name()))),
+        }
+    }
+
+    /// `torch.Size((d0, d1, ...))`: the tuple of ints itself.
+    fn size(&mut self, args: &[Obj]) -> Result<Obj> {
+        match args {
+            [dims] => {
+                self.ints_of(dims, "a torch.Size")?;
+                Ok(dims.clone())
+            }
+            _ => Err(refuse(format!("torch.Size with {} arguments (1: a tuple of ints)", args.len()))),
         }
     }
 
