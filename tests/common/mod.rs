@@ -14,18 +14,25 @@ pub fn root() -> PathBuf {
 /// Runs the fixture generator `scripts/fixtures/gen_{name}.py --out DIR` (the project's
 /// .venv) into a temporary folder and returns the contents of `files` it wrote there: the
 /// reference as PyTorch computes it on the machine running the test, with the libtorch
-/// the tests link. For tests that compare bit for bit with what PyTorch's CPU kernels
-/// compute: those differ in their last bits between CPUs (vectorized paths, MKL, oneDNN),
-/// so the committed fixture, written on another machine, is checked by
-/// `gen.py --check` within a tolerance instead.
+/// the tests link and as many threads. For tests that compare bit for bit with what
+/// PyTorch's CPU kernels compute: those differ in their last bits between CPUs
+/// (vectorized paths, MKL, oneDNN) and thread counts, so the committed fixture, written
+/// on another machine, is checked by `gen.py --check` within a tolerance instead.
 pub fn generate(name: &str, files: &[&str]) -> Vec<Vec<u8>> {
     let dir = tempfile::tempdir().unwrap();
     let python = root().join(".venv/bin/python");
     let script = root().join(format!("scripts/fixtures/gen_{name}.py"));
-    let out =
-        command(&python).arg(&script).arg("--out").arg(dir.path()).output().unwrap_or_else(|e| {
-            panic!("{}: {e} (the tests need the project's .venv: scripts/setup.sh)", python.display())
-        });
+    // PyTorch with as many threads as this process's libtorch: a reduction (BatchNorm's
+    // statistics) splits its work by the thread count, and so rounds by it.
+    let threads = tch::get_num_threads().max(1).to_string();
+    let out = command(&python)
+        .env("OMP_NUM_THREADS", &threads)
+        .env("MKL_NUM_THREADS", &threads)
+        .arg(&script)
+        .arg("--out")
+        .arg(dir.path())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (the tests need the project's .venv: scripts/setup.sh)", python.display()));
     assert!(out.status.success(), "{} failed:\n{}", script.display(), String::from_utf8_lossy(&out.stderr));
     files
         .iter()
