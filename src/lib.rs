@@ -92,6 +92,8 @@ pub use schedulers::{
     ExponentialLR, LambdaLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, PolynomialLR, ReduceLROnPlateau,
     Schedule, SequentialLR, StepLR, SWA, SWALR,
 };
+// Megatron-core (issue 25).
+pub use schedulers::megatron;
 
 /// The README's Rust examples, compiled as doctests.
 #[cfg(doctest)]

@@ -1,7 +1,8 @@
 """The reference implementations, behind one `build_scheduler(opt, config)`:
 PyTorch's `torch.optim.lr_scheduler` (scripts/fixtures/common.py), transformers'
 `get_scheduler` (names `transformers.<type>`), timm's schedulers (names
-`timm.<Class>`, stepped with the explicit t tch-lr uses), and the `warmup:`
+`timm.<Class>`, stepped with the explicit t tch-lr uses), Megatron-core's OptimizerParamScheduler
+(`megatron.OptimizerParamScheduler`, stepped by its `increment`), and the `warmup:`
 block on any PyTorch or transformers schedule, which means
 `SequentialLR([LinearLR(start_factor, 1.0, total_iters=steps), X], milestones=[steps])`.
 
@@ -53,6 +54,8 @@ def build_scheduler(opt, s):
         return _transformers_build(opt, s)
     if name.startswith("timm."):
         return _timm_build(opt, s)
+    if name.startswith("megatron."):
+        return _megatron_build(opt, s)
     return _torch_build(opt, s)
 
 
@@ -76,5 +79,13 @@ def _transformers_build(opt, s):
 
 def _timm_build(opt, s):
     import gen_timm as M  # noqa: PLC0415 - only when used
+
+    return M.build_scheduler(opt, s)
+
+
+def _megatron_build(opt, s):
+    """`megatron.OptimizerParamScheduler`: megatron-core's own file (gen_megatron.py), stepped by
+    its `increment`; it drives every group's weight decay too."""
+    import gen_megatron as M  # noqa: PLC0415 - only when used
 
     return M.build_scheduler(opt, s)

@@ -15,6 +15,7 @@
 //! | `SWALR`, `SWA` (PyTorch's SWA loop: a schedule, then `SWALR`) | `swa.rs` | `torch.optim.swa_utils` |
 //! | `transformers.linear`, `transformers.cosine`, ... (the [`transformers`] module) | `transformers/` | transformers' `get_scheduler` |
 //! | `timm.CosineLRScheduler`, `timm.WSDLRScheduler`, ... (the [`timm`] module) | `timm/` | timm's `timm.scheduler` |
+//! | `megatron.OptimizerParamScheduler` (the [`megatron`] module) | `megatron/` | megatron-core's `OptimizerParamScheduler` |
 //!
 //! Shared machinery: `lr_scheduler.rs` (PyTorch's `LRScheduler` base class:
 //! [`LRScheduler<P>`] around any [`LrPolicy`]), `schedule.rs` (the
@@ -108,6 +109,8 @@ mod cosine;
 mod cyclic;
 mod lambda;
 mod lr_scheduler;
+// Megatron-core (issue 25).
+pub mod megatron;
 mod one_cycle;
 mod plateau;
 mod polynomial;

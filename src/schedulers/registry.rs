@@ -168,6 +168,8 @@ registry! {
     TimmMultiStepLRScheduler(crate::config::MultiStepLRSchedulerConfig),
     TimmPolyLRScheduler(crate::config::PolyLRSchedulerConfig),
     TimmWSDLRScheduler(crate::config::WSDLRSchedulerConfig),
+    // Megatron-core (issue 25): its OptimizerParamScheduler.
+    MegatronOptimizerParamScheduler(crate::config::OptimizerParamSchedulerConfig),
 }
 
 impl ScheduleInfo {
@@ -240,6 +242,13 @@ impl SchedulerConfig {
             return Err(Diag::new(format!(
                 "{} warms up with its own `warmup_t` and `warmup_lr_init`: a `warmup:` block is for PyTorch's \
                  and transformers' schedules",
+                self.name()
+            )));
+        }
+        if self.name().starts_with("megatron.") {
+            return Err(Diag::new(format!(
+                "{} warms up with its own `lr_warmup_steps` and `init_lr`: a `warmup:` block is for PyTorch's and \
+                 transformers' schedules",
                 self.name()
             )));
         }

@@ -51,6 +51,9 @@ pub struct Expected {
     pub lr: Vec<Vec<Num>>,
     pub last_lr: Vec<Vec<Num>>,
     pub momentum: Vec<Vec<Num>>,
+    /// Each group's weight decay, for a schedule that drives it (Megatron's).
+    #[serde(default)]
+    pub weight_decay: Option<Vec<Vec<Num>>>,
     pub error: Option<PyError>,
 }
 

@@ -1,8 +1,9 @@
 //! Parity with PyTorch 2.13: replays every case of `tests/fixtures/parity/*.json`
 //! (written by `scripts/fixtures/gen_pytorch.py`, which drives `torch.optim.lr_scheduler`)
 //! through a real tch optimizer and compares, row by row, each group's LR,
-//! `get_last_lr()` and momentum (beta1 for Adam/AdamW) to 1e-9 relative, and the
-//! row, type and message of every error PyTorch raises.
+//! `get_last_lr()` and momentum (beta1 for Adam/AdamW) to 1e-9 relative, each
+//! group's weight decay where the fixture has it (a schedule that drives it,
+//! Megatron's), and the row, type and message of every error PyTorch raises.
 
 use crate::common;
 
@@ -15,6 +16,7 @@ struct Run {
     lr: Vec<Vec<f64>>,
     last_lr: Vec<Vec<f64>>,
     momentum: Vec<Vec<f64>>,
+    weight_decay: Vec<Vec<f64>>,
     error: Option<(usize, tch_lr::Error)>,
 }
 
@@ -26,7 +28,7 @@ fn run_case(case: &Case) -> Run {
     let optim = config
         .build_optim(&vs, tch_lr::optim::Backend::Tch)
         .unwrap_or_else(|e| panic!("{}: optimizer: {e}", case.name));
-    let mut run = Run { lr: vec![], last_lr: vec![], momentum: vec![], error: None };
+    let mut run = Run { lr: vec![], last_lr: vec![], momentum: vec![], weight_decay: vec![], error: None };
     let mut sched = match config.build(optim) {
         Ok(s) => s,
         Err(e) => {
@@ -38,6 +40,7 @@ fn run_case(case: &Case) -> Run {
         run.lr.push(s.groups().lrs());
         run.last_lr.push(s.last_lr().to_vec());
         run.momentum.push(s.groups().momenta());
+        run.weight_decay.push(s.groups().weight_decays());
     };
     record(&mut run, &sched);
     for k in 0..case.steps {
@@ -72,6 +75,9 @@ fn check_case(case: &Case) {
         assert_row("lr", &case.name, row, &run.lr[row], &want.lr[row]);
         assert_row("last_lr", &case.name, row, &run.last_lr[row], &want.last_lr[row]);
         assert_row("momentum", &case.name, row, &run.momentum[row], &want.momentum[row]);
+        if let Some(wd) = &want.weight_decay {
+            assert_row("weight_decay", &case.name, row, &run.weight_decay[row], &wd[row]);
+        }
     }
     match (&run.error, &want.error) {
         (None, None) => {}

@@ -96,7 +96,7 @@ pub fn run(args: Args) -> Result<()> {
 /// printed); what the trace read, as notes.
 fn csv(cfg: &Config, opts: &TraceOptions) -> Result<Vec<String>> {
     let groups = cfg.optimizer_or_default().lrs()?.len();
-    let weight_decay = cfg.weight_decay_scheduler.is_some();
+    let weight_decay = cfg.schedules_weight_decay();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let header: Vec<String> = std::iter::once("step".to_string())
