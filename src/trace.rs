@@ -152,7 +152,13 @@ fn resume_state(
     path: &Path,
     notes: &mut Vec<String>,
 ) -> Result<SchedulerState> {
-    let file = if crate::interop::hf::is_trainer_checkpoint(path) {
+    let file = if crate::interop::megatron::is_checkpoint(path) {
+        let checkpoint = crate::interop::megatron::load(path)?;
+        let at = checkpoint.iteration.map_or_else(String::new, |i| format!(" at iteration {i}"));
+        let key = if checkpoint.legacy_key { "lr_scheduler (legacy)" } else { "opt_param_scheduler" };
+        notes.push(format!("{}: a Megatron-LM checkpoint{at}, its {key}", checkpoint.file.display()));
+        checkpoint.state
+    } else if crate::interop::hf::is_trainer_checkpoint(path) {
         let checkpoint = crate::interop::hf::load(path)?;
         notes.push(format!(
             "{}: a Hugging Face Trainer checkpoint at step {} of max_steps {}",

@@ -1,6 +1,13 @@
 //! The globals a pickle may name: one table, from which the reader's lookup,
 //! its refusal, [`ALLOWLIST`] and its documentation, and each dtype's storage
 //! class ([`DType::storage_name`]) are all derived.
+//!
+//! Besides the callables, the table holds classes read as records
+//! ([`Record`]): an instance pickled by `NEWOBJ` then `BUILD` (protocol 2's
+//! `copyreg.__newobj__`) is read as its class's name and the `__dict__`
+//! `BUILD` gives it ([`Value::Object`](crate::interop::Value::Object)),
+//! never constructed. Adding a class is one line here and one variant of
+//! [`Record`].
 
 use crate::error::Error;
 use crate::interop::tensor::DType;
@@ -15,6 +22,16 @@ pub(crate) enum Global {
     RebuildParameter,
     CodecsEncode,
     Storage(DType),
+    Record(Record),
+}
+
+/// A class read as a record: its instances become
+/// [`Value::Object`](crate::interop::Value::Object) (the class's
+/// `module.name` and the attributes `BUILD` gives), never constructed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Record {
+    /// `argparse.Namespace`: Megatron-LM's `args` in its checkpoints.
+    ArgparseNamespace,
 }
 
 /// Declares [`ALLOWLIST`] (with its documentation) and the lookup table from
@@ -57,6 +74,9 @@ allowlist! {
     ("torch", "CharStorage") => Global::Storage(DType::Int8), "`int8`.";
     ("torch", "ByteStorage") => Global::Storage(DType::UInt8), "`uint8`.";
     ("torch", "BoolStorage") => Global::Storage(DType::Bool), "`bool`.";
+    ("argparse", "Namespace") => Global::Record(Record::ArgparseNamespace),
+        "a record (Megatron-LM's `args`): `NEWOBJ` with no arguments, then `BUILD` with a dict of its \
+         attributes (str keys), read as the class's name and those attributes, never constructed.";
 }
 
 /// The global `module.name` names, if it is on the allowlist.
@@ -84,6 +104,17 @@ pub(crate) fn names(g: Global) -> (&'static str, &'static str) {
         .expect("every Global is on the allowlist (a unit test checks)")
 }
 
+impl Record {
+    /// The class's `module.name` (its entry of [`ALLOWLIST`]).
+    pub(crate) fn class(self) -> &'static str {
+        ALLOWLIST
+            .iter()
+            .zip(TABLE)
+            .find_map(|(full, (_, _, g))| (*g == Global::Record(self)).then_some(*full))
+            .expect("every Record is on the allowlist (a unit test checks)")
+    }
+}
+
 impl DType {
     /// The storage class's name in module `torch` (its entry of [`ALLOWLIST`]).
     pub fn storage_name(self) -> &'static str {
@@ -109,6 +140,9 @@ mod tests {
             assert_eq!(lookup(module, name), Some(g));
         }
         assert_eq!(names(Global::CodecsEncode), ("_codecs", "encode"));
+        let r = Global::Record(Record::ArgparseNamespace);
+        assert_eq!(lookup("argparse", "Namespace"), Some(r));
+        assert_eq!(Record::ArgparseNamespace.class(), "argparse.Namespace");
     }
 
     #[test]

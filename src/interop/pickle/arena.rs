@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
-use super::allowlist::Global;
+use super::allowlist::{Global, Record};
 use crate::error::{Error, Result};
 use crate::interop::storage::Storage;
 use crate::interop::tensor::{DType, TensorRecord};
@@ -47,6 +47,9 @@ pub(super) enum Node {
     Dict(DictObj),
     Storage(DType, Storage),
     Tensor(TensorRecord),
+    /// An instance of a class read as a record, with the attributes (a
+    /// plain dict) its `BUILD` gave it.
+    Object(Record, Option<Obj>),
 }
 
 impl Node {
@@ -64,6 +67,7 @@ impl Node {
             },
             Node::Storage(..) => "storage",
             Node::Tensor(_) => "Tensor",
+            Node::Object(r, _) => r.class(),
         }
     }
 }

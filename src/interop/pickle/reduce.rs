@@ -2,7 +2,7 @@
 //! `REDUCE` of it builds, what `BUILD` may set, and how a persistent id
 //! names a storage. Nothing is called.
 
-use super::allowlist::Global;
+use super::allowlist::{Global, Record};
 use super::arena::{DictKind, Node, Obj};
 use super::limits::MAX_REDUCE_ARGS;
 use super::reader::{refuse, Reader};
@@ -37,20 +37,51 @@ impl Reader<'_, '_> {
             Global::RebuildParameter => self.rebuild_parameter(&args),
             Global::CodecsEncode => self.codecs_encode(&args),
             Global::Storage(d) => Err(refuse(format!("torch.{} called directly", d.storage_name()))),
+            Global::Record(r) => Err(record_only(r)),
         }
     }
 
+    /// `NEWOBJ`: `cls.__new__(cls, *args)`, for a class read as a record
+    /// only, with no arguments: an empty record, which `BUILD` fills.
+    pub(super) fn new_obj(&mut self, class: Obj, args: Obj) -> Result<Obj> {
+        let Obj::Global(Global::Record(r)) = class else {
+            return Err(refuse("NEWOBJ of something that is not a class read as a record"));
+        };
+        match args {
+            Obj::Node(i) if matches!(self.arena.get(i), Node::Tuple(v) if v.is_empty()) => {}
+            _ => return Err(record_only(r)),
+        }
+        Ok(self.arena.push(Node::Object(r, None)))
+    }
+
     /// `BUILD` on `target` with `state`: only an `OrderedDict`'s attributes
-    /// (a plain dict), once.
+    /// or a record's (a plain dict; a record's keys str), once.
     pub(super) fn build(&mut self, target: usize, state: Obj) -> Result<()> {
-        let ok =
-            matches!(&state, Obj::Node(s) if matches!(self.arena.get(*s), Node::Dict(d) if d.kind == DictKind::Plain));
+        let dict = match &state {
+            Obj::Node(s) => match self.arena.get(*s) {
+                Node::Dict(d) if d.kind == DictKind::Plain => Some(d),
+                _ => None,
+            },
+            _ => None,
+        };
+        let ok = dict.is_some();
+        let str_keys =
+            dict.is_some_and(|d| d.items.iter().all(|(k, _)| matches!(k, Obj::Node(i) if matches!(self.arena.get(*i), Node::Str(..)))));
         match self.arena.get_mut(target) {
             Node::Dict(d) if d.kind == DictKind::Ordered && ok && d.attrs.is_none() => {
                 d.attrs = Some(state);
                 Ok(())
             }
-            n => Err(refuse(format!("BUILD on a {} (only an OrderedDict, with a dict)", n.name()))),
+            Node::Object(_, attrs @ None) if str_keys => {
+                *attrs = Some(state);
+                Ok(())
+            }
+            Node::Object(r, _) => Err(refuse(format!(
+                "BUILD on a {} with {} (a record takes one dict of its attributes, str keys)",
+                r.class(),
+                if ok { "a second dict, or keys that are not str" } else { "something that is not a dict" }
+            ))),
+            n => Err(refuse(format!("BUILD on a {} (only an OrderedDict or a record, with a dict)", n.name()))),
         }
     }
 
@@ -223,4 +254,13 @@ fn int_of(o: &Obj, what: &str) -> Result<i64> {
         Obj::Bool(b) => Ok(*b as i64),
         _ => Err(refuse(format!("{what} must be an int"))),
     }
+}
+
+/// The refusal of a record's class used otherwise than `NEWOBJ` with no
+/// arguments, then `BUILD`.
+fn record_only(r: Record) -> crate::error::Error {
+    refuse(format!(
+        "{} is read as a record only (NEWOBJ with no arguments, then BUILD with its attributes), never called",
+        r.class()
+    ))
 }
