@@ -76,7 +76,11 @@ pub fn rank_file(path: &Path) -> Result<PathBuf> {
     let text = read_small(&tracker)?;
     let text = text.trim();
     let iteration: u64 = text.parse().map_err(|_| {
-        Error::State(format!("{}: `{}` is not an iteration (a release checkpoint has no scheduler)", TRACKER, cut(text)))
+        Error::State(format!(
+            "{}: `{}` is not an iteration (a release checkpoint has no scheduler)",
+            TRACKER,
+            cut(text)
+        ))
     })?;
     let file = path.join(format!("iter_{iteration:07}")).join(RANK_FILE);
     if !file.is_file() {
@@ -125,18 +129,14 @@ pub fn load(path: &Path) -> Result<MegatronCheckpoint> {
     let optimizer = match top.get("optimizer") {
         None => return Err(Error::State("it has no `optimizer`: saved with --no-save-optim?".into())),
         Some(o) if o.get("param_groups").is_some() => o,
-        Some(o) if o.get("optimizer").and_then(|i| i.get("param_groups")).is_some() => {
-            o.get("optimizer").unwrap_or(o)
-        }
+        Some(o) if o.get("optimizer").and_then(|i| i.get("param_groups")).is_some() => o.get("optimizer").unwrap_or(o),
         Some(Value::List(l)) => {
             return Err(Error::Unsupported(format!(
                 "its `optimizer` is a ChainedOptimizer's list of {} optimizers: not read yet",
                 l.len()
             )))
         }
-        Some(o) => {
-            return Err(Error::State(format!("its `optimizer` is a {} without `param_groups`", o.type_name())))
-        }
+        Some(o) => return Err(Error::State(format!("its `optimizer` is a {} without `param_groups`", o.type_name()))),
     };
     // The optimizer's groups only: its per-parameter state stays on disk.
     let param_groups = optimizer.get("param_groups").cloned().unwrap_or(Value::None);
@@ -152,9 +152,7 @@ pub fn load(path: &Path) -> Result<MegatronCheckpoint> {
         Some(Value::Object { class, .. }) => Some(*class),
         _ => None,
     };
-    let state = Value::Dict(vec![
-        (Value::Str("optimizer".into()), optimizer),
-        (Value::Str("scheduler".into()), scheduler),
-    ]);
+    let state =
+        Value::Dict(vec![(Value::Str("optimizer".into()), optimizer), (Value::Str("scheduler".into()), scheduler)]);
     Ok(MegatronCheckpoint { file, state, iteration, args_class, legacy_key })
 }

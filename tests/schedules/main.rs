@@ -17,6 +17,8 @@ mod common;
 mod config;
 mod hyper;
 mod lr_finder;
+// Megatron-core (issue 25).
+mod megatron;
 mod optimizer_state;
 mod optimizer_steps;
 mod optimizer_write;

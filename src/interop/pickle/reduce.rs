@@ -65,8 +65,9 @@ impl Reader<'_, '_> {
             _ => None,
         };
         let ok = dict.is_some();
-        let str_keys =
-            dict.is_some_and(|d| d.items.iter().all(|(k, _)| matches!(k, Obj::Node(i) if matches!(self.arena.get(*i), Node::Str(..)))));
+        let str_keys = dict.is_some_and(|d| {
+            d.items.iter().all(|(k, _)| matches!(k, Obj::Node(i) if matches!(self.arena.get(*i), Node::Str(..))))
+        });
         match self.arena.get_mut(target) {
             Node::Dict(d) if d.kind == DictKind::Ordered && ok && d.attrs.is_none() => {
                 d.attrs = Some(state);

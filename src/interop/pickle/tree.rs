@@ -52,7 +52,10 @@ fn node(arena: &Arena, n: &Node, depth: usize, budget: &mut u64) -> Result<Value
                 if let Node::Dict(d) = arena.get(*a) {
                     for (k, v) in &d.items {
                         let Value::Str(k) = value(arena, k, depth + 1, budget)? else {
-                            return Err(Error::torch_file(format!("a {} attribute whose name is not a str", r.class())));
+                            return Err(Error::torch_file(format!(
+                                "a {} attribute whose name is not a str",
+                                r.class()
+                            )));
                         };
                         fields.push((k, value(arena, v, depth + 1, budget)?));
                     }

@@ -111,6 +111,12 @@ impl Steps {
     }
 }
 
+impl From<i32> for Steps {
+    fn from(v: i32) -> Self {
+        Steps::Int(v.into())
+    }
+}
+
 impl From<i64> for Steps {
     fn from(v: i64) -> Self {
         Steps::Int(v)
