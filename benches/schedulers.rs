@@ -49,6 +49,7 @@ use tch_lr::groups::OptimizerKind;
 use tch_lr::groups::ParamGroups;
 use tch_lr::internals::tiny_var_store;
 use tch_lr::internals::Protocol as _;
+use tch_lr::megatron::{DecayStyle, OptimizerParamScheduler, WdIncrStyle};
 use tch_lr::scheduler::SchedulerState;
 use tch_lr::schedulers::PlainStep;
 use tch_lr::schedulers::REGISTRY;
@@ -490,6 +491,15 @@ fn timm_wsd(_: &[f64]) -> WSDLRScheduler {
     WSDLRScheduler::new(1_000_000_000, 500_000_000).stable_fn(StableFn::Rsqrt).stable_timescale(10_000.0)
 }
 
+/// Megatron-core's `OptimizerParamScheduler(init_lr=0.0, max_lr=each group's LR,
+/// min_lr=1e-6, lr_warmup_steps=1000, lr_decay_steps=1e12, lr_decay_style='cosine',
+/// start_wd=0.0, end_wd=0.1, wd_incr_steps=1e12, wd_incr_style='linear')`, stepped with
+/// `step(1)`: the LR and every group's weight decay change every step.
+fn megatron(lrs: &[f64]) -> OptimizerParamScheduler {
+    let long = 1_000_000_000_000;
+    OptimizerParamScheduler::new(0.0, lrs.to_vec(), 1e-6, 1000, long, DecayStyle::Cosine, 0.0, 0.1, long, WdIncrStyle::Linear)
+}
+
 /// `ReduceLROnPlateau()` with PyTorch's defaults over `n` groups.
 fn plateau(n: usize) -> Box<dyn Steps> {
     let vs = tiny_var_store(n);
@@ -563,6 +573,8 @@ fn step_cases() -> Vec<StepCase> {
         ("timm.PolyLRScheduler", |n| sched(n, timm_poly, None)),
         ("timm.WSDLRScheduler", |n| sched(n, timm_wsd, None)),
         // timm step cases
+        // Megatron-core (issue 25).
+        ("megatron.OptimizerParamScheduler", |n| sched(n, megatron, None)),
     ]
 }
 
@@ -604,6 +616,8 @@ fn index_cases() -> Vec<IndexCase> {
         ("timm.PolyLRScheduler", |at| sched_at(1, timm_poly, at)),
         ("timm.WSDLRScheduler", |at| sched_at(1, timm_wsd, at)),
         // timm index cases
+        // Megatron-core (issue 25).
+        ("megatron.OptimizerParamScheduler", |at| sched_at(1, megatron, at)),
     ]
 }
 

@@ -46,3 +46,6 @@ plot timm.StepLRScheduler timm_step_lr_scheduler.yaml 100
 plot timm.MultiStepLRScheduler timm_multi_step_lr_scheduler.yaml 100
 plot timm.PolyLRScheduler timm_poly_lr_scheduler.yaml 110
 plot timm.WSDLRScheduler timm_wsd_lr_scheduler.yaml 1100
+# Megatron-core (issue 25): GPT's cosine in samples with a rising weight decay, and WSD with its 1 - sqrt cooldown.
+plot megatron.OptimizerParamScheduler megatron_cosine.yaml 101
+plot megatron.OptimizerParamScheduler.WSD megatron_wsd.yaml 101

@@ -72,7 +72,7 @@ fn args_is_read_as_a_record() {
     let Value::Object { class, fields } = args else { panic!("{args:?}") };
     assert_eq!(*class, "argparse.Namespace");
     assert_eq!(args.type_name(), "argparse.Namespace");
-    assert_eq!(args.field("global_batch_size"), Some(&Value::Int(16)));
+    assert_eq!(args.field("global_batch_size"), Some(&Value::Int(256)));
     assert_eq!(args.field("lr_decay_style"), Some(&Value::Str("cosine".into())));
     assert!(fields.iter().any(|(k, _)| k == "use_checkpoint_opt_param_scheduler"));
     assert_eq!(v.get("iteration"), Some(&Value::Int(c["iteration"].as_i64().unwrap())));
