@@ -496,8 +496,19 @@ fn timm_wsd(_: &[f64]) -> WSDLRScheduler {
 /// start_wd=0.0, end_wd=0.1, wd_incr_steps=1e12, wd_incr_style='linear')`, stepped with
 /// `step(1)`: the LR and every group's weight decay change every step.
 fn megatron(lrs: &[f64]) -> OptimizerParamScheduler {
-    let long = 1_000_000_000_000;
-    OptimizerParamScheduler::new(0.0, lrs.to_vec(), 1e-6, 1000, long, DecayStyle::Cosine, 0.0, 0.1, long, WdIncrStyle::Linear)
+    let long: i64 = 1_000_000_000_000;
+    OptimizerParamScheduler::new(
+        0.0,
+        lrs.to_vec(),
+        1e-6,
+        1000,
+        long,
+        DecayStyle::Cosine,
+        0.0,
+        0.1,
+        long,
+        WdIncrStyle::Linear,
+    )
 }
 
 /// `ReduceLROnPlateau()` with PyTorch's defaults over `n` groups.

@@ -26,8 +26,16 @@ struct Refused {
 }
 
 #[derive(Deserialize)]
+struct Param {
+    name: String,
+    required: bool,
+    default: serde_json::Value,
+}
+
+#[derive(Deserialize)]
 struct Fixture {
     megatron_core_version: String,
+    signature: Vec<Param>,
     cases: Vec<Case>,
     refused_at_read: Vec<Refused>,
 }
@@ -153,4 +161,27 @@ fn the_optimizer_receives_the_weight_decay_at_every_step() {
     s.optimizer_mut().backward_step(&loss);
     let got: Vec<f64> = ws.iter().map(|w| w.double_value(&[0])).collect();
     assert_eq!(got, [1.0 - 0.05 * (1.0 + 0.125), 1.0 - 0.05]);
+}
+
+/// The registry's keyword arguments are Megatron's constructor's, in its
+/// order, required where it has no default, with its defaults, then tch-lr's
+/// two (`wd_mult`, `increment`); one default differs on purpose:
+/// `use_checkpoint_opt_param_scheduler`, false as Megatron-LM's command line
+/// passes it (the class says true).
+#[test]
+fn keyword_arguments_are_megatrons() {
+    let f = fixture();
+    let ours = (tch_lr::schedulers::registry::info(NAME).unwrap().kwargs)();
+    let names: Vec<&str> = ours.iter().map(|k| k.name).collect();
+    let theirs: Vec<&str> = f.signature.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names[..theirs.len()], theirs[..]);
+    assert_eq!(names[theirs.len()..], ["wd_mult", "increment"]);
+    for (k, p) in ours.iter().zip(&f.signature) {
+        assert_eq!(k.required, p.required, "{}", p.name);
+        if p.name == "use_checkpoint_opt_param_scheduler" {
+            assert_eq!((k.default.clone(), p.default.clone()), (Some(false.into()), true.into()));
+        } else if !p.required {
+            assert_eq!(k.default.clone(), Some(p.default.clone()), "{}", p.name);
+        }
+    }
 }

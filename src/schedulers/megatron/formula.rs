@@ -67,41 +67,118 @@ fn ratio_in_unit(ratio: f64, what: &str) -> Result<()> {
     }
 }
 
+/// What `get_lr` computes once per step, before it reads the group: each
+/// group applies it to its own `max_lr` and `min_lr` ([`LrAt::of`]), in
+/// Megatron's float order.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum LrAt {
+    /// The warmup: `init + (max - init) * n / w`.
+    Warmup {
+        /// `float(num_steps)`.
+        n: f64,
+        /// `float(lr_warmup_steps)`.
+        w: f64,
+    },
+    /// `max_lr` (`constant`).
+    Max,
+    /// `min_lr` (past `lr_decay_steps`).
+    Min,
+    /// `max(min_lr, max_lr * num / den)` (`inverse-square-root`).
+    InvSqrt {
+        /// `max(W, 1) ** 0.5`.
+        num: f64,
+        /// `max(n, 1) ** 0.5`.
+        den: f64,
+    },
+    /// `min_lr + coeff * (max_lr - min_lr)`.
+    Coeff(f64),
+}
+
+impl LrAt {
+    /// The LR of a group whose `max_lr` and `min_lr` are these.
+    #[inline]
+    pub fn of(self, init_lr: f64, max_lr: f64, min_lr: f64) -> f64 {
+        match self {
+            LrAt::Warmup { n, w } => init_lr + (max_lr - init_lr) * n / w,
+            LrAt::Max => max_lr,
+            LrAt::Min => min_lr,
+            LrAt::InvSqrt { num, den } => py_max(min_lr, max_lr * num / den),
+            LrAt::Coeff(c) => min_lr + c * (max_lr - min_lr),
+        }
+    }
+}
+
+/// What `get_wd` computes once per step, before it reads the group.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum WdAt {
+    /// `end_wd` (past `wd_incr_steps`).
+    End,
+    /// `end_wd`, which must equal `start_wd` (`constant`).
+    Constant,
+    /// `start_wd + coeff * (end_wd - start_wd)`.
+    Coeff(f64),
+}
+
+impl WdAt {
+    /// The weight decay of a group whose `start_wd` and `end_wd` are these (before `wd_mult`).
+    ///
+    /// # Errors
+    /// Megatron's `assert start_wd == end_wd` for `constant`.
+    #[inline]
+    pub fn of(self, start_wd: f64, end_wd: f64) -> Result<f64> {
+        match self {
+            WdAt::End => Ok(end_wd),
+            WdAt::Constant if start_wd != end_wd => Err(Error::Assertion(format!(
+                "OptimizerParamScheduler asserts start_wd == end_wd for wd_incr_style constant, got {} and {}",
+                py_float(start_wd),
+                py_float(end_wd)
+            ))),
+            WdAt::Constant => Ok(end_wd),
+            WdAt::Coeff(c) => Ok(start_wd + c * (end_wd - start_wd)),
+        }
+    }
+}
+
 impl Class {
     /// `get_lr(group)` after `n` samples, for a group whose `max_lr` and
     /// `min_lr` are `max_lr` and `min_lr`.
     ///
     /// # Errors
+    /// As [`lr_at`](Self::lr_at).
+    pub fn lr(&self, n: i64, max_lr: f64, min_lr: f64) -> Result<f64> {
+        Ok(self.lr_at(n)?.of(self.init_lr, max_lr, min_lr))
+    }
+
+    /// The part of `get_lr` after `n` samples that does not read the group.
+    ///
+    /// # Errors
     /// Megatron's `assert`s and Python's `ZeroDivisionError`, where a loaded
     /// state makes them reachable.
-    pub fn lr(&self, n: i64, max_lr: f64, min_lr: f64) -> Result<f64> {
+    pub fn lr_at(&self, n: i64) -> Result<LrAt> {
         let w = self.lr_warmup_steps;
         if w.get() > 0.0 && at_most(n, w) {
-            return Ok(self.init_lr + (max_lr - self.init_lr) * n as f64 / w.get());
+            return Ok(LrAt::Warmup { n: n as f64, w: w.get() });
         }
         if self.lr_decay_style == DecayStyle::Constant {
-            return Ok(max_lr);
+            return Ok(LrAt::Max);
         }
         let d = self.lr_decay_steps;
         if n > d {
-            return Ok(min_lr);
+            return Ok(LrAt::Min);
         }
         if self.lr_decay_style == DecayStyle::InverseSquareRoot {
             // max(W, 1) and max(n, 1): Python's max keeps the first unless the second is greater.
             let warmup = if 1.0 > w.get() { 1.0 } else { w.get() };
-            let lr = max_lr * pow(warmup, 0.5)? / pow(n.max(1) as f64, 0.5)?;
-            return Ok(py_max(min_lr, lr));
+            return Ok(LrAt::InvSqrt { num: pow(warmup, 0.5)?, den: pow(n.max(1) as f64, 0.5)? });
         }
         let ratio = div(minus(n, w), minus(d, w))?;
         ratio_in_unit(ratio, "decay_ratio")?;
-        let delta = max_lr - min_lr;
-        let coeff = match self.lr_decay_style {
+        Ok(LrAt::Coeff(match self.lr_decay_style {
             DecayStyle::Linear => 1.0 - ratio,
             DecayStyle::Cosine => 0.5 * (cos(PI * ratio)? + 1.0),
             DecayStyle::Wsd => self.wsd_coeff(n)?,
             DecayStyle::Constant | DecayStyle::InverseSquareRoot => unreachable!("returned above"),
-        };
-        Ok(min_lr + coeff * delta)
+        }))
     }
 
     /// The WSD coefficient: 1 until the cooldown, then its shape.
@@ -127,30 +204,28 @@ impl Class {
     /// `end_wd` are these (before `wd_mult`).
     ///
     /// # Errors
-    /// Megatron's `assert start_wd == end_wd` for `constant`, and Python's
-    /// `ZeroDivisionError` for `wd_incr_steps` 0 at step 0.
+    /// As [`wd_at`](Self::wd_at) and [`WdAt::of`].
     pub fn wd(&self, n: i64, start_wd: f64, end_wd: f64) -> Result<f64> {
+        self.wd_at(n)?.of(start_wd, end_wd)
+    }
+
+    /// The part of `get_wd` after `n` samples that does not read the group.
+    ///
+    /// # Errors
+    /// Python's `ZeroDivisionError` for `wd_incr_steps` 0 at step 0.
+    pub fn wd_at(&self, n: i64) -> Result<WdAt> {
         if n > self.wd_incr_steps {
-            return Ok(end_wd);
+            return Ok(WdAt::End);
         }
         if self.wd_incr_style == WdIncrStyle::Constant {
-            if start_wd != end_wd {
-                return Err(Error::Assertion(format!(
-                    "OptimizerParamScheduler asserts start_wd == end_wd for wd_incr_style constant, got {} and {}",
-                    py_float(start_wd),
-                    py_float(end_wd)
-                )));
-            }
-            return Ok(end_wd);
+            return Ok(WdAt::Constant);
         }
         let ratio = div(n as f64, self.wd_incr_steps as f64)?;
         ratio_in_unit(ratio, "incr_ratio")?;
-        let delta = end_wd - start_wd;
-        let coeff = match self.wd_incr_style {
+        Ok(WdAt::Coeff(match self.wd_incr_style {
             WdIncrStyle::Linear => ratio,
             WdIncrStyle::Cosine => 0.5 * (cos(PI * (1.0 - ratio))? + 1.0),
             WdIncrStyle::Constant => unreachable!("returned above"),
-        };
-        Ok(start_wd + coeff * delta)
+        }))
     }
 }

@@ -30,5 +30,5 @@ mod scheduler;
 mod state;
 
 pub use config::{DecayStyle, OptimizerParamSchedulerConfig, Steps, WdIncrStyle, WsdDecayStyle};
-pub use formula::Class;
+pub use formula::{Class, LrAt, WdAt};
 pub use scheduler::OptimizerParamScheduler;

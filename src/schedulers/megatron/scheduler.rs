@@ -143,10 +143,11 @@ impl OptimizerParamScheduler {
         let s = &mut self.state;
         s.buf.resize(2 * groups.len(), 0.0);
         let (c, n) = (&s.class, s.num_steps);
+        // What does not depend on the group, once; then each group's values.
+        let (lr, wd) = (c.lr_at(n)?, c.wd_at(n)?);
         for (out, g) in s.buf.chunks_exact_mut(2).zip(groups.iter()) {
-            out[0] = c.lr(n, g.max_lr.unwrap_or(c.max_lr), g.min_lr.unwrap_or(c.min_lr))?;
-            out[1] =
-                c.wd(n, g.start_wd.unwrap_or(c.start_wd), g.end_wd.unwrap_or(c.end_wd))? * g.wd_mult.unwrap_or(1.0);
+            out[0] = lr.of(c.init_lr, g.max_lr.unwrap_or(c.max_lr), g.min_lr.unwrap_or(c.min_lr));
+            out[1] = wd.of(g.start_wd.unwrap_or(c.start_wd), g.end_wd.unwrap_or(c.end_wd))? * g.wd_mult.unwrap_or(1.0);
         }
         for (g, v) in groups.iter_mut().zip(s.buf.chunks_exact(2)) {
             g.lr = v[0];
