@@ -209,7 +209,7 @@ pub fn for_each_schedule(suite: &str, check: fn(&str)) {
     let only = std::env::var("TCH_LR_SCHEDULES").ok();
     let only: Option<Vec<&str>> = only.as_deref().map(|s| s.split(',').map(str::trim).collect());
     if let Some(only) = &only {
-        for name in only.iter().filter(|n| tch_lr::schedulers::registry::info(n).is_none()) {
+        if let Some(name) = only.iter().find(|n| tch_lr::schedulers::registry::info(n).is_none()) {
             panic!("TCH_LR_SCHEDULES names `{name}`, which is not registered");
         }
     }
