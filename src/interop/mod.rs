@@ -45,12 +45,15 @@
 //! Nothing in a file is executed. A pickle's `GLOBAL` may name only the globals of
 //! [`pickle::ALLOWLIST`](crate::interop::pickle::ALLOWLIST) (`collections.OrderedDict`,
 //! `collections.Counter`, `torch._utils._rebuild_tensor_v2`, `torch._utils._rebuild_parameter`,
-//! `_codecs.encode`, the class `argparse.Namespace` read as a record, and the `torch.*Storage`
-//! classes as persistent-id storage types), each interpreted by the fixed rule its documentation
-//! gives. A class read as a record (Megatron-LM's `args` is an `argparse.Namespace`): `NEWOBJ`
-//! with no arguments then `BUILD` with a dict of attributes gives a
-//! [`Value::Object`](crate::interop::Value::Object), the class's name and those attributes, never
-//! an instance. Any other global, a `REDUCE` on anything else, a
+//! `_codecs.encode`, the class `argparse.Namespace` read as a record, NumPy's arrays and dtypes
+//! read as records: `numpy._core.multiarray._reconstruct`, `numpy.core.multiarray._reconstruct`,
+//! `numpy.ndarray`, `numpy.dtype`; and the `torch.*Storage` classes as persistent-id storage
+//! types), each interpreted by the fixed rule its documentation gives. A class read as a record
+//! (Megatron-LM's `args` is an `argparse.Namespace`): `NEWOBJ` with no arguments then `BUILD`
+//! with a dict of attributes gives a [`Value::Object`](crate::interop::Value::Object), the
+//! class's name and those attributes, never an instance; a NumPy array (Megatron-LM's
+//! `rng_state` holds NumPy's random state) gives the record `numpy.ndarray` (its dtype, shape and
+//! bytes). Any other global, a `REDUCE` on anything else, a
 //! `BUILD` on anything but an `OrderedDict` or a record and any opcode beyond protocol 2's are
 //! refused with one line ([`Error::TorchFile`]).
 //!

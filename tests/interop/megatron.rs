@@ -80,6 +80,14 @@ fn args_is_read_as_a_record() {
         assert!(v.get(key).is_some(), "{key}");
     }
     assert!(v.get("num_floating_point_operations_so_far").is_some());
+    // NumPy's random state: ('MT19937', an array of 624 uint32, pos, has_gauss, cached_gaussian).
+    let Some(Value::List(rng)) = v.get("rng_state") else { panic!("rng_state") };
+    let Some(Value::Tuple(np)) = rng[0].get("np_rng_state") else { panic!("np_rng_state") };
+    let keys = &np[1];
+    assert_eq!(keys.type_name(), "numpy.ndarray");
+    assert_eq!(keys.field("dtype"), Some(&Value::Str("<u4".into())));
+    assert_eq!(keys.field("shape"), Some(&Value::Tuple(vec![Value::Int(624)])));
+    assert!(matches!(keys.field("data"), Some(Value::Bytes(b)) if b.len() == 624 * 4));
     // Read, never written back.
     let e = torch_file::write(&v).unwrap_err().to_string();
     assert!(e.contains("argparse.Namespace record is read, never written"), "{e}");
@@ -126,6 +134,37 @@ fn records_follow_their_one_rule() {
     assert!(e.contains("read as a record only"), "{e}");
     let e = pickle::read(b"\x80\x02cargparse\nNamespace\n)R.").unwrap_err().to_string();
     assert!(e.contains("read as a record only"), "{e}");
+    // NumPy's array: the class called, an array of Python objects, data of another size, an unfilled array.
+    let array = |state: &[u8]| -> Vec<u8> {
+        let mut p = b"\x80\x02cnumpy._core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85X\x01\x00\x00\x00b\x87R"
+            .to_vec();
+        p.extend_from_slice(state);
+        p.push(b'.');
+        p
+    };
+    // (1, (2,), dtype('u4'), False, data)
+    let dtype = b"cnumpy\ndtype\nX\x02\x00\x00\x00u4\x89\x88\x87R(K\x03X\x01\x00\x00\x00<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb";
+    let state = |data: &[u8]| -> Vec<u8> {
+        let mut s = b"(K\x01K\x02\x85".to_vec();
+        s.extend_from_slice(dtype);
+        s.push(0x89);
+        s.extend_from_slice(data);
+        s.extend_from_slice(b"tb");
+        s
+    };
+    let eight = b"c_codecs\nencode\nX\x08\x00\x00\x00\x01\x00\x00\x00\x02\x00\x00\x00X\x06\x00\x00\x00latin1\x86R";
+    let v = pickle::read(&array(&state(eight))).unwrap();
+    assert_eq!(v.field("shape"), Some(&Value::Tuple(vec![Value::Int(2)])));
+    assert_eq!(v.field("data"), Some(&Value::Bytes(vec![1, 0, 0, 0, 2, 0, 0, 0])));
+    let four = b"c_codecs\nencode\nX\x04\x00\x00\x00\x01\x00\x00\x00X\x06\x00\x00\x00latin1\x86R";
+    let e = pickle::read(&array(&state(four))).unwrap_err().to_string();
+    assert!(e.contains("with 4 bytes of data"), "{e}");
+    let e = pickle::read(&array(&state(b"]"))).unwrap_err().to_string();
+    assert!(e.contains("an array of Python objects"), "{e}");
+    let e = pickle::read(&array(b"")).unwrap_err().to_string();
+    assert!(e.contains("no BUILD filled"), "{e}");
+    let e = pickle::read(b"\x80\x02cnumpy\nndarray\n)R.").unwrap_err().to_string();
+    assert!(e.contains("numpy.ndarray called directly"), "{e}");
     // NEWOBJ on a callable of the allowlist that is not a record.
     let e = pickle::read(b"\x80\x02ccollections\nOrderedDict\n)\x81.").unwrap_err().to_string();
     assert!(e.contains("NEWOBJ of something that is not a class read as a record"), "{e}");

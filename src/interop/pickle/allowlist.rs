@@ -23,6 +23,13 @@ pub(crate) enum Global {
     CodecsEncode,
     Storage(DType),
     Record(Record),
+    /// NumPy's `_reconstruct` (an array: Megatron-LM's `rng_state` holds
+    /// NumPy's random state), read as the record `numpy.ndarray`.
+    NdArray,
+    /// `numpy.ndarray`, the class `_reconstruct` takes (only there).
+    NdArrayClass,
+    /// `numpy.dtype`, read as the record `numpy.dtype`.
+    NumpyDtype,
 }
 
 /// A class read as a record: its instances become
@@ -77,6 +84,16 @@ allowlist! {
     ("argparse", "Namespace") => Global::Record(Record::ArgparseNamespace),
         "a record (Megatron-LM's `args`): `NEWOBJ` with no arguments, then `BUILD` with a dict of its \
          attributes (str keys), read as the class's name and those attributes, never constructed.";
+    ("numpy._core.multiarray", "_reconstruct") => Global::NdArray,
+        "a NumPy array (NumPy 2; Megatron-LM's `rng_state` holds NumPy's random state): \
+         `_reconstruct(numpy.ndarray, (0,), b'b')`, then `BUILD` with `(version, shape, dtype, fortran_order, \
+         raw bytes)`; read as the record `numpy.ndarray` (`dtype`, `shape`, `fortran_order`, `data`), never \
+         constructed. An array of Python objects is refused.";
+    ("numpy.core.multiarray", "_reconstruct") => Global::NdArray, "the same, NumPy 1's name.";
+    ("numpy", "ndarray") => Global::NdArrayClass, "the class `_reconstruct` takes, there only.";
+    ("numpy", "dtype") => Global::NumpyDtype,
+        "`dtype(descr, False, True)`, then `BUILD` with its state tuple: read as the record `numpy.dtype` \
+         (`descr`).";
 }
 
 /// The global `module.name` names, if it is on the allowlist.
@@ -86,12 +103,14 @@ pub(crate) fn lookup(module: &str, name: &str) -> Option<Global> {
 
 /// The refusal of a global off the allowlist, listing the allowlist in short.
 pub(crate) fn refusal(module: &str, name: &str) -> Error {
+    let numpy = |g: &Global| matches!(g, Global::NdArray | Global::NdArrayClass | Global::NumpyDtype);
     let mut allowed: Vec<&str> = ALLOWLIST
         .iter()
         .zip(TABLE)
-        .filter(|(_, (_, _, g))| !matches!(g, Global::Storage(_)))
+        .filter(|(_, (_, _, g))| !matches!(g, Global::Storage(_)) && !numpy(g))
         .map(|(full, _)| *full)
         .collect();
+    allowed.push("numpy's arrays and dtypes");
     allowed.push("torch.*Storage");
     Error::torch_file(format!("global {module}.{name} is not on the allowlist ({})", allowed.join(", ")))
 }

@@ -63,6 +63,22 @@ fn node(arena: &Arena, n: &Node, depth: usize, budget: &mut u64) -> Result<Value
             }
             Value::Object { class: r.class(), fields }
         }
+        Node::NdArray(None) => return Err(Error::torch_file("a numpy.ndarray that no BUILD filled")),
+        Node::NdArray(Some(a)) => {
+            spend(budget, a.data.len().saturating_add(a.shape.len() * DIM_COST))?;
+            let fields = vec![
+                ("dtype".to_string(), Value::Str(a.dtype.to_string())),
+                ("shape".to_string(), Value::Tuple(a.shape.iter().map(|&d| Value::Int(d)).collect())),
+                ("fortran_order".to_string(), Value::Bool(a.fortran_order)),
+                ("data".to_string(), Value::Bytes(a.data.clone())),
+            ];
+            Value::Object { class: "numpy.ndarray", fields }
+        }
+        Node::Dtype(short, full) => {
+            let descr = full.as_ref().unwrap_or(short);
+            spend(budget, descr.len())?;
+            Value::Object { class: "numpy.dtype", fields: vec![("descr".to_string(), Value::Str(descr.to_string()))] }
+        }
         Node::Tensor(t) => {
             // Its elements, as if expanded: a stride-0 view of a billion
             // elements over a small storage is refused here.
