@@ -50,6 +50,7 @@ use tch_lr::groups::OptimizerKind;
 use tch_lr::groups::ParamGroups;
 use tch_lr::internals::tiny_var_store;
 use tch_lr::internals::Protocol as _;
+use tch_lr::megatron::{DecayStyle, OptimizerParamScheduler, WdIncrStyle};
 use tch_lr::scheduler::SchedulerState;
 use tch_lr::schedulers::PlainStep;
 use tch_lr::schedulers::REGISTRY;
@@ -516,6 +517,25 @@ fn ds_warmup_decay(lrs: &[f64]) -> WarmupDecayLR {
 fn ds_warmup_cosine(_: &[f64]) -> WarmupCosineLR {
     WarmupCosineLR::new(1_000_000_000).warmup_num_steps(1000)
 }
+/// Megatron-core's `OptimizerParamScheduler(init_lr=0.0, max_lr=each group's LR,
+/// min_lr=1e-6, lr_warmup_steps=1000, lr_decay_steps=1e12, lr_decay_style='cosine',
+/// start_wd=0.0, end_wd=0.1, wd_incr_steps=1e12, wd_incr_style='linear')`, stepped with
+/// `step(1)`: the LR and every group's weight decay change every step.
+fn megatron(lrs: &[f64]) -> OptimizerParamScheduler {
+    let long: i64 = 1_000_000_000_000;
+    OptimizerParamScheduler::new(
+        0.0,
+        lrs.to_vec(),
+        1e-6,
+        1000,
+        long,
+        DecayStyle::Cosine,
+        0.0,
+        0.1,
+        long,
+        WdIncrStyle::Linear,
+    )
+}
 
 /// `ReduceLROnPlateau()` with PyTorch's defaults over `n` groups.
 fn plateau(n: usize) -> Box<dyn Steps> {
@@ -596,6 +616,8 @@ fn step_cases() -> Vec<StepCase> {
         ("deepspeed.WarmupLR", |n| sched(n, ds_warmup, None)),
         ("deepspeed.WarmupDecayLR", |n| sched(n, ds_warmup_decay, None)),
         ("deepspeed.WarmupCosineLR", |n| sched(n, ds_warmup_cosine, None)),
+        // Megatron-core (issue 25).
+        ("megatron.OptimizerParamScheduler", |n| sched(n, megatron, None)),
     ]
 }
 
@@ -643,6 +665,8 @@ fn index_cases() -> Vec<IndexCase> {
         ("deepspeed.WarmupLR", |at| sched_at(1, ds_warmup, at)),
         ("deepspeed.WarmupDecayLR", |at| sched_at(1, ds_warmup_decay, at)),
         ("deepspeed.WarmupCosineLR", |at| sched_at(1, ds_warmup_cosine, at)),
+        // Megatron-core (issue 25).
+        ("megatron.OptimizerParamScheduler", |at| sched_at(1, megatron, at)),
     ]
 }
 

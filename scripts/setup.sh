@@ -12,10 +12,11 @@
 #                              fixture generators, scripts/reference/, the bench):
 #                              pyyaml, numpy and the reference packages
 #                              (transformers 5.24.0 with accelerate for its Trainer,
-#                              timm 1.0.31, Lightning, fastai), and DeepSpeed
-#                              0.19.8's source package, downloaded (not installed:
-#                              pip download --no-deps, from PyPI) into
-#                              .venv/share/tch-lr/ for its lr_schedules.py
+#                              timm 1.0.31, Lightning, fastai), DeepSpeed 0.19.8's
+#                              source package, downloaded (not installed: pip
+#                              download --no-deps, from PyPI) into .venv/share/tch-lr/
+#                              for its lr_schedules.py, and megatron-core 0.19.2's
+#                              wheel, downloaded into .cache/ for its one file
 #
 # The reference packages are installed with --no-deps, with the few packages they
 # import at run time named here, so that pip can never change torch (a plain
@@ -121,6 +122,17 @@ fi
 if [ "$installed" = 1 ] && ! have; then
     echo "setup: torch is $(.venv/bin/python -c 'import torch; print(torch.__version__)'), expected $TORCH_VERSION" >&2
     exit 1
+fi
+
+# Megatron-core (issue 25): scripts/fixtures/gen_megatron.py runs megatron-core's own
+# optimizer_param_scheduler.py, taken from its wheel (PyPI publishes them for Python >= 3.12 only; the
+# one file needs torch alone): downloaded, not installed, into .cache/megatron-core/.
+MEGATRON_CORE_VERSION=0.19.2
+if [ "$test" = 1 ] && ! ls .cache/megatron-core/megatron_core-$MEGATRON_CORE_VERSION-*.whl >/dev/null 2>&1; then
+    installed=1
+    echo "setup: downloading megatron-core==$MEGATRON_CORE_VERSION's wheel into .cache/megatron-core (not installed)" >&2
+    .venv/bin/python -m pip download --quiet --disable-pip-version-check --no-deps \
+        "megatron-core==$MEGATRON_CORE_VERSION" --python-version 3.12 --only-binary=:all: -d .cache/megatron-core
 fi
 
 # cargo's configuration for this checkout: the .venv's libtorch (its folder and

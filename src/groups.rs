@@ -61,8 +61,10 @@ impl OptimizerKind {
 /// The optional keys are set by the schedulers that use them, exactly where
 /// PyTorch sets them: `initial_lr` by every scheduler's constructor
 /// (`setdefault`), `max_lr`, `min_lr`, `max_momentum` and `base_momentum` by
-/// `CyclicLR` and `OneCycleLR`, `swa_lr` by `SWALR`. Several schedulers on one
-/// optimizer share them; [`GroupKey::ALL`] lists them.
+/// `CyclicLR` and `OneCycleLR`, `swa_lr` by `SWALR`; Megatron's param groups
+/// carry per-group overrides (`max_lr`, `min_lr`, `start_wd`, `end_wd`,
+/// `wd_mult`) that its `OptimizerParamScheduler` reads. Several schedulers on
+/// one optimizer share them; [`GroupKey::ALL`] lists them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ParamGroup {
     /// `group["lr"]`.
@@ -97,6 +99,16 @@ pub struct ParamGroup {
     /// cannot set beta2 ([`Optim::unapplied`](crate::Optim::unapplied) says so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub beta2: Option<f64>,
+    /// `group["start_wd"]` (Megatron's per-group override).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_wd: Option<f64>,
+    /// `group["end_wd"]` (Megatron's per-group override).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_wd: Option<f64>,
+    /// `group["wd_mult"]` (Megatron: the group's weight decay is the
+    /// schedule's times this, 1 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wd_mult: Option<f64>,
 }
 
 /// The weight decay of a group in a state that does not say it (NaN: never
@@ -120,6 +132,9 @@ impl ParamGroup {
             base_momentum: None,
             swa_lr: None,
             beta2: None,
+            start_wd: None,
+            end_wd: None,
+            wd_mult: None,
         }
     }
 
@@ -132,6 +147,9 @@ impl ParamGroup {
             GroupKey::MaxMomentum => self.max_momentum,
             GroupKey::BaseMomentum => self.base_momentum,
             GroupKey::SwaLr => self.swa_lr,
+            GroupKey::StartWd => self.start_wd,
+            GroupKey::EndWd => self.end_wd,
+            GroupKey::WdMult => self.wd_mult,
         }
     }
 
@@ -144,6 +162,9 @@ impl ParamGroup {
             GroupKey::MaxMomentum => &mut self.max_momentum,
             GroupKey::BaseMomentum => &mut self.base_momentum,
             GroupKey::SwaLr => &mut self.swa_lr,
+            GroupKey::StartWd => &mut self.start_wd,
+            GroupKey::EndWd => &mut self.end_wd,
+            GroupKey::WdMult => &mut self.wd_mult,
         }
     }
 }
@@ -165,17 +186,26 @@ pub enum GroupKey {
     BaseMomentum,
     /// `swa_lr`.
     SwaLr,
+    /// `start_wd` (Megatron).
+    StartWd,
+    /// `end_wd` (Megatron).
+    EndWd,
+    /// `wd_mult` (Megatron).
+    WdMult,
 }
 
 impl GroupKey {
-    /// Every optional key, in the order PyTorch's schedulers add them.
-    pub const ALL: [GroupKey; 6] = [
+    /// Every optional key, in the order PyTorch's schedulers add them, then Megatron's.
+    pub const ALL: [GroupKey; 9] = [
         GroupKey::InitialLr,
         GroupKey::MaxLr,
         GroupKey::MinLr,
         GroupKey::MaxMomentum,
         GroupKey::BaseMomentum,
         GroupKey::SwaLr,
+        GroupKey::StartWd,
+        GroupKey::EndWd,
+        GroupKey::WdMult,
     ];
 
     /// The key's name in PyTorch's `param_groups`.
@@ -187,6 +217,9 @@ impl GroupKey {
             GroupKey::MaxMomentum => "max_momentum",
             GroupKey::BaseMomentum => "base_momentum",
             GroupKey::SwaLr => "swa_lr",
+            GroupKey::StartWd => "start_wd",
+            GroupKey::EndWd => "end_wd",
+            GroupKey::WdMult => "wd_mult",
         }
     }
 }

@@ -222,6 +222,14 @@ impl HyperSchedules {
                 h.schedule.name()
             )));
         }
+        crate::schedulers::schedule::refuse_nested(target.section(), &*schedule)?;
+        if target == HyperParam::WeightDecay && main.schedules_weight_decay() {
+            return Err(Error::Unsupported(format!(
+                "{} already schedules the weight decay: drop the weight decay schedule {}",
+                main.name(),
+                schedule.name()
+            )));
+        }
         if target == HyperParam::Momentum && main.cycles_momentum() {
             return Err(momentum_conflict(schedule.name(), main.name()));
         }

@@ -93,6 +93,8 @@ pub use schedulers::{
     CyclicLR, ExponentialLR, LambdaLR, LinearLR, MultiStepLR, MultiplicativeLR, OneCycleLR, PolynomialLR,
     ReduceLROnPlateau, Schedule, SequentialLR, StepLR, SWA, SWALR,
 };
+// Megatron-core (issue 25).
+pub use schedulers::megatron;
 
 /// The README's Rust examples, compiled as doctests.
 #[cfg(doctest)]

@@ -95,6 +95,16 @@ impl<S: Schedule> Scheduler<S> {
         Ok(Scheduler { optim, schedule, hypers: HyperSchedules::default() })
     }
 
+    /// Writes what a step of the schedule alone changed: the LR and the
+    /// momentum, and the weight decay for a schedule that drives it.
+    fn sync_step(&mut self) -> Result<()> {
+        if self.schedule.schedules_weight_decay() {
+            self.optim.sync()
+        } else {
+            self.optim.sync_lr_momentum()
+        }
+    }
+
     /// The optimizer (PyTorch's `scheduler.optimizer`), read-only: its
     /// groups, and its state for a checkpoint ([`Optim::save`]).
     pub fn optimizer(&self) -> &Optim {
@@ -146,7 +156,7 @@ impl<S: Schedule> Scheduler<S> {
             return self.step_all(Some(metric));
         }
         self.schedule.step_metric(self.optim.groups_mut(), metric)?;
-        self.optim.sync_lr_momentum()
+        self.sync_step()
     }
 
     /// Takes the next step: `step()`, or `step(metric)` when the schedule
@@ -166,7 +176,7 @@ impl<S: Schedule> Scheduler<S> {
             (true, None) => Err(Error::Unsupported(format!("{} needs a metric at each step", self.schedule.name()))),
             (false, None) => {
                 self.schedule.step(self.optim.groups_mut())?;
-                self.optim.sync_lr_momentum()
+                self.sync_step()
             }
             (false, Some(_)) => Err(Error::Unsupported(format!("{} takes no metric", self.schedule.name()))),
         }
@@ -185,7 +195,7 @@ impl<S: Schedule> Scheduler<S> {
             return self.step_all_to(epoch);
         }
         self.schedule.step_epoch(self.optim.groups_mut(), epoch)?;
-        self.optim.sync_lr_momentum()
+        self.sync_step()
     }
 
     /// PyTorch's `state_dict()`, with the parameter groups.
@@ -308,9 +318,11 @@ impl<S: Schedule> Scheduler<S> {
         self.hypers.schedule_of(target)
     }
 
-    /// Each group's weight decay when it is scheduled, else `None`.
+    /// Each group's weight decay when it is scheduled (a weight decay
+    /// schedule, or a schedule that drives it itself), else `None`.
     pub fn last_weight_decay(&self) -> Option<Vec<f64>> {
-        self.schedule_of(HyperParam::WeightDecay).map(|_| self.optim.groups().weight_decays())
+        let scheduled = self.schedule.schedules_weight_decay() || self.schedule_of(HyperParam::WeightDecay).is_some();
+        scheduled.then(|| self.optim.groups().weight_decays())
     }
 
     /// Whether a step needs a metric: some schedule of this scheduler is a
@@ -365,7 +377,7 @@ impl<S: PlainStep> Scheduler<S> {
             return self.step_all(None);
         }
         self.schedule.step(self.optim.groups_mut())?;
-        self.optim.sync_lr_momentum()
+        self.sync_step()
     }
 }
 

@@ -45,7 +45,8 @@ pub struct Trace {
     /// Whether momentum changes: the scheduler cycles it, or a
     /// `momentum_scheduler:` drives it.
     pub cycles_momentum: bool,
-    /// Whether a `weight_decay_scheduler:` drives the weight decay.
+    /// Whether the weight decay changes: a `weight_decay_scheduler:` drives
+    /// it, or the scheduler drives it itself (Megatron's).
     pub schedules_weight_decay: bool,
     /// What the trace read besides the config ([`trace_with`]'s notes).
     pub notes: Vec<String>,
@@ -174,7 +175,13 @@ fn resume_state(
         notes.push("its optimizer is in ZeRO's files (not read): the groups' values follow from the schedule's".into());
         return crate::interop::state::from_scheduler_alone(config, sched, &checkpoint.state);
     }
-    let file = if crate::interop::hf::is_trainer_checkpoint(path) {
+    let file = if crate::interop::megatron::is_checkpoint(path) {
+        let checkpoint = crate::interop::megatron::load(path)?;
+        let at = checkpoint.iteration.map_or_else(String::new, |i| format!(" at iteration {i}"));
+        let key = if checkpoint.legacy_key { "lr_scheduler (legacy)" } else { "opt_param_scheduler" };
+        notes.push(format!("{}: a Megatron-LM checkpoint{at}, its {key}", checkpoint.file.display()));
+        checkpoint.state
+    } else if crate::interop::hf::is_trainer_checkpoint(path) {
         let checkpoint = crate::interop::hf::load(path)?;
         notes.push(format!(
             "{}: a Hugging Face Trainer checkpoint at step {} of max_steps {}",
@@ -263,9 +270,10 @@ fn checkpoint_path() -> PathBuf {
 /// # Errors
 /// As [`trace_with`].
 pub fn trace(config: &Config, opts: &TraceOptions) -> Result<Trace> {
+    let main = config.schedule()?;
     let mut t = Trace {
-        cycles_momentum: config.schedule()?.cycles_momentum() || config.momentum_scheduler.is_some(),
-        schedules_weight_decay: config.weight_decay_scheduler.is_some(),
+        cycles_momentum: main.cycles_momentum() || config.momentum_scheduler.is_some(),
+        schedules_weight_decay: config.schedules_weight_decay(),
         ..Trace::default()
     };
     let notes = trace_with(config, opts, |r| {
@@ -292,7 +300,9 @@ pub fn trace(config: &Config, opts: &TraceOptions) -> Result<Trace> {
 /// - timm's: the warmup (when before the cycles) and every cycle
 ///   (`t_initial`, `cycle_mul`, `cycle_limit`: timm's `get_cycle_length`);
 ///   `MultiStepLRScheduler`: the last `decay_t` plus one; `WSDLRScheduler`:
-///   `warmup_t + t_initial`.
+///   `warmup_t + t_initial`;
+/// - Megatron's `OptimizerParamScheduler`: the steps of `increment` until
+///   `lr_decay_steps` and `wd_incr_steps` (Megatron-LM's `train_iters`).
 ///
 /// ```
 /// use tch_lr::config::Config;
@@ -357,6 +367,11 @@ pub fn length(s: &SchedulerConfig) -> Option<u64> {
             .max()
             .map(|&m| sum(m, 1).saturating_add(if c.warmup_prefix { n(c.warmup.warmup_t) } else { 0 })),
         S::TimmWSDLRScheduler(c) => Some(sum(c.warmup.warmup_t, c.t_initial)),
+        // Megatron: the steps (of `increment` samples) until the LR and the weight decay end.
+        S::MegatronOptimizerParamScheduler(c) => {
+            let end = n(c.lr_decay_steps).max(n(c.wd_incr_steps));
+            Some(end.div_ceil(n(c.increment).max(1)))
+        }
         _ => None,
     }
 }

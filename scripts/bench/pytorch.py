@@ -132,7 +132,24 @@ CASES = {
     "deepspeed.WarmupDecayLR": lambda o, l: lr_schedules().WarmupDecayLR(o, 1_000_000_000, warmup_max_lr=l,
                                                                           warmup_num_steps=1000),
     "deepspeed.WarmupCosineLR": lambda o, l: lr_schedules().WarmupCosineLR(o, 1_000_000_000, warmup_num_steps=1000),
+    # Megatron-core (issue 25): its own class, stepped with step(1) (Case.chunk).
+    "megatron.OptimizerParamScheduler": lambda o, l: megatron(o, l),
 }
+
+
+def megatron(o, l):
+    """megatron-core's own OptimizerParamScheduler (loaded by scripts/fixtures/gen_megatron.py), as the Rust
+    benchmark builds it: each group's max_lr its LR, a cosine over 1e12 samples and a linear weight decay, so
+    that the LR and every group's weight decay change at every step."""
+    import gen_megatron  # noqa: PLC0415 - only when used
+
+    for group, lr in zip(o.param_groups, l):
+        group["max_lr"] = lr
+    m = gen_megatron.reference_module()
+    return m.OptimizerParamScheduler(o, init_lr=0.0, max_lr=l[0], min_lr=1e-6, lr_warmup_steps=1000,
+                                     lr_decay_steps=10**12, lr_decay_style="cosine", start_wd=0.0, end_wd=0.1,
+                                     wd_incr_steps=10**12, wd_incr_style="linear",
+                                     use_checkpoint_opt_param_scheduler=False)
 
 
 class Case:
@@ -164,6 +181,13 @@ class Case:
                 s.step(-float(i))  # a metric that improves at every step
             t = time.perf_counter_ns() - t
             self.k += steps
+        elif self.name.startswith("megatron."):
+            # Megatron-LM's loop: step(increment), here 1.
+            step = s.step
+            t = time.perf_counter_ns()
+            for _ in range(steps):
+                step(1)
+            t = time.perf_counter_ns() - t
         elif self.name.startswith("timm."):
             # timm takes the time explicitly: step(t) (step_update(t) per update), t = 1, 2, ...
             step = s.step if s.t_in_epochs else s.step_update

@@ -51,3 +51,6 @@ plot deepspeed.OneCycle deepspeed_one_cycle.yaml 260
 plot deepspeed.WarmupLR deepspeed_warmup_lr.yaml 150
 plot deepspeed.WarmupDecayLR deepspeed_warmup_decay_lr.yaml 330
 plot deepspeed.WarmupCosineLR deepspeed_warmup_cosine_lr.yaml 560
+# Megatron-core (issue 25): GPT's cosine in samples with a rising weight decay, and WSD with its 1 - sqrt cooldown.
+plot megatron.OptimizerParamScheduler megatron_cosine.yaml 101
+plot megatron.OptimizerParamScheduler.WSD megatron_wsd.yaml 101

@@ -2,7 +2,8 @@
 PyTorch's `torch.optim.lr_scheduler` (scripts/fixtures/common.py), transformers'
 `get_scheduler` (names `transformers.<type>`), timm's schedulers (names
 `timm.<Class>`, stepped with the explicit t tch-lr uses), DeepSpeed's (names
-`deepspeed.<Class>`, its lr_schedules.py loaded by path), and the `warmup:`
+`deepspeed.<Class>`, its lr_schedules.py loaded by path), Megatron-core's OptimizerParamScheduler
+(`megatron.OptimizerParamScheduler`, stepped by its `increment`), and the `warmup:`
 block on any PyTorch or transformers schedule, which means
 `SequentialLR([LinearLR(start_factor, 1.0, total_iters=steps), X], milestones=[steps])`.
 
@@ -56,6 +57,8 @@ def build_scheduler(opt, s):
         return _timm_build(opt, s)
     if name.startswith("deepspeed."):
         return _deepspeed_build(opt, s)
+    if name.startswith("megatron."):
+        return _megatron_build(opt, s)
     return _torch_build(opt, s)
 
 
@@ -85,5 +88,13 @@ def _timm_build(opt, s):
 
 def _deepspeed_build(opt, s):
     import gen_deepspeed as M  # noqa: PLC0415 - only when used
+
+    return M.build_scheduler(opt, s)
+
+
+def _megatron_build(opt, s):
+    """`megatron.OptimizerParamScheduler`: megatron-core's own file (gen_megatron.py), stepped by
+    its `increment`; it drives every group's weight decay too."""
+    import gen_megatron as M  # noqa: PLC0415 - only when used
 
     return M.build_scheduler(opt, s)

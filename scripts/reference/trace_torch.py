@@ -7,7 +7,8 @@
 
 prints `{"lr": [[...]], "momentum": [[...]]}` exactly as `tch-lr trace --format json`
 does (row 0 after construction, row k after k steps), with `"weight_decay": [[...]]`
-when the config has a `weight_decay_scheduler:`, so the two can be diffed. A
+when the config has a `weight_decay_scheduler:` or a scheduler that drives the weight decay itself (Megatron's
+OptimizerParamScheduler), so the two can be diffed. A
 `weight_decay_scheduler:` (`momentum_scheduler:`) is its schedule run on a second
 optimizer of the same kind whose LRs are the groups' weight decays (momenta): its
 LRs are the rows (references.shadow_optimizer). A step the reference refuses prints
@@ -78,6 +79,8 @@ def saved_state(sched):
     """The scheduler's part of a saved file: {"scheduler": its state_dict()}; for a timm
     schedule (gen_timm.Stepped) timm's own state_dict() and, as timm keeps no step count,
     {"t": the last step(t)'s t}."""
+    if hasattr(sched, "saved_state"):  # a schedule that says what a run saves of it (Megatron's)
+        return sched.saved_state()
     if hasattr(sched, "sched"):
         return {"scheduler": sched.sched.state_dict(), "t": sched.t}
     if hasattr(sched, "swa_scheduler"):  # PyTorch's SWA loop (common.SwaLoop): its two schedulers
@@ -87,6 +90,8 @@ def saved_state(sched):
 
 def load_state(sched, saved):
     """Loads saved_state()'s keys of `saved` into `sched`; returns the steps it had taken."""
+    if hasattr(sched, "load_saved"):
+        return sched.load_saved(saved)
     if hasattr(sched, "sched"):
         sched.sched.load_state_dict(saved["scheduler"])
         sched.t = saved["t"]
@@ -113,7 +118,7 @@ def trace(config, rows, metrics=None, epochs=None, save_to=None, save_at=None, r
     o = config.get("optimizer") or DEFAULT_OPTIMIZER
     opt = None if deepspeed else build_optimizer(o)
     out = {"lr": [], "momentum": []}
-    if config.get("weight_decay_scheduler"):
+    if config.get("weight_decay_scheduler") or str(config["scheduler"].get("name", "")).startswith("megatron."):
         out["weight_decay"] = []
     try:
         with warnings.catch_warnings():
@@ -149,7 +154,9 @@ def trace(config, rows, metrics=None, epochs=None, save_to=None, save_at=None, r
                 m = shadows.get("momentum")
                 out["momentum"].append([num(g["lr"]) for g in m.param_groups] if m else [num(v) for v in momenta(opt)])
                 if "weight_decay" in out:
-                    out["weight_decay"].append([num(g["lr"]) for g in shadows["weight_decay"].param_groups])
+                    wd = shadows.get("weight_decay")  # the shadow's LRs, or the scheduler's own (Megatron's)
+                    out["weight_decay"].append([num(g["lr"]) for g in wd.param_groups] if wd else
+                                               [num(g["weight_decay"]) for g in opt.param_groups])
                 if save_to is not None and row == save_at:
                     torch.save({"optimizer": opt.state_dict(), **saved_state(scheds[0]),
                                 **{key: {"optimizer": o_.state_dict(), **saved_state(s_)}

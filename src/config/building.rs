@@ -265,6 +265,23 @@ impl Config {
         for (_, key, section) in config.hyper_sections() {
             section.build().map_err(|d| d.within(Seg::Key(key.into())))?;
         }
+        nested_weight_decay(&config.scheduler).map_err(|d| d.within(Seg::Key("scheduler".into())))?;
+        for (_, key, section) in config.hyper_sections() {
+            if section.build()?.schedules_weight_decay() {
+                let message =
+                    format!("{} drives the LR and the weight decay itself: make it the `scheduler:`", section.name());
+                return Err(Diag::new(message).within(Seg::Key(key.into())));
+            }
+        }
+        if let (Some(w), true) = (&config.weight_decay_scheduler, main.schedules_weight_decay()) {
+            let message = format!(
+                "{} cannot run beside scheduler {}, which already schedules the weight decay (start_wd, end_wd, \
+                 wd_incr_style): remove weight_decay_scheduler",
+                w.name(),
+                config.scheduler.name()
+            );
+            return Err(Diag::new(message).within(Seg::Key("weight_decay_scheduler".into())));
+        }
         if let (Some(m), true) = (&config.momentum_scheduler, main.cycles_momentum()) {
             let message = format!(
                 "{} cannot run beside scheduler {}, which already cycles momentum (cycle_momentum: true): set \
@@ -295,6 +312,13 @@ impl Config {
         let wd = self.weight_decay_scheduler.as_ref().map(|s| section(HyperParam::WeightDecay, s));
         let m = self.momentum_scheduler.as_ref().map(|s| section(HyperParam::Momentum, s));
         wd.into_iter().chain(m)
+    }
+
+    /// Whether the weight decay changes as the run goes: a
+    /// `weight_decay_scheduler:` drives it, or the scheduler itself does
+    /// (Megatron's `OptimizerParamScheduler`).
+    pub fn schedules_weight_decay(&self) -> bool {
+        self.weight_decay_scheduler.is_some() || self.scheduler.build().is_ok_and(|s| s.schedules_weight_decay())
     }
 
     /// Whether a step needs a metric: one of the schedules is `ReduceLROnPlateau`.
@@ -416,4 +440,24 @@ impl Config {
         }
         Ok(groups)
     }
+}
+
+/// Refuses a schedule that drives the weight decay itself (Megatron's)
+/// among the children of `s` (`SequentialLR`, `ChainedScheduler`, `SWA`):
+/// it is a training loop's only scheduler.
+fn nested_weight_decay(s: &SchedulerConfig) -> Result<(), Diag> {
+    for (i, c) in s.children().iter().enumerate() {
+        let at = |d: Diag| d.within(Seg::Index(i)).within(Seg::Key("schedulers".into()));
+        if c.build()?.schedules_weight_decay() {
+            let message = format!(
+                "{} cannot hold {}: it drives every group's LR and weight decay itself, as a training loop's only \
+                 scheduler",
+                s.name(),
+                c.name()
+            );
+            return Err(at(Diag::new(message)));
+        }
+        nested_weight_decay(c).map_err(at)?;
+    }
+    Ok(())
 }

@@ -538,7 +538,7 @@ macro_rules! kwargs {
     // ... then write `new` and the setters: on the schedule ...
     (@builder [schedule $sched:ty] $name:ident; req[$([$rf:ident : $rt:ty])*];
         opt[$([[$($om:tt)*] $of:ident : $ot:ty = $od:expr])*]; flat[$([$ff:ident : $ft:ty])*];) => {
-        #[allow(non_snake_case, clippy::new_without_default)]
+        #[allow(non_snake_case, clippy::new_without_default, clippy::too_many_arguments)]
         impl $sched {
             #[doc = concat!("The schedule with its required arguments (`", $(stringify!($rf), " ",)* "`), the others at their defaults ([`", stringify!($name), "`]).")]
             pub fn new($($rf: impl Into<$rt>),*) -> Self {

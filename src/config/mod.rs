@@ -64,4 +64,6 @@ pub use crate::schedulers::transformers::decay::{
     ConstantConfig, ConstantWithWarmupConfig, InverseSqrtConfig, LinearConfig, PolynomialConfig,
 };
 pub use crate::schedulers::transformers::wsd::WarmupStableDecayConfig;
+// Megatron-core (issue 25).
+pub use crate::schedulers::megatron::OptimizerParamSchedulerConfig;
 pub use crate::schedulers::{ScheduleConfig, ScheduleInfo, SchedulerConfig, REGISTRY};

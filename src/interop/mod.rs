@@ -18,6 +18,8 @@
 //!   `model.state_dict()` and a `VarStore` of the same names.
 //! - [`hf::load`](crate::interop::hf::load) reads a Hugging Face Trainer checkpoint folder
 //!   (`scheduler.pt`, `optimizer.pt`, `trainer_state.json`).
+//! - [`megatron::load`](crate::interop::megatron::load) reads a Megatron-LM checkpoint
+//!   (`iter_XXXXXXX/mp_rank_00/model_optim_rng.pt`): its scheduler state and optimizer groups.
 //! - [`torch_file::to_tch`](crate::interop::torch_file::to_tch) /
 //!   [`torch_file::from_tch`](crate::interop::torch_file::from_tch) convert a record to and from a
 //!   contiguous CPU `tch::Tensor`.
@@ -43,11 +45,17 @@
 //! Nothing in a file is executed. A pickle's `GLOBAL` may name only the globals of
 //! [`pickle::ALLOWLIST`](crate::interop::pickle::ALLOWLIST) (`collections.OrderedDict`,
 //! `collections.Counter`, `torch._utils._rebuild_tensor_v2`, `torch._utils._rebuild_parameter`,
-//! `_codecs.encode`, `torch.Size` as a tuple of ints and the `torch.*Storage` classes as
-//! persistent-id storage types), each
-//! interpreted by the fixed rule its documentation gives. Any other global, a `REDUCE` on anything
-//! else, a `BUILD` on anything but an `OrderedDict` and any opcode beyond protocol 2's are refused
-//! with one line ([`Error::TorchFile`]).
+//! `_codecs.encode`, `torch.Size` as a tuple of ints, the class `argparse.Namespace` read as a record, NumPy's arrays and dtypes
+//! read as records: `numpy._core.multiarray._reconstruct`, `numpy.core.multiarray._reconstruct`,
+//! `numpy.ndarray`, `numpy.dtype`; and the `torch.*Storage` classes as persistent-id storage
+//! types), each interpreted by the fixed rule its documentation gives. A class read as a record
+//! (Megatron-LM's `args` is an `argparse.Namespace`): `NEWOBJ` with no arguments then `BUILD`
+//! with a dict of attributes gives a [`Value::Object`](crate::interop::Value::Object), the
+//! class's name and those attributes, never an instance; a NumPy array (Megatron-LM's
+//! `rng_state` holds NumPy's random state) gives the record `numpy.ndarray` (its dtype, shape and
+//! bytes). Any other global, a `REDUCE` on anything else, a
+//! `BUILD` on anything but an `OrderedDict` or a record and any opcode beyond protocol 2's are
+//! refused with one line ([`Error::TorchFile`]).
 //!
 //! # Limits
 //! - No allocation follows a declared size beyond the file's real size: every string, int, entry and
@@ -75,6 +83,8 @@
 
 pub mod deepspeed;
 pub mod hf;
+// Megatron-core (issue 25).
+pub mod megatron;
 pub mod model;
 pub mod optimizer;
 pub mod pickle;

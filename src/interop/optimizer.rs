@@ -64,6 +64,12 @@ const GROUP_KEYS: &[&str] = &[
     // FusedAdam's step count, which its state has too.
     "bias_correction",
     "step",
+    // Megatron-core's param groups (`_get_param_groups`): flags no schedule
+    // reads (its `max_lr`, `min_lr`, `wd_mult`, ... are `GroupKey`s).
+    "lr_mult",
+    "is_decoupled_lr",
+    "is_expert_parallel",
+    "default_config",
 ];
 
 pub(crate) fn read_groups(groups: &mut ParamGroups, opt: &Value) -> Result<()> {

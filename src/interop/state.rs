@@ -149,6 +149,7 @@ fn read_part(config: &SchedulerConfig, groups: &mut ParamGroups, y: &mut Y, part
         }
     }
     schedule.load_torch_entries(&entries, groups)?;
+    schedule.write_loaded(groups)?;
     *y = schedule.state()?;
     Ok(())
 }

@@ -38,12 +38,30 @@ pub enum Value {
     Counter(Vec<(Value, Value)>),
     /// A tensor (`torch._utils._rebuild_tensor_v2`, or `_rebuild_parameter`).
     Tensor(TensorRecord),
+    /// An instance of a class on the allowlist of classes read as records
+    /// (`argparse.Namespace`: Megatron-LM's `args`): its class's
+    /// `module.name` and its attributes (the `__dict__` that the pickle's
+    /// `BUILD` gives), in order. Never constructed; not written back.
+    Object {
+        /// The class, `module.name`.
+        class: &'static str,
+        /// The attributes, in order.
+        fields: Vec<(String, Value)>,
+    },
 }
 
 impl Value {
     /// The value under `key` of a dict, ordered dict or counter with string keys.
     pub fn get(&self, key: &str) -> Option<&Value> {
         self.items()?.iter().find(|(k, _)| matches!(k, Value::Str(s) if s == key)).map(|(_, v)| v)
+    }
+
+    /// The attribute `name` of a record ([`Value::Object`]).
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        match self {
+            Value::Object { fields, .. } => fields.iter().find(|(k, _)| k == name).map(|(_, v)| v),
+            _ => None,
+        }
     }
 
     /// The items of a dict, ordered dict or counter.
@@ -69,6 +87,7 @@ impl Value {
             Value::OrderedDict { .. } => "OrderedDict",
             Value::Counter(_) => "Counter",
             Value::Tensor(_) => "Tensor",
+            Value::Object { class, .. } => class,
         }
     }
 }

@@ -98,6 +98,9 @@ fn check_children(name: &str, schedulers: &[Box<dyn Schedule>], empty: &str) -> 
         ))
         .for_item("schedulers", idx));
     }
+    for (idx, s) in schedulers.iter().enumerate() {
+        super::schedule::refuse_nested(name, &**s).map_err(|e| e.for_item("schedulers", idx))?;
+    }
     if let Some(idx) = schedulers.iter().position(|s| s.takes_metric()) {
         return Err(Error::value(format!(
             "{name} does not support `ReduceLROnPlateau` scheduler as it requires additional kwargs to be \

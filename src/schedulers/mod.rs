@@ -16,6 +16,7 @@
 //! | `transformers.linear`, `transformers.cosine`, ... (the [`transformers`] module) | `transformers/` | transformers' `get_scheduler` |
 //! | `timm.CosineLRScheduler`, `timm.WSDLRScheduler`, ... (the [`timm`] module) | `timm/` | timm's `timm.scheduler` |
 //! | `deepspeed.WarmupLR`, `deepspeed.OneCycle`, ... (the [`deepspeed`] module) | `deepspeed/` | DeepSpeed's `deepspeed.runtime.lr_schedules` |
+//! | `megatron.OptimizerParamScheduler` (the [`megatron`] module) | `megatron/` | megatron-core's `OptimizerParamScheduler` |
 //!
 //! Shared machinery: `lr_scheduler.rs` (PyTorch's `LRScheduler` base class:
 //! [`LRScheduler<P>`] around any [`LrPolicy`]), `schedule.rs` (the
@@ -110,6 +111,8 @@ mod cyclic;
 pub mod deepspeed;
 mod lambda;
 mod lr_scheduler;
+// Megatron-core (issue 25).
+pub mod megatron;
 mod one_cycle;
 mod plateau;
 mod polynomial;

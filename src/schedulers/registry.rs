@@ -174,6 +174,8 @@ registry! {
     DeepSpeedWarmupLR(crate::config::WarmupLRConfig),
     DeepSpeedWarmupDecayLR(crate::config::WarmupDecayLRConfig),
     DeepSpeedWarmupCosineLR(crate::config::WarmupCosineLRConfig),
+    // Megatron-core (issue 25): its OptimizerParamScheduler.
+    MegatronOptimizerParamScheduler(crate::config::OptimizerParamSchedulerConfig),
 }
 
 impl ScheduleInfo {
@@ -253,6 +255,13 @@ impl SchedulerConfig {
             return Err(Diag::new(format!(
                 "{} is DeepSpeed's (its warmup is its own, where it has one): a `warmup:` block is for PyTorch's \
                  and transformers' schedules",
+                self.name()
+            )));
+        }
+        if self.name().starts_with("megatron.") {
+            return Err(Diag::new(format!(
+                "{} warms up with its own `lr_warmup_steps` and `init_lr`: a `warmup:` block is for PyTorch's and \
+                 transformers' schedules",
                 self.name()
             )));
         }

@@ -40,6 +40,13 @@ pub trait Schedule: Protocol + Send + Debug {
         false
     }
 
+    /// Whether the schedule writes each group's weight decay too, as
+    /// Megatron's `OptimizerParamScheduler` does: every step then writes the
+    /// weight decay into the optimizer, and a trace shows it.
+    fn schedules_weight_decay(&self) -> bool {
+        false
+    }
+
     /// Whether `step` needs a metric (`ReduceLROnPlateau`).
     fn takes_metric(&self) -> bool {
         false
@@ -172,6 +179,18 @@ pub trait Protocol {
         Err(Error::Unsupported("this schedule has no PyTorch state".into()))
     }
 
+    /// After [`load_torch_entries`](Self::load_torch_entries): writes into
+    /// `groups` what the reference's `load_state_dict` writes into the
+    /// optimizer's groups (Megatron's `step(increment=num_steps)`); nothing
+    /// for the others, whose loads leave the groups as the file's optimizer has them.
+    ///
+    /// # Errors
+    /// None by default.
+    fn write_loaded(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        let _ = groups;
+        Ok(())
+    }
+
     /// What a training loop saves of the schedule beside `"optimizer"` in
     /// its `torch.save({...})`: `{"scheduler": scheduler.state_dict()}`
     /// (timm's add `"t"`, the last `step(t)`; PyTorch's SWA loop saves
@@ -268,6 +287,10 @@ impl Protocol for Box<dyn Schedule> {
     fn load_torch_entries_alone(&mut self, entries: &Mapping, groups: &mut ParamGroups) -> Result<()> {
         (**self).load_torch_entries_alone(entries, groups)
     }
+
+    fn write_loaded(&mut self, groups: &mut ParamGroups) -> Result<()> {
+        (**self).write_loaded(groups)
+    }
 }
 
 impl Schedule for Box<dyn Schedule> {
@@ -285,6 +308,10 @@ impl Schedule for Box<dyn Schedule> {
 
     fn cycles_momentum(&self) -> bool {
         (**self).cycles_momentum()
+    }
+
+    fn schedules_weight_decay(&self) -> bool {
+        (**self).schedules_weight_decay()
     }
 
     fn takes_metric(&self) -> bool {
@@ -310,6 +337,22 @@ pub(crate) fn to_state<T: serde::Serialize>(v: &T) -> Result<serde_yaml::Value> 
 
 pub(crate) fn from_state<T: serde::de::DeserializeOwned>(name: &str, v: serde_yaml::Value) -> Result<T> {
     serde_yaml::from_value(v).map_err(|e| Error::State(format!("not a {name} state: {e}")))
+}
+
+/// The refusal of `child` inside the composite `parent` (`SequentialLR`,
+/// `ChainedScheduler`, `SWA`, a `weight_decay_scheduler:`), if it is a
+/// schedule that drives the weight decay itself (Megatron's): such a schedule
+/// is a training loop's one scheduler, with no PyTorch `LRScheduler` protocol
+/// to nest.
+pub(crate) fn refuse_nested(parent: &str, child: &dyn Schedule) -> Result<()> {
+    if child.schedules_weight_decay() {
+        return Err(Error::Unsupported(format!(
+            "{parent} cannot hold {}: it drives every group's LR and weight decay itself, as a training loop's \
+             only scheduler",
+            child.name()
+        )));
+    }
+    Ok(())
 }
 
 /// The most steps a loaded state may have taken: far beyond any run, and

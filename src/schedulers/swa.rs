@@ -265,6 +265,7 @@ impl Protocol for SWA {
                 ))
                 .for_item("schedulers", i));
             }
+            super::schedule::refuse_nested("SWA", &**s).map_err(|e| e.for_item("schedulers", i))?;
             s.init(groups).map_err(|e| e.in_child(i))?;
         }
         self.s.epoch = 0;

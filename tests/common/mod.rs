@@ -65,6 +65,9 @@ pub struct Expected {
     /// What the reference warned of at construction, where the fixture says (DeepSpeed's).
     #[serde(default)]
     pub notes: Option<Vec<String>>,
+    /// Each group's weight decay, for a schedule that drives it (Megatron's).
+    #[serde(default)]
+    pub weight_decay: Option<Vec<Vec<Num>>>,
     pub error: Option<PyError>,
 }
 

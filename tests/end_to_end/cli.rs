@@ -875,3 +875,43 @@ fn trace_reads_deepspeed_configs_and_checkpoints() {
     let e = one_line_error(&tch_lr(&["trace", &cosine, "--steps", "12", "--resume-from", zero.to_str().unwrap()]));
     assert!(e.contains("param_groups"), "{e}");
 }
+
+/// `tch-lr trace CONFIG --resume-from` a Megatron-LM checkpoint (issue 25):
+/// the file, the `iter_` folder and the save folder print the rows
+/// megatron-core's class gives after loading it, weight decay columns
+/// included; a class off the pickle allowlist is refused in one line.
+#[test]
+fn trace_resumes_from_a_megatron_lm_checkpoint() {
+    let base = root().join("tests/fixtures/megatron");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(base.join("checkpoints.json")).unwrap()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = &meta["checkpoints"][0];
+    let config = write(dir.path(), "m.yaml", c["config"].to_string().as_bytes());
+    let file = base.join(c["file"].as_str().unwrap());
+    let iter_dir = file.parent().unwrap().parent().unwrap().to_path_buf();
+    let iteration = c["iteration"].as_u64().unwrap() as usize;
+    let want: &Vec<serde_json::Value> = c["rows"]["lr"].as_array().unwrap();
+    let steps = (iteration + want.len()).to_string();
+    for path in [&file, &iter_dir, &base.join(c["name"].as_str().unwrap())] {
+        let out = tch_lr(&["trace", &config, "--steps", &steps, "--resume-from", path.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {stderr}", path.display());
+        assert!(stderr.contains(&format!("a Megatron-LM checkpoint at iteration {iteration}")), "{stderr}");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.starts_with("step,lr_0,lr_1,momentum_0,momentum_1,weight_decay_0,weight_decay_1\n"), "{stdout}");
+        let lr = parse_csv(&stdout, "lr_");
+        let wd = parse_csv(&stdout, "weight_decay_");
+        assert_eq!(lr.len(), want.len());
+        for (row, w) in want.iter().enumerate() {
+            let w: Vec<f64> = w.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            assert_eq!(lr[row], w, "{}: row {row}", path.display());
+            let w = &c["rows"]["weight_decay"][row];
+            let w: Vec<f64> = w.as_array().unwrap().iter().map(|v| v.as_f64().unwrap()).collect();
+            assert_eq!(wd[row], w, "{}: row {row}", path.display());
+        }
+    }
+    let bad = base.join(meta["not_allowlisted"]["file"].as_str().unwrap());
+    let text = one_line_error(&tch_lr(&["trace", &config, "--steps", &steps, "--resume-from", bad.to_str().unwrap()]));
+    assert!(text.contains("global types.SimpleNamespace is not on the allowlist"), "{text}");
+}

@@ -212,7 +212,7 @@ fn crc32(data: &[u8]) -> u32 {
 }
 
 /// A zip of STORED entries (`method` 0 unless asked otherwise).
-fn zip(entries: &[(&str, &[u8])], method: u16) -> Vec<u8> {
+pub(crate) fn zip(entries: &[(&str, &[u8])], method: u16) -> Vec<u8> {
     let (mut out, mut cd) = (Vec::new(), Vec::new());
     for (name, data) in entries {
         let off = out.len() as u32;
@@ -509,7 +509,7 @@ fn a_trainer_folders_moments_are_not_read() {
 // ---------------------------------------------------------------------------
 
 /// Byte-level mutations: flips, interesting values, cuts, duplicated and deleted runs.
-fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
+pub(crate) fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
     let mut b = input.to_vec();
     for _ in 0..1 + rng.below(4) {
         if b.is_empty() {
@@ -570,7 +570,7 @@ fn mutate(rng: &mut Rng, input: &[u8]) -> Vec<u8> {
 }
 
 /// The entries of a torch.save file, for rebuilding it around a mutated pickle.
-fn parts(file: &[u8]) -> Vec<(String, Vec<u8>)> {
+pub(crate) fn parts(file: &[u8]) -> Vec<(String, Vec<u8>)> {
     let eocd = file.windows(4).rposition(|w| w == b"PK\x05\x06").unwrap();
     let le16 = |at: usize| u16::from_le_bytes([file[at], file[at + 1]]) as usize;
     let le32 = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap()) as usize;

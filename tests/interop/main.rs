@@ -2,7 +2,7 @@
 //! (`files`), the scheduler state across PyTorch and tch-lr (`state`), the
 //! owned optimizer's state as PyTorch's (`optimizer`), and fuzzing of every
 //! loader: configs and archives (`loader_fuzz`), decoded states
-//! (`state_fuzz`).
+//! (`state_fuzz`); Megatron-LM checkpoints and their records (`megatron`).
 //!
 //! One test binary (it links libtorch once): `cargo test --test interop`.
 
@@ -11,6 +11,8 @@ mod common;
 
 mod files;
 mod loader_fuzz;
+// Megatron-core (issue 25).
+mod megatron;
 mod optimizer;
 mod state;
 mod state_fuzz;

@@ -339,3 +339,59 @@ fn saved_files_load_back_into_tch_lr() {
         }
     }
 }
+
+/// Megatron's load rules (issue 25): a run saved by one config, resumed by
+/// another with `override_opt_param_scheduler` (the config's values kept),
+/// `use_checkpoint_opt_param_scheduler` (the file's taken; the weight decay
+/// written at the load still the config's) or neither (Megatron's assert,
+/// one line naming the key), both ways: PyTorch's file into tch-lr, and
+/// tch-lr's file into Megatron's class.
+#[test]
+fn megatron_load_rules_are_megatrons() {
+    let text = std::fs::read_to_string(dir().join("cases.json")).unwrap();
+    let all: Json = serde_json::from_str(&text).unwrap();
+    let loads = all["megatron_loads"].as_array().unwrap();
+    assert_eq!(loads.len(), 3);
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut jobs, mut want) = (vec![], vec![]);
+    for c in loads {
+        let name = c["name"].as_str().unwrap();
+        let cfg = Config::from_yaml(&c["config"].to_string()).unwrap();
+        let steps = c["steps"].as_u64().unwrap() as usize;
+        let opts = TraceOptions {
+            rows: steps,
+            resume_from: Some(dir().join(c["file"].as_str().unwrap())),
+            ..Default::default()
+        };
+        match (trace(&cfg, &opts), c["error"].is_null()) {
+            (Ok(t), true) => {
+                assert_rows(&format!("{name}: lr"), &rows_json(&t.lr), &c["rows"]["lr"]);
+                assert_rows(&format!("{name}: weight_decay"), &rows_json(&t.weight_decay), &c["rows"]["weight_decay"]);
+            }
+            (Err(e), false) => {
+                let e = e.to_string();
+                assert!(e.contains("`max_lr`") && e.contains("do not match") && !e.contains('\n'), "{name}: {e}");
+            }
+            (got, _) => panic!("{name}: {:?}, Megatron: {}", got.map(|t| t.lr), c["error"]),
+        }
+        let cut = c["cut"].as_u64().unwrap() as usize;
+        let file = tmp.path().join(format!("{name}.pt"));
+        let save = Config::from_yaml(&c["save"].to_string()).unwrap();
+        trace(&save, &TraceOptions { rows: cut + 1, save_pytorch: Some(file.clone()), ..Default::default() }).unwrap();
+        jobs.push(json!({"config": c["config"], "steps": steps, "metrics": null, "file": file}));
+        want.push(c.clone());
+    }
+    for (got, c) in torch_resume(&Json::Array(jobs)).iter().zip(&want) {
+        let name = c["name"].as_str().unwrap();
+        if c["error"].is_null() {
+            assert_rows(&format!("{name} saved by tch-lr: lr"), &got["lr"], &c["rows"]["lr"]);
+            assert_rows(
+                &format!("{name} saved by tch-lr: weight_decay"),
+                &got["weight_decay"],
+                &c["rows"]["weight_decay"],
+            );
+        } else {
+            assert_eq!(got["message"], c["error"]["message"], "{name}");
+        }
+    }
+}

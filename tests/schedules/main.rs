@@ -19,6 +19,8 @@ mod config;
 mod deepspeed;
 mod hyper;
 mod lr_finder;
+// Megatron-core (issue 25).
+mod megatron;
 mod optimizer_state;
 mod optimizer_steps;
 mod optimizer_write;

@@ -4,7 +4,8 @@
 //! `get_last_lr()` and momentum (beta1 for Adam/AdamW) to 1e-9 relative, and the
 //! row, type and message of every error PyTorch raises; where a fixture has
 //! them (DeepSpeed's), each group's beta2 (`betas[1]`) and the reference's
-//! warnings ([`Schedule::notes`]).
+//! warnings ([`Schedule::notes`]); each group's weight decay where the fixture
+//! has it (a schedule that drives it, Megatron's).
 
 use crate::common;
 
@@ -20,6 +21,7 @@ struct Run {
     momentum: Vec<Vec<f64>>,
     beta2: Vec<Vec<Option<f64>>>,
     notes: Vec<String>,
+    weight_decay: Vec<Vec<f64>>,
     error: Option<(usize, tch_lr::Error)>,
 }
 
@@ -40,7 +42,15 @@ fn run_case(case: &Case) -> Run {
     // takes per-group betas: DeepSpeed's OneCycle gives Adam groups their own.
     let backend = if case.expected.beta2.is_some() { Backend::Owned } else { Backend::Tch };
     let optim = config.build_optim(&vs, backend).unwrap_or_else(|e| panic!("{}: optimizer: {e}", case.name));
-    let mut run = Run { lr: vec![], last_lr: vec![], momentum: vec![], beta2: vec![], notes: vec![], error: None };
+    let mut run = Run {
+        lr: vec![],
+        last_lr: vec![],
+        momentum: vec![],
+        beta2: vec![],
+        notes: vec![],
+        weight_decay: vec![],
+        error: None,
+    };
     let mut sched = match config.build(optim) {
         Ok(s) => s,
         Err(e) => {
@@ -53,6 +63,8 @@ fn run_case(case: &Case) -> Run {
         run.last_lr.push(s.last_lr().to_vec());
         run.momentum.push(s.groups().momenta());
         run.beta2.push(beta2_row(&config, s));
+        run.weight_decay.push(s.groups().weight_decays());
+        run.weight_decay.push(s.groups().weight_decays());
     };
     run.notes = sched.schedule().notes();
     record(&mut run, &sched);
@@ -88,6 +100,9 @@ fn check_case(case: &Case) {
         assert_row("lr", &case.name, row, &run.lr[row], &want.lr[row]);
         assert_row("last_lr", &case.name, row, &run.last_lr[row], &want.last_lr[row]);
         assert_row("momentum", &case.name, row, &run.momentum[row], &want.momentum[row]);
+        if let Some(wd) = &want.weight_decay {
+            assert_row("weight_decay", &case.name, row, &run.weight_decay[row], &wd[row]);
+        }
         if let Some(beta2) = &want.beta2 {
             let want: Vec<Option<f64>> = beta2[row].iter().map(|b| b.map(Num::get)).collect();
             assert_eq!(run.beta2[row], want, "{}: row {row}: beta2", case.name);

@@ -45,7 +45,9 @@ pub struct Args {
     /// "scheduler": scheduler.state_dict()}, FILE)` written after k steps of the same config,
     /// or a Hugging Face Trainer checkpoint folder (checkpoint-k/: its scheduler.pt,
     /// optimizer.pt and trainer_state.json, whose logged learning rates the config must
-    /// give); prints rows k to N-1 (row k: the state as loaded), as the uninterrupted trace does.
+    /// give), or a Megatron-LM checkpoint (iter_XXXXXXX/mp_rank_00/model_optim_rng.pt, its
+    /// iter_ folder, or the save folder); prints rows k to N-1 (row k: the state as loaded), as
+    /// the uninterrupted trace does.
     #[arg(long, value_name = "FILE|DIR")]
     resume_from: Option<PathBuf>,
     /// After the last row, write `{"optimizer": ..., "scheduler": ...}` to FILE (a
@@ -96,7 +98,7 @@ pub fn run(args: Args) -> Result<()> {
 /// printed); what the trace read, as notes.
 fn csv(cfg: &Config, opts: &TraceOptions) -> Result<Vec<String>> {
     let groups = cfg.optimizer_or_default().lrs()?.len();
-    let weight_decay = cfg.weight_decay_scheduler.is_some();
+    let weight_decay = cfg.schedules_weight_decay();
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());
     let header: Vec<String> = std::iter::once("step".to_string())

@@ -1,6 +1,13 @@
 //! The globals a pickle may name: one table, from which the reader's lookup,
 //! its refusal, [`ALLOWLIST`] and its documentation, and each dtype's storage
 //! class ([`DType::storage_name`]) are all derived.
+//!
+//! Besides the callables, the table holds classes read as records
+//! ([`Record`]): an instance pickled by `NEWOBJ` then `BUILD` (protocol 2's
+//! `copyreg.__newobj__`) is read as its class's name and the `__dict__`
+//! `BUILD` gives it ([`Value::Object`](crate::interop::Value::Object)),
+//! never constructed. Adding a class is one line here and one variant of
+//! [`Record`].
 
 use crate::error::Error;
 use crate::interop::tensor::DType;
@@ -16,6 +23,23 @@ pub(crate) enum Global {
     CodecsEncode,
     Size,
     Storage(DType),
+    Record(Record),
+    /// NumPy's `_reconstruct` (an array: Megatron-LM's `rng_state` holds
+    /// NumPy's random state), read as the record `numpy.ndarray`.
+    NdArray,
+    /// `numpy.ndarray`, the class `_reconstruct` takes (only there).
+    NdArrayClass,
+    /// `numpy.dtype`, read as the record `numpy.dtype`.
+    NumpyDtype,
+}
+
+/// A class read as a record: its instances become
+/// [`Value::Object`](crate::interop::Value::Object) (the class's
+/// `module.name` and the attributes `BUILD` gives), never constructed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Record {
+    /// `argparse.Namespace`: Megatron-LM's `args` in its checkpoints.
+    ArgparseNamespace,
 }
 
 /// Declares [`ALLOWLIST`] (with its documentation) and the lookup table from
@@ -61,6 +85,19 @@ allowlist! {
     ("torch", "CharStorage") => Global::Storage(DType::Int8), "`int8`.";
     ("torch", "ByteStorage") => Global::Storage(DType::UInt8), "`uint8`.";
     ("torch", "BoolStorage") => Global::Storage(DType::Bool), "`bool`.";
+    ("argparse", "Namespace") => Global::Record(Record::ArgparseNamespace),
+        "a record (Megatron-LM's `args`): `NEWOBJ` with no arguments, then `BUILD` with a dict of its \
+         attributes (str keys), read as the class's name and those attributes, never constructed.";
+    ("numpy._core.multiarray", "_reconstruct") => Global::NdArray,
+        "a NumPy array (NumPy 2; Megatron-LM's `rng_state` holds NumPy's random state): \
+         `_reconstruct(numpy.ndarray, (0,), b'b')`, then `BUILD` with `(version, shape, dtype, fortran_order, \
+         raw bytes)`; read as the record `numpy.ndarray` (`dtype`, `shape`, `fortran_order`, `data`), never \
+         constructed. An array of Python objects is refused.";
+    ("numpy.core.multiarray", "_reconstruct") => Global::NdArray, "the same, NumPy 1's name.";
+    ("numpy", "ndarray") => Global::NdArrayClass, "the class `_reconstruct` takes, there only.";
+    ("numpy", "dtype") => Global::NumpyDtype,
+        "`dtype(descr, False, True)`, then `BUILD` with its state tuple: read as the record `numpy.dtype` \
+         (`descr`).";
 }
 
 /// The global `module.name` names, if it is on the allowlist.
@@ -70,12 +107,14 @@ pub(crate) fn lookup(module: &str, name: &str) -> Option<Global> {
 
 /// The refusal of a global off the allowlist, listing the allowlist in short.
 pub(crate) fn refusal(module: &str, name: &str) -> Error {
+    let numpy = |g: &Global| matches!(g, Global::NdArray | Global::NdArrayClass | Global::NumpyDtype);
     let mut allowed: Vec<&str> = ALLOWLIST
         .iter()
         .zip(TABLE)
-        .filter(|(_, (_, _, g))| !matches!(g, Global::Storage(_)))
+        .filter(|(_, (_, _, g))| !matches!(g, Global::Storage(_)) && !numpy(g))
         .map(|(full, _)| *full)
         .collect();
+    allowed.push("numpy's arrays and dtypes");
     allowed.push("torch.*Storage");
     Error::torch_file(format!("global {module}.{name} is not on the allowlist ({})", allowed.join(", ")))
 }
@@ -86,6 +125,17 @@ pub(crate) fn names(g: Global) -> (&'static str, &'static str) {
         .iter()
         .find_map(|&(module, name, entry)| (entry == g).then_some((module, name)))
         .expect("every Global is on the allowlist (a unit test checks)")
+}
+
+impl Record {
+    /// The class's `module.name` (its entry of [`ALLOWLIST`]).
+    pub(crate) fn class(self) -> &'static str {
+        ALLOWLIST
+            .iter()
+            .zip(TABLE)
+            .find_map(|(full, (_, _, g))| (*g == Global::Record(self)).then_some(*full))
+            .expect("every Record is on the allowlist (a unit test checks)")
+    }
 }
 
 impl DType {
@@ -114,6 +164,9 @@ mod tests {
             assert_eq!(lookup(module, name), Some(g));
         }
         assert_eq!(names(Global::CodecsEncode), ("_codecs", "encode"));
+        let r = Global::Record(Record::ArgparseNamespace);
+        assert_eq!(lookup("argparse", "Namespace"), Some(r));
+        assert_eq!(Record::ArgparseNamespace.class(), "argparse.Namespace");
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::rc::Rc;
 
-use super::allowlist::Global;
+use super::allowlist::{Global, Record};
 use crate::error::{Error, Result};
 use crate::interop::storage::Storage;
 use crate::interop::tensor::{DType, TensorRecord};
@@ -47,6 +47,23 @@ pub(super) enum Node {
     Dict(DictObj),
     Storage(DType, Storage),
     Tensor(TensorRecord),
+    /// An instance of a class read as a record, with the attributes (a
+    /// plain dict) its `BUILD` gave it.
+    Object(Record, Option<Obj>),
+    /// A NumPy array (`_reconstruct`), with what its `BUILD` gave it.
+    NdArray(Option<NdArrayState>),
+    /// A NumPy dtype: its `descr` (`u4`), then, once its `BUILD` ran, its
+    /// byte order and `descr` (`<u4`, NumPy's `dtype.str`).
+    Dtype(Rc<str>, Option<Rc<str>>),
+}
+
+/// What `BUILD` gives a NumPy array.
+#[derive(Debug)]
+pub(super) struct NdArrayState {
+    pub(super) dtype: Rc<str>,
+    pub(super) shape: Vec<i64>,
+    pub(super) fortran_order: bool,
+    pub(super) data: Vec<u8>,
 }
 
 impl Node {
@@ -64,6 +81,9 @@ impl Node {
             },
             Node::Storage(..) => "storage",
             Node::Tensor(_) => "Tensor",
+            Node::Object(r, _) => r.class(),
+            Node::NdArray(_) => "numpy.ndarray",
+            Node::Dtype(..) => "numpy.dtype",
         }
     }
 }

@@ -114,6 +114,7 @@ impl<'a> Reader<'a, '_> {
             O::SetItems => self.set_items_of_mark(),
             O::Global => self.global(),
             O::Reduce => self.reduce_top(),
+            O::NewObj => self.new_obj_top(),
             O::Build => self.build_top(),
             O::BinPersId => self.persistent_top(),
             O::BinPut => self.put(|b: [u8; 1]| b[0].into()),
@@ -303,6 +304,13 @@ impl Reader<'_, '_> {
         let args = self.pop()?;
         let callable = self.pop()?;
         let o = self.reduce(callable, args)?;
+        self.push(o)
+    }
+
+    fn new_obj_top(&mut self) -> Result<()> {
+        let args = self.pop()?;
+        let class = self.pop()?;
+        let o = self.new_obj(class, args)?;
         self.push(o)
     }
 

@@ -2,8 +2,8 @@
 //! `REDUCE` of it builds, what `BUILD` may set, and how a persistent id
 //! names a storage. Nothing is called.
 
-use super::allowlist::Global;
-use super::arena::{DictKind, Node, Obj};
+use super::allowlist::{Global, Record};
+use super::arena::{DictKind, NdArrayState, Node, Obj};
 use super::limits::MAX_REDUCE_ARGS;
 use super::reader::{refuse, Reader};
 use crate::error::Result;
@@ -38,20 +38,133 @@ impl Reader<'_, '_> {
             Global::CodecsEncode => self.codecs_encode(&args),
             Global::Size => self.size(&args),
             Global::Storage(d) => Err(refuse(format!("torch.{} called directly", d.storage_name()))),
+            Global::Record(r) => Err(record_only(r)),
+            Global::NdArray => self.nd_array(&args),
+            Global::NumpyDtype => self.numpy_dtype(&args),
+            Global::NdArrayClass => Err(refuse("numpy.ndarray called directly (only _reconstruct takes it)")),
         }
     }
 
+    /// `_reconstruct(numpy.ndarray, (0,), b'b')`: an array that `BUILD` fills.
+    fn nd_array(&mut self, args: &[Obj]) -> Result<Obj> {
+        match args {
+            [Obj::Global(Global::NdArrayClass), Obj::Node(_), Obj::Node(_)] => Ok(self.arena.push(Node::NdArray(None))),
+            _ => Err(refuse("numpy's _reconstruct is read only as _reconstruct(numpy.ndarray, shape, typecode)")),
+        }
+    }
+
+    /// `numpy.dtype(descr, align, copy)`: its `descr`.
+    fn numpy_dtype(&mut self, args: &[Obj]) -> Result<Obj> {
+        let descr = match args {
+            [Obj::Node(d), Obj::Bool(_), Obj::Bool(_)] => match self.arena.get(*d) {
+                Node::Str(s, _) => s.clone(),
+                _ => return Err(refuse("numpy.dtype's descr must be a str")),
+            },
+            _ => return Err(refuse("numpy.dtype is read only as dtype(descr, align, copy)")),
+        };
+        Ok(self.arena.push(Node::Dtype(descr, None)))
+    }
+
+    /// `BUILD` on a NumPy array: `(version, shape, dtype, fortran_order,
+    /// raw bytes)`, the bytes exactly the elements' (an array of Python
+    /// objects, whose state is a list, is refused).
+    fn build_nd_array(&self, state: &Obj) -> Result<NdArrayState> {
+        let bad = || refuse("numpy.ndarray's BUILD takes (version, shape, dtype, fortran_order, bytes)");
+        let Obj::Node(s) = state else { return Err(bad()) };
+        let Node::Tuple(parts) = self.arena.get(*s) else { return Err(bad()) };
+        let [Obj::Int(_), shape, Obj::Node(dtype), Obj::Bool(fortran_order), Obj::Node(data)] = parts.as_slice() else {
+            return Err(bad());
+        };
+        let shape = self.ints_of(shape, "a numpy array's shape")?;
+        let Node::Dtype(_, Some(descr)) = self.arena.get(*dtype) else { return Err(bad()) };
+        let data = match self.arena.get(*data) {
+            Node::Bytes(b) => b.clone(),
+            Node::List(_) => return Err(refuse("an array of Python objects (numpy dtype object) is not read")),
+            _ => return Err(bad()),
+        };
+        let size: u64 =
+            descr.trim_start_matches(['<', '>', '|', '=']).get(1..).and_then(|n| n.parse().ok()).unwrap_or(0);
+        let numel = shape.iter().try_fold(1u64, |n, &d| u64::try_from(d).ok().and_then(|d| n.checked_mul(d)));
+        if size == 0 || numel.and_then(|n| n.checked_mul(size)) != Some(data.len() as u64) {
+            return Err(refuse(format!(
+                "a numpy array of dtype {descr} and shape {shape:?} with {} bytes of data",
+                data.len()
+            )));
+        }
+        Ok(NdArrayState { dtype: descr.clone(), shape, fortran_order: *fortran_order, data })
+    }
+
+    /// `NEWOBJ`: `cls.__new__(cls, *args)`, for a class read as a record
+    /// only, with no arguments: an empty record, which `BUILD` fills.
+    pub(super) fn new_obj(&mut self, class: Obj, args: Obj) -> Result<Obj> {
+        let Obj::Global(Global::Record(r)) = class else {
+            return Err(refuse("NEWOBJ of something that is not a class read as a record"));
+        };
+        match args {
+            Obj::Node(i) if matches!(self.arena.get(i), Node::Tuple(v) if v.is_empty()) => {}
+            _ => return Err(record_only(r)),
+        }
+        Ok(self.arena.push(Node::Object(r, None)))
+    }
+
     /// `BUILD` on `target` with `state`: only an `OrderedDict`'s attributes
-    /// (a plain dict), once.
+    /// or a record's (a plain dict; a record's keys str), once.
     pub(super) fn build(&mut self, target: usize, state: Obj) -> Result<()> {
-        let ok =
-            matches!(&state, Obj::Node(s) if matches!(self.arena.get(*s), Node::Dict(d) if d.kind == DictKind::Plain));
+        let dict = match &state {
+            Obj::Node(s) => match self.arena.get(*s) {
+                Node::Dict(d) if d.kind == DictKind::Plain => Some(d),
+                _ => None,
+            },
+            _ => None,
+        };
+        let ok = dict.is_some();
+        let str_keys = dict.is_some_and(|d| {
+            d.items.iter().all(|(k, _)| matches!(k, Obj::Node(i) if matches!(self.arena.get(*i), Node::Str(..))))
+        });
+        if matches!(self.arena.get(target), Node::NdArray(None)) {
+            let built = self.build_nd_array(&state)?;
+            if let Node::NdArray(slot) = self.arena.get_mut(target) {
+                *slot = Some(built);
+            }
+            return Ok(());
+        }
+        // A dtype's state: (version, byte order, ...).
+        let order = match &state {
+            Obj::Node(s) => match self.arena.get(*s) {
+                Node::Tuple(t) => match t.get(1) {
+                    Some(Obj::Node(o)) => match self.arena.get(*o) {
+                        Node::Str(o, _) if matches!(&**o, "<" | ">" | "|" | "=") => Some(o.clone()),
+                        _ => None,
+                    },
+                    _ => None,
+                },
+                _ => None,
+            },
+            _ => None,
+        };
         match self.arena.get_mut(target) {
+            Node::Dtype(descr, built @ None) if order.is_some() => {
+                let order = order.unwrap_or_default();
+                *built = Some(format!("{order}{descr}").into());
+                Ok(())
+            }
             Node::Dict(d) if d.kind == DictKind::Ordered && ok && d.attrs.is_none() => {
                 d.attrs = Some(state);
                 Ok(())
             }
-            n => Err(refuse(format!("BUILD on a {} (only an OrderedDict, with a dict)", n.name()))),
+            Node::Object(_, attrs @ None) if str_keys => {
+                *attrs = Some(state);
+                Ok(())
+            }
+            Node::Object(r, _) => Err(refuse(format!(
+                "BUILD on a {} with {} (a record takes one dict of its attributes, str keys)",
+                r.class(),
+                if ok { "a second dict, or keys that are not str" } else { "something that is not a dict" }
+            ))),
+            n => Err(refuse(format!(
+                "BUILD on a {} (only an OrderedDict or a record, with a dict; a numpy array or dtype once, with a tuple)",
+                n.name()
+            ))),
         }
     }
 
@@ -235,4 +348,13 @@ fn int_of(o: &Obj, what: &str) -> Result<i64> {
         Obj::Bool(b) => Ok(*b as i64),
         _ => Err(refuse(format!("{what} must be an int"))),
     }
+}
+
+/// The refusal of a record's class used otherwise than `NEWOBJ` with no
+/// arguments, then `BUILD`.
+fn record_only(r: Record) -> crate::error::Error {
+    refuse(format!(
+        "{} is read as a record only (NEWOBJ with no arguments, then BUILD with its attributes), never called",
+        r.class()
+    ))
 }

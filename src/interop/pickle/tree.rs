@@ -46,6 +46,39 @@ fn node(arena: &Arena, n: &Node, depth: usize, budget: &mut u64) -> Result<Value
         Node::Tuple(v) => Value::Tuple(all(v, budget)?),
         Node::Dict(d) => dict(arena, d, depth, budget)?,
         Node::Storage(..) => return Err(Error::torch_file("a bare storage in the result")),
+        Node::Object(r, attrs) => {
+            let mut fields = Vec::new();
+            if let Some(Obj::Node(a)) = attrs {
+                if let Node::Dict(d) = arena.get(*a) {
+                    for (k, v) in &d.items {
+                        let Value::Str(k) = value(arena, k, depth + 1, budget)? else {
+                            return Err(Error::torch_file(format!(
+                                "a {} attribute whose name is not a str",
+                                r.class()
+                            )));
+                        };
+                        fields.push((k, value(arena, v, depth + 1, budget)?));
+                    }
+                }
+            }
+            Value::Object { class: r.class(), fields }
+        }
+        Node::NdArray(None) => return Err(Error::torch_file("a numpy.ndarray that no BUILD filled")),
+        Node::NdArray(Some(a)) => {
+            spend(budget, a.data.len().saturating_add(a.shape.len() * DIM_COST))?;
+            let fields = vec![
+                ("dtype".to_string(), Value::Str(a.dtype.to_string())),
+                ("shape".to_string(), Value::Tuple(a.shape.iter().map(|&d| Value::Int(d)).collect())),
+                ("fortran_order".to_string(), Value::Bool(a.fortran_order)),
+                ("data".to_string(), Value::Bytes(a.data.clone())),
+            ];
+            Value::Object { class: "numpy.ndarray", fields }
+        }
+        Node::Dtype(short, full) => {
+            let descr = full.as_ref().unwrap_or(short);
+            spend(budget, descr.len())?;
+            Value::Object { class: "numpy.dtype", fields: vec![("descr".to_string(), Value::Str(descr.to_string()))] }
+        }
         Node::Tensor(t) => {
             // Its elements, as if expanded: a stride-0 view of a billion
             // elements over a small storage is refused here.

@@ -79,6 +79,9 @@ impl Writer<'_> {
                 self.ops(&[Opcode::Tuple1, Opcode::Reduce]);
             }
             Value::Tensor(t) => self.tensor(t)?,
+            Value::Object { class, .. } => {
+                return Err(Error::torch_file(format!("a {class} record is read, never written")));
+            }
         }
         Ok(())
     }
