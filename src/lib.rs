@@ -78,6 +78,7 @@ pub mod optim;
 pub mod plan;
 #[cfg(feature = "plot")]
 pub mod plot;
+pub mod recipe;
 pub mod scheduler;
 pub mod schedulers;
 pub(crate) mod support;

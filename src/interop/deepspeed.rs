@@ -43,6 +43,9 @@ pub struct DeepSpeedCheckpoint {
     pub skipped_steps: i64,
     /// `ds_version`: the DeepSpeed that wrote it.
     pub ds_version: Option<String>,
+    /// `ds_config`: the JSON config the engine ran with (as the engine held
+    /// it: Trainer's `"auto"` values filled in), where the file has one.
+    pub ds_config: Option<Value>,
 }
 
 impl DeepSpeedCheckpoint {
@@ -130,5 +133,6 @@ pub fn load(path: &Path) -> Result<DeepSpeedCheckpoint> {
         Some(Value::Str(v)) => Some(v.clone()),
         _ => None,
     };
-    Ok(DeepSpeedCheckpoint { file, state: Value::Dict(state), global_steps, skipped_steps, ds_version })
+    let ds_config = value.get("ds_config").filter(|c| c.items().is_some()).cloned();
+    Ok(DeepSpeedCheckpoint { file, state: Value::Dict(state), global_steps, skipped_steps, ds_version, ds_config })
 }

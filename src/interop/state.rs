@@ -215,7 +215,7 @@ fn write_part(
 
 /// A value of a file as a schedule reads it ([`torch_state`](crate::schedulers)'s
 /// carrier): a `Counter` tagged, tuples as lists.
-fn to_yaml(v: &Value, key: &str) -> Result<Y> {
+pub(crate) fn to_yaml(v: &Value, key: &str) -> Result<Y> {
     let mapping = |items: &[(Value, Value)]| -> Result<Y> {
         let map = items.iter().map(|(k, v)| Ok((to_yaml(k, key)?, to_yaml(v, key)?))).collect::<Result<_>>()?;
         Ok(Y::Mapping(map))

@@ -64,7 +64,6 @@ fn run_case(case: &Case) -> Run {
         run.momentum.push(s.groups().momenta());
         run.beta2.push(beta2_row(&config, s));
         run.weight_decay.push(s.groups().weight_decays());
-        run.weight_decay.push(s.groups().weight_decays());
     };
     run.notes = sched.schedule().notes();
     record(&mut run, &sched);

@@ -29,8 +29,11 @@ fn steps_per_epoch(s: &str) -> Result<usize, String> {
 /// `tch-lr check`'s flags.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The YAML config.
+    /// The config: a tch-lr YAML config, DeepSpeed's JSON config, or a run's own files (a
+    /// DeepSpeed checkpoint folder, ...: see tch_lr::recipe).
     config: PathBuf,
+    #[command(flatten)]
+    recipe: super::RecipeArgs,
     /// The number of step() calls to run (1 to 10000000); `trace --steps N+1` prints them.
     #[arg(long, value_name = "N", value_parser = steps, allow_hyphen_values = true)]
     steps: Option<usize>,
@@ -52,7 +55,7 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     let config = &args.config;
     let at = || config.display().to_string();
-    let cfg = super::read_config(config)?;
+    let cfg = super::read_config(config, &args.recipe)?.config;
     let groups = cfg.validate().with_context(at)?;
     let plan =
         args.epochs.zip(args.steps_per_epoch).map(|(e, m)| RunPlan { epochs: e as u64, steps_per_epoch: m as u64 });

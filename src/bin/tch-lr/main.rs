@@ -26,7 +26,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use tch_lr::config::Config;
 
 /// The most rows `trace` and `plot` make, and steps `check` runs.
 const MAX_STEPS: usize = 10_000_000;
@@ -99,13 +98,40 @@ fn main() -> ExitCode {
     }
 }
 
-/// The config at `path`.
-fn read_config(path: &Path) -> Result<Config> {
-    Ok(Config::from_path(path)?)
+/// `--updates-per-epoch` and `--world-size`: what a timm `args.yaml` leaves
+/// to its run ([`tch_lr::recipe::RecipeOptions`]).
+#[derive(clap::Args, Clone, Debug, Default)]
+struct RecipeArgs {
+    /// For timm's args.yaml: the optimizer updates per epoch (its train.py's
+    /// `updates_per_epoch`, the loader's batches over grad_accum_steps), which a schedule on
+    /// updates (`sched_on_updates`) multiplies its lengths by.
+    #[arg(long, value_name = "U", value_parser = updates)]
+    updates_per_epoch: Option<u64>,
+    /// For timm's args.yaml: the processes the run trained on, which its global batch size (and
+    /// so an LR resolved from `lr_base`) counts.
+    #[arg(long, value_name = "W", value_parser = updates)]
+    world_size: Option<u64>,
+}
+
+/// `--updates-per-epoch`, `--world-size`: 1 or more.
+fn updates(s: &str) -> Result<u64, String> {
+    tch_lr::cli::whole(s, 1, i128::from(u32::MAX), "").map(|v| v as u64)
+}
+
+/// The config at `path`: a tch-lr config or a run's own files
+/// ([`tch_lr::recipe`]), what they were found to be printed as a note.
+fn read_config(path: &Path, recipe: &RecipeArgs) -> Result<tch_lr::recipe::Recipe> {
+    let options =
+        tch_lr::recipe::RecipeOptions { updates_per_epoch: recipe.updates_per_epoch, world_size: recipe.world_size };
+    let recipe = tch_lr::recipe::load(path, &options)?;
+    if let Some(found) = &recipe.found {
+        eprintln!("note: {found}");
+    }
+    Ok(recipe)
 }
 
 /// Says that a config without an `optimizer:` section is traced on one SGD group.
-fn note_default_optimizer(cfg: &Config) {
+fn note_default_optimizer(cfg: &tch_lr::config::Config) {
     if cfg.optimizer.is_none() {
         eprintln!("note: the config has no optimizer: section; using one SGD group with lr 0.1");
     }

@@ -11,8 +11,11 @@ use tch_lr::trace::{trace, TraceOptions};
 /// `tch-lr plot`'s flags.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The YAML config.
+    /// The config: a tch-lr YAML config, DeepSpeed's JSON config, or a run's own files (a
+    /// DeepSpeed checkpoint folder, ...: see tch_lr::recipe).
     config: PathBuf,
+    #[command(flatten)]
+    recipe: super::RecipeArgs,
     /// The number of points: row 0, then one per step (1 to 10000000).
     #[arg(long, value_name = "N", value_parser = super::trace::rows, allow_hyphen_values = true)]
     steps: usize,
@@ -28,7 +31,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let cfg = super::read_config(&args.config)?;
+    let cfg = super::read_config(&args.config, &args.recipe)?.config;
     super::note_default_optimizer(&cfg);
     let opts =
         TraceOptions { rows: args.steps, metrics: super::read_metrics(args.metrics.as_deref())?, ..Default::default() };

@@ -23,8 +23,11 @@ fn row(s: &str) -> Result<usize, String> {
 /// `tch-lr trace`'s flags.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The YAML config.
+    /// The config: a tch-lr YAML config, DeepSpeed's JSON config, or a run's own files (a
+    /// DeepSpeed checkpoint folder, ...: see tch_lr::recipe).
     config: PathBuf,
+    #[command(flatten)]
+    recipe: super::RecipeArgs,
     /// The number of rows to print: row 0, then one row per step (1 to 10000000).
     #[arg(long, value_name = "N", value_parser = rows, allow_hyphen_values = true)]
     steps: usize,
@@ -74,12 +77,14 @@ pub fn run(args: Args) -> Result<()> {
         let trace = cli.find_subcommand_mut("trace").expect("tch-lr has a trace subcommand");
         trace.error(ErrorKind::ArgumentConflict, msg).exit();
     }
-    let cfg = super::read_config(&args.config)?;
+    let recipe = super::read_config(&args.config, &args.recipe)?;
+    let cfg = recipe.config;
     let opts = TraceOptions {
         rows: args.steps,
         metrics: super::read_metrics(args.metrics.as_deref())?,
         checkpoint_at: args.checkpoint_at,
-        resume_from: args.resume_from,
+        // A checkpoint given as the config is where the trace starts, unless --resume-from says otherwise.
+        resume_from: args.resume_from.or(recipe.resume_from),
         save_pytorch: args.save_pytorch,
     };
     super::note_default_optimizer(&cfg);
