@@ -45,9 +45,45 @@ pub struct MegatronCheckpoint {
     pub iteration: Option<i64>,
     /// The class of `args` (`argparse.Namespace`), when it is a record.
     pub args_class: Option<&'static str>,
+    /// Of `args`, the arguments in [`ARGS_READ`] it has (name, value), in
+    /// its order; nothing else of it is kept.
+    pub args: Vec<(String, Value)>,
     /// Whether the scheduler's state is under the legacy key `lr_scheduler`.
     pub legacy_key: bool,
 }
+
+/// The arguments of Megatron-LM's `args` that are kept: those its
+/// `get_optimizer_param_scheduler` and optimizer read
+/// ([`crate::recipe`] builds the schedule from them).
+pub const ARGS_READ: [&str; 27] = [
+    "global_batch_size",
+    "rampup_batch_size",
+    "train_iters",
+    "train_samples",
+    "lr",
+    "min_lr",
+    "lr_decay_style",
+    "lr_decay_iters",
+    "lr_decay_samples",
+    "lr_warmup_fraction",
+    "lr_warmup_iters",
+    "lr_warmup_samples",
+    "lr_warmup_init",
+    "lr_wsd_decay_style",
+    "lr_wsd_decay_iters",
+    "lr_wsd_decay_samples",
+    "weight_decay",
+    "start_weight_decay",
+    "end_weight_decay",
+    "weight_decay_incr_style",
+    "optimizer",
+    "adam_beta1",
+    "adam_beta2",
+    "adam_eps",
+    "sgd_momentum",
+    "use_checkpoint_opt_param_scheduler",
+    "override_opt_param_scheduler",
+];
 
 /// Whether `path` names a Megatron-LM checkpoint: a `model_optim_rng.pt`,
 /// an `iter_*` folder holding one, or a save folder with its
@@ -148,11 +184,14 @@ pub fn load(path: &Path) -> Result<MegatronCheckpoint> {
         Some(Value::Int(i)) => Some(*i),
         _ => None,
     };
-    let args_class = match top.get("args") {
-        Some(Value::Object { class, .. }) => Some(*class),
-        _ => None,
+    let (args_class, args) = match top.get("args") {
+        Some(Value::Object { class, fields }) => {
+            let kept = fields.iter().filter(|(k, _)| ARGS_READ.contains(&k.as_str())).cloned().collect();
+            (Some(*class), kept)
+        }
+        _ => (None, Vec::new()),
     };
     let state =
         Value::Dict(vec![(Value::Str("optimizer".into()), optimizer), (Value::Str("scheduler".into()), scheduler)]);
-    Ok(MegatronCheckpoint { file, state, iteration, args_class, legacy_key })
+    Ok(MegatronCheckpoint { file, state, iteration, args_class, args, legacy_key })
 }

@@ -10,6 +10,7 @@
 //! |---|---|
 //! | a tch-lr YAML config, DeepSpeed's JSON config | [`Config::from_path`] |
 //! | a DeepSpeed checkpoint (`<save_dir>/<tag>`, its `mp_rank_00_model_states.pt`, `<save_dir>` with `latest`) | its `ds_config` (the config the engine ran with), resumed at its `global_steps` |
+//! | a Megatron-LM checkpoint (`iter_XXXXXXX/mp_rank_00/model_optim_rng.pt`, its `iter_` folder, the save folder) | its `args` as `get_optimizer_param_scheduler` reads them, each group's `max_lr`, `min_lr`, `wd_mult`; resumed at its `num_steps` |
 //!
 //! Files from outside are untrusted: they are read with the crate's pickle
 //! reader ([`crate::interop`]: an allowlist, bounded sizes, classes read as
@@ -22,6 +23,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 
 mod deepspeed;
+mod megatron;
 
 /// What [`load`] needs besides the path, for recipes that leave it to the
 /// training script's run (timm's `args.yaml`: the number of updates per
@@ -59,6 +61,14 @@ pub struct Recipe {
 pub fn load(path: &Path, options: &RecipeOptions) -> Result<Recipe> {
     let recipe = if crate::interop::deepspeed::is_deepspeed_checkpoint(path) {
         deepspeed::load(path)?
+    } else if crate::interop::megatron::is_checkpoint(path) {
+        megatron::load(path)?
+    } else if path.is_dir() {
+        return Err(Error::Unsupported(format!(
+            "{}: a folder that is no run's checkpoint tch-lr reads (a DeepSpeed tag folder or save folder with \
+             `latest`, a Megatron-LM iter_ folder or save folder); a config is a file",
+            path.display()
+        )));
     } else {
         Recipe { config: Config::from_path(path)?, resume_from: None, found: None }
     };

@@ -915,3 +915,74 @@ fn trace_resumes_from_a_megatron_lm_checkpoint() {
     let text = one_line_error(&tch_lr(&["trace", &config, "--steps", &steps, "--resume-from", bad.to_str().unwrap()]));
     assert!(text.contains("global types.SimpleNamespace is not on the allowlist"), "{text}");
 }
+
+/// A DeepSpeed checkpoint folder is the config (issue 26): its model-states
+/// file's `ds_config` gives the schedule, the run continues at its global step,
+/// each row the uninterrupted DeepSpeed run's (tests/fixtures/interop_state/
+/// ds_checkpoint.*: a tag folder and a save folder with `latest`; under ZeRO
+/// too); with no `--resume-from`, the checkpoint itself is where it starts.
+#[test]
+fn a_deepspeed_checkpoint_is_the_config() {
+    let base = root().join("tests/fixtures/interop_state");
+    let all: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(base.join("cases.json")).unwrap()).unwrap();
+    let mut seen = 0;
+    for case in
+        all["cases"].as_array().unwrap().iter().filter(|c| c["name"].as_str().unwrap().starts_with("ds_checkpoint."))
+    {
+        let name = case["name"].as_str().unwrap();
+        let steps = case["steps"].to_string();
+        for (k, f) in case["files"].as_object().unwrap() {
+            let folder = base.join(f["file"].as_str().unwrap());
+            let out = tch_lr(&["trace", folder.to_str().unwrap(), "--steps", &steps, "--format", "json"]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{name} at {k}: {stderr}");
+            let found = format!("from the ds_config of a DeepSpeed 0.19.8 checkpoint at global step {k}");
+            assert!(stderr.contains(&found), "{stderr}");
+            let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            let k: usize = k.parse().unwrap();
+            for what in ["lr", "momentum"] {
+                let want = &case["rows"][what].as_array().unwrap()[k..];
+                assert_eq!(t[what].as_array().unwrap(), want, "{name} from {k}: {what}");
+            }
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 10, "five checkpoint layouts, two cuts each");
+    // A folder that is no checkpoint: one line.
+    let e = one_line_error(&tch_lr(&["trace", base.to_str().unwrap(), "--steps", "3"]));
+    assert!(e.contains("a folder that is no run's checkpoint"), "{e}");
+}
+
+/// A Megatron-LM checkpoint is the config (issue 26): `tch-lr trace <checkpoint>`
+/// builds the schedule Megatron-LM's `get_optimizer_param_scheduler` builds from
+/// the file's `args` (iteration and sample mode, warmup as a fraction, WSD) and
+/// continues at its step, each row megatron-core's after loading the file
+/// (tests/fixtures/megatron, scripts/fixtures/gen_megatron.py); args tch-lr
+/// cannot honour are one line naming the argument.
+#[test]
+fn a_megatron_lm_checkpoint_is_the_config() {
+    let base = root().join("tests/fixtures/megatron");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(base.join("checkpoints.json")).unwrap()).unwrap();
+    for c in meta["checkpoints"].as_array().unwrap() {
+        let name = c["name"].as_str().unwrap();
+        let iteration = c["iteration"].as_u64().unwrap() as usize;
+        let rows = c["rows"]["lr"].as_array().unwrap().len();
+        let steps = (iteration + rows).to_string();
+        let out = tch_lr(&["trace", base.join(name).to_str().unwrap(), "--steps", &steps, "--format", "json"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{name}: {stderr}");
+        let found = format!("from the args of a Megatron-LM checkpoint at iteration {iteration}");
+        assert!(stderr.contains("note: megatron.OptimizerParamScheduler, ") && stderr.contains(&found), "{stderr}");
+        let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for what in ["lr", "weight_decay"] {
+            assert_eq!(t[what], c["rows"][what], "{name}: {what}");
+        }
+    }
+    for r in meta["refused"].as_array().unwrap() {
+        let file = base.join(r["file"].as_str().unwrap());
+        let e = one_line_error(&tch_lr(&["trace", file.to_str().unwrap(), "--steps", "50"]));
+        assert!(e.contains(&format!("`{}`", r["names"].as_str().unwrap())), "{}: {e}", r["name"]);
+    }
+}
