@@ -28,7 +28,7 @@ pub(super) fn load(path: &Path) -> Result<Recipe> {
         lrs(&config),
         checkpoint.global_steps
     );
-    Ok(Recipe { config, resume_from: Some(path.to_path_buf()), found: Some(found) })
+    Ok(Recipe { kind: super::RecipeKind::DeepSpeed, config, resume_from: Some(path.to_path_buf()), found: Some(found) })
 }
 
 /// The groups' LRs, as the one line says them.

@@ -46,7 +46,7 @@ pub(super) fn load(path: &Path) -> Result<Recipe> {
     })?;
     let at = checkpoint.iteration.map_or_else(String::new, |i| format!(" at iteration {i}"));
     let found = format!("{found}, from the args of a Megatron-LM checkpoint{at}");
-    Ok(Recipe { config, resume_from: Some(path.to_path_buf()), found: Some(found) })
+    Ok(Recipe { kind: super::RecipeKind::Megatron, config, resume_from: Some(path.to_path_buf()), found: Some(found) })
 }
 
 /// The arguments kept of `args` ([`ARGS_READ`](crate::interop::megatron::ARGS_READ)).

@@ -1171,3 +1171,44 @@ fn averaging_flags_are_checked_before_training() {
         assert!(!err.contains("panicked") && !std::path::Path::new(log).exists(), "{args:?}: {err}");
     }
 }
+
+/// `--recipe PATH` (issue 26): a Python run's own files give the schedule and
+/// the optimizer's settings, on this program's model from step 0: a Megatron-LM
+/// checkpoint's args (the schedule configs/megatron_cosine.yaml writes out,
+/// its weight decay per group) and a DeepSpeed checkpoint's ds_config, each
+/// row the LR (and weight decay) `tch-lr trace` gives that config. A recipe
+/// with more groups than the model has is one line.
+#[test]
+fn a_python_runs_own_files_are_the_recipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = root();
+    for (recipe, same) in [
+        ("tests/fixtures/megatron/cosine", "configs/megatron_cosine.yaml".to_string()),
+        ("tests/fixtures/interop_state/ds_checkpoint.torch_adam", {
+            let case = std::fs::read_to_string(root.join("tests/fixtures/interop_state/cases.json")).unwrap();
+            let all: serde_json::Value = serde_json::from_str(&case).unwrap();
+            let c = all["cases"].as_array().unwrap().iter().find(|c| c["name"] == "ds_checkpoint.torch_adam").unwrap();
+            config(dir.path(), "ds.json", &c["config"].to_string())
+        }),
+    ] {
+        let log = dir.path().join(format!("{}.csv", recipe.replace('/', "_")));
+        let path = root.join(recipe);
+        let mut args = sized("x", log.to_str().unwrap(), "1", "cpu");
+        args.drain(..2);
+        args.extend(["--recipe", path.to_str().unwrap()]);
+        let stdout = ok(&train(&args));
+        assert!(stdout.contains("recipe: "), "{stdout}");
+        let csv = Csv::read(&log);
+        let t = trace(&same, 4, None);
+        let cols: Vec<&String> =
+            csv.header.iter().filter(|h| h.starts_with("lr_") || h.starts_with("weight_decay_")).collect();
+        assert!(!cols.is_empty());
+        for col in cols {
+            assert_eq!(csv.col(col), t.col(col), "{recipe}: {col}");
+        }
+    }
+    let samples = root.join("tests/fixtures/megatron/samples");
+    let out = train(&["--recipe", samples.to_str().unwrap(), "--epochs", "1", "--train-size", "64"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("at most 2 parameter groups"), "{stderr}");
+}

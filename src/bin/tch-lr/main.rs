@@ -124,6 +124,12 @@ fn read_config(path: &Path, recipe: &RecipeArgs) -> Result<tch_lr::recipe::Recip
     let options =
         tch_lr::recipe::RecipeOptions { updates_per_epoch: recipe.updates_per_epoch, world_size: recipe.world_size };
     let recipe = tch_lr::recipe::load(path, &options)?;
+    if options != tch_lr::recipe::RecipeOptions::default() && recipe.kind != tch_lr::recipe::RecipeKind::Timm {
+        bail!(
+            "{}: --updates-per-epoch and --world-size are for timm's args.yaml (its train.py counts them at run time)",
+            path.display()
+        );
+    }
     if let Some(found) = &recipe.found {
         eprintln!("note: {found}");
     }

@@ -57,6 +57,12 @@ struct Args {
     /// The optimizer and scheduler (see configs/).
     #[arg(long, default_value = "configs/one_cycle_per_batch.yaml", conflicts_with = "resume")]
     config: PathBuf,
+    /// Train with a Python run's schedule and optimizer settings instead of --config: its own
+    /// files (a Hugging Face Trainer checkpoint folder, timm's args.yaml, a DeepSpeed or
+    /// Megatron-LM checkpoint; see tch_lr::recipe), on this program's model, from step 0
+    /// (--resume-pytorch continues it).
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["resume", "config"])]
+    recipe: Option<PathBuf>,
     /// The network.
     #[arg(long, value_enum, default_value_t = Model::Resnet20, conflicts_with = "resume")]
     model: Model,
@@ -346,9 +352,14 @@ fn pick_device(spec: &str) -> Result<Device> {
 /// A new run's settings, from the flags (the config file read whole: a
 /// checkpoint keeps its text).
 fn settings(args: &Args) -> Result<RunSettings> {
-    let config_text =
-        std::fs::read_to_string(&args.config).with_context(|| format!("--config {}", args.config.display()))?;
-    let stem = args.config.file_stem().map_or("run".into(), |s| s.to_string_lossy().to_string());
+    let (config_text, stem) = match &args.recipe {
+        Some(path) => recipe(args, path)?,
+        None => {
+            let text =
+                std::fs::read_to_string(&args.config).with_context(|| format!("--config {}", args.config.display()))?;
+            (text, args.config.file_stem().map_or("run".into(), |s| s.to_string_lossy().to_string()))
+        }
+    };
     Ok(RunSettings {
         config_text,
         model: format!("{:?}", args.model).to_lowercase(),
@@ -371,6 +382,22 @@ fn settings(args: &Args) -> Result<RunSettings> {
         }),
         ema: args.ema,
     })
+}
+
+/// `--recipe PATH`: the config a run's own files describe, as YAML text (a
+/// checkpoint keeps it), and the log's folder name; what was found is said.
+/// A recipe that leaves the updates per epoch to its run (timm's, on
+/// updates) gets this run's: the training samples over the batch size.
+fn recipe(args: &Args, path: &Path) -> Result<(String, String)> {
+    let updates = (args.train_size > 0 && args.data.is_none()).then(|| (args.train_size / args.batch_size) as u64);
+    let options = tch_lr::recipe::RecipeOptions { updates_per_epoch: updates.filter(|&u| u > 0), world_size: None };
+    let recipe = tch_lr::recipe::load(path, &options).with_context(|| format!("--recipe {}", path.display()))?;
+    if let Some(found) = &recipe.found {
+        println!("recipe: {found}");
+    }
+    let text = serde_yaml::to_string(&recipe.config).context("--recipe: its config as YAML")?;
+    let stem = path.file_name().map_or("recipe".into(), |s| s.to_string_lossy().to_string());
+    Ok((text, stem))
 }
 
 /// A checkpoint's settings hold what the flags would have allowed (a
@@ -465,7 +492,11 @@ fn prepare(args: &Args, device: Device, par: &Parallel) -> Result<Prepared> {
     // 0: only at each epoch's end.
     let checkpoint_every = args.checkpoint_every.or(run.checkpoint_every).unwrap_or(100);
     let run = RunSettings { checkpoint_every: Some(checkpoint_every), ..run };
-    let config = Config::from_yaml(&run.config_text).with_context(|| format!("--config {}", args.config.display()))?;
+    let source = args
+        .recipe
+        .as_ref()
+        .map_or_else(|| format!("--config {}", args.config.display()), |r| format!("--recipe {}", r.display()));
+    let config = Config::from_yaml(&run.config_text).with_context(|| source)?;
     let config = average::with_swa(config, run.swa.as_ref())?;
     let model = if run.model == "resnet18" { Model::Resnet18 } else { Model::Resnet20 };
     if args.amp && device == Device::Cpu {
