@@ -143,7 +143,7 @@ print("# Written by scripts/setup.sh: cargo builds against the libtorch of this 
 print(f"# (torch {torch.__version__} from PyPI), from any shell. A libtorch of your own: export LIBTORCH")
 print("# (and LIBTORCH_CXX11_ABI): the environment wins over this file. Remove it to stop using the .venv's.")
 print("[env]")
-print(f'LIBTORCH = "{pathlib.Path(torch.__file__).parent}"')
+print(f'LIBTORCH = "{pathlib.Path(torch.__file__).resolve().parent}"')
 print(f'LIBTORCH_CXX11_ABI = "{1 if torch._C._GLIBCXX_USE_CXX11_ABI else 0}"')
 PY
 )

@@ -6,8 +6,8 @@ the docs show that stops working fails (the test command runs this after the tes
     python3 scripts/docs/commands.py --list     # the blocks and what will be done with each, nothing run
 
 A block is the text between a ```sh (bash, shell, console) fence and its end; it runs as one `bash -e -o pipefail`
-script in a copy of the checkout's tracked files (with its .venv, target/ and .cargo/ linked in, so that the builds
-of the main job are reused), in a shell with no variable of scripts/env.sh set and no venv active: what a reader
+script in a copy of the checkout's tracked files (with its .venv and target/ linked in and .cargo/ copied, so that
+the builds of the main job are reused), in a shell with no variable of scripts/env.sh set and no venv active: what a reader
 who opens a new terminal gets. An HTML comment on the line just above the fence (invisible in the rendered page)
 may say how the block is run; what the reader sees is never changed:
 
@@ -105,7 +105,7 @@ def blocks():
 
 
 def copy_checkout(dest):
-    """The tracked files (as they are in the working tree), with .venv, target/ and .cargo/ linked in."""
+    """The tracked files (as they are in the working tree), with .venv and target/ linked in, .cargo/ copied."""
     files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout
     for name in files.decode().split("\0"):
         if not name:
@@ -115,9 +115,13 @@ def copy_checkout(dest):
             continue
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src, dst, follow_symlinks=False)
-    for linked in [".venv", "target", ".cargo"]:
+    for linked in [".venv", "target"]:
         if (ROOT / linked).exists():
             (dest / linked).symlink_to(ROOT / linked)
+    # A copy, not a link: the copy's setup.sh must not rewrite this checkout's file. Its LIBTORCH is the
+    # .venv's real path, the same in the copy (whose .venv is a link here): the shared target/ stays built.
+    if (ROOT / ".cargo").is_dir():
+        shutil.copytree(ROOT / ".cargo", dest / ".cargo")
 
 
 def main():
