@@ -802,7 +802,8 @@ fn one_line_error(out: &Output) -> String {
 /// and continues from its checkpoints (tests/fixtures/interop_state/ds_checkpoint.*,
 /// scripts/fixtures/gen_interop_state.py): a tag folder and a save folder with
 /// `latest`, the file holding the optimizer or not (ZeRO), each row the
-/// uninterrupted run's. An `"auto"` value and a ZeRO checkpoint of a schedule
+/// uninterrupted run's; the folder alone is the config too (its `ds_config`,
+/// issue 26), with the same rows. An `"auto"` value and a ZeRO checkpoint of a schedule
 /// that needs the optimizer's values are one line each.
 #[test]
 fn trace_reads_deepspeed_configs_and_checkpoints() {
@@ -837,28 +838,29 @@ fn trace_reads_deepspeed_configs_and_checkpoints() {
         let steps = case["steps"].to_string();
         for (k, f) in case["files"].as_object().unwrap() {
             let folder = base.join(f["file"].as_str().unwrap());
-            let out = tch_lr(&[
-                "trace",
-                &config,
-                "--steps",
-                &steps,
-                "--resume-from",
-                folder.to_str().unwrap(),
-                "--format",
-                "json",
-            ]);
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success(), "{name} at {k}: {stderr}");
-            assert!(
-                stderr.contains(&format!("a DeepSpeed 0.19.8 checkpoint at global step {k} (0 skipped")),
-                "{stderr}"
-            );
-            assert_eq!(stderr.contains("ZeRO"), name.ends_with("zero2"), "{stderr}");
-            let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            let k: usize = k.parse().unwrap();
-            for what in ["lr", "momentum"] {
-                let want = &case["rows"][what].as_array().unwrap()[k..];
-                assert_eq!(t[what].as_array().unwrap(), want, "{name} resumed at {k}: {what}");
+            let folder = folder.to_str().unwrap();
+            // The JSON config resumed from the folder, and the folder alone as the config (its
+            // ds_config, issue 26): the same rows.
+            for args in [
+                vec!["trace", &config, "--steps", &steps, "--resume-from", folder, "--format", "json"],
+                vec!["trace", folder, "--steps", &steps, "--format", "json"],
+            ] {
+                let out = tch_lr(&args);
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                assert!(out.status.success(), "{name} at {k}: {stderr}");
+                assert!(
+                    stderr.contains(&format!("a DeepSpeed 0.19.8 checkpoint at global step {k} (0 skipped")),
+                    "{stderr}"
+                );
+                let found = format!("from the ds_config of a DeepSpeed 0.19.8 checkpoint at global step {k}");
+                assert_eq!(stderr.contains(&found), args[1] == folder, "{stderr}");
+                assert_eq!(stderr.contains("ZeRO"), name.ends_with("zero2"), "{stderr}");
+                let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                let k: usize = k.parse().unwrap();
+                for what in ["lr", "momentum"] {
+                    let want = &case["rows"][what].as_array().unwrap()[k..];
+                    assert_eq!(t[what].as_array().unwrap(), want, "{name} resumed at {k}: {what} ({})", args[1]);
+                }
             }
             seen += 1;
         }
@@ -916,44 +918,6 @@ fn trace_resumes_from_a_megatron_lm_checkpoint() {
     assert!(text.contains("global types.SimpleNamespace is not on the allowlist"), "{text}");
 }
 
-/// A DeepSpeed checkpoint folder is the config (issue 26): its model-states
-/// file's `ds_config` gives the schedule, the run continues at its global step,
-/// each row the uninterrupted DeepSpeed run's (tests/fixtures/interop_state/
-/// ds_checkpoint.*: a tag folder and a save folder with `latest`; under ZeRO
-/// too); with no `--resume-from`, the checkpoint itself is where it starts.
-#[test]
-fn a_deepspeed_checkpoint_is_the_config() {
-    let base = root().join("tests/fixtures/interop_state");
-    let all: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(base.join("cases.json")).unwrap()).unwrap();
-    let mut seen = 0;
-    for case in
-        all["cases"].as_array().unwrap().iter().filter(|c| c["name"].as_str().unwrap().starts_with("ds_checkpoint."))
-    {
-        let name = case["name"].as_str().unwrap();
-        let steps = case["steps"].to_string();
-        for (k, f) in case["files"].as_object().unwrap() {
-            let folder = base.join(f["file"].as_str().unwrap());
-            let out = tch_lr(&["trace", folder.to_str().unwrap(), "--steps", &steps, "--format", "json"]);
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success(), "{name} at {k}: {stderr}");
-            let found = format!("from the ds_config of a DeepSpeed 0.19.8 checkpoint at global step {k}");
-            assert!(stderr.contains(&found), "{stderr}");
-            let t: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-            let k: usize = k.parse().unwrap();
-            for what in ["lr", "momentum"] {
-                let want = &case["rows"][what].as_array().unwrap()[k..];
-                assert_eq!(t[what].as_array().unwrap(), want, "{name} from {k}: {what}");
-            }
-            seen += 1;
-        }
-    }
-    assert_eq!(seen, 10, "five checkpoint layouts, two cuts each");
-    // A folder that is no checkpoint: one line.
-    let e = one_line_error(&tch_lr(&["trace", base.to_str().unwrap(), "--steps", "3"]));
-    assert!(e.contains("a folder that is no run's checkpoint"), "{e}");
-}
-
 /// A Megatron-LM checkpoint is the config (issue 26): `tch-lr trace <checkpoint>`
 /// builds the schedule Megatron-LM's `get_optimizer_param_scheduler` builds from
 /// the file's `args` (iteration and sample mode, warmup as a fraction, WSD) and
@@ -980,6 +944,9 @@ fn a_megatron_lm_checkpoint_is_the_config() {
             assert_eq!(t[what], c["rows"][what], "{name}: {what}");
         }
     }
+    // A folder that is no checkpoint: one line.
+    let e = one_line_error(&tch_lr(&["trace", base.to_str().unwrap(), "--steps", "3"]));
+    assert!(e.contains("a folder that is no run's checkpoint"), "{e}");
     for r in meta["refused"].as_array().unwrap() {
         let file = base.join(r["file"].as_str().unwrap());
         let e = one_line_error(&tch_lr(&["trace", file.to_str().unwrap(), "--steps", "50"]));
