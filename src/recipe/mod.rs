@@ -10,6 +10,7 @@
 //! |---|---|
 //! | a tch-lr YAML config, DeepSpeed's JSON config | [`Config::from_path`] |
 //! | a DeepSpeed checkpoint (`<save_dir>/<tag>`, its `mp_rank_00_model_states.pt`, `<save_dir>` with `latest`) | its `ds_config` (the config the engine ran with), resumed at its `global_steps` |
+//! | timm's `args.yaml` (a YAML mapping with `sched`, `lr_base` and `model`) | the LR, optimizer and schedule its `train.py` builds ([`RecipeOptions`]: its updates per epoch, its world size) |
 //!
 //! Files from outside are untrusted: they are read with the crate's pickle
 //! reader ([`crate::interop`]: an allowlist, bounded sizes, classes read as
@@ -22,6 +23,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 
 mod deepspeed;
+mod timm;
 
 /// What [`load`] needs besides the path, for recipes that leave it to the
 /// training script's run (timm's `args.yaml`: the number of updates per
@@ -57,12 +59,16 @@ pub struct Recipe {
 /// a value the recipe cannot honour ([`Error::Unsupported`]) naming it, and
 /// an option given to a recipe that does not take it.
 pub fn load(path: &Path, options: &RecipeOptions) -> Result<Recipe> {
+    let mut takes_options = false;
     let recipe = if crate::interop::deepspeed::is_deepspeed_checkpoint(path) {
         deepspeed::load(path)?
+    } else if let Some(args) = timm::args_yaml(path) {
+        takes_options = true;
+        timm::load(path, &args, options)?
     } else {
         Recipe { config: Config::from_path(path)?, resume_from: None, found: None }
     };
-    if recipe_takes_no(options) {
+    if takes_options || recipe_takes_no(options) {
         return Ok(recipe);
     }
     Err(Error::Unsupported(format!(
