@@ -27,6 +27,10 @@ pub struct TraceOptions {
     /// config after k steps, or from a Hugging Face Trainer checkpoint folder
     /// ([`crate::interop::hf`]): the rows are k.. (row k is the state as loaded).
     pub resume_from: Option<PathBuf>,
+    /// The optimizer updates per epoch, for a timm checkpoint (which counts
+    /// epochs) resumed by a schedule that steps per update (`interval: step`):
+    /// timm's train.py resumes it at `(epoch + 1) * updates_per_epoch`.
+    pub updates_per_epoch: Option<u64>,
     /// After the last row, write `{"optimizer": ..., "scheduler": ...}` for PyTorch's
     /// `load_state_dict` on the same config ([`crate::interop::state::to_pytorch`]).
     pub save_pytorch: Option<PathBuf>,
@@ -110,7 +114,8 @@ pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(R
         ));
     }
     if let Some(path) = &opts.resume_from {
-        let state = resume_state(config, &sched, path, &mut notes).map_err(|e| e.context(path.display()))?;
+        let state = resume_state(config, &sched, path, opts.updates_per_epoch, &mut notes)
+            .map_err(|e| e.context(path.display()))?;
         sched.load_state(state)?;
         first = usize::try_from(sched.last_epoch()).unwrap_or(usize::MAX);
         if first >= opts.rows {
@@ -152,12 +157,13 @@ pub fn trace_with(config: &Config, opts: &TraceOptions, mut on_row: impl FnMut(R
 }
 
 /// The state of PyTorch's file, or of a Hugging Face Trainer checkpoint
-/// folder (held to the learning rates it logged), at `path`; what it is,
-/// into `notes`.
+/// folder (held to the learning rates it logged), a DeepSpeed, Megatron-LM
+/// or timm checkpoint, at `path`; what it is, into `notes`.
 fn resume_state(
     config: &Config,
     sched: &Scheduler<Box<dyn Schedule>>,
     path: &Path,
+    updates_per_epoch: Option<u64>,
     notes: &mut Vec<String>,
 ) -> Result<SchedulerState> {
     if crate::interop::deepspeed::is_deepspeed_checkpoint(path) {
@@ -200,9 +206,74 @@ fn resume_state(
         check_logged_lr(config, &checkpoint)?;
         checkpoint.state
     } else {
-        crate::interop::torch_file::load(path)?
+        let file = crate::interop::torch_file::load(path)?;
+        if crate::interop::timm::is_checkpoint(&file) {
+            return timm_resume(config, sched, &file, updates_per_epoch, notes);
+        }
+        file
     };
     crate::interop::state::from_pytorch(config, sched, &file)
+}
+
+/// The state timm's train.py resumes a checkpoint with (which saves no
+/// scheduler): a timm schedule on the checkpoint's base LRs (its groups'
+/// `initial_lr`), stepped to `epoch + 1` (times the updates per epoch for a
+/// schedule on updates).
+fn timm_resume(
+    config: &Config,
+    sched: &Scheduler<Box<dyn Schedule>>,
+    file: &crate::interop::Value,
+    updates_per_epoch: Option<u64>,
+    notes: &mut Vec<String>,
+) -> Result<SchedulerState> {
+    let checkpoint = crate::interop::timm::read(file)?;
+    let name = sched.schedule().name();
+    if !name.starts_with("timm.") {
+        return Err(Error::Unsupported(format!(
+            "a timm checkpoint saves its epoch, not a scheduler: it continues a timm schedule (timm's args.yaml or a \
+             timm.* config), not {name}"
+        )));
+    }
+    let start = checkpoint.epoch.saturating_add(1);
+    let (t, call) = if config.interval == crate::config::Interval::Step {
+        let u = updates_per_epoch.ok_or_else(|| {
+            Error::Unsupported(format!(
+                "the checkpoint counts epochs (epoch {}), the schedule steps per update (interval: step): give \
+                 --updates-per-epoch U",
+                checkpoint.epoch
+            ))
+        })?;
+        let t = start.saturating_mul(i64::try_from(u).unwrap_or(i64::MAX));
+        (t, format!("step_update({t}), {u} updates an epoch"))
+    } else {
+        (start, format!("step({start})"))
+    };
+    let ours = sched.groups().len();
+    if checkpoint.base_lrs.len() != ours {
+        return Err(Error::OptimizerState(format!(
+            "the checkpoint's optimizer has {} parameter group(s), this one has {ours} (timm's has two with weight \
+             decay: biases and norms without it, then the rest)",
+            checkpoint.base_lrs.len()
+        )));
+    }
+    let optimizer = config.optimizer_or_default();
+    let arch = checkpoint.arch.as_deref().map(|a| format!(" of {a}")).unwrap_or_default();
+    notes.push(format!(
+        "a timm checkpoint{arch} after epoch {}: train.py resumes at epoch {start} with {call}",
+        checkpoint.epoch
+    ));
+    let lrs = optimizer.lrs()?;
+    if lrs != checkpoint.base_lrs {
+        notes.push(format!(
+            "its groups' initial_lr {:?} are not the config's lr {:?} (a run's LR from lr_base: its --world-size?): \
+             timm goes on from the checkpoint's",
+            checkpoint.base_lrs, lrs
+        ));
+    }
+    let resumed = OptimizerConfig { lr: crate::groups::PerGroup::Each(checkpoint.base_lrs), groups: None, ..optimizer };
+    let mut s = build(config, &resumed)?;
+    s.step_to(t as f64)?;
+    s.state()
 }
 
 /// Checks that `config` gives the learning rates the Trainer logged up to

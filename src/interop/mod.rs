@@ -91,6 +91,7 @@ pub mod pickle;
 pub mod state;
 mod storage;
 mod tensor;
+pub mod timm;
 pub mod torch_file;
 mod value;
 

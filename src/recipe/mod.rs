@@ -11,6 +11,7 @@
 //! | a tch-lr YAML config, DeepSpeed's JSON config | [`Config::from_path`] |
 //! | a DeepSpeed checkpoint (`<save_dir>/<tag>`, its `mp_rank_00_model_states.pt`, `<save_dir>` with `latest`) | its `ds_config` (the config the engine ran with), resumed at its `global_steps` |
 //! | a Megatron-LM checkpoint (`iter_XXXXXXX/mp_rank_00/model_optim_rng.pt`, its `iter_` folder, the save folder) | its `args` as `get_optimizer_param_scheduler` reads them, each group's `max_lr`, `min_lr`, `wd_mult`; resumed at its `num_steps` |
+//! | timm's `args.yaml` (a YAML mapping with `sched`, `lr_base` and `model`) | the LR, optimizer and schedule its `train.py` builds ([`RecipeOptions`]: its updates per epoch, its world size) |
 //!
 //! Files from outside are untrusted: they are read with the crate's pickle
 //! reader ([`crate::interop`]: an allowlist, bounded sizes, classes read as
@@ -24,6 +25,7 @@ use crate::error::{Error, Result};
 
 mod deepspeed;
 mod megatron;
+mod timm;
 
 /// What [`load`] needs besides the path, for recipes that leave it to the
 /// training script's run (timm's `args.yaml`: the number of updates per
@@ -87,9 +89,10 @@ pub fn load(path: &Path, options: &RecipeOptions) -> Result<Recipe> {
              `latest`, a Megatron-LM iter_ folder or save folder); a config is a file",
             path.display()
         )));
+    } else if let Some(args) = timm::args_yaml(path) {
+        timm::load(path, &args, options)?
     } else {
         Recipe { kind: RecipeKind::Config, config: Config::from_path(path)?, resume_from: None, found: None }
     };
-    let _ = options;
     Ok(recipe)
 }

@@ -14,4 +14,5 @@ mod common;
 mod cli;
 #[cfg(feature = "distributed")]
 mod distributed;
+mod recipe_timm;
 mod train;

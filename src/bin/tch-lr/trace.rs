@@ -86,6 +86,7 @@ pub fn run(args: Args) -> Result<()> {
         // A checkpoint given as the config is where the trace starts, unless --resume-from says otherwise.
         resume_from: args.resume_from.or(recipe.resume_from),
         save_pytorch: args.save_pytorch,
+        updates_per_epoch: args.recipe.updates_per_epoch,
     };
     super::note_default_optimizer(&cfg);
     let notes = match args.format {
