@@ -10,6 +10,7 @@
 //! |---|---|
 //! | a tch-lr YAML config, DeepSpeed's JSON config | [`Config::from_path`] |
 //! | a DeepSpeed checkpoint (`<save_dir>/<tag>`, its `mp_rank_00_model_states.pt`, `<save_dir>` with `latest`) | its `ds_config` (the config the engine ran with), resumed at its `global_steps` |
+//! | a Hugging Face Trainer `checkpoint-K/`, a folder with `training_args.bin`, that file | its `TrainingArguments` and `max_steps`, as the Trainer builds its schedule (resumed at step K from a checkpoint) |
 //!
 //! Files from outside are untrusted: they are read with the crate's pickle
 //! reader ([`crate::interop`]: an allowlist, bounded sizes, classes read as
@@ -22,6 +23,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 
 mod deepspeed;
+mod hf;
 
 /// What [`load`] needs besides the path, for recipes that leave it to the
 /// training script's run (timm's `args.yaml`: the number of updates per
@@ -59,6 +61,8 @@ pub struct Recipe {
 pub fn load(path: &Path, options: &RecipeOptions) -> Result<Recipe> {
     let recipe = if crate::interop::deepspeed::is_deepspeed_checkpoint(path) {
         deepspeed::load(path)?
+    } else if hf::is_trainer_run(path) {
+        hf::load(path)?
     } else {
         Recipe { config: Config::from_path(path)?, resume_from: None, found: None }
     };
