@@ -116,7 +116,7 @@ fn max_steps(args: &Value, dir: &Path, name: &str) -> Result<u64> {
     }
     match args.field("max_steps") {
         Some(Value::Int(m)) if *m > 0 => Ok(*m as u64),
-        Some(Value::Int(_)) => Err(Error::State(format!(
+        Some(Value::Int(_)) => Err(Error::Unsupported(format!(
             "{name}: max_steps is not set (the run counted num_train_epochs, and its steps per epoch are in \
              trainer_state.json, not here): give a checkpoint-K/ folder of the run"
         ))),
@@ -125,7 +125,7 @@ fn max_steps(args: &Value, dir: &Path, name: &str) -> Result<u64> {
 }
 
 fn missing(name: &str, field: &str, what: &str) -> Error {
-    Error::State(format!("{name}: TrainingArguments' `{field}` is missing or not {what}"))
+    Error::Value(format!("{name}: TrainingArguments' `{field}` is missing or not {what}"))
 }
 
 /// A field that is a number.
