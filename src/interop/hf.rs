@@ -8,12 +8,13 @@
 //!
 //! The schedule's own parameters (`lr_scheduler_type`, `warmup_steps`,
 //! `lr_scheduler_kwargs`, `learning_rate`) are in `training_args.bin`, a
-//! pickle of the `TrainingArguments` class, which tch-lr does not unpickle (a
-//! pickle is code; see [the allowlist](super)): they come from the tch-lr
-//! config, written as the guide's chapter on moving a run shows
-//! (`transformers.<lr_scheduler_type>`, `num_warmup_steps`,
-//! `num_training_steps: max_steps`, the Trainer's two parameter groups: with
-//! and without weight decay). A trace resumed from the folder ([`crate::trace`]) holds that config to the
+//! pickle of the `TrainingArguments` class, which the pickle reader reads as
+//! a record (never constructed; see [the allowlist](super)):
+//! [`recipe::load`](crate::recipe::load) turns the folder into its config.
+//! A config written by hand (`transformers.<lr_scheduler_type>`,
+//! `num_warmup_steps`, `num_training_steps: max_steps`, the Trainer's two
+//! parameter groups: with and without weight decay) works as well. A trace
+//! resumed from the folder ([`crate::trace`]) holds the config to the
 //! learning rates the run logged up to the checkpoint, so a config that does
 //! not describe the run is refused in one line instead of tracing another
 //! schedule.

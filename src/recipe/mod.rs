@@ -12,6 +12,7 @@
 //! | a DeepSpeed checkpoint (`<save_dir>/<tag>`, its `mp_rank_00_model_states.pt`, `<save_dir>` with `latest`) | its `ds_config` (the config the engine ran with), resumed at its `global_steps` |
 //! | a Megatron-LM checkpoint (`iter_XXXXXXX/mp_rank_00/model_optim_rng.pt`, its `iter_` folder, the save folder) | its `args` as `get_optimizer_param_scheduler` reads them, each group's `max_lr`, `min_lr`, `wd_mult`; resumed at its `num_steps` |
 //! | timm's `args.yaml` (a YAML mapping with `sched`, `lr_base` and `model`) | the LR, optimizer and schedule its `train.py` builds ([`RecipeOptions`]: its updates per epoch, its world size) |
+//! | a Hugging Face Trainer `checkpoint-K/`, a folder with `training_args.bin`, that file | its `TrainingArguments` and `max_steps`, as the Trainer builds its schedule (resumed at step K from a checkpoint) |
 //!
 //! Files from outside are untrusted: they are read with the crate's pickle
 //! reader ([`crate::interop`]: an allowlist, bounded sizes, classes read as
@@ -24,6 +25,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 
 mod deepspeed;
+mod hf;
 mod megatron;
 mod timm;
 
@@ -83,10 +85,12 @@ pub fn load(path: &Path, options: &RecipeOptions) -> Result<Recipe> {
         deepspeed::load(path)?
     } else if crate::interop::megatron::is_checkpoint(path) {
         megatron::load(path)?
+    } else if hf::is_trainer_run(path) {
+        hf::load(path)?
     } else if path.is_dir() {
         return Err(Error::Unsupported(format!(
-            "{}: a folder that is no run's checkpoint tch-lr reads (a DeepSpeed tag folder or save folder with \
-             `latest`, a Megatron-LM iter_ folder or save folder); a config is a file",
+            "{}: a folder that is no run tch-lr reads (a Trainer folder with training_args.bin, a DeepSpeed tag \
+             folder or save folder with `latest`, a Megatron-LM iter_ folder or save folder); a config is a file",
             path.display()
         )));
     } else if let Some(args) = timm::args_yaml(path) {

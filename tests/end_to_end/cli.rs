@@ -787,6 +787,99 @@ fn trace_resumes_from_a_hugging_face_trainer_checkpoint_folder() {
     assert!(text.contains("no trainer_state.json"), "{text}");
 }
 
+/// A Hugging Face Trainer run as the config (issue 26): `tch-lr trace checkpoint-K/ --steps N`
+/// reads the run's `training_args.bin` and `trainer_state.json` (tests/fixtures/recipes_hf/,
+/// scripts/fixtures/gen_recipes_hf.py: real transformers 5.24 runs with warmup as a ratio,
+/// epochs, gradient accumulation, kwargs, SGD, Seq2SeqTrainingArguments) and prints from step K
+/// on exactly the learning rates the run logged; `training_args.bin` alone is traced from step
+/// 0; what tch-lr cannot honour is one line naming it.
+#[test]
+fn trace_reads_a_hugging_face_trainer_run_as_its_config() {
+    #[derive(Deserialize)]
+    struct Run {
+        checkpoint: String,
+        max_steps: usize,
+        warmup: usize,
+        fields: serde_json::Value,
+        logged_lr: Vec<(usize, f64)>,
+    }
+    let rows_of = |out: &Output| -> Vec<Vec<f64>> {
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        stdout.lines().skip(1).map(|l| l.split(',').map(|v| v.parse().unwrap()).collect()).collect()
+    };
+    let base = root().join("tests/fixtures/recipes_hf");
+    let mut names: Vec<_> = std::fs::read_dir(base.join("runs")).unwrap().map(|e| e.unwrap().path()).collect();
+    names.sort();
+    assert_eq!(names.len(), 6);
+    for run_dir in &names {
+        let run: Run = serde_json::from_str(&std::fs::read_to_string(run_dir.join("case.json")).unwrap()).unwrap();
+        let logged: std::collections::HashMap<usize, f64> = run.logged_lr.iter().copied().collect();
+        let steps = run.max_steps.to_string();
+        let kind = run.fields["lr_scheduler_type"].as_str().unwrap();
+        let found = format!("note: transformers.{kind}, {} warmup steps of {}, lr ", run.warmup, run.max_steps);
+        // The checkpoint, resumed; then the arguments alone from step 0 where max_steps is theirs.
+        let k: usize = run.checkpoint.trim_start_matches("checkpoint-").parse().unwrap();
+        let alone = run.fields["max_steps"].as_i64().unwrap() > 0;
+        let paths = [(run_dir.join(&run.checkpoint), k), (run_dir.join("training_args.bin"), 0)];
+        for (path, first) in paths.iter().take(if alone { 2 } else { 1 }) {
+            let out = tch_lr(&["trace", path.to_str().unwrap(), "--steps", &steps]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{}: {stderr}", path.display());
+            assert!(stderr.contains(&found) && stderr.contains("from training_args.bin"), "{found} / {stderr}");
+            let rows = rows_of(&out);
+            assert_eq!(rows.first().map(|r| r[0] as usize), Some(*first), "{}", path.display());
+            assert_eq!(rows.len(), run.max_steps - first);
+            for r in &rows {
+                let want = logged[&(r[0] as usize + 1)];
+                assert!(
+                    (r[1] - want).abs() <= 1e-12 * want.abs(),
+                    "{}: row {}: {} vs {want}",
+                    path.display(),
+                    r[0],
+                    r[1]
+                );
+                assert_eq!(r[1], r[2], "the Trainer's two groups share the LR");
+            }
+        }
+        if !alone {
+            let text = one_line_error(&tch_lr(&[
+                "trace",
+                run_dir.join("training_args.bin").to_str().unwrap(),
+                "--steps",
+                "3",
+            ]));
+            assert!(text.contains("max_steps is not set") && text.contains("checkpoint-K/"), "{text}");
+        }
+    }
+    // The issue's line, word for word.
+    let out = tch_lr(&["trace", "tests/fixtures/recipes_hf/runs/ratio/checkpoint-10", "--steps", "12"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("note: transformers.cosine, 4 warmup steps of 35, lr 0.003, from training_args.bin\n"),
+        "{stderr}"
+    );
+
+    // Refusals, one line each, naming what.
+    let dir = tempfile::tempdir().unwrap();
+    for (name, says) in [
+        ("plateau", "lr_scheduler_type reduce_lr_on_plateau steps on the run's evaluation metric"),
+        ("adafactor", "optim adafactor is not one tch-lr steps (adamw_torch, adamw_torch_fused, sgd)"),
+        ("bad_kwarg", "unknown key `num_cycle` for transformers.cosine"),
+        ("epochs_only", "max_steps is not set"),
+    ] {
+        let folder = dir.path().join(name);
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::copy(base.join(format!("args/{name}.bin")), folder.join("training_args.bin")).unwrap();
+        for path in [folder.clone(), folder.join("training_args.bin")] {
+            let text = one_line_error(&tch_lr(&["trace", path.to_str().unwrap(), "--steps", "3"]));
+            assert!(text.contains(says) && text.contains("training_args.bin") && text.len() <= 300 + 7, "{text}");
+        }
+    }
+    // A checkpoint folder without training_args.bin.
+    let text = one_line_error(&tch_lr(&["trace", "tests/fixtures/hf_trainer/linear/checkpoint-10", "--steps", "3"]));
+    assert!(text.contains("no training_args.bin") && text.contains("--resume-from"), "{text}");
+}
+
 /// The one `error:` line of a failed run.
 fn one_line_error(out: &Output) -> String {
     assert!(!out.status.success());
@@ -946,7 +1039,7 @@ fn a_megatron_lm_checkpoint_is_the_config() {
     }
     // A folder that is no checkpoint: one line.
     let e = one_line_error(&tch_lr(&["trace", base.to_str().unwrap(), "--steps", "3"]));
-    assert!(e.contains("a folder that is no run's checkpoint"), "{e}");
+    assert!(e.contains("a folder that is no run tch-lr reads"), "{e}");
     for r in meta["refused"].as_array().unwrap() {
         let file = base.join(r["file"].as_str().unwrap());
         let e = one_line_error(&tch_lr(&["trace", file.to_str().unwrap(), "--steps", "50"]));

@@ -622,6 +622,28 @@ fn zero_means_what_help_says_and_bad_checkpoint_settings_are_one_line() {
     assert!(err.contains("batch_size is 0") && err.contains("progress.yaml"), "{err}");
 }
 
+/// `--resume-pytorch` given a Hugging Face Trainer checkpoint folder (issue 26): its optimizer
+/// state is its own model's, in the Trainer's two groups, not the ResNet-20's: one line that
+/// says so and what continues its schedule.
+#[test]
+fn resume_pytorch_refuses_a_trainer_checkpoint_folder_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "c.yaml",
+        "optimizer: {name: adamw, lr: 0.001}\nscheduler: {name: ConstantLR}\ninterval: step\n",
+    );
+    let log = dir.path().join("log.csv");
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recipes_hf/runs/ratio/checkpoint-10");
+    let mut args = small(&cfg, log.to_str().unwrap());
+    args.extend(["--resume-pytorch", folder.to_str().unwrap()]);
+    let out = train(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains("a Hugging Face Trainer checkpoint") && err.contains("tch-lr trace"), "{err}");
+}
+
 // ---------------------------------------------------------------------------
 // A run across the two languages: PyTorch's own checkpoint (the example's
 // --save-pytorch / --resume-pytorch, the twin's --save / --resume).

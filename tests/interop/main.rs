@@ -10,6 +10,8 @@
 mod common;
 
 mod files;
+// A run's own files as the config (issue 26): a Trainer's training_args.bin.
+mod hf_args;
 mod loader_fuzz;
 // Megatron-core (issue 25).
 mod megatron;

@@ -70,7 +70,10 @@ pub fn load_weights(path: &Path, vs: &mut VarStore) -> Result<()> {
 }
 
 /// Loads the checkpoint at `path` into the model, the scheduler and the
-/// optimizer; the global step, epoch and batch the run goes on from.
+/// optimizer; the global step, epoch and batch the run goes on from. A
+/// Hugging Face Trainer checkpoint folder is refused in one line: its
+/// optimizer state is another model's, in the Trainer's two groups (by
+/// weight decay), which this model's groups (backbone and head) are not.
 pub fn load(
     path: &Path,
     config: &Config,
@@ -80,6 +83,15 @@ pub fn load(
     averaged: Option<&mut Averaged>,
 ) -> Result<(u64, usize, usize)> {
     let at = || format!("--resume-pytorch {}", path.display());
+    if tch_lr::interop::hf::is_trainer_checkpoint(path) {
+        bail!(
+            "{}: a Hugging Face Trainer checkpoint: its optimizer.pt holds the moments of its own model's parameters \
+             (the Trainer's two groups, with and without weight decay), not this ResNet-20's; `tch-lr trace {}` \
+             continues its schedule",
+            at(),
+            path.display()
+        );
+    }
     let file = torch_file::load(path).with_context(at)?;
     let part = |k: &str| file.get(k).with_context(|| format!("{}: no `{k}` (not a train_resnet checkpoint)", at()));
     let saved = part("run")?;

@@ -6,8 +6,11 @@
 //! ([`Record`]): an instance pickled by `NEWOBJ` then `BUILD` (protocol 2's
 //! `copyreg.__newobj__`) is read as its class's name and the `__dict__`
 //! `BUILD` gives it ([`Value::Object`](crate::interop::Value::Object)),
-//! never constructed. Adding a class is one line here and one variant of
-//! [`Record`].
+//! never constructed. An enum's class (Python's `Enum`, pickled as a call
+//! of its class with its value: `REDUCE` with one str or int) is read as a
+//! record holding `value`; `torch.device(type[, index])` as a record holding
+//! `type` and `index`. Each record's form is [`Record::form`]. Adding a class
+//! is one line here and one variant of [`Record`].
 
 use crate::error::Error;
 use crate::interop::tensor::DType;
@@ -40,6 +43,45 @@ pub(crate) enum Global {
 pub(crate) enum Record {
     /// `argparse.Namespace`: Megatron-LM's `args` in its checkpoints.
     ArgparseNamespace,
+    /// `transformers.training_args.TrainingArguments`: a Trainer's
+    /// `training_args.bin`.
+    TrainingArguments,
+    /// `transformers.training_args_seq2seq.Seq2SeqTrainingArguments`: the
+    /// same, with generation's fields (the Trainer's schedule is the same).
+    Seq2SeqTrainingArguments,
+    /// `transformers.trainer_pt_utils.AcceleratorConfig` (a field of the
+    /// arguments).
+    AcceleratorConfig,
+    /// `accelerate.state.PartialState` (the arguments' `distributed_state`).
+    PartialState,
+    /// `transformers.training_args.OptimizerNames` (an enum: `optim`).
+    OptimizerNames,
+    /// `transformers.trainer_utils.SchedulerType` (an enum: `lr_scheduler_type`).
+    SchedulerType,
+    /// `transformers.trainer_utils.IntervalStrategy` (an enum).
+    IntervalStrategy,
+    /// `transformers.trainer_utils.SaveStrategy` (an enum).
+    SaveStrategy,
+    /// `transformers.trainer_utils.HubStrategy` (an enum).
+    HubStrategy,
+    /// `accelerate.utils.dataclasses.DistributedType` (an enum).
+    DistributedType,
+    /// `torch.device`.
+    TorchDevice,
+}
+
+/// How a record's class pickles, and so what the reader accepts of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecordForm {
+    /// `NEWOBJ` with no arguments, then `BUILD` with a dict of its
+    /// attributes (str keys).
+    Build,
+    /// An enum: `REDUCE` of its class with exactly one str or int, read as a
+    /// record holding `value`.
+    Enum,
+    /// `torch.device`: `REDUCE` with `(type)` or `(type, index)`, a str and
+    /// an int, read as a record holding `type` and `index` (`None` without).
+    Device,
 }
 
 /// Declares [`ALLOWLIST`] (with its documentation) and the lookup table from
@@ -88,6 +130,27 @@ allowlist! {
     ("argparse", "Namespace") => Global::Record(Record::ArgparseNamespace),
         "a record (Megatron-LM's `args`): `NEWOBJ` with no arguments, then `BUILD` with a dict of its \
          attributes (str keys), read as the class's name and those attributes, never constructed.";
+    ("transformers.training_args", "TrainingArguments") => Global::Record(Record::TrainingArguments),
+        "a record (a Hugging Face Trainer's `training_args.bin`), as `argparse.Namespace` is: `NEWOBJ` with no \
+         arguments, then `BUILD` with its fields.";
+    ("transformers.training_args_seq2seq", "Seq2SeqTrainingArguments") =>
+        Global::Record(Record::Seq2SeqTrainingArguments), "the same (a `Seq2SeqTrainer`'s).";
+    ("transformers.trainer_pt_utils", "AcceleratorConfig") => Global::Record(Record::AcceleratorConfig),
+        "a record, the same way (the arguments' `accelerator_config`).";
+    ("accelerate.state", "PartialState") => Global::Record(Record::PartialState),
+        "a record, the same way (the arguments' `distributed_state`).";
+    ("transformers.training_args", "OptimizerNames") => Global::Record(Record::OptimizerNames),
+        "an enum (`optim`): `REDUCE` of the class with exactly one str or int, read as a record holding \
+         `value`, never called; likewise each enum below.";
+    ("transformers.trainer_utils", "SchedulerType") => Global::Record(Record::SchedulerType),
+        "an enum (`lr_scheduler_type`).";
+    ("transformers.trainer_utils", "IntervalStrategy") => Global::Record(Record::IntervalStrategy), "an enum.";
+    ("transformers.trainer_utils", "SaveStrategy") => Global::Record(Record::SaveStrategy), "an enum.";
+    ("transformers.trainer_utils", "HubStrategy") => Global::Record(Record::HubStrategy), "an enum.";
+    ("accelerate.utils.dataclasses", "DistributedType") => Global::Record(Record::DistributedType), "an enum.";
+    ("torch", "device") => Global::Record(Record::TorchDevice),
+        "`device(type)` or `device(type, index)` (`REDUCE` with a str, and an int), read as a record holding \
+         `type` and `index` (`None` without), never called.";
     ("numpy._core.multiarray", "_reconstruct") => Global::NdArray,
         "a NumPy array (NumPy 2; Megatron-LM's `rng_state` holds NumPy's random state): \
          `_reconstruct(numpy.ndarray, (0,), b'b')`, then `BUILD` with `(version, shape, dtype, fortran_order, \
@@ -105,17 +168,22 @@ pub(crate) fn lookup(module: &str, name: &str) -> Option<Global> {
     TABLE.iter().find(|(m, n, _)| *m == module && *n == name).map(|(_, _, g)| *g)
 }
 
-/// The refusal of a global off the allowlist, listing the allowlist in short.
+/// The refusal of a global off the allowlist, listing the allowlist in short
+/// (groups by their kind: the tensor rebuilds, NumPy's, the storages, the
+/// Trainer's arguments and their fields' classes).
 pub(crate) fn refusal(module: &str, name: &str) -> Error {
-    let numpy = |g: &Global| matches!(g, Global::NdArray | Global::NdArrayClass | Global::NumpyDtype);
-    let mut allowed: Vec<&str> = ALLOWLIST
-        .iter()
-        .zip(TABLE)
-        .filter(|(_, (_, _, g))| !matches!(g, Global::Storage(_)) && !numpy(g))
-        .map(|(full, _)| *full)
-        .collect();
+    let grouped = |g: &Global| match g {
+        Global::NdArray | Global::NdArrayClass | Global::NumpyDtype | Global::Storage(_) => true,
+        Global::RebuildTensorV2 | Global::RebuildParameter => true,
+        Global::Record(r) => *r != Record::ArgparseNamespace,
+        _ => false,
+    };
+    let mut allowed: Vec<&str> =
+        ALLOWLIST.iter().zip(TABLE).filter(|(_, (_, _, g))| !grouped(g)).map(|(full, _)| *full).collect();
+    allowed.push("torch's tensor rebuilds");
     allowed.push("numpy's arrays and dtypes");
     allowed.push("torch.*Storage");
+    allowed.push("transformers' TrainingArguments and its fields' classes");
     Error::torch_file(format!("global {module}.{name} is not on the allowlist ({})", allowed.join(", ")))
 }
 
@@ -128,6 +196,24 @@ pub(crate) fn names(g: Global) -> (&'static str, &'static str) {
 }
 
 impl Record {
+    /// How the class pickles ([`RecordForm`]).
+    pub(crate) fn form(self) -> RecordForm {
+        match self {
+            Record::ArgparseNamespace
+            | Record::TrainingArguments
+            | Record::Seq2SeqTrainingArguments
+            | Record::AcceleratorConfig
+            | Record::PartialState => RecordForm::Build,
+            Record::OptimizerNames
+            | Record::SchedulerType
+            | Record::IntervalStrategy
+            | Record::SaveStrategy
+            | Record::HubStrategy
+            | Record::DistributedType => RecordForm::Enum,
+            Record::TorchDevice => RecordForm::Device,
+        }
+    }
+
     /// The class's `module.name` (its entry of [`ALLOWLIST`]).
     pub(crate) fn class(self) -> &'static str {
         ALLOWLIST
@@ -167,6 +253,16 @@ mod tests {
         let r = Global::Record(Record::ArgparseNamespace);
         assert_eq!(lookup("argparse", "Namespace"), Some(r));
         assert_eq!(Record::ArgparseNamespace.class(), "argparse.Namespace");
+        for (r, class, form) in [
+            (Record::TrainingArguments, "transformers.training_args.TrainingArguments", RecordForm::Build),
+            (Record::OptimizerNames, "transformers.training_args.OptimizerNames", RecordForm::Enum),
+            (Record::SchedulerType, "transformers.trainer_utils.SchedulerType", RecordForm::Enum),
+            (Record::DistributedType, "accelerate.utils.dataclasses.DistributedType", RecordForm::Enum),
+            (Record::PartialState, "accelerate.state.PartialState", RecordForm::Build),
+            (Record::TorchDevice, "torch.device", RecordForm::Device),
+        ] {
+            assert_eq!((r.class(), r.form()), (class, form));
+        }
     }
 
     #[test]
@@ -177,5 +273,8 @@ mod tests {
             assert!(e.contains(full), "{e}");
         }
         assert!(!e.contains("FloatStorage") && e.len() <= 300, "{e}");
+        // A long class name still fits one line of 300.
+        let e = refusal("trl.trainer.sft_config", "SFTConfig").to_string();
+        assert!(e.contains("TrainingArguments") && e.len() <= 300, "{} chars: {e}", e.len());
     }
 }

@@ -2,7 +2,7 @@
 //! `REDUCE` of it builds, what `BUILD` may set, and how a persistent id
 //! names a storage. Nothing is called.
 
-use super::allowlist::{Global, Record};
+use super::allowlist::{Global, Record, RecordForm};
 use super::arena::{DictKind, NdArrayState, Node, Obj};
 use super::limits::MAX_REDUCE_ARGS;
 use super::reader::{refuse, Reader};
@@ -38,11 +38,39 @@ impl Reader<'_, '_> {
             Global::CodecsEncode => self.codecs_encode(&args),
             Global::Size => self.size(&args),
             Global::Storage(d) => Err(refuse(format!("torch.{} called directly", d.storage_name()))),
-            Global::Record(r) => Err(record_only(r)),
+            Global::Record(r) => self.record_call(r, &args),
             Global::NdArray => self.nd_array(&args),
             Global::NumpyDtype => self.numpy_dtype(&args),
             Global::NdArrayClass => Err(refuse("numpy.ndarray called directly (only _reconstruct takes it)")),
         }
+    }
+
+    /// `REDUCE` of a record's class: an enum with its one str or int value
+    /// (`{value}`), or `torch.device(type[, index])` (`{type, index}`);
+    /// never a call. A class read by `NEWOBJ` then `BUILD` is refused here.
+    fn record_call(&mut self, r: Record, args: &[Obj]) -> Result<Obj> {
+        let is_str = |o: &Obj| matches!(o, Obj::Node(i) if matches!(self.arena.get(*i), Node::Str(..)));
+        let fields: Vec<(&str, Obj)> = match (r.form(), args) {
+            (RecordForm::Enum, [v @ Obj::Int(_)]) => vec![("value", v.clone())],
+            (RecordForm::Enum, [v]) if is_str(v) => vec![("value", v.clone())],
+            (RecordForm::Enum, _) => {
+                return Err(refuse(format!("{} is an enum, read only as a call with one str or int", r.class())))
+            }
+            (RecordForm::Device, [t]) if is_str(t) => vec![("type", t.clone()), ("index", Obj::None)],
+            (RecordForm::Device, [t, i @ Obj::Int(_)]) if is_str(t) => vec![("type", t.clone()), ("index", i.clone())],
+            (RecordForm::Device, _) => {
+                return Err(refuse("torch.device is read only as device(type) or device(type, index)"))
+            }
+            (RecordForm::Build, _) => return Err(record_only(r)),
+        };
+        let at = self.arena.new_dict(DictKind::Plain);
+        let mut pairs = Vec::with_capacity(fields.len() * 2);
+        for (k, v) in fields {
+            pairs.push(self.arena.str_obj(k));
+            pairs.push(v);
+        }
+        self.arena.set_items(at, pairs)?;
+        Ok(self.arena.push(Node::Object(r, Some(Obj::Node(at)))))
     }
 
     /// `_reconstruct(numpy.ndarray, (0,), b'b')`: an array that `BUILD` fills.
@@ -100,6 +128,9 @@ impl Reader<'_, '_> {
         let Obj::Global(Global::Record(r)) = class else {
             return Err(refuse("NEWOBJ of something that is not a class read as a record"));
         };
+        if r.form() != RecordForm::Build {
+            return Err(refuse(format!("NEWOBJ of {}, which is read only as a call of its class", r.class())));
+        }
         match args {
             Obj::Node(i) if matches!(self.arena.get(i), Node::Tuple(v) if v.is_empty()) => {}
             _ => return Err(record_only(r)),
