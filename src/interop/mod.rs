@@ -45,8 +45,16 @@
 //! Nothing in a file is executed. A pickle's `GLOBAL` may name only the globals of
 //! [`pickle::ALLOWLIST`](crate::interop::pickle::ALLOWLIST) (`collections.OrderedDict`,
 //! `collections.Counter`, `torch._utils._rebuild_tensor_v2`, `torch._utils._rebuild_parameter`,
-//! `_codecs.encode`, `torch.Size` as a tuple of ints, the class `argparse.Namespace` read as a record, NumPy's arrays and dtypes
-//! read as records: `numpy._core.multiarray._reconstruct`, `numpy.core.multiarray._reconstruct`,
+//! `_codecs.encode`, `torch.Size` as a tuple of ints, the class `argparse.Namespace` read as a
+//! record, the Hugging Face Trainer's arguments file read as records:
+//! `transformers.training_args.TrainingArguments`,
+//! `transformers.training_args_seq2seq.Seq2SeqTrainingArguments`,
+//! `transformers.trainer_pt_utils.AcceleratorConfig`, `accelerate.state.PartialState`, the enums
+//! `transformers.training_args.OptimizerNames`, `transformers.trainer_utils.SchedulerType`,
+//! `transformers.trainer_utils.IntervalStrategy`, `transformers.trainer_utils.SaveStrategy`,
+//! `transformers.trainer_utils.HubStrategy`, `accelerate.utils.dataclasses.DistributedType` and
+//! `torch.device`; NumPy's arrays and dtypes read as records:
+//! `numpy._core.multiarray._reconstruct`, `numpy.core.multiarray._reconstruct`,
 //! `numpy.ndarray`, `numpy.dtype`; and the `torch.*Storage` classes as persistent-id storage
 //! types), each interpreted by the fixed rule its documentation gives. A class read as a record
 //! (Megatron-LM's `args` is an `argparse.Namespace`): `NEWOBJ` with no arguments then `BUILD`
