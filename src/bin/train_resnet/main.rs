@@ -95,7 +95,7 @@ struct Args {
     /// Seed for the weights, the synthetic data and the batch order (any 64-bit integer).
     #[arg(long, default_value_t = 0, value_parser = seed, allow_hyphen_values = true, conflicts_with = "resume")]
     seed: i64,
-    /// The per-batch CSV log (default: runs/<config name>/log.csv).
+    /// The per-batch CSV log (default: runs/NAME/log.csv, NAME the config's file name).
     #[arg(long, value_name = "FILE", conflicts_with = "resume")]
     log: Option<PathBuf>,
     /// Save checkpoints (model, scheduler, position) into this folder...
