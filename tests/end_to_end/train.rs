@@ -622,26 +622,42 @@ fn zero_means_what_help_says_and_bad_checkpoint_settings_are_one_line() {
     assert!(err.contains("batch_size is 0") && err.contains("progress.yaml"), "{err}");
 }
 
-/// `--resume-pytorch` given a Hugging Face Trainer checkpoint folder (issue 26): its optimizer
-/// state is its own model's, in the Trainer's two groups, not the ResNet-20's: one line that
-/// says so and what continues its schedule.
+/// `--resume-pytorch checkpoint-K/` of a Hugging Face Trainer run (issue 26),
+/// with `--recipe` the same folder: the run's schedule continues at step K on
+/// this model (its weights and moments afresh: the Trainer's are its own
+/// model's), each logged LR from step K on the row `tch-lr trace checkpoint-K/`
+/// prints; another config than the run's is one line.
 #[test]
-fn resume_pytorch_refuses_a_trainer_checkpoint_folder_in_one_line() {
+fn resume_pytorch_continues_a_trainer_runs_schedule() {
     let dir = tempfile::tempdir().unwrap();
+    let folder = root().join("tests/fixtures/recipes_hf/runs/ratio/checkpoint-10");
+    let folder = folder.to_str().unwrap();
+    let log = dir.path().join("log.csv");
+    // 4 epochs of 4 batches: steps 10 to 15 after the checkpoint's 10.
+    let mut args = sized("x", log.to_str().unwrap(), "4", "cpu");
+    args.drain(..2);
+    args.extend(["--recipe", folder, "--resume-pytorch", folder]);
+    let stdout = ok(&train(&args));
+    assert!(stdout.contains("at step 10 (epoch 2, batch 2): its schedule"), "{stdout}");
+    let csv = Csv::read(&log);
+    assert_eq!(csv.col("step"), (10..16).map(|i| i.to_string()).collect::<Vec<_>>());
+    let t = trace(folder, 16, None);
+    for col in ["lr_0", "lr_1"] {
+        assert_eq!(csv.col(col), t.col(col), "{col}: the log and `tch-lr trace` differ");
+    }
+
     let cfg = config(
         dir.path(),
         "c.yaml",
         "optimizer: {name: adamw, lr: 0.001}\nscheduler: {name: ConstantLR}\ninterval: step\n",
     );
-    let log = dir.path().join("log.csv");
-    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recipes_hf/runs/ratio/checkpoint-10");
     let mut args = small(&cfg, log.to_str().unwrap());
-    args.extend(["--resume-pytorch", folder.to_str().unwrap()]);
+    args.extend(["--resume-pytorch", folder]);
     let out = train(&args);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.contains("a Hugging Face Trainer checkpoint") && err.contains("tch-lr trace"), "{err}");
+    assert!(err.contains("--resume-pytorch") && err.contains("checkpoint-10"), "{err}");
 }
 
 // ---------------------------------------------------------------------------

@@ -116,7 +116,10 @@ struct Args {
     /// (`scripts/reference/train_resnet_torch.py --save FILE`) or by
     /// --save-pytorch. The run's settings come from the flags (the same as
     /// the run saved: its --config, --seed, --batch-size, --train-size, ...);
-    /// the log starts afresh at the step resumed.
+    /// the log starts afresh at the step resumed. A Hugging Face Trainer
+    /// checkpoint folder (checkpoint-K/, with --recipe the same folder)
+    /// continues its schedule at step K; the weights and the optimizer's
+    /// moments, which are the Trainer's model's, start afresh.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["resume", "find_lr"])]
     resume_pytorch: Option<PathBuf>,
     /// When the run stops (at its end, or at --stop-after), save it as
@@ -646,7 +649,7 @@ impl<'a> Trainer<'a> {
         let groups = sched.groups().lrs().len();
         let mut avg = average::Averaged::new(&p.config, p.run.ema, || build_model(p))?;
         let (step, epoch0, batch0) = match (&p.resume, &args.resume_pytorch) {
-            (None, Some(path)) => pytorch::load(path, &p.config, &p.run, &mut vs, &mut sched, avg.as_mut())?,
+            (None, Some(path)) => pytorch::load(path, &p.config, &p.run, p.batches, &mut vs, &mut sched, avg.as_mut())?,
             _ => resume_or_start(p.resume.as_ref(), &mut vs, &mut sched)?,
         };
         if let (Some(a), Some((path, _))) = (&mut avg, &p.resume) {

@@ -70,27 +70,21 @@ pub fn load_weights(path: &Path, vs: &mut VarStore) -> Result<()> {
 }
 
 /// Loads the checkpoint at `path` into the model, the scheduler and the
-/// optimizer; the global step, epoch and batch the run goes on from. A
-/// Hugging Face Trainer checkpoint folder is refused in one line: its
-/// optimizer state is another model's, in the Trainer's two groups (by
-/// weight decay), which this model's groups (backbone and head) are not.
+/// optimizer; the global step, epoch and batch the run goes on from
+/// (`batches` an epoch). A Hugging Face Trainer checkpoint folder continues
+/// its schedule only ([`trainer`]).
 pub fn load(
     path: &Path,
     config: &Config,
     run: &RunSettings,
+    batches: usize,
     vs: &mut VarStore,
     sched: &mut Scheduler<Box<dyn Schedule>>,
     averaged: Option<&mut Averaged>,
 ) -> Result<(u64, usize, usize)> {
     let at = || format!("--resume-pytorch {}", path.display());
     if tch_lr::interop::hf::is_trainer_checkpoint(path) {
-        bail!(
-            "{}: a Hugging Face Trainer checkpoint: its optimizer.pt holds the moments of its own model's parameters \
-             (the Trainer's two groups, with and without weight decay), not this ResNet-20's; `tch-lr trace {}` \
-             continues its schedule",
-            at(),
-            path.display()
-        );
+        return trainer(path, config, batches, sched, averaged.is_some()).with_context(at);
     }
     let file = torch_file::load(path).with_context(at)?;
     let part = |k: &str| file.get(k).with_context(|| format!("{}: no `{k}` (not a train_resnet checkpoint)", at()));
@@ -133,6 +127,43 @@ pub fn load(
     };
     let (step, epoch, batch) = (count("step")?, count("epoch")? as usize, count("batch")? as usize);
     println!("resuming {} (PyTorch's checkpoint) at step {step} (epoch {epoch}, batch {batch})", path.display());
+    Ok((step, epoch, batch))
+}
+
+/// A Hugging Face Trainer checkpoint folder (`checkpoint-K/`): its schedule
+/// continues at step K, from its `scheduler.pt` and its optimizer's groups
+/// (their LRs and settings), as `tch-lr trace` continues it; its weights and
+/// its optimizer's moments belong to the Trainer's model, not this one, so
+/// this model's weights and moments start afresh (said so). The config must
+/// be the run's schedule (`--recipe checkpoint-K/` reads it from the
+/// folder), stepped once per update as the Trainer steps it.
+fn trainer(
+    path: &Path,
+    config: &Config,
+    batches: usize,
+    sched: &mut Scheduler<Box<dyn Schedule>>,
+    averaged: bool,
+) -> Result<(u64, usize, usize)> {
+    if averaged {
+        bail!("a Hugging Face Trainer checkpoint holds no weight average for --swa-start or --ema to continue");
+    }
+    if config.interval != tch_lr::config::Interval::Step {
+        bail!("a Hugging Face Trainer steps its schedule once per update: the config's interval must be step");
+    }
+    let checkpoint = tch_lr::interop::hf::load(path)?;
+    let sched_state = state::from_pytorch(config, sched, &checkpoint.state)?;
+    sched.load_state(sched_state)?;
+    for note in &checkpoint.dropped {
+        println!("note: dropped {note}: the schedule does not depend on it");
+    }
+    let step = checkpoint.global_step;
+    let batches = batches.max(1) as u64;
+    let (epoch, batch) = ((step / batches) as usize, (step % batches) as usize);
+    println!(
+        "resuming {} (a Hugging Face Trainer checkpoint) at step {step} (epoch {epoch}, batch {batch}): its schedule; \
+         the weights and the optimizer's moments start afresh (the Trainer's are its own model's)",
+        path.display()
+    );
     Ok((step, epoch, batch))
 }
 
