@@ -90,6 +90,15 @@ pub fn message(e: &anyhow::Error) -> String {
     crate::error::readable(&out)
 }
 
+/// Prints `error: ` and [`message`] on stderr as one write, so that the lines
+/// of several processes sharing a stderr (torchrun's ranks) never interleave
+/// within a line.
+pub fn print_error(e: &anyhow::Error) {
+    use std::io::Write;
+    let line = format!("error: {}\n", message(e));
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
 /// Whether `e` is a write to a closed pipe (`tch-lr trace ... | head`): not
 /// an error to report.
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -92,7 +92,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if tch_lr::cli::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", tch_lr::cli::message(&e));
+            tch_lr::cli::print_error(&e);
             ExitCode::FAILURE
         }
     }

@@ -318,7 +318,7 @@ fn main() {
     let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     check_pairs(&args, &matches);
     if let Err(e) = run(args) {
-        eprintln!("error: {}", tch_lr::cli::message(&e));
+        tch_lr::cli::print_error(&e);
         std::process::exit(1);
     }
 }
