@@ -14,7 +14,8 @@ use std::process::Output;
 use common::*;
 use serde::Deserialize;
 
-fn tch_lr(args: &[&str]) -> Output {
+/// Runs `tch-lr` from the repository root; fails on a panic.
+pub(crate) fn tch_lr(args: &[&str]) -> Output {
     let out =
         common::command(env!("CARGO_BIN_EXE_tch-lr")).args(args).current_dir(root()).output().expect("run tch-lr");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -881,7 +882,7 @@ fn trace_reads_a_hugging_face_trainer_run_as_its_config() {
 }
 
 /// The one `error:` line of a failed run.
-fn one_line_error(out: &Output) -> String {
+pub(crate) fn one_line_error(out: &Output) -> String {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let errors: Vec<&str> = stderr.lines().filter(|l| !l.starts_with("note:")).collect();

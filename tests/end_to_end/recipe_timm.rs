@@ -13,23 +13,13 @@ use std::process::Output;
 
 use common::*;
 
-fn tch_lr(args: &[&str]) -> Output {
-    let out =
-        common::command(env!("CARGO_BIN_EXE_tch-lr")).args(args).current_dir(root()).output().expect("run tch-lr");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"), "tch-lr {args:?} panicked: {stderr}");
-    out
-}
+use super::cli::tch_lr;
 
-/// The error of a failed run: one line, `error: ...`, at most 300 characters.
+/// The error of a failed run: one line, `error: ...` (`cli::one_line_error`), at most 300 characters.
 fn one_line_error(out: &Output) -> String {
-    assert!(!out.status.success(), "expected a failure, got {}", String::from_utf8_lossy(&out.stdout));
-    let stderr = String::from_utf8_lossy(&out.stderr).trim_end().to_string();
-    let error = stderr.lines().filter(|l| !l.starts_with("note:")).collect::<Vec<_>>();
-    assert_eq!(error.len(), 1, "one error line: {stderr}");
-    assert!(error[0].starts_with("error: "), "{stderr}");
-    assert!(error[0].len() <= 300, "{} characters: {}", error[0].len(), error[0]);
-    error[0].to_string()
+    let error = super::cli::one_line_error(out);
+    assert!(error.len() <= 300, "{} characters: {}", error.len(), error);
+    error
 }
 
 const DIR: &str = "tests/fixtures/recipes/timm";
