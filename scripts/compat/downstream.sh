@@ -61,10 +61,12 @@ block '^```rust' 1 >"$crate/src/main.rs"
 grep -q '^fn main' "$crate/src/main.rs" \
     || { echo "downstream: $doc's first Rust example has no fn main" >&2; exit 1; }
 
-# This project's versions of every dependency, so that nothing is resolved anew
-# and, with CARGO_TARGET_DIR, torch-sys is built once and then reused.
+# This project's versions of every dependency, so that nothing is resolved anew,
+# and this project's target/: the dependencies the library alone was built with
+# (`cargo build --lib --no-default-features`, which the test command runs just
+# before) are reused, torch-sys's C++ included; only tch-lr and the crate compile.
 cp Cargo.lock "$crate/Cargo.lock"
-export CARGO_TARGET_DIR="$out/target"
+export CARGO_TARGET_DIR="$root/target"
 offline=()
 # Offline when every crate it needs is already downloaded (as after this project's build).
 if cargo tree --offline -e normal --manifest-path "$crate/Cargo.toml" >/dev/null 2>&1; then

@@ -377,35 +377,25 @@ fn check_and_trace_reject_bad_input_alike_in_one_line() {
     }
 }
 
-/// The values each numeric flag refuses: zero, negative, too large, not a
-/// number, NaN, infinite, fractional, empty.
-const BAD_COUNTS: &[&str] =
-    &["0", "-1", "-0", "-inf", "-x", "10000001", "99999999999999999999999", "abc", "nan", "inf", "1.5", "1e3", ""];
-
-/// Every bad value of a numeric flag, and every contradicting pair, is
-/// clap's usage error: status 2, no panic, nothing on stdout, one `error:`
-/// line that names the flag.
+/// A bad flag value or a contradicting pair is clap's usage error of the
+/// program: status 2, no panic, nothing on stdout, one `error:` line that names
+/// the flag, no file written. Every bad value of every numeric flag is checked
+/// where the flags are parsed, in `src/bin/tch-lr/main.rs`'s unit tests; these
+/// cases are the program's side of it: a value of each subcommand, a pair.
 #[test]
 fn bad_flag_values_are_usage_errors_naming_the_flag() {
     let step = "configs/step_lr.yaml";
-    let mut cases: Vec<(Vec<String>, &str)> = vec![];
-    for bad in BAD_COUNTS {
-        cases.push((argv(&["trace", step, "--steps", bad]), "--steps"));
-        cases.push((argv(&["plot", step, "--steps", bad, "-o", "/tmp/never-written.png"]), "--steps"));
-        cases.push((argv(&["check", step, "--steps", bad]), "--steps"));
-        cases.push((argv(&["check", step, "--epochs", bad, "--steps-per-epoch", "4"]), "--epochs"));
-        cases.push((argv(&["check", step, "--epochs", "3", "--steps-per-epoch", bad]), "--steps-per-epoch"));
-        if *bad != "0" && *bad != "-0" {
-            cases.push((argv(&["trace", step, "--steps", "3", "--checkpoint-at", bad]), "--checkpoint-at"));
-        }
-    }
-    // `--checkpoint-at` past the last row (`--steps 3` prints rows 0 to 2).
-    for k in ["3", "4", "1000"] {
-        cases.push((argv(&["trace", step, "--steps", "3", "--checkpoint-at", k]), "--checkpoint-at"));
-    }
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("never-written.png");
+    let cases: [(&[&str], &str); 5] = [
+        (&["trace", step, "--steps", "-1"], "--steps"),
+        (&["plot", step, "--steps", "abc", "-o", png.to_str().unwrap()], "--steps"),
+        (&["check", step, "--epochs", "3", "--steps-per-epoch", "1.5"], "--steps-per-epoch"),
+        (&["trace", step, "--steps", "3", "--checkpoint-at", "nan"], "--checkpoint-at"),
+        (&["trace", step, "--steps", "3", "--checkpoint-at", "3"], "--checkpoint-at"),
+    ];
     for (args, flag) in cases {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = tch_lr(&a);
+        let out = tch_lr(args);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: clap's usage error: {err}");
         assert!(out.stdout.is_empty(), "{args:?}: nothing on stdout");
@@ -413,11 +403,7 @@ fn bad_flag_values_are_usage_errors_naming_the_flag() {
         assert_eq!(errors.len(), 1, "{args:?}: {err}");
         assert!(errors[0].contains(flag), "{args:?}: {:?} should name {flag}", errors[0]);
     }
-    assert!(!Path::new("/tmp/never-written.png").exists());
-    // The edges that are allowed.
-    assert!(tch_lr(&["trace", step, "--steps", "1"]).status.success());
-    assert!(tch_lr(&["trace", step, "--steps", "3", "--checkpoint-at", "2"]).status.success());
-    assert!(tch_lr(&["trace", step, "--steps", "3", "--checkpoint-at", "0"]).status.success());
+    assert!(!png.exists());
 }
 
 /// `tch-lr ARGS` fails in one line on stderr (status 1); returns that line.

@@ -510,10 +510,12 @@ fn find_lr_writes_the_curve_and_the_plot_and_prints_the_suggestion() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--stop-after"));
 }
 
-/// Every bad value of the example's numeric flags (zero, negative, huge, not
-/// a number, NaN, infinite) and every contradicting pair is a usage error
-/// (status 2; never a panic, as `--batch-size 0` was): one `error:` line
-/// naming the flag, before any data is made or log written.
+/// A bad flag value or a contradicting pair is a usage error of the program:
+/// status 2, one `error:` line naming the flag, nothing on stdout, and nothing
+/// made or written (no data, log, checkpoint or range test). Every bad value of
+/// every numeric flag is checked where the flags are parsed, in
+/// `src/bin/train_resnet/main.rs`'s unit tests (`parse_args`, as `main` calls
+/// it); these cases are the program's side of it: a value, a device, a pair.
 #[test]
 fn bad_flag_values_are_usage_errors_naming_the_flag() {
     let dir = tempfile::tempdir().unwrap();
@@ -522,51 +524,19 @@ fn bad_flag_values_are_usage_errors_naming_the_flag() {
     let log = dir.path().join("log.csv");
     let ckpt_dir = dir.path().join("ckpt");
     let (ckpt, log_s) = (ckpt_dir.to_str().unwrap(), log.to_str().unwrap());
-    let huge = "99999999999999999999999";
-    let mut cases: Vec<(Vec<&str>, &str)> = vec![];
-    /// `with`, then `flag` with each of `bad` and the values no numeric flag takes.
-    fn each<'a>(cases: &mut Vec<(Vec<&'a str>, &'a str)>, flag: &'a str, bad: &[&'a str], with: &[&'a str]) {
-        let fractions: &[&str] =
-            if flag.starts_with("--find-lr-s") || flag == "--find-lr-end" { &[] } else { &["1.5", "1e3"] };
-        for b in bad.iter().chain(&["abc", "nan", "inf", "-inf", ""]).chain(fractions) {
-            let mut a = with.to_vec();
-            a.extend([flag, b]);
-            cases.push((a, flag));
-        }
-    }
-    each(&mut cases, "--batch-size", &["0", "-1", "-64", "100001", huge], &[]);
-    each(&mut cases, "--epochs", &["0", "-1", "1000001", huge], &[]);
-    each(&mut cases, "--train-size", &["-1", "100001", huge], &[]);
-    each(&mut cases, "--test-size", &["-1", "100001", huge], &[]);
-    each(&mut cases, "--seed", &[huge, "-99999999999999999999"], &[]);
-    each(&mut cases, "--checkpoint-every", &["-1", huge], &["--checkpoint-dir", ckpt]);
-    each(&mut cases, "--stop-after", &["0", "-1", huge], &[]);
-    each(&mut cases, "--find-lr-steps", &["0", "1", "-1", "100001", huge], &["--find-lr"]);
-    each(&mut cases, "--find-lr-start", &["0", "-1e-5", "1e400", "NaN"], &["--find-lr"]);
-    each(&mut cases, "--find-lr-end", &["0", "-1", "1e400", "-nan"], &["--find-lr"]);
-    each(&mut cases, "--device", &["tpu", "cuda:x", "cuda:-1", "cuda:99999999999"], &[]);
-    // Pairs: each flag valid alone.
-    let pairs: [(&[&str], &str); 9] = [
-        (&["--train-size", "0"], "--train-size"),
-        (&["--test-size", "0"], "--test-size"),
-        (&["--batch-size", "100", "--train-size", "50"], "--batch-size"),
-        (&["--checkpoint-every", "5"], "--checkpoint-every"),
-        (&["--find-lr-steps", "10"], "--find-lr-steps"),
-        (&["--find-lr-start", "1e-3"], "--find-lr-start"),
+    let cases: [(&[&str], &str); 5] = [
+        (&["--batch-size", "0"], "--batch-size"),
+        (&["--epochs", "99999999999999999999999"], "--epochs"),
+        (&["--device", "cuda:x"], "--device"),
+        (&["--batch-size", "100", "--train-size", "50", "--checkpoint-dir", ckpt], "--batch-size"),
         (&["--find-lr", "--find-lr-start", "1", "--find-lr-end", "0.5"], "--find-lr-start"),
-        (&["--find-lr", "--find-lr-start", "1", "--find-lr-end", "1"], "--find-lr-end"),
-        (&["--resume", ckpt, "--epochs", "3"], "--epochs"),
     ];
-    cases.extend(pairs.iter().map(|(a, f)| (a.to_vec(), *f)));
     for (args, flag) in cases {
         let mut a = vec!["--config", cfg.as_str(), "--log", log_s];
-        if args.contains(&"--resume") {
-            a.clear();
-        }
         if !args.contains(&"--device") {
             a.extend(["--device", "cpu"]);
         }
-        a.extend(&args);
+        a.extend(args);
         let out = train(&a);
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: clap's usage error: {err}");

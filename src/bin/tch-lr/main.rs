@@ -160,3 +160,67 @@ fn read_metrics(path: Option<&Path>) -> Result<Option<Vec<f64>>> {
     }
     Ok(Some(out))
 }
+
+/// The flags' checks, in this process: `tests/end_to_end/cli.rs` runs a few of
+/// these cases as the program (status 2, nothing on stdout).
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{trace, Cli, Command};
+
+    /// The values each numeric flag refuses: zero, negative, too large, not a
+    /// number, NaN, infinite, fractional, empty.
+    const BAD_COUNTS: &[&str] =
+        &["0", "-1", "-0", "-inf", "-x", "10000001", "99999999999999999999999", "abc", "nan", "inf", "1.5", "1e3", ""];
+
+    /// The usage error `tch-lr ARGS` gives, from parsing or from the pairs
+    /// `trace` checks before it reads anything ([`trace::check_args`]).
+    fn usage_error(args: &[&str]) -> Option<clap::Error> {
+        let argv = [&["tch-lr"][..], args].concat();
+        match Cli::try_parse_from(argv) {
+            Err(e) => Some(e),
+            Ok(Cli { command: Command::Trace(a) }) => trace::check_args(&a).err(),
+            Ok(_) => None,
+        }
+    }
+
+    /// Every bad value of a numeric flag, and every contradicting pair, is
+    /// clap's usage error: status 2, one `error:` line that names the flag.
+    #[test]
+    fn bad_flag_values_are_usage_errors_naming_the_flag() {
+        let step = "configs/step_lr.yaml";
+        let mut cases: Vec<(Vec<&str>, &str)> = vec![];
+        for bad in BAD_COUNTS {
+            cases.push((vec!["trace", step, "--steps", bad], "--steps"));
+            cases.push((vec!["plot", step, "--steps", bad, "-o", "never-written.png"], "--steps"));
+            cases.push((vec!["check", step, "--steps", bad], "--steps"));
+            cases.push((vec!["check", step, "--epochs", bad, "--steps-per-epoch", "4"], "--epochs"));
+            cases.push((vec!["check", step, "--epochs", "3", "--steps-per-epoch", bad], "--steps-per-epoch"));
+            if *bad != "0" && *bad != "-0" {
+                cases.push((vec!["trace", step, "--steps", "3", "--checkpoint-at", bad], "--checkpoint-at"));
+            }
+        }
+        // `--checkpoint-at` past the last row (`--steps 3` prints rows 0 to 2).
+        for k in ["3", "4", "1000"] {
+            cases.push((vec!["trace", step, "--steps", "3", "--checkpoint-at", k], "--checkpoint-at"));
+        }
+        for (args, flag) in cases {
+            let e = usage_error(&args).unwrap_or_else(|| panic!("{args:?} should be a usage error"));
+            assert_eq!(e.exit_code(), 2, "{args:?}: clap's usage error: {e}");
+            let text = e.to_string();
+            let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
+            assert_eq!(errors.len(), 1, "{args:?}: {text}");
+            assert!(errors[0].contains(flag), "{args:?}: {:?} should name {flag}", errors[0]);
+        }
+        // The edges that are allowed.
+        for args in [
+            &["trace", step, "--steps", "1"][..],
+            &["trace", step, "--steps", "3", "--checkpoint-at", "2"],
+            &["trace", step, "--steps", "3", "--checkpoint-at", "0"],
+            &["trace", step, "--steps", "10000000"],
+        ] {
+            assert!(usage_error(args).is_none(), "{args:?}");
+        }
+    }
+}

@@ -65,7 +65,9 @@ enum Format {
     Json,
 }
 
-pub fn run(args: Args) -> Result<()> {
+/// The flags that contradict each other (each alone is valid): clap's usage
+/// error (status 2), as for a value clap refuses.
+pub fn check_args(args: &Args) -> Result<(), clap::Error> {
     if let Some(k) = args.checkpoint_at.filter(|&k| k >= args.steps) {
         let msg = format!(
             "--checkpoint-at {k} is past the last row: --steps {} prints rows 0 to {}",
@@ -75,8 +77,13 @@ pub fn run(args: Args) -> Result<()> {
         let mut cli = super::Cli::command();
         cli.build();
         let trace = cli.find_subcommand_mut("trace").expect("tch-lr has a trace subcommand");
-        trace.error(ErrorKind::ArgumentConflict, msg).exit();
+        return Err(trace.error(ErrorKind::ArgumentConflict, msg));
     }
+    Ok(())
+}
+
+pub fn run(args: Args) -> Result<()> {
+    check_args(&args).unwrap_or_else(|e| e.exit());
     let recipe = super::read_config(&args.config, &args.recipe)?;
     let cfg = recipe.config;
     let opts = TraceOptions {

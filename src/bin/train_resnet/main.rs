@@ -264,7 +264,7 @@ fn device_spec(s: &str) -> Result<String, String> {
 }
 
 /// The flags that contradict each other (each alone is valid): clap's usage error.
-fn check_pairs(args: &Args, matches: &clap::ArgMatches) {
+fn check_pairs(args: &Args, matches: &clap::ArgMatches) -> Result<(), clap::Error> {
     use clap::parser::ValueSource;
     let given = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
     let mut problem = None;
@@ -307,16 +307,29 @@ fn check_pairs(args: &Args, matches: &clap::ArgMatches) {
         problem =
             Some(format!("--find-lr-start {} must be below --find-lr-end {}", args.find_lr_start, args.find_lr_end));
     }
-    if let Some(msg) = problem {
-        Args::command().error(clap::error::ErrorKind::ArgumentConflict, msg).exit();
+    match problem {
+        Some(msg) => Err(Args::command().error(clap::error::ErrorKind::ArgumentConflict, msg)),
+        None => Ok(()),
     }
+}
+
+/// The flags of `argv` (the program's name first), parsed and checked: each
+/// value where it is parsed, then the pairs ([`check_pairs`]). An `Err` is
+/// clap's usage error (status 2, one `error:` line).
+fn parse_args<I, T>(argv: I) -> Result<Args, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let matches = Args::command().try_get_matches_from(argv)?;
+    let args = Args::from_arg_matches(&matches)?;
+    check_pairs(&args, &matches)?;
+    Ok(args)
 }
 
 /// Parses and checks the flags, then [`run`]s; an error is one `error:` line, status 1.
 fn main() {
-    let matches = Args::command().get_matches();
-    let args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    check_pairs(&args, &matches);
+    let args = parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
     if let Err(e) = run(args) {
         tch_lr::cli::print_error(&e);
         std::process::exit(1);
@@ -948,4 +961,87 @@ fn plot_log(log: &Path, out: &Path, title: &str) -> Result<()> {
         right,
     };
     Ok(chart.draw(out)?)
+}
+
+/// The flags' checks, in this process: `tests/end_to_end/train.rs` runs a few
+/// of these cases as the program (status 2, nothing written).
+#[cfg(test)]
+mod tests {
+    use super::parse_args;
+
+    /// Every bad value of the numeric flags (zero, negative, huge, not a number,
+    /// NaN, infinite) and every contradicting pair is a usage error (status 2;
+    /// never a panic, as `--batch-size 0` was): one `error:` line naming the flag.
+    #[test]
+    fn bad_flag_values_are_usage_errors_naming_the_flag() {
+        let huge = "99999999999999999999999";
+        let mut cases: Vec<(Vec<&str>, &str)> = vec![];
+        /// `with`, then `flag` with each of `bad` and the values no numeric flag takes.
+        fn each<'a>(cases: &mut Vec<(Vec<&'a str>, &'a str)>, flag: &'a str, bad: &[&'a str], with: &[&'a str]) {
+            let fractions: &[&str] =
+                if flag.starts_with("--find-lr-s") || flag == "--find-lr-end" { &[] } else { &["1.5", "1e3"] };
+            for b in bad.iter().chain(&["abc", "nan", "inf", "-inf", ""]).chain(fractions) {
+                let mut a = with.to_vec();
+                a.extend([flag, b]);
+                cases.push((a, flag));
+            }
+        }
+        each(&mut cases, "--batch-size", &["0", "-1", "-64", "100001", huge], &[]);
+        each(&mut cases, "--epochs", &["0", "-1", "1000001", huge], &[]);
+        each(&mut cases, "--train-size", &["-1", "100001", huge], &[]);
+        each(&mut cases, "--test-size", &["-1", "100001", huge], &[]);
+        each(&mut cases, "--seed", &[huge, "-99999999999999999999"], &[]);
+        each(&mut cases, "--checkpoint-every", &["-1", huge], &["--checkpoint-dir", "ckpt"]);
+        each(&mut cases, "--stop-after", &["0", "-1", huge], &[]);
+        each(&mut cases, "--find-lr-steps", &["0", "1", "-1", "100001", huge], &["--find-lr"]);
+        each(&mut cases, "--find-lr-start", &["0", "-1e-5", "1e400", "NaN"], &["--find-lr"]);
+        each(&mut cases, "--find-lr-end", &["0", "-1", "1e400", "-nan"], &["--find-lr"]);
+        each(&mut cases, "--device", &["tpu", "cuda:x", "cuda:-1", "cuda:99999999999"], &[]);
+        // Pairs: each flag valid alone.
+        let pairs: [(&[&str], &str); 9] = [
+            (&["--train-size", "0"], "--train-size"),
+            (&["--test-size", "0"], "--test-size"),
+            (&["--batch-size", "100", "--train-size", "50"], "--batch-size"),
+            (&["--checkpoint-every", "5"], "--checkpoint-every"),
+            (&["--find-lr-steps", "10"], "--find-lr-steps"),
+            (&["--find-lr-start", "1e-3"], "--find-lr-start"),
+            (&["--find-lr", "--find-lr-start", "1", "--find-lr-end", "0.5"], "--find-lr-start"),
+            (&["--find-lr", "--find-lr-start", "1", "--find-lr-end", "1"], "--find-lr-end"),
+            (&["--resume", "ckpt", "--epochs", "3"], "--epochs"),
+        ];
+        cases.extend(pairs.iter().map(|(a, f)| (a.to_vec(), *f)));
+        assert!(cases.len() > 90, "{} cases", cases.len());
+        for (args, flag) in cases {
+            let mut argv = vec!["train_resnet"];
+            if !args.contains(&"--resume") {
+                argv.extend(["--config", "c.yaml", "--log", "log.csv"]);
+            }
+            if !args.contains(&"--device") {
+                argv.extend(["--device", "cpu"]);
+            }
+            argv.extend(&args);
+            let e = parse_args(&argv).err().unwrap_or_else(|| panic!("{args:?} should be a usage error"));
+            assert_eq!(e.exit_code(), 2, "{args:?}: clap's usage error: {e}");
+            let text = e.to_string();
+            let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
+            assert_eq!(errors.len(), 1, "{args:?}: {text}");
+            assert!(errors[0].contains(flag), "{args:?}: {:?} should name {flag}", errors[0]);
+        }
+    }
+
+    /// The values at the edges are taken.
+    #[test]
+    fn the_edges_are_allowed() {
+        for args in [
+            &["--batch-size", "1"][..],
+            &["--epochs", "1000000"],
+            &["--train-size", "100000"],
+            &["--find-lr", "--find-lr-steps", "2"],
+            &["--device", "cuda:7"],
+            &["--checkpoint-dir", "ckpt", "--checkpoint-every", "0"],
+        ] {
+            let argv = [&["train_resnet", "--config", "c.yaml"][..], args].concat();
+            assert!(parse_args(&argv).is_ok(), "{args:?}: {}", parse_args(&argv).unwrap_err());
+        }
+    }
 }
