@@ -15,8 +15,8 @@ phase "setup: .venv with torch and the references"
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
 
-# The fixture check is Python on one core: it runs while cargo compiles, and its
-# output is printed when it is waited for (below, before the tests run).
+# The fixture check is Python on one core: it runs while cargo compiles, and
+# its output is printed when it is waited for (below, before the tests run).
 phase "fixtures: regenerate from the references and compare with the committed ones (while cargo builds)"
 fixtures_log="$(mktemp)"
 fixtures=""
@@ -44,7 +44,7 @@ fixtures=""
 cat "$fixtures_log"
 [ "$status" = 0 ] || { echo "test.sh: the fixtures differ from what the references produce (above)" >&2; exit "$status"; }
 phase "registry: keyword arguments and defaults against PyTorch's signatures"
-python scripts/reference/check_defaults.py
+TCH_LR_BIN=target/debug/tch-lr python scripts/reference/check_defaults.py
 phase "cargo test (with the distributed feature: its tests run 2 processes under torchrun)"
 "${lint[@]}" cargo test --features distributed "$@"
 phase "downstream crate (README example, default features off)"

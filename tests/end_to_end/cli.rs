@@ -481,11 +481,33 @@ fn check_runs_the_schedule_over_its_horizon_and_names_the_failing_step() {
 /// Every config in `configs/` passes `check`, its schedule run over its horizon.
 #[test]
 fn every_config_in_configs_passes_check() {
-    for entry in std::fs::read_dir(root().join("configs")).unwrap() {
-        let name = format!("configs/{}", entry.unwrap().file_name().to_string_lossy());
-        let text = check_passes(&["check", &name]);
-        assert!(text.contains("run without error") || text.contains("constructed only"), "{name}: {text}");
+    let mut names: Vec<String> = std::fs::read_dir(root().join("configs"))
+        .unwrap()
+        .map(|e| format!("configs/{}", e.unwrap().file_name().to_string_lossy()))
+        .collect();
+    names.sort();
+    // All of them in one `check`, one line each, in order.
+    let args: Vec<&str> = std::iter::once("check").chain(names.iter().map(String::as_str)).collect();
+    let out = tch_lr(&args);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), names.len(), "{text}");
+    for (name, line) in names.iter().zip(&lines) {
+        assert!(line.starts_with(&format!("{name}: valid: ")), "{name}: {line}");
+        assert!(line.contains("run without error") || line.contains("constructed only"), "{name}: {line}");
     }
+    // One that fails among them: its `error:` line names it, the others pass, status 1.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.yaml", b"scheduler: {name: StepLR, step_size: two}\n");
+    let out = tch_lr(&["check", &names[0], &bad, &names[1]]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 2);
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 2, "{err}");
+    assert!(errors[0].contains(&bad) && errors[1].contains("1 of 3 configs fail"), "{err}");
+    assert!(err.lines().all(|l| l.chars().count() <= 300), "{err}");
 }
 
 /// `check CONFIG --epochs N --steps-per-epoch M`: the run plan's check

@@ -1,7 +1,7 @@
 //! `tch-lr check`: the config validated, its schedule run over its horizon,
-//! a run plan checked; one line of summary.
+//! a run plan checked; one line of summary (one per config, given several).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use tch_lr::config::{Config, Interval, SchedulerConfig};
@@ -30,8 +30,11 @@ fn steps_per_epoch(s: &str) -> Result<usize, String> {
 #[derive(clap::Args)]
 pub struct Args {
     /// The config: a tch-lr YAML config, DeepSpeed's JSON config, or a run's own files (a
-    /// DeepSpeed checkpoint folder, ...: see tch_lr::recipe).
-    config: PathBuf,
+    /// DeepSpeed checkpoint folder, ...: see tch_lr::recipe). Several (`configs/*.yaml`): each
+    /// is checked with the same flags, one line each (stdout when it passes, an `error:` line
+    /// when it fails), and the status is 1 when any fails.
+    #[arg(required = true, value_name = "CONFIG")]
+    config: Vec<PathBuf>,
     #[command(flatten)]
     recipe: super::RecipeArgs,
     /// The number of step() calls to run (1 to 10000000); `trace --steps N+1` prints them.
@@ -53,7 +56,24 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    let config = &args.config;
+    if let [config] = &args.config[..] {
+        return run_one(config, &args);
+    }
+    let mut failed = 0;
+    for config in &args.config {
+        if let Err(e) = run_one(config, &args) {
+            tch_lr::cli::print_error(&e);
+            failed += 1;
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} configs fail the check (each said above)", args.config.len());
+    }
+    Ok(())
+}
+
+/// Checks one config with `args`' flags; prints its line.
+fn run_one(config: &Path, args: &Args) -> Result<()> {
     let at = || config.display().to_string();
     let cfg = super::read_config(config, &args.recipe)?.config;
     let groups = cfg.validate().with_context(at)?;
