@@ -587,6 +587,51 @@ pub(crate) fn parts(file: &[u8]) -> Vec<(String, Vec<u8>)> {
     out
 }
 
+/// Fuzzes `torch_file::read` over `files`: `FUZZ_CASES` cases (2,000 by
+/// default) from `FUZZ_SEED` (else `seed`), each a file whose bytes or whose
+/// pickle alone (the zip rebuilt around it) are mutated. Each must load or be
+/// refused in one line, never panic; at least one that loads must hold what
+/// `holds_record` looks for (a pickled class read as a record) and more than a
+/// quarter must be refused. `what` names the files in the summary line.
+pub(crate) fn fuzz_read(what: &str, seed: u64, files: &[Vec<u8>], holds_record: impl Fn(&Value) -> bool) {
+    let cases: usize = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
+    let seed = std::env::var("FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(seed);
+    let mut rng = Rng(seed);
+    let start = Instant::now();
+    let (mut loaded, mut refused, mut records) = (0, 0, 0);
+    for case in 0..cases {
+        let file = &files[rng.below(files.len())];
+        let input = if case % 2 == 0 {
+            mutate(&mut rng, file)
+        } else {
+            let mut entries = parts(file);
+            let pkl = entries.iter_mut().find(|(n, _)| n.ends_with("data.pkl")).unwrap();
+            pkl.1 = mutate(&mut rng, &pkl.1);
+            let refs: Vec<(&str, &[u8])> = entries.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+            zip(&refs, 0)
+        };
+        match catch_unwind(|| torch_file::read(&input)) {
+            Ok(Ok(v)) => {
+                loaded += 1;
+                if holds_record(&v) {
+                    records += 1;
+                }
+            }
+            Ok(Err(e)) => {
+                let e = e.to_string();
+                assert!(!e.contains('\n'), "seed {seed} case {case}: not one line: {e}");
+                refused += 1;
+            }
+            Err(_) => panic!("seed {seed} case {case}: panic"),
+        }
+    }
+    eprintln!(
+        "{what} fuzz: {cases} cases ({loaded} loaded, {records} holding the record, {refused} refused) in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    assert!(records > 0 && refused > cases / 4, "{records} records, {refused} refused");
+}
+
 fn fuzz_cases() -> usize {
     std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000)
 }

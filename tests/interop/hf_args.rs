@@ -7,13 +7,10 @@
 //! mutated files load or are refused in one line, never panic.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use serde_json::Value as Json;
 use tch_lr::interop::{pickle, torch_file, Value};
 use tch_lr::recipe::{load, RecipeOptions};
-
-use crate::common::Rng;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recipes_hf")
@@ -162,41 +159,8 @@ fn a_subclass_off_the_allowlist_is_refused_naming_it() {
 /// loads or is refused in one line, never panics.
 #[test]
 fn fuzz_training_args() {
-    let cases: usize = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
-    let seed = std::env::var("FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x7f26_a4b1);
-    let mut rng = Rng(seed);
     let files: Vec<Vec<u8>> = files().iter().map(|(p, _)| std::fs::read(p).unwrap()).collect();
-    let start = Instant::now();
-    let (mut loaded, mut refused, mut records) = (0, 0, 0);
-    for case in 0..cases {
-        let file = &files[rng.below(files.len())];
-        let input = if case % 2 == 0 {
-            crate::files::mutate(&mut rng, file)
-        } else {
-            let mut entries = crate::files::parts(file);
-            let pkl = entries.iter_mut().find(|(n, _)| n.ends_with("data.pkl")).unwrap();
-            pkl.1 = crate::files::mutate(&mut rng, &pkl.1);
-            let refs: Vec<(&str, &[u8])> = entries.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
-            crate::files::zip(&refs, 0)
-        };
-        match std::panic::catch_unwind(|| torch_file::read(&input)) {
-            Ok(Ok(v)) => {
-                loaded += 1;
-                if matches!(v.field("lr_scheduler_type"), Some(Value::Object { .. })) {
-                    records += 1;
-                }
-            }
-            Ok(Err(e)) => {
-                let e = e.to_string();
-                assert!(!e.contains('\n'), "seed {seed} case {case}: not one line: {e}");
-                refused += 1;
-            }
-            Err(_) => panic!("seed {seed} case {case}: panic"),
-        }
-    }
-    eprintln!(
-        "training_args fuzz: {cases} cases ({loaded} loaded, {records} with an enum record, {refused} refused) in {:.1} s",
-        start.elapsed().as_secs_f64()
-    );
-    assert!(records > 0 && refused > cases / 4, "{records} records, {refused} refused");
+    crate::files::fuzz_read("training_args", 0x7f26_a4b1, &files, |v| {
+        matches!(v.field("lr_scheduler_type"), Some(Value::Object { .. }))
+    });
 }

@@ -8,14 +8,11 @@
 //! load or are refused in one line, never panic.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use serde_json::Value as Json;
 use tch_lr::config::Config;
 use tch_lr::interop::{megatron, pickle, torch_file, Value};
 use tch_lr::trace::{trace, TraceOptions};
-
-use crate::common::Rng;
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/megatron")
@@ -174,9 +171,6 @@ fn records_follow_their_one_rule() {
 /// bytes): each loads or is refused in one line, never panics.
 #[test]
 fn fuzz_record_bearing_files() {
-    let cases: usize = std::env::var("FUZZ_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2_000);
-    let seed = std::env::var("FUZZ_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(0x3e6a_7a05);
-    let mut rng = Rng(seed);
     let meta = meta();
     let files: Vec<Vec<u8>> = meta["checkpoints"]
         .as_array()
@@ -184,38 +178,5 @@ fn fuzz_record_bearing_files() {
         .iter()
         .map(|c| std::fs::read(dir().join(c["file"].as_str().unwrap())).unwrap())
         .collect();
-    let start = Instant::now();
-    let (mut loaded, mut refused, mut records) = (0, 0, 0);
-    for case in 0..cases {
-        let file = &files[rng.below(files.len())];
-        let input = if case % 2 == 0 {
-            crate::files::mutate(&mut rng, file)
-        } else {
-            let mut entries = crate::files::parts(file);
-            let pkl = entries.iter_mut().find(|(n, _)| n.ends_with("data.pkl")).unwrap();
-            pkl.1 = crate::files::mutate(&mut rng, &pkl.1);
-            let refs: Vec<(&str, &[u8])> = entries.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
-            crate::files::zip(&refs, 0)
-        };
-        let r = std::panic::catch_unwind(|| torch_file::read(&input));
-        match r {
-            Ok(Ok(v)) => {
-                loaded += 1;
-                if matches!(v.get("args"), Some(Value::Object { .. })) {
-                    records += 1;
-                }
-            }
-            Ok(Err(e)) => {
-                let e = e.to_string();
-                assert!(!e.contains('\n'), "seed {seed} case {case}: not one line: {e}");
-                refused += 1;
-            }
-            Err(_) => panic!("seed {seed} case {case}: panic"),
-        }
-    }
-    eprintln!(
-        "megatron fuzz: {cases} cases ({loaded} loaded, {records} with args a record, {refused} refused) in {:.1} s",
-        start.elapsed().as_secs_f64()
-    );
-    assert!(records > 0 && refused > cases / 4, "{records} records, {refused} refused");
+    crate::files::fuzz_read("megatron", 0x3e6a_7a05, &files, |v| matches!(v.get("args"), Some(Value::Object { .. })));
 }
