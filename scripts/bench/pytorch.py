@@ -18,13 +18,11 @@ Usage: scripts/bench/pytorch.py OUT.json [--quick]
 """
 
 import gc
-import importlib.util
 import json
 import platform
 import statistics
 import sys
 import time
-import types
 import warnings
 from pathlib import Path
 
@@ -34,15 +32,11 @@ from torch.optim.swa_utils import SWALR
 from transformers.optimization import get_scheduler
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1] / d) for d in ("reference", "fixtures")]
-from common import SwaLoop  # noqa: E402 - PyTorch's SWA loop, as the fixtures run it
+from common import SwaLoop, bare_timm  # noqa: E402 - PyTorch's SWA loop, as the fixtures run it
 from gen_deepspeed import lr_schedules  # noqa: E402 - DeepSpeed's lr_schedules.py, loaded by path
 from registry import names  # noqa: E402
 
-# timm's scheduler modules without timm/__init__ (which needs torchvision).
-_spec = importlib.util.find_spec("timm")
-_timm = types.ModuleType("timm")
-_timm.__path__ = list(_spec.submodule_search_locations)
-sys.modules["timm"] = _timm
+bare_timm()  # timm's scheduler modules without timm/__init__ (which needs torchvision)
 from timm import scheduler as T  # noqa: E402
 
 GROUPS = [1, 16, 256]
