@@ -39,6 +39,8 @@ grep -q '^tch-lr = { version = "[^"]*", default-features = false' <<<"$deps" \
     sed "s|^tch-lr = { version = \"[^\"]*\"|tch-lr = { path = \"$root\"|" <<<"$deps"
     # Not part of this checkout's workspace (there is none, but be explicit).
     printf '\n[workspace]\n'
+    # This checkout's profile for dependencies (its Cargo.toml): the builds below are reused.
+    printf '\n[profile.dev.package."*"]\ndebug = false\n'
 } >"$crate/Cargo.toml"
 
 # The guide's build.rs: the Rust block that starts with "// build.rs".

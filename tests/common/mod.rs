@@ -150,6 +150,43 @@ pub fn close(a: f64, b: f64) -> bool {
     (a - b).abs() <= 1e-9 * a.abs().max(b.abs())
 }
 
+/// One case of `tests/fixtures/cli/expected.json` (`scripts/fixtures/gen_config.py`,
+/// PyTorch 2.13): a config traced for `steps` rows, the rows PyTorch gives
+/// (weight decay where a `weight_decay_scheduler:` drives it), and where it
+/// raises, the row and its message.
+#[derive(Deserialize)]
+pub struct CliCase {
+    pub config: String,
+    pub steps: usize,
+    pub metrics: Option<String>,
+    pub lr: Vec<Vec<Num>>,
+    pub momentum: Vec<Vec<Num>>,
+    #[serde(default)]
+    pub weight_decay: Option<Vec<Vec<Num>>>,
+    pub error: Option<CliError>,
+}
+
+/// Where PyTorch raises in a [`CliCase`] (the rows before it are printed).
+#[derive(Deserialize)]
+pub struct CliError {
+    pub row: usize,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+struct CliFixture {
+    torch_version: String,
+    cases: Vec<CliCase>,
+}
+
+/// The cases of `tests/fixtures/cli/expected.json`: every file in `configs/` and the generated configs.
+pub fn cli_cases() -> Vec<CliCase> {
+    let text = std::fs::read_to_string(root().join("tests/fixtures/cli/expected.json")).unwrap();
+    let f: CliFixture = serde_json::from_str(&text).unwrap();
+    assert_eq!(f.torch_version, "2.13.0");
+    f.cases
+}
+
 /// Asserts two rows of per-group values agree to 1e-9 relative.
 pub fn assert_row(what: &str, case: &str, row: usize, got: &[f64], want: &[Num]) {
     assert_eq!(got.len(), want.len(), "{case}: row {row}: {what} has {} groups, PyTorch {}", got.len(), want.len());

@@ -5,8 +5,9 @@
 //! (`config`, `validation`), random arguments (`properties`), the blog
 //! post's claims (`seed`), timm's generator (`timm`), weight decay and
 //! momentum schedules (`hyper`), the LR range test (`lr_finder`), weight
-//! averaging (`swa`), the owned optimizer (`optimizer_*`) and DeepSpeed's
-//! schedules beyond their fixtures (`deepspeed`).
+//! averaging (`swa`), the owned optimizer (`optimizer_*`), DeepSpeed's
+//! schedules beyond their fixtures (`deepspeed`) and every config traced as
+//! `tch-lr trace` traces it (`trace`).
 //!
 //! One test binary (it links libtorch once): `cargo test --test schedules`;
 //! one module, `cargo test --test schedules parity::`; one schedule of the
@@ -32,4 +33,5 @@ mod runtime;
 mod seed;
 mod swa;
 mod timm;
+mod trace;
 mod validation;
