@@ -50,9 +50,7 @@ py="${PYTHON:-python3}"
 # --no-warn-conflicts: after a resolved install, pip lists the references'
 # requirements left out on purpose (above) as "ERROR: pip's dependency resolver
 # ..."; the references are checked by importing them instead (below).
-# --no-compile: Python compiles a module when it is first imported, not all
-# ~10,000 files at install (measured 14 s for torch's and transformers' alone).
-pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-warn-conflicts --no-compile)
+pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check --no-warn-conflicts)
 
 # Exit status 0 when .venv holds torch==$TORCH_VERSION and each requirement named
 # (NAME: any version, NAME==VERSION: that one).
