@@ -189,10 +189,10 @@ impl LrFinder {
         if self.num_steps < 2 {
             return bad(format!("num_steps must be at least 2, got {}", self.num_steps));
         }
-        if let Some(t) = self.early_stop_threshold {
-            if !(t.is_finite() && t > 0.0) {
-                return bad(format!("early_stop_threshold must be a positive number, got {t}"));
-            }
+        if let Some(t) = self.early_stop_threshold
+            && !(t.is_finite() && t > 0.0)
+        {
+            return bad(format!("early_stop_threshold must be a positive number, got {t}"));
         }
         if !(0.0..1.0).contains(&self.beta) {
             return bad(format!("beta must be in [0, 1), got {}", self.beta));

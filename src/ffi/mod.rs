@@ -65,7 +65,7 @@ pub(crate) struct DistGroup {
     _marker: std::marker::PhantomData<(*mut u8, std::marker::PhantomPinned)>,
 }
 
-extern "C" {
+unsafe extern "C" {
     // src/ffi/ffi.cpp
     fn tch_lr_free(p: *mut c_void);
     #[cfg(test)]

@@ -178,10 +178,10 @@ pub fn to_pytorch<S: Schedule>(config: &Config, sched: &Scheduler<S>) -> Result<
     if sched.optimizer().saves_state() {
         // The owned optimizer's per-parameter state (tch's has none to give).
         let tensors = optimizer_state_to_pytorch(sched.optimizer())?;
-        if let Some((_, Value::Dict(opt))) = out.iter_mut().find(|(k, _)| k == "optimizer") {
-            if let Some((_, s)) = opt.iter_mut().find(|(k, _)| matches!(k, Value::Str(k) if k == "state")) {
-                *s = tensors;
-            }
+        if let Some((_, Value::Dict(opt))) = out.iter_mut().find(|(k, _)| k == "optimizer")
+            && let Some((_, s)) = opt.iter_mut().find(|(k, _)| matches!(k, Value::Str(k) if k == "state"))
+        {
+            *s = tensors;
         }
     }
     let hypers = sched.state()?.hypers;

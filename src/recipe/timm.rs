@@ -400,18 +400,18 @@ fn optimizer(a: &Args<'_>, opt: &str, lr: f64) -> Result<(Mapping, String)> {
         }
         _ => {}
     }
-    if name != "sgd" {
-        if let Some(eps) = a.float("opt_eps")? {
-            o.insert("eps".into(), eps.into());
-        }
+    if name != "sgd"
+        && let Some(eps) = a.float("opt_eps")?
+    {
+        o.insert("eps".into(), eps.into());
     }
-    if name == "adam" || name == "adamw" {
-        if let Some(b) = a.floats("opt_betas")? {
-            let [b1, b2] = b[..] else {
-                return Err(Error::Unsupported(format!("{}: `opt_betas` lists {} numbers, not 2", a.file, b.len())));
-            };
-            o.insert("betas".into(), Y::Sequence(vec![b1.into(), b2.into()]));
-        }
+    if (name == "adam" || name == "adamw")
+        && let Some(b) = a.floats("opt_betas")?
+    {
+        let [b1, b2] = b[..] else {
+            return Err(Error::Unsupported(format!("{}: `opt_betas` lists {} numbers, not 2", a.file, b.len())));
+        };
+        o.insert("betas".into(), Y::Sequence(vec![b1.into(), b2.into()]));
     }
     if a.get("layer_decay").is_some() {
         note = "; `layer_decay` is not modelled (timm's per-layer lr_scale): the LR is the unscaled groups'".into();

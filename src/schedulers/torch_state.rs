@@ -242,13 +242,13 @@ pub(crate) fn load<S: Serialize + DeserializeOwned>(name: &str, args: &TorchArgs
     }
     let theirs: S = read(name, m)?;
     for (k, mine) in &args.written {
-        if let Some(v) = m.get(k) {
-            if !same(v, mine) {
-                let k = k.as_str().unwrap_or("?");
-                return Err(Error::State(format!(
-                    "the file's {name} has another `{k}` than the config's: built from another config"
-                )));
-            }
+        if let Some(v) = m.get(k)
+            && !same(v, mine)
+        {
+            let k = k.as_str().unwrap_or("?");
+            return Err(Error::State(format!(
+                "the file's {name} has another `{k}` than the config's: built from another config"
+            )));
         }
     }
     Ok(theirs)

@@ -279,10 +279,10 @@ pub fn command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
 pub fn for_each_schedule(suite: &str, check: fn(&str)) {
     let only = std::env::var("TCH_LR_SCHEDULES").ok();
     let only: Option<Vec<&str>> = only.as_deref().map(|s| s.split(',').map(str::trim).collect());
-    if let Some(only) = &only {
-        if let Some(name) = only.iter().find(|n| tch_lr::schedulers::registry::info(n).is_none()) {
-            panic!("TCH_LR_SCHEDULES names `{name}`, which is not registered");
-        }
+    if let Some(only) = &only
+        && let Some(name) = only.iter().find(|n| tch_lr::schedulers::registry::info(n).is_none())
+    {
+        panic!("TCH_LR_SCHEDULES names `{name}`, which is not registered");
     }
     let mut failures = Vec::new();
     let mut ran = 0;

@@ -115,7 +115,7 @@ fn suggestion_valley_is_fastais_valley() {
 
 /// A small conv net with batch norm (running statistics: variables that are
 /// not trained but change in training mode) and its batches.
-fn conv_net(vs: &nn::VarStore) -> (impl ModuleT, Tensor, Tensor) {
+fn conv_net(vs: &nn::VarStore) -> (impl ModuleT + use<>, Tensor, Tensor) {
     let p = vs.root();
     let conv = nn::conv2d(&p / "conv", 3, 8, 3, Default::default());
     let bn = nn::batch_norm2d(&p / "bn", 8, Default::default());

@@ -49,7 +49,7 @@ fn wave(shape: &[i64], seed: i64) -> Tensor {
 
 /// A small two-layer network, the head in parameter group 1, initialized
 /// from `seed`.
-fn model(vs: &VarStore, seed: i64) -> impl Module {
+fn model(vs: &VarStore, seed: i64) -> impl Module + use<> {
     let root = vs.root();
     let net = nn::seq().add(nn::linear(&root / "body", 4, 8, Default::default())).add_fn(|x| x.tanh()).add(nn::linear(
         root.set_group(1) / "head",

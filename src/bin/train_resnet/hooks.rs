@@ -90,7 +90,7 @@ pub fn dump(vs: &tch::nn::VarStore, rank: usize) {
 
 /// Ends the process with SIGKILL, as a crash would: no destructor, no flush.
 fn die() {
-    extern "C" {
+    unsafe extern "C" {
         fn kill(pid: i32, sig: i32) -> i32;
     }
     // SAFETY: kill(2) on this process's own pid with SIGKILL (9) touches

@@ -48,17 +48,14 @@ fn node(arena: &Arena, n: &Node, depth: usize, budget: &mut u64) -> Result<Value
         Node::Storage(..) => return Err(Error::torch_file("a bare storage in the result")),
         Node::Object(r, attrs) => {
             let mut fields = Vec::new();
-            if let Some(Obj::Node(a)) = attrs {
-                if let Node::Dict(d) = arena.get(*a) {
-                    for (k, v) in &d.items {
-                        let Value::Str(k) = value(arena, k, depth + 1, budget)? else {
-                            return Err(Error::torch_file(format!(
-                                "a {} attribute whose name is not a str",
-                                r.class()
-                            )));
-                        };
-                        fields.push((k, value(arena, v, depth + 1, budget)?));
-                    }
+            if let Some(Obj::Node(a)) = attrs
+                && let Node::Dict(d) = arena.get(*a)
+            {
+                for (k, v) in &d.items {
+                    let Value::Str(k) = value(arena, k, depth + 1, budget)? else {
+                        return Err(Error::torch_file(format!("a {} attribute whose name is not a str", r.class())));
+                    };
+                    fields.push((k, value(arena, v, depth + 1, budget)?));
                 }
             }
             Value::Object { class: r.class(), fields }
