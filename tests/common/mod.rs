@@ -187,6 +187,20 @@ pub fn cli_cases() -> Vec<CliCase> {
     f.cases
 }
 
+/// The first difference between the rows a trace gave and PyTorch's (a row count, or a row whose
+/// per-group values are not [`close`]), as one message; `Ok` when every row agrees.
+pub fn same_rows(case: &str, what: &str, got: &[Vec<f64>], want: &[Vec<Num>]) -> Result<(), String> {
+    if got.len() != want.len() {
+        return Err(format!("{case}: {} rows of {what}, PyTorch {}", got.len(), want.len()));
+    }
+    for (row, (g, w)) in got.iter().zip(want).enumerate() {
+        if g.len() != w.len() || g.iter().zip(w).any(|(a, b)| !close(*a, b.get())) {
+            return Err(format!("{case}: row {row}: {what} {g:?}, PyTorch {w:?}"));
+        }
+    }
+    Ok(())
+}
+
 /// Asserts two rows of per-group values agree to 1e-9 relative.
 pub fn assert_row(what: &str, case: &str, row: usize, got: &[f64], want: &[Num]) {
     assert_eq!(got.len(), want.len(), "{case}: row {row}: {what} has {} groups, PyTorch {}", got.len(), want.len());

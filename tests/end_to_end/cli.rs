@@ -86,25 +86,14 @@ fn check(case: &CliCase, with_checkpoint: bool) -> Result<(), String> {
             )
         }
     };
-    if lr.len() != case.lr.len() {
-        return Err(format!("{name}: {} rows, PyTorch {}", lr.len(), case.lr.len()));
+    if weight_decay.is_some() != case.weight_decay.is_some() {
+        let want = case.weight_decay.is_some();
+        return Err(format!("{name}: weight_decay rows: {}, PyTorch: {want}", weight_decay.is_some()));
     }
-    let want_wd = case.weight_decay.clone().map(f);
-    if weight_decay.is_some() != want_wd.is_some() {
-        return Err(format!("{name}: weight_decay rows: {}, PyTorch: {}", weight_decay.is_some(), want_wd.is_some()));
-    }
-    let want = |rows: &[Vec<Num>]| rows.iter().map(|r| r.iter().map(|v| v.get()).collect()).collect::<Vec<Vec<f64>>>();
-    let pairs = [
-        (lr, want(&case.lr)),
-        (momentum, want(&case.momentum)),
-        (weight_decay.unwrap_or_default(), want_wd.unwrap_or_default()),
-    ];
-    for (got_rows, want_rows) in &pairs {
-        for (row, (got, want)) in got_rows.iter().zip(want_rows).enumerate() {
-            if got.len() != want.len() || got.iter().zip(want).any(|(a, b)| !close(*a, *b)) {
-                return Err(format!("{name}: row {row}: {got:?} vs PyTorch {want:?}"));
-            }
-        }
+    same_rows(name, "lr", &lr, &case.lr)?;
+    same_rows(name, "momentum", &momentum, &case.momentum)?;
+    if let (Some(got), Some(want)) = (&weight_decay, &case.weight_decay) {
+        same_rows(name, "weight_decay", got, want)?;
     }
     if with_checkpoint && case.steps > 2 {
         let k = (case.steps / 2).to_string();

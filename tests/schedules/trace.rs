@@ -48,14 +48,7 @@ fn check(case: &CliCase) -> Result<(), String> {
     let got = [(&lr, "lr", &case.lr), (&momentum, "momentum", &case.momentum)];
     let wd = case.weight_decay.as_ref().map(|want| (&weight_decay, "weight_decay", want));
     for (got, what, want) in got.into_iter().chain(wd) {
-        if got.len() != want.len() {
-            return Err(format!("{name}: {} rows of {what}, PyTorch {}", got.len(), want.len()));
-        }
-        for (row, (g, w)) in got.iter().zip(want).enumerate() {
-            if g.len() != w.len() || g.iter().zip(w).any(|(a, b)| !close(*a, b.get())) {
-                return Err(format!("{name}: row {row}: {what} {g:?}, PyTorch {w:?}"));
-            }
-        }
+        same_rows(name, what, got, want)?;
     }
     if case.steps > 2 {
         let k = case.steps / 2;
